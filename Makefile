@@ -1,0 +1,192 @@
+# koala - one non-recursive Makefile. `make help` lists the targets.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+V       ?= 0
+SANITIZE ?= 0
+
+ifeq ($(SANITIZE),1)
+B := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B := build
+SANFLAGS :=
+endif
+
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
+else
+Q :=
+say =
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
+           -Wswitch-enum -Werror
+OPT     ?= -O2 -g
+BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(SANFLAGS) -MMD -MP
+CFLAGS_OURS := $(BASEFLAGS) $(WARN)
+CFLAGS_GEN  := $(BASEFLAGS) -w
+LIBS    := -lzstd -lprotobuf-c -lpcre2-8 -ljansson -lm -lpthread
+LDFLAGS_ALL := $(SANFLAGS)
+
+GEN     := $(B)/gen
+PROTO_C := $(GEN)/koala.pb-c.c
+PROTO_H := $(GEN)/koala.pb-c.h
+
+LIB_SRC := $(wildcard libkoala/*.c)
+LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(B)/obj/gen/koala.pb-c.o
+LIB_A   := $(B)/lib/libkoala.a
+LIB_SO  := $(B)/lib/libkoala.so
+
+TOOL_SRC := $(wildcard tools/koala-*.c)
+TOOLS    := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
+TOOL_LIB := $(B)/obj/tools/tool.o
+
+SAMPLE_GEN := $(B)/bin/koala-samplegen
+
+TEST_SRC := $(wildcard tests/check_*.c)
+TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+TEST_LIB := $(B)/obj/tests/testutil.o
+
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCHES   := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd \
+            check libsubunit-dev libpcre2-dev libjansson-dev python3
+
+.PHONY: all lib tools tests benches check demo bench deps install clean help samples fuzz
+.DEFAULT_GOAL := all
+
+all: lib tools $(SAMPLE_GEN)
+
+help:
+	@echo 'make            build libkoala, the tools and the sample generator into build/'
+	@echo 'make check      run the Check suites and the CLI tests (SANITIZE=1: ASan+UBSan)'
+	@echo 'make demo       generate sample sessions, then dump, filter, merge and show stats'
+	@echo 'make bench      run the benchmarks and print ratios against their baselines'
+	@echo 'make samples    regenerate samples/*.pb with the generator'
+	@echo 'make fuzz       fuzz the reader with libFuzzer (clang), FUZZ_SECONDS=60'
+	@echo 'make deps       apt-get install the Debian packages the build needs'
+	@echo 'make install    PREFIX=/usr/local DESTDIR=: tools, libraries, koala.h, koala.pc'
+	@echo 'V=1             show the commands'
+
+# --------------------------------------------------------------- dependencies
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: run as root, or: sudo apt-get install$$missing" >&2; exit 2; fi; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
+	    { echo "deps: apt-get install$$missing failed" >&2; exit 2; }; \
+	fi
+
+# --------------------------------------------------------------- generated code
+$(PROTO_C) $(PROTO_H): proto/koala.proto
+	$(call say,PROTOC,$<)
+	$(Q)mkdir -p $(GEN) && protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(B)/obj/gen/koala.pb-c.o: $(PROTO_C)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_GEN) -fPIC -fvisibility=hidden -I$(GEN) -c $< -o $@
+
+# --------------------------------------------------------------- library
+$(B)/obj/libkoala/%.o: libkoala/%.c $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -fPIC -fvisibility=hidden -DKL_BUILDING \
+	  -I$(GEN) -Ilibkoala -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	$(call say,AR,$@)
+	$(Q)mkdir -p $(dir $@) && rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libkoala.so.0 -o $@ $^ $(LIBS)
+
+lib: $(LIB_A) $(LIB_SO)
+
+# --------------------------------------------------------------- tools
+$(B)/obj/tools/%.o: tools/%.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Ilibkoala -Itools -c $< -o $@
+
+$(B)/bin/%: $(B)/obj/tools/%.o $(TOOL_LIB) $(LIB_A)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TOOL_LIB) $(LIB_A) $(LIBS)
+
+$(B)/obj/samples/%.o: samples/%.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Ilibkoala -Itools -c $< -o $@
+
+$(SAMPLE_GEN): $(B)/obj/samples/samplegen.o $(TOOL_LIB) $(LIB_A)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TOOL_LIB) $(LIB_A) $(LIBS)
+
+tools: $(TOOLS)
+
+samples: $(SAMPLE_GEN)
+	$(SAMPLE_GEN) samples
+
+# --------------------------------------------------------------- tests
+$(B)/obj/tests/%.o: tests/%.c $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes $(CHECK_CFLAGS) \
+	  -I$(GEN) -Ilibkoala -Itests -c $< -o $@
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIB) $(LIB_A) $(LIBS) $(CHECK_LIBS)
+
+tests: $(TESTS)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)B=$(B) SANITIZE=$(SANITIZE) sh tests/run.sh $(TESTS)
+
+# --------------------------------------------------------------- demo, bench, fuzz
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)B=$(B) sh samples/demo.sh
+
+$(B)/bench/%: bench/%.c $(LIB_A) $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes -I$(GEN) -Ilibkoala \
+	  -o $@ $< $(LIB_A) $(LIBS)
+
+benches: $(BENCHES)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all benches
+	$(Q)B=$(B) sh bench/run.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: $(PROTO_C)
+	$(Q)mkdir -p $(B)/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -DKL_BUILDING \
+	  -I$(GEN) -Ilibkoala -o $(B)/fuzz/fuzz_reader fuzz/fuzz_reader.c $(LIB_SRC) $(PROTO_C) $(LIBS)
+	mkdir -p $(B)/fuzz/corpus && cp samples/*.pb samples/bad/*.pb $(B)/fuzz/corpus/ 2>/dev/null; \
+	$(B)/fuzz/fuzz_reader -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus
+
+# --------------------------------------------------------------- install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libkoala.so.0
+	ln -sf libkoala.so.0 $(DESTDIR)$(PREFIX)/lib/libkoala.so
+	install -m 644 libkoala/koala.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e "s|@VERSION@|$$(sed -n 's/.*KLI_VERSION \"\(.*\)\"/\1/p' libkoala/kl_internal.h)|" \
+	  libkoala/koala.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/koala.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

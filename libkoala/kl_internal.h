@@ -1,0 +1,82 @@
+/* kl_internal.h - internals shared between libkoala files (kli_ prefix); not installed. */
+#ifndef KL_INTERNAL_H
+#define KL_INTERNAL_H
+
+#include "koala.h"
+
+#include <stdarg.h>
+
+#define KLI_VERSION "0.1.0"
+
+/* File framing. Frame 1 is a zstd skippable frame holding "KLHD" + FileHeader; the last is a
+ * skippable frame holding FileIndex + its length (u32 LE) + "KLIX", so the index is found
+ * from the last 8 bytes of the file. */
+#define KLI_ZSTD_MAGIC 0xFD2FB528u
+#define KLI_SKIP_MAGIC_MIN 0x184D2A50u
+#define KLI_SKIP_MAGIC_MAX 0x184D2A5Fu
+#define KLI_HEADER_FRAME_MAGIC 0x184D2A5Bu
+#define KLI_INDEX_FRAME_MAGIC 0x184D2A5Cu
+#define KLI_HEADER_TAG "KLHD"
+#define KLI_INDEX_TAG "KLIX"
+#define KLI_MAGIC_STRING "koala"
+#define KLI_DEFAULT_FRAME (1u << 20)
+#define KLI_DEFAULT_LEVEL 3
+
+/* ---- memory: a bump arena owning everything a session points at ---- */
+typedef struct kli_chunk kli_chunk;
+struct kli_mem {
+    kli_chunk *head;
+};
+
+typedef struct kli_mem kli_mem;
+
+kli_mem *kli_mem_new(void);
+void kli_mem_free(kli_mem *m);
+/* Forget every allocation but keep the largest chunk for reuse. */
+void kli_mem_reset(kli_mem *m);
+/* 16-byte aligned, never NULL for n == 0 (returns a valid pointer); NULL when out of memory. */
+void *kli_alloc(kli_mem *m, size_t n);
+void *kli_zalloc(kli_mem *m, size_t n);
+void *kli_memdup(kli_mem *m, const void *p, size_t n);
+char *kli_strdup(kli_mem *m, const char *s);
+/* Capacity of an arena array of n elements: arrays grow by doubling, and this rule lets
+ * owners append without storing a capacity. */
+size_t kli_cap(size_t n);
+/* Make room for one more element in arr (n elements of size sz, allocated by the kli_cap rule).
+ * @return the array to use from now on (arr itself or a larger copy), NULL when out of memory. */
+void *kli_grow(kli_mem *m, const void *arr, size_t n, size_t sz);
+
+/* Deep copies used by clone and add_action. */
+int kli_copy_action(kli_mem *m, kl_action *dst, const kl_action *src);
+int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src);
+
+/* ---- error detail (libpcap's errbuf) ---- */
+void kli_seterr(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- codec: kl_session <-> koala.Record bytes ---- */
+/* Append one length-delimited Record holding s (or r) to out. scratch is reset by the caller. */
+int kli_encode_session(const kl_session *s, kli_mem *scratch, kl_buf *out);
+int kli_encode_replayed(const kl_replayed *r, kli_mem *scratch, kl_buf *out);
+/* Decode one Record (without its prefix) into structures allocated from m. Exactly one of
+ * *s, *r is set, by the record's kind. errbuf receives the reason on KL_ERR_CORRUPT. */
+int kli_decode_record(const uint8_t *data, size_t len, kli_mem *m, const kl_session **s,
+                      const kl_replayed **r, char *errbuf);
+/* Read kind, session id and time from a Record without decoding the rest. idbuf receives the
+ * id (truncated to idlen-1). */
+int kli_scan_record(const uint8_t *data, size_t len, kl_kind *kind, int64_t *time, char *idbuf,
+                    size_t idlen);
+/* Session time from an id "<unix-ns>-<thread>", 0 when it has none. */
+int64_t kli_time_from_id(const char *id, size_t len);
+
+/* ---- varints ---- */
+/* @return bytes used, 0 when incomplete (fewer than needed in len), -1 when malformed. */
+int kli_varint_get(const uint8_t *p, size_t len, uint64_t *v);
+/* @return bytes written (at most 10). */
+int kli_varint_put(uint8_t *p, uint64_t v);
+
+/* ---- default fd I/O ---- */
+ssize_t kli_fd_read(void *ctx, void *buf, size_t len);
+ssize_t kli_fd_write(void *ctx, const void *buf, size_t len);
+off_t kli_fd_seek(void *ctx, off_t off, int whence);
+
+#endif

@@ -1,0 +1,493 @@
+/* koala.h - the one public header of libkoala: sessions, session files, merge, filter, JSON. */
+#ifndef KOALA_H
+#define KOALA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(KL_BUILDING) && defined(__GNUC__)
+#define KL_API __attribute__((visibility("default")))
+#else
+#define KL_API
+#endif
+
+/* ------------------------------------------------------------------ version */
+
+/* What is on disk; a reader refuses files with a newer format version. */
+#define KL_FORMAT_VERSION 1
+
+/** The library version, "MAJOR.MINOR.PATCH". Independent of KL_FORMAT_VERSION. */
+KL_API const char *kl_version(void);
+
+/* ------------------------------------------------------------------- errors */
+
+/* Functions return KL_OK, KL_END (only from *_next) or a negative kl_err.
+ * Codes are appended, never renumbered. */
+typedef enum kl_err {
+    KL_OK = 0,
+    KL_END = 1,
+    KL_ERR_NOMEM = -1,       /* out of memory */
+    KL_ERR_IO = -2,          /* read, write, open or seek failed (see errno in the detail) */
+    KL_ERR_BADMAGIC = -3,    /* not a koala file */
+    KL_ERR_VERSION = -4,     /* written by a newer format version */
+    KL_ERR_TRUNCATED = -5,   /* the stream stops in the middle of a frame or record */
+    KL_ERR_CORRUPT = -6,     /* bytes that cannot be decoded */
+    KL_ERR_TOOBIG = -7,      /* a length exceeds a named limit */
+    KL_ERR_INVALID = -8,     /* a bad argument */
+    KL_ERR_UNSUPPORTED = -9, /* the operation needs what this input lacks (seeking a pipe) */
+    KL_ERR_KIND = -10,       /* a recorded session where a replayed one was expected, or back */
+    KL_ERR_SYNTAX = -11,     /* a filter expression or JSON text that does not parse */
+    KL_ERR_NOTFOUND = -12,   /* no such session, file or field */
+    KL_ERR_ZSTD = -13,       /* the compressor failed */
+} kl_err;
+
+/** A short static description of an error code, never NULL. */
+KL_API const char *kl_strerror(int err);
+
+/* Size for caller-provided error message buffers. */
+#define KL_ERRBUF_SIZE 256
+
+/* Limits applied to every length read from a file, before anything is allocated. */
+#define KL_MAX_RECORD (64u << 20)  /* one serialized session */
+#define KL_MAX_HEADER (64u << 10)  /* the FileHeader frame */
+#define KL_MAX_INDEX (64u << 20)   /* the FileIndex frame */
+
+/* ------------------------------------------------------------------- buffer */
+
+/* A growable byte buffer that printers and exporters append to. Zero-initialise it;
+ * data is NUL-terminated whenever len > 0. */
+typedef struct kl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} kl_buf;
+
+/** Append len bytes. @return KL_OK or KL_ERR_NOMEM (the buffer is left as it was). */
+KL_API int kl_buf_append(kl_buf *b, const void *data, size_t len);
+/** Append formatted text. @return KL_OK or KL_ERR_NOMEM. */
+KL_API int kl_buf_printf(kl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Release the memory and zero the buffer. Accepts NULL. */
+KL_API void kl_buf_free(kl_buf *b);
+
+/* ---------------------------------------------------------------- addresses */
+
+#define KL_ZONE_MAX 16
+#define KL_UNIX_PATH_MAX 109 /* sun_path (108) and a NUL */
+#define KL_UNIX_NET_MAX 12
+
+/* An IPv4/IPv6 address and port, a unix socket path, both, or neither. */
+typedef struct kl_addr {
+    int family;                          /* 0 (no IP), AF_INET or AF_INET6 */
+    uint8_t ip[16];                      /* IPv4 in the first 4 bytes */
+    uint16_t port;
+    char zone[KL_ZONE_MAX];              /* IPv6 zone, "" when none */
+    char unix_path[KL_UNIX_PATH_MAX];    /* "" when none; abstract sockets start with '@' */
+    char unix_net[KL_UNIX_NET_MAX];      /* "unix", "unixgram", "unixpacket" or "" */
+} kl_addr;
+
+/* Longest text kl_addr_format() writes, with its NUL. */
+#define KL_ADDR_STRLEN (KL_UNIX_PATH_MAX + 64)
+
+/** Parse "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", ":80" (any IPv4 address),
+ * "unix:/path", "/path" or "@abstract". @return KL_OK, or KL_ERR_INVALID. */
+KL_API int kl_addr_parse(const char *text, kl_addr *a);
+/** Write a in the forms kl_addr_parse() reads ("-" when empty) into buf.
+ * @return buf, always NUL-terminated. */
+KL_API char *kl_addr_format(const kl_addr *a, char *buf, size_t len);
+/** Fill a from a socket address (AF_INET, AF_INET6, AF_UNIX). @return KL_OK or KL_ERR_INVALID. */
+KL_API int kl_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, kl_addr *a);
+/** True when a holds no IP and no unix path. */
+KL_API bool kl_addr_is_empty(const kl_addr *a);
+/** True when a and b name the same address (IP, port, zone and unix path). */
+KL_API bool kl_addr_equal(const kl_addr *a, const kl_addr *b);
+
+/* ----------------------------------------------------------------- sessions */
+
+typedef struct kl_bytes {
+    const uint8_t *data;
+    size_t len;
+} kl_bytes;
+
+typedef struct kl_kv {
+    kl_bytes key;
+    kl_bytes value;
+} kl_kv;
+
+typedef enum kl_action_type {
+    KL_ACTION_NONE = 0,
+    KL_ACTION_CALL_OUTBOUND,
+    KL_ACTION_APPEND_FILE,
+    KL_ACTION_SEND_UDP,
+    KL_ACTION_READ_STORAGE,
+    KL_ACTION_CALL_FUNCTION,
+    KL_ACTION_RETURN_FUNCTION,
+    KL_ACTION_RETURN_INBOUND, /* a marker: the bytes are in kl_session.return_inbound */
+} kl_action_type;
+#define KL_ACTION_TYPE_COUNT 8
+
+/* One thing the service did while serving a request. Which fields are used depends on
+ * type; the others are zero. Strings are NUL-terminated, NULL when absent. */
+typedef struct kl_action {
+    kl_action_type type;
+    int64_t index;
+    int64_t occurred_at;        /* unix ns */
+    /* call_outbound */
+    int64_t socket_fd;
+    kl_addr peer;               /* also send_udp */
+    kl_addr local;
+    kl_bytes request;
+    kl_bytes response;
+    int64_t response_time;      /* unix ns of the first response byte */
+    kl_bytes cspan_id;
+    /* append_file */
+    const char *file_name;
+    kl_bytes content;           /* append_file, send_udp, read_storage */
+    /* call_function */
+    const char *func_name;
+    const char *call_into_file;
+    int64_t call_into_line;
+    const char *call_from_file;
+    int64_t call_from_line;
+    const char *args_json;
+    /* return_function */
+    const char *call_function_id;
+    const char *return_value_json;
+} kl_action;
+
+typedef struct kl_call_from_inbound {
+    bool present;
+    int64_t index;
+    int64_t occurred_at;
+    kl_addr peer;
+    kl_bytes request;
+} kl_call_from_inbound;
+
+typedef struct kl_return_inbound {
+    bool present;
+    int64_t index;
+    int64_t occurred_at;
+    kl_bytes response;
+} kl_return_inbound;
+
+struct kli_mem;
+
+/* A recorded session. Build one on the stack pointing at your own bytes and hand it to
+ * kl_writer_write(), or make an owning one with kl_session_new() and the kl_session_dup_*
+ * and kl_session_add_action() helpers. Sessions from a reader are borrowed. */
+typedef struct kl_session {
+    const char *id;             /* "<unix-ns>-<thread-id>" */
+    int64_t thread_id;
+    const char *context;
+    kl_bytes trace_id;
+    kl_bytes span_id;
+    const kl_kv *trace_header;
+    size_t n_trace_header;
+    const char *next_session_id;
+    const char *host;           /* where it was recorded */
+    int64_t pid;
+    const char *program;
+    const kl_kv *labels;
+    size_t n_labels;
+    kl_call_from_inbound call_from_inbound;
+    kl_return_inbound return_inbound;
+    const kl_action *actions;
+    size_t n_actions;
+    bool truncated;             /* the recorder cut it at a limit */
+    const kl_kv *redirect_dirs; /* replay: path prefix -> prefix */
+    size_t n_redirect_dirs;
+    const kl_kv *mock_files;    /* replay: path -> content */
+    size_t n_mock_files;
+    struct kli_mem *mem;        /* owner of the memory; NULL for caller-built sessions */
+} kl_session;
+
+/** A new empty owning session. @return NULL when out of memory. Free with kl_session_free(). */
+KL_API kl_session *kl_session_new(void);
+/** Free an owning session and everything it owns. Accepts NULL. */
+KL_API void kl_session_free(kl_session *s);
+/** Deep copy of any session (borrowed or owning) into a new owning one.
+ * @return KL_OK and sets *out, or KL_ERR_NOMEM. */
+KL_API int kl_session_clone(const kl_session *s, kl_session **out);
+/** Copy len bytes into s's memory and point *dst at them. s must be owning.
+ * @return KL_OK, KL_ERR_NOMEM, or KL_ERR_INVALID for a borrowed session. */
+KL_API int kl_session_dup_bytes(kl_session *s, kl_bytes *dst, const void *data, size_t len);
+/** Copy a NUL-terminated string (or NULL) into s's memory and point *dst at it. */
+KL_API int kl_session_dup_str(kl_session *s, const char **dst, const char *str);
+/** Append a deep copy of a to s's actions. s must be owning. */
+KL_API int kl_session_add_action(kl_session *s, const kl_action *a);
+/** Append a deep copy of a key/value pair to one of s's lists (&s->labels, &s->n_labels). */
+KL_API int kl_session_add_kv(kl_session *s, const kl_kv **list, size_t *n, kl_bytes key,
+                             kl_bytes value);
+/** The session's time in unix ns: its inbound request time, else the time in its id, else 0. */
+KL_API int64_t kl_session_time(const kl_session *s);
+/** Order sessions by time, then id. @return <0, 0 or >0 as strcmp. */
+KL_API int kl_session_compare(const kl_session *a, const kl_session *b);
+/** The original koala's name of an action type ("CallOutbound", "AppendFile", ...). */
+KL_API const char *kl_action_type_name(kl_action_type t);
+
+/* ---------------------------------------------------------- replayed sessions */
+
+/* One thing the service did during replay; for outbound calls, how it was answered. */
+typedef struct kl_replayed_action {
+    kl_action action;           /* what the service sent: request, peer, content... */
+    int64_t matched_index;      /* recorded action answering it, -1 for none */
+    double matched_score;
+    int64_t runner_up_index;    /* -1 for none */
+    double runner_up_score;
+    kl_bytes matched_request;
+    kl_bytes matched_response;
+} kl_replayed_action;
+
+typedef struct kl_replayed {
+    const char *session_id;
+    int64_t original_request_time;
+    kl_bytes original_request;
+    kl_bytes original_response;
+    kl_bytes response;          /* what the service answered during replay */
+    int64_t replayed_at;
+    int64_t response_time;
+    const kl_replayed_action *actions;
+    size_t n_actions;
+    const int64_t *unused_calls; /* recorded action indices never matched */
+    size_t n_unused_calls;
+    const char *const *errors;
+    size_t n_errors;
+    struct kli_mem *mem;
+} kl_replayed;
+
+/** A new empty owning replayed session, or NULL. Free with kl_replayed_free(). */
+KL_API kl_replayed *kl_replayed_new(void);
+/** Free an owning replayed session. Accepts NULL. */
+KL_API void kl_replayed_free(kl_replayed *r);
+/** Deep copy into a new owning replayed session. */
+KL_API int kl_replayed_clone(const kl_replayed *r, kl_replayed **out);
+/** Copy bytes into r's memory and point *dst at them. */
+KL_API int kl_replayed_dup_bytes(kl_replayed *r, kl_bytes *dst, const void *data, size_t len);
+/** Copy a string into r's memory and point *dst at it. */
+KL_API int kl_replayed_dup_str(kl_replayed *r, const char **dst, const char *str);
+/** Append a deep copy of a to r's actions. */
+KL_API int kl_replayed_add_action(kl_replayed *r, const kl_replayed_action *a);
+/** Append an index to r's unused calls. */
+KL_API int kl_replayed_add_unused(kl_replayed *r, int64_t index);
+/** Append a copy of an error message to r's errors. */
+KL_API int kl_replayed_add_error(kl_replayed *r, const char *msg);
+
+/* ----------------------------------------------------------------------- I/O */
+
+/* Injected I/O, so the hook can hand libkoala its real libc functions. read and write
+ * behave as read(2)/write(2) (return -1 and set errno on failure); seek as lseek(2), or
+ * NULL when the stream cannot seek. The caller owns ctx and closes it. */
+typedef struct kl_io {
+    void *ctx;
+    ssize_t (*read)(void *ctx, void *buf, size_t len);
+    ssize_t (*write)(void *ctx, const void *buf, size_t len);
+    off_t (*seek)(void *ctx, off_t off, int whence);
+} kl_io;
+
+/* What a file holds. */
+typedef enum kl_kind {
+    KL_KIND_UNKNOWN = 0,
+    KL_KIND_RECORDED = 1,
+    KL_KIND_REPLAYED = 2,
+} kl_kind;
+
+/* A serialized record as it sits in a file, for tools that move sessions without
+ * decoding them (merge). Borrowed until the next call on the handle. */
+typedef struct kl_raw {
+    kl_kind kind;
+    const uint8_t *data;        /* one koala.Record message, without its length prefix */
+    size_t len;
+    int64_t time;               /* kl_session_time() of the session inside */
+    const char *id;             /* its session id */
+} kl_raw;
+
+/* ------------------------------------------------------------------- writer */
+
+typedef struct kl_writer kl_writer;
+
+typedef struct kl_writer_opts {
+    kl_kind kind;               /* default KL_KIND_RECORDED */
+    int level;                  /* zstd level, default 3 */
+    size_t frame_size;          /* content bytes per frame, default 1 MiB */
+    const char *program;        /* recorded in the header, default "libkoala" */
+    const char *host;           /* default: gethostname() */
+    int64_t created_at;         /* unix ns; default: now */
+    bool no_index;              /* leave out the closing index (as a crash would) */
+} kl_writer_opts;
+
+/** Fill o with the defaults. */
+KL_API void kl_writer_opts_init(kl_writer_opts *o);
+/** Create (truncate) path, or stdout for "-", and write the header.
+ * @return KL_OK and sets *w, or a kl_err (when *w is set, kl_writer_error() says why). */
+KL_API int kl_writer_open(kl_writer **w, const char *path, const kl_writer_opts *o);
+/** Write to an open fd, which stays the caller's to close. */
+KL_API int kl_writer_open_fd(kl_writer **w, int fd, const kl_writer_opts *o);
+/** Write through injected I/O (io is copied; io->ctx stays the caller's). */
+KL_API int kl_writer_open_io(kl_writer **w, const kl_io *io, const kl_writer_opts *o);
+/** Append a session (recorded files). s is borrowed for the call. */
+KL_API int kl_writer_write(kl_writer *w, const kl_session *s);
+/** Append a replayed session (replayed files). */
+KL_API int kl_writer_write_replayed(kl_writer *w, const kl_replayed *r);
+/** Append a record exactly as a reader gave it. Its kind must match the file's. */
+KL_API int kl_writer_write_raw(kl_writer *w, const kl_raw *raw);
+/** Close the open frame and write it out, so a crash after this loses nothing. */
+KL_API int kl_writer_flush(kl_writer *w);
+/** Flush, write the index, release everything. Accepts NULL.
+ * @return KL_OK or the first error met since open. */
+KL_API int kl_writer_close(kl_writer *w);
+/** Detail of the last error ("" when none). Borrowed. */
+KL_API const char *kl_writer_error(const kl_writer *w);
+/** Sessions written, content bytes before and file bytes after compression, so far. */
+KL_API void kl_writer_totals(const kl_writer *w, uint64_t *sessions, uint64_t *content_bytes,
+                             uint64_t *file_bytes);
+
+/* ------------------------------------------------------------------- reader */
+
+typedef struct kl_reader kl_reader;
+
+/* What a reader learnt of its file. */
+typedef struct kl_file_info {
+    kl_kind kind;
+    bool compressed;            /* false for a plain length-delimited stream */
+    bool has_header;
+    uint32_t format_version;
+    const char *program;        /* from the header, "" when unknown; borrowed */
+    const char *host;
+    int64_t created_at;
+    int zstd_level;
+    bool has_index;             /* a valid index was found at the end */
+    uint64_t sessions;          /* from the index, when has_index */
+    uint64_t frames;
+    int64_t first_time;         /* from the index, when has_index and sessions > 0 */
+    int64_t last_time;
+    uint64_t content_bytes;     /* uncompressed content of all data frames (index) */
+    uint64_t file_bytes;        /* file size, 0 for a pipe */
+} kl_file_info;
+
+/** Open path, or stdin for "-". Reads the header and, when the file can seek, the index.
+ * @return KL_OK and sets *r; on failure a kl_err, and *r is NULL. errbuf (KL_ERRBUF_SIZE,
+ *         may be NULL) receives the detail. */
+KL_API int kl_reader_open(kl_reader **r, const char *path, char *errbuf);
+/** Read an open fd, which stays the caller's. name is used in messages. */
+KL_API int kl_reader_open_fd(kl_reader **r, int fd, const char *name, char *errbuf);
+/** Read through injected I/O (copied; ctx stays the caller's). */
+KL_API int kl_reader_open_io(kl_reader **r, const kl_io *io, const char *name, char *errbuf);
+/** Read the next session.
+ * @return KL_OK and sets *s; KL_END at a clean end; KL_ERR_TRUNCATED when the stream stops
+ *         mid-record (every complete session was delivered first); KL_ERR_KIND in a
+ *         replayed file; another kl_err on failure.
+ * Ownership: *s is borrowed until the next kl_reader_next*() or kl_reader_close(). */
+KL_API int kl_reader_next(kl_reader *r, const kl_session **s);
+/** Read the next replayed session; as kl_reader_next(). */
+KL_API int kl_reader_next_replayed(kl_reader *r, const kl_replayed **rs);
+/** Read the next record without decoding more than its time and id; as kl_reader_next(). */
+KL_API int kl_reader_next_raw(kl_reader *r, kl_raw *raw);
+/** The header and index facts. Borrowed until kl_reader_close(). */
+KL_API const kl_file_info *kl_reader_info(const kl_reader *r);
+/** Number of sessions: from the index when valid, otherwise by a scan (the position is kept).
+ * @return KL_OK, KL_ERR_UNSUPPORTED on a pipe without index, or the scan's error. */
+KL_API int kl_reader_count(kl_reader *r, uint64_t *n);
+/** Position before session n (0-based), using the index to skip whole frames.
+ * @return KL_OK, KL_ERR_NOTFOUND past the end, KL_ERR_UNSUPPORTED on a pipe. */
+KL_API int kl_reader_seek(kl_reader *r, uint64_t n);
+/** Skip every frame whose sessions are all older than t (unix ns), using the index.
+ * Sessions inside the first kept frame may still be older; filter them. */
+KL_API int kl_reader_seek_time(kl_reader *r, int64_t t);
+/** Detail of the last error, naming the file and byte offset. Borrowed. */
+KL_API const char *kl_reader_error(const kl_reader *r);
+/** Byte offset in the file of the frame being read. */
+KL_API uint64_t kl_reader_offset(const kl_reader *r);
+/** Sessions delivered so far. */
+KL_API uint64_t kl_reader_delivered(const kl_reader *r);
+/** Close and free. Accepts NULL. */
+KL_API void kl_reader_close(kl_reader *r);
+
+/* -------------------------------------------------------------------- merge */
+
+typedef struct kl_merge kl_merge;
+
+#define KL_MERGE_APPEND 1u  /* concatenate in argument order instead of by time */
+#define KL_MERGE_DEDUPE 2u  /* drop sessions whose id was already delivered */
+
+/** Merge n readers (borrowed; they must outlive the merge) by (time, session id).
+ * Memory stays bounded: one pending record per input. */
+KL_API int kl_merge_open(kl_merge **m, kl_reader *const *readers, size_t n, unsigned flags);
+/** The next record in merged order.
+ * @return KL_OK and sets *raw (borrowed until the next call) and *src (the input index);
+ *         KL_END when every input is done; a negative kl_err when input *src failed: that
+ *         input is dropped and the merge can go on. */
+KL_API int kl_merge_next(kl_merge *m, kl_raw *raw, size_t *src);
+/** Sessions dropped as duplicates so far. */
+KL_API uint64_t kl_merge_duplicates(const kl_merge *m);
+/** Free the merge (not the readers). Accepts NULL. */
+KL_API void kl_merge_close(kl_merge *m);
+
+/* ------------------------------------------------------------------- filter */
+
+typedef struct kl_filter kl_filter;
+
+/** Compile a display filter, e.g. 'outbound.port == 6379 and inbound.request ~ "GET /api"'.
+ * The language is described in README.md ("Filters").
+ * @return KL_OK and sets *f; KL_ERR_SYNTAX with the column in errbuf; KL_ERR_NOMEM. */
+KL_API int kl_filter_compile(kl_filter **f, const char *expr, char *errbuf);
+/** @return true when s satisfies f. */
+KL_API bool kl_filter_match(const kl_filter *f, const kl_session *s);
+/** Free. Accepts NULL. */
+KL_API void kl_filter_free(kl_filter *f);
+
+/* -------------------------------------------------------------------- print */
+
+/** Append one summary line (no newline) for s: time, id, inbound peer, sizes, actions. */
+KL_API int kl_print_summary(const kl_session *s, kl_buf *out);
+/** Append a full readable view of s: every field, payloads as text when printable,
+ * otherwise as a hexdump. */
+KL_API int kl_print_session(const kl_session *s, kl_buf *out);
+/** Append a payload, each line prefixed with indent: text when printable, else hexdump. */
+KL_API int kl_print_payload(const uint8_t *data, size_t len, const char *indent, kl_buf *out);
+/** Append a unix-ns time as "2019-01-22T12:28:33.500144162Z". */
+KL_API int kl_print_time(int64_t ns, kl_buf *out);
+/** Append one summary line (no newline) for a replayed session. */
+KL_API int kl_print_replayed_summary(const kl_replayed *r, kl_buf *out);
+/** Append a full readable view of a replayed session. */
+KL_API int kl_print_replayed(const kl_replayed *r, kl_buf *out);
+
+/* --------------------------------------------------------------------- json */
+
+#define KL_JSON_PRETTY 1u  /* indented as the original koala wrote its files */
+#define KL_JSON_EXTRA 2u   /* add our fields (Host, Pid, Program, Labels, Truncated, ...) */
+
+/** Append s as one JSON object in the original koala's layout and byte escaping. */
+KL_API int kl_json_session(const kl_session *s, unsigned flags, kl_buf *out);
+/** Append bytes as a JSON string in the original koala's escaping (quotes included). */
+KL_API int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out);
+/** Append a replayed session as JSON in the original ReplayedSession layout. */
+KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
+
+/* -------------------------------------------------------------------- stats */
+
+typedef struct kl_stats kl_stats;
+
+/** A new statistics accumulator (capinfos's figures), or NULL. */
+KL_API kl_stats *kl_stats_new(void);
+/** Count one session. */
+KL_API int kl_stats_add(kl_stats *st, const kl_session *s);
+/** Count one replayed session. */
+KL_API int kl_stats_add_replayed(kl_stats *st, const kl_replayed *r);
+/** Add a finished reader's file facts (frames, sizes) to the totals. */
+KL_API void kl_stats_add_file(kl_stats *st, const kl_file_info *info);
+/** Append the report: text, or one JSON object when json is true. */
+KL_API int kl_stats_report(const kl_stats *st, bool json, kl_buf *out);
+/** Free. Accepts NULL. */
+KL_API void kl_stats_free(kl_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KOALA_H */

@@ -1,0 +1,142 @@
+/* mem.c - the bump arena that owns a session's strings, bytes and arrays. */
+#include "kl_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_MIN (16u << 10)
+
+struct kli_chunk {
+    kli_chunk *next;
+    size_t cap;
+    size_t used;
+    _Alignas(16) unsigned char data[];
+};
+
+kli_mem *kli_mem_new(void)
+{
+    return calloc(1, sizeof(kli_mem));
+}
+
+void kli_mem_free(kli_mem *m)
+{
+    if (!m)
+        return;
+    kli_chunk *c = m->head;
+    while (c) {
+        kli_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(m);
+}
+
+void kli_mem_reset(kli_mem *m)
+{
+    kli_chunk *keep = NULL;
+    for (kli_chunk *c = m->head, *next; c; c = next) {
+        next = c->next;
+        if (!keep || c->cap > keep->cap) {
+            free(keep);
+            keep = c;
+        } else {
+            free(c);
+        }
+    }
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    m->head = keep;
+}
+
+void *kli_alloc(kli_mem *m, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    kli_chunk *c = m->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = c ? c->cap * 2 : CHUNK_MIN;
+        if (cap > (64u << 20))
+            cap = 64u << 20;
+        if (cap < n)
+            cap = n;
+        if (cap > SIZE_MAX - sizeof(kli_chunk))
+            return NULL;
+        kli_chunk *nc = malloc(sizeof(kli_chunk) + cap);
+        if (!nc)
+            return NULL;
+        nc->cap = cap;
+        nc->used = 0;
+        /* A big one-off allocation goes behind the current chunk so its free space stays in use. */
+        if (c && n > c->cap - c->used && cap == n && c->cap - c->used >= 256) {
+            nc->next = c->next;
+            c->next = nc;
+            nc->used = n;
+            return nc->data;
+        }
+        nc->next = c;
+        m->head = c = nc;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+void *kli_zalloc(kli_mem *m, size_t n)
+{
+    void *p = kli_alloc(m, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void *kli_memdup(kli_mem *m, const void *p, size_t n)
+{
+    void *d = kli_alloc(m, n);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+char *kli_strdup(kli_mem *m, const char *s)
+{
+    if (!s)
+        return NULL;
+    return kli_memdup(m, s, strlen(s) + 1);
+}
+
+size_t kli_cap(size_t n)
+{
+    size_t cap = 4;
+    while (cap < n)
+        cap *= 2;
+    return cap;
+}
+
+void *kli_grow(kli_mem *m, const void *arr, size_t n, size_t sz)
+{
+    if (n != 0 && n != kli_cap(n))
+        return (void *)arr;
+    size_t cap = kli_cap(n + 1);
+    if (cap > SIZE_MAX / sz)
+        return NULL;
+    void *na = kli_alloc(m, cap * sz);
+    if (na && n)
+        memcpy(na, arr, n * sz);
+    return na;
+}
+
+int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src)
+{
+    if (!src.len) {
+        dst->data = NULL;
+        dst->len = 0;
+        return KL_OK;
+    }
+    uint8_t *p = kli_memdup(m, src.data, src.len);
+    if (!p)
+        return KL_ERR_NOMEM;
+    dst->data = p;
+    dst->len = src.len;
+    return KL_OK;
+}

@@ -1,0 +1,22 @@
+/* testutil.h - helpers shared by the Check suites: sample sessions, temp files, runner. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <check.h>
+
+#include "koala.h"
+
+/* An owning session numbered i (time 1700000000s + i ms), with an HTTP inbound request and
+ * response, a Redis call, a MySQL call, an appended log line and a UDP metric. */
+kl_session *tu_session(int i);
+/* A fresh directory under $TMPDIR, removed with everything in it at exit. */
+const char *tu_tmpdir(void);
+/* tu_tmpdir()/name in a static buffer rotated over 8 slots. */
+const char *tu_path(const char *name);
+/* Whole file into a malloc'd buffer; *len set. NULL on failure. */
+unsigned char *tu_read_file(const char *path, size_t *len);
+int tu_write_file(const char *path, const void *data, size_t len);
+/* Run the suite, print Check's summary, return the process exit status. */
+int tu_run(Suite *s);
+
+#endif

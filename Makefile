@@ -5,12 +5,13 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 V       ?= 0
 SANITIZE ?= 0
+BUILD   ?= build
 
 ifeq ($(SANITIZE),1)
-B := build/san
+B := $(BUILD)/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
-B := build
+B := $(BUILD)
 SANFLAGS :=
 endif
 
@@ -73,7 +74,7 @@ help:
 	@echo 'make fuzz       fuzz the reader with libFuzzer (clang), FUZZ_SECONDS=60'
 	@echo 'make deps       apt-get install the Debian packages the build needs'
 	@echo 'make install    PREFIX=/usr/local DESTDIR=: tools, libraries, koala.h, koala.pc'
-	@echo 'V=1             show the commands'
+	@echo 'V=1             show the commands; BUILD=dir builds elsewhere than build/'
 
 # --------------------------------------------------------------- dependencies
 deps:
@@ -189,4 +190,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

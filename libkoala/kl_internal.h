@@ -50,6 +50,9 @@ void *kli_grow(kli_mem *m, const void *arr, size_t n, size_t sz);
 int kli_copy_action(kli_mem *m, kl_action *dst, const kl_action *src);
 int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src);
 
+/* Make room for extra more bytes (and a NUL) in b. @return KL_OK or KL_ERR_NOMEM. */
+int kli_buf_reserve(kl_buf *b, size_t extra);
+
 /* ---- error detail (libpcap's errbuf) ---- */
 void kli_seterr(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

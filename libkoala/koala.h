@@ -324,7 +324,8 @@ typedef struct kl_writer_opts {
 /** Fill o with the defaults. */
 KL_API void kl_writer_opts_init(kl_writer_opts *o);
 /** Create (truncate) path, or stdout for "-", and write the header.
- * @return KL_OK and sets *w, or a kl_err (when *w is set, kl_writer_error() says why). */
+ * @return KL_OK and sets *w; KL_ERR_IO with *w NULL and errno set when path cannot be
+ *         created; another kl_err with *w set (kl_writer_error() says why, close it). */
 KL_API int kl_writer_open(kl_writer **w, const char *path, const kl_writer_opts *o);
 /** Write to an open fd, which stays the caller's to close. */
 KL_API int kl_writer_open_fd(kl_writer **w, int fd, const kl_writer_opts *o);

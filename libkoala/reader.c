@@ -715,6 +715,9 @@ int kl_reader_seek(kl_reader *r, uint64_t n)
         err = fetch(r, &data, &len);
         r->delivered += err == KL_OK;
     }
+    /* Session n itself must exist: fetch it now and hand it out on the next call. */
+    if (!err && (err = fetch(r, &r->p_data, &r->p_len)) == KL_OK)
+        r->pending = true;
     return err == KL_END ? KL_ERR_NOTFOUND : err;
 }
 

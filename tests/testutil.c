@@ -1,5 +1,4 @@
 /* testutil.c - helpers shared by the Check suites. */
-#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <arpa/inet.h>

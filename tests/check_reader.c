@@ -1,0 +1,554 @@
+/* check_reader.c - tests of libkoala/reader.c: framing, recovery, index, seeking, limits. */
+#include "testutil.h"
+#include "kl_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define N_SESSIONS 40
+
+/* A file in memory, read through kl_io. */
+typedef struct memfile {
+    const unsigned char *data;
+    size_t len, pos;
+} memfile;
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+    memfile *m = ctx;
+    size_t n = m->len - m->pos < len ? m->len - m->pos : len;
+    memcpy(buf, m->data + m->pos, n);
+    m->pos += n;
+    return (ssize_t)n;
+}
+
+static off_t mem_seek(void *ctx, off_t off, int whence)
+{
+    memfile *m = ctx;
+    off_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (off_t)m->pos : (off_t)m->len;
+    if (base + off < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    m->pos = (size_t)(base + off);
+    if (m->pos > m->len)
+        m->pos = m->len;
+    return base + off;
+}
+
+/* Write n sessions with small frames so the file has many of them. */
+static const char *make_file(const char *name, int n, size_t frame_size, bool no_index)
+{
+    const char *path = tu_path(name);
+    kl_writer_opts o;
+    kl_writer_opts_init(&o);
+    o.frame_size = frame_size;
+    o.no_index = no_index;
+    o.host = "testhost";
+    o.program = "check_reader";
+    kl_writer *w;
+    ck_assert_int_eq(kl_writer_open(&w, path, &o), KL_OK);
+    for (int i = 0; i < n; i++) {
+        kl_session *s = tu_session(i);
+        ck_assert_int_eq(kl_writer_write(w, s), KL_OK);
+        kl_session_free(s);
+    }
+    ck_assert_int_eq(kl_writer_close(w), KL_OK);
+    return path;
+}
+
+/* Read to the end, checking each session against tu_session(); *n counts from its value. */
+static int read_all(kl_reader *r, int *n)
+{
+    const kl_session *s;
+    int err;
+    while ((err = kl_reader_next(r, &s)) == KL_OK) {
+        kl_session *want = tu_session(*n);
+        ck_assert_str_eq(s->id, want->id);
+        ck_assert_uint_eq(s->n_actions, want->n_actions);
+        kl_session_free(want);
+        (*n)++;
+    }
+    return err;
+}
+
+START_TEST(every_session_reads_back_with_its_fields)
+{
+    const char *path = make_file("all.pb", N_SESSIONS, 4096, false);
+    kl_reader *r;
+    char errbuf[KL_ERRBUF_SIZE];
+    ck_assert_int_eq(kl_reader_open(&r, path, errbuf), KL_OK);
+    const kl_file_info *info = kl_reader_info(r);
+    ck_assert(info->has_header);
+    ck_assert(info->compressed);
+    ck_assert(info->has_index);
+    ck_assert_int_eq(info->kind, KL_KIND_RECORDED);
+    ck_assert_str_eq(info->program, "check_reader");
+    ck_assert_str_eq(info->host, "testhost");
+    ck_assert_uint_eq(info->sessions, N_SESSIONS);
+    ck_assert_uint_gt(info->frames, 3);
+    const kl_session *s;
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_OK);
+    kl_session *want = tu_session(0);
+    ck_assert_str_eq(s->host, "testhost");
+    ck_assert_int_eq(s->pid, 321);
+    ck_assert(s->call_from_inbound.present);
+    ck_assert_uint_eq(s->call_from_inbound.request.len, want->call_from_inbound.request.len);
+    ck_assert_mem_eq(s->call_from_inbound.request.data, want->call_from_inbound.request.data,
+                     want->call_from_inbound.request.len);
+    ck_assert(kl_addr_equal(&s->call_from_inbound.peer, &want->call_from_inbound.peer));
+    ck_assert_mem_eq(s->return_inbound.response.data, want->return_inbound.response.data,
+                     want->return_inbound.response.len);
+    ck_assert_int_eq(s->actions[0].type, KL_ACTION_CALL_OUTBOUND);
+    ck_assert_int_eq(s->actions[0].peer.port, 6379);
+    ck_assert_mem_eq(s->actions[1].request.data, want->actions[1].request.data, want->actions[1].request.len);
+    ck_assert_str_eq(s->actions[2].file_name, "/var/log/svc.log");
+    ck_assert_int_eq(s->actions[3].type, KL_ACTION_SEND_UDP);
+    ck_assert_int_eq(s->actions[4].type, KL_ACTION_RETURN_INBOUND);
+    ck_assert_int_eq(info->first_time, kl_session_time(want));
+    kl_session_free(want);
+    int n = 1;
+    ck_assert_int_eq(read_all(r, &n), KL_END);
+    ck_assert_int_eq(n, N_SESSIONS);
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_END);
+    kl_reader_close(r);
+}
+END_TEST
+
+START_TEST(truncated_file_yields_every_complete_session)
+{
+    const char *path = make_file("cut.pb", N_SESSIONS, 2048, false);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    /* Frame boundaries from the index of the whole file: a prefix holding a whole frame must
+     * deliver every session in it. */
+    kl_reader *full;
+    ck_assert_int_eq(kl_reader_open(&full, path, NULL), KL_OK);
+    uint64_t frame_start[256], frame_cum[256]; /* start offset of each frame, sessions before it */
+    size_t nf = 0;
+    uint64_t cum = 0;
+    for (uint64_t i = 0; i < N_SESSIONS; i++) {
+        ck_assert_int_eq(kl_reader_seek(full, i), KL_OK);
+        uint64_t off = kl_reader_offset(full);
+        if (nf == 0 || off != frame_start[nf - 1]) {
+            frame_start[nf] = off;
+            frame_cum[nf++] = cum;
+        }
+        cum++;
+    }
+    kl_reader_close(full);
+    uint64_t data_end = len - 16 - ((uint32_t)data[len - 8] | (uint32_t)data[len - 7] << 8);
+    for (size_t cut = 0; cut <= len; cut++) {
+        memfile m = {data, cut, 0};
+        kl_io io = {&m, mem_read, NULL, mem_seek};
+        kl_reader *r;
+        char errbuf[KL_ERRBUF_SIZE] = "";
+        int err = kl_reader_open_io(&r, &io, "cut", errbuf);
+        if (err) {
+            ck_assert_msg(err < 0 && errbuf[0], "cut %zu: open fails without detail", cut);
+            continue;
+        }
+        int n = 0;
+        err = read_all(r, &n);
+        /* sessions of frames that start at or before cut minus a frame are complete */
+        int must = 0;
+            for (size_t f = 1; f <= nf; f++)
+            if ((f < nf ? frame_start[f] : data_end) <= cut)
+                must = f < nf ? (int)frame_cum[f] : N_SESSIONS;
+        ck_assert_msg(n >= must, "cut at %zu: %d sessions, expected at least %d", cut, n, must);
+        /* A cut at a frame boundary is a valid file without index, as after a crash. */
+        if (cut < len)
+            ck_assert_msg(err == KL_ERR_TRUNCATED || (err == KL_END && n == must),
+                          "cut at %zu: %s after %d sessions", cut, kl_strerror(err), n);
+        else
+            ck_assert_int_eq(err, KL_END);
+        if (err != KL_END)
+            ck_assert_msg(strstr(kl_reader_error(r), "byte") != NULL, "cut %zu: %s", cut, kl_reader_error(r));
+        kl_reader_close(r);
+    }
+    free(data);
+}
+END_TEST
+
+START_TEST(sessions_in_a_truncated_last_frame_are_recovered)
+{
+    /* One big frame: cutting its tail must still deliver the sessions zstd can decode. */
+    const char *path = make_file("bigframe.pb", 400, 16u << 20, true);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    memfile m = {data, len - 200, 0};
+    kl_io io = {&m, mem_read, NULL, mem_seek};
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open_io(&r, &io, "tail", NULL), KL_OK);
+    int n = 0;
+    ck_assert_int_eq(read_all(r, &n), KL_ERR_TRUNCATED);
+    ck_assert_int_gt(n, 200);
+    ck_assert_ptr_nonnull(strstr(kl_reader_error(r), "stream ends inside the frame at byte"));
+    kl_reader_close(r);
+    free(data);
+}
+END_TEST
+
+START_TEST(a_file_without_index_is_read_by_scanning)
+{
+    const char *path = make_file("noindex.pb", N_SESSIONS, 4096, true);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    ck_assert(!kl_reader_info(r)->has_index);
+    uint64_t count;
+    ck_assert_int_eq(kl_reader_count(r, &count), KL_OK);
+    ck_assert_uint_eq(count, N_SESSIONS);
+    const kl_session *s;
+    ck_assert_int_eq(kl_reader_seek(r, 17), KL_OK);
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_OK);
+    kl_session *want = tu_session(17);
+    ck_assert_str_eq(s->id, want->id);
+    kl_session_free(want);
+    ck_assert_int_eq(kl_reader_seek(r, N_SESSIONS), KL_ERR_NOTFOUND);
+    kl_reader_close(r);
+}
+END_TEST
+
+START_TEST(count_keeps_the_reading_position)
+{
+    const char *path = make_file("countpos.pb", N_SESSIONS, 4096, true);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    const kl_session *s;
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(kl_reader_next(r, &s), KL_OK);
+    uint64_t count;
+    ck_assert_int_eq(kl_reader_count(r, &count), KL_OK);
+    ck_assert_uint_eq(count, N_SESSIONS);
+    int n = 0;
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_OK);
+    kl_session *want = tu_session(5);
+    ck_assert_str_eq(s->id, want->id);
+    kl_session_free(want);
+    const kl_session *last = NULL;
+    for (n = 6; kl_reader_next(r, &s) == KL_OK; n++)
+        last = s;
+    ck_assert_int_eq(n, N_SESSIONS);
+    ck_assert_ptr_nonnull(last);
+    kl_reader_close(r);
+}
+END_TEST
+
+START_TEST(seek_uses_the_index_to_reach_any_session)
+{
+    const char *path = make_file("seek.pb", N_SESSIONS, 2048, false);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    for (int i = N_SESSIONS - 1; i >= 0; i -= 7) {
+        const kl_session *s;
+        ck_assert_int_eq(kl_reader_seek(r, (uint64_t)i), KL_OK);
+        ck_assert_int_eq(kl_reader_next(r, &s), KL_OK);
+        kl_session *want = tu_session(i);
+        ck_assert_str_eq(s->id, want->id);
+        kl_session_free(want);
+    }
+    ck_assert_int_eq(kl_reader_seek(r, N_SESSIONS), KL_ERR_NOTFOUND);
+    kl_reader_close(r);
+}
+END_TEST
+
+START_TEST(seek_time_skips_older_frames)
+{
+    const char *path = make_file("seektime.pb", N_SESSIONS, 2048, false);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    kl_session *want = tu_session(30);
+    int64_t t = kl_session_time(want);
+    ck_assert_int_eq(kl_reader_seek_time(r, t), KL_OK);
+    const kl_session *s;
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_OK);
+    ck_assert_int_le(kl_session_time(s), t);
+    ck_assert_int_gt(kl_session_time(s), kl_session_time(want) - 5 * 1000000LL * 10);
+    bool seen = false;
+    do
+        seen |= strcmp(s->id, want->id) == 0;
+    while (kl_reader_next(r, &s) == KL_OK);
+    ck_assert(seen);
+    kl_session_free(want);
+    ck_assert_int_eq(kl_reader_seek_time(r, INT64_MAX), KL_OK);
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_END);
+    kl_reader_close(r);
+}
+END_TEST
+
+START_TEST(a_pipe_is_read_to_the_end)
+{
+    const char *path = make_file("pipe.pb", N_SESSIONS, 4096, false);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        ssize_t w = write(fds[1], data, len);
+        _exit(w == (ssize_t)len ? 0 : 1);
+    }
+    close(fds[1]);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open_fd(&r, fds[0], "pipe", NULL), KL_OK);
+    uint64_t count;
+    ck_assert_int_eq(kl_reader_count(r, &count), KL_ERR_UNSUPPORTED);
+    ck_assert_int_eq(kl_reader_seek(r, 3), KL_ERR_UNSUPPORTED);
+    int n = 0;
+    ck_assert_int_eq(read_all(r, &n), KL_END);
+    ck_assert_int_eq(n, N_SESSIONS);
+    kl_reader_close(r);
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    free(data);
+}
+END_TEST
+
+START_TEST(a_plain_delimited_stream_reads_as_zstd_dc_makes_it)
+{
+    const char *path = make_file("plain.pb", N_SESSIONS, 4096, false);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "zstd -q -dc '%s' > '%s'", path, tu_path("plain.raw"));
+    ck_assert_int_eq(system(cmd), 0);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, tu_path("plain.raw"), NULL), KL_OK);
+    ck_assert(!kl_reader_info(r)->compressed);
+    ck_assert_int_eq(kl_reader_info(r)->kind, KL_KIND_RECORDED);
+    uint64_t count;
+    ck_assert_int_eq(kl_reader_count(r, &count), KL_OK);
+    ck_assert_uint_eq(count, N_SESSIONS);
+    int n = 0;
+    ck_assert_int_eq(read_all(r, &n), KL_END);
+    ck_assert_int_eq(n, N_SESSIONS);
+    kl_reader_close(r);
+}
+END_TEST
+
+static int open_bytes(const void *data, size_t len, char *errbuf)
+{
+    const char *path = tu_path("bytes.pb");
+    ck_assert_int_eq(tu_write_file(path, data, len), 0);
+    kl_reader *r;
+    int err = kl_reader_open(&r, path, errbuf);
+    if (err == KL_OK) {
+        const kl_session *s;
+        while ((err = kl_reader_next(r, &s)) == KL_OK)
+            ;
+        if (err == KL_END)
+            err = KL_OK;
+        snprintf(errbuf, KL_ERRBUF_SIZE, "%s", kl_reader_error(r));
+        kl_reader_close(r);
+    }
+    return err;
+}
+
+START_TEST(bad_files_get_a_clear_error)
+{
+    char errbuf[KL_ERRBUF_SIZE];
+    ck_assert_int_eq(open_bytes("", 0, errbuf), KL_ERR_BADMAGIC);
+    ck_assert_str_eq(errbuf, "empty file, not a koala session file");
+    ck_assert_int_eq(open_bytes("GET / HTTP/1.1\r\n\r\n", 18, errbuf), KL_ERR_BADMAGIC);
+    unsigned char rnd[4096];
+    srand(7);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        rnd[i] = (unsigned char)rand();
+    int err = open_bytes(rnd, sizeof rnd, errbuf);
+    ck_assert_msg(err < 0, "random bytes read as a koala file");
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, tu_path("does-not-exist.pb"), errbuf), KL_ERR_NOTFOUND);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(kl_reader_open(&r, tu_tmpdir(), errbuf), KL_ERR_IO);
+    ck_assert_str_eq(errbuf, "is a directory");
+}
+END_TEST
+
+START_TEST(a_frame_claiming_4gb_fails_without_allocating_it)
+{
+    /* A zstd frame header with a 4 GiB content size and a single raw block of garbage. */
+    const char *path = make_file("huge.pb", 1, 4096, true);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    unsigned char frame[] = {0x28, 0xb5, 0x2f, 0xfd, 0xa0 /* FCS 4 bytes, single segment */,
+                             0x00, 0x00, 0x00, 0x00, 0x01 /* FCS = 2^32 */, 0x20, 0x00, 0x00, 'x', 'y'};
+    unsigned char *buf = malloc(len + sizeof frame);
+    memcpy(buf, data, len);
+    memcpy(buf + len, frame, sizeof frame);
+    char errbuf[KL_ERRBUF_SIZE];
+    int err = open_bytes(buf, len + sizeof frame, errbuf);
+    ck_assert_msg(err == KL_ERR_CORRUPT || err == KL_ERR_TRUNCATED, "%s", kl_strerror(err));
+    ck_assert_msg(strstr(errbuf, "byte") != NULL, "%s", errbuf);
+    free(buf);
+    free(data);
+}
+END_TEST
+
+START_TEST(a_record_length_past_the_limit_is_refused)
+{
+    unsigned char stream[16];
+    int n = kli_varint_put(stream, 4294967040u);
+    memset(stream + n, 0, sizeof stream - (size_t)n);
+    char errbuf[KL_ERRBUF_SIZE];
+    /* A plain stream whose first record is absurd is not a koala file at all. */
+    ck_assert_int_eq(open_bytes(stream, sizeof stream, errbuf), KL_ERR_BADMAGIC);
+    /* The same inside a valid file is reported with its limit. */
+    kl_session *s = tu_session(0);
+    kl_buf b = {0};
+    kli_mem *m = kli_mem_new();
+    ck_assert_int_eq(kli_encode_session(s, m, &b), KL_OK);
+    kl_buf_append(&b, stream, sizeof stream);
+    ck_assert_int_eq(open_bytes(b.data, b.len, errbuf), KL_ERR_TOOBIG);
+    ck_assert_msg(strstr(errbuf, "length 4294967040 exceeds limit 67108864") != NULL, "%s", errbuf);
+    kl_buf_free(&b);
+    kli_mem_free(m);
+    kl_session_free(s);
+}
+END_TEST
+
+static unsigned char *file_with_header(uint32_t version, size_t *len)
+{
+    const char *path = make_file("ver.pb", 3, 4096, false);
+    unsigned char *data = tu_read_file(path, len);
+    /* Rewrite the header's format_version field (tag 0x10) in place. */
+    for (size_t i = 12; i < 64; i++)
+        if (data[i] == 0x10 && data[i + 1] == KL_FORMAT_VERSION) {
+            data[i + 1] = (unsigned char)version;
+            return data;
+        }
+    ck_abort_msg("no format_version in header");
+    return NULL;
+}
+
+START_TEST(a_newer_format_version_is_refused)
+{
+    size_t len;
+    unsigned char *data = file_with_header(99, &len);
+    char errbuf[KL_ERRBUF_SIZE];
+    ck_assert_int_eq(open_bytes(data, len, errbuf), KL_ERR_VERSION);
+    ck_assert_str_eq(errbuf, "format version 99, this reader knows up to 1");
+    free(data);
+}
+END_TEST
+
+START_TEST(an_index_pointing_past_the_end_is_reported_after_every_session)
+{
+    const char *path = make_file("badindex.pb", N_SESSIONS, 2048, false);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    /* Patch the first frame's offset (FrameInfo field 1) in the index to a huge value. */
+    uint32_t ilen = (uint32_t)data[len - 8] | (uint32_t)data[len - 7] << 8;
+    unsigned char *idx = data + len - 8 - ilen;
+    ck_assert_int_eq(idx[0], 0x0a); /* frames, LEN */
+    unsigned char *fi = idx + 2;
+    ck_assert_int_eq(fi[0], 0x08);  /* offset varint */
+    fi[1] = 0xff;                   /* was < 128: now a 2-byte varint swallowing the next tag */
+    kl_reader *r;
+    memfile m = {data, len, 0};
+    kl_io io = {&m, mem_read, NULL, mem_seek};
+    ck_assert_int_eq(kl_reader_open_io(&r, &io, "badindex", NULL), KL_OK);
+    ck_assert(!kl_reader_info(r)->has_index);
+    int n = 0;
+    ck_assert_int_eq(read_all(r, &n), KL_ERR_CORRUPT);
+    ck_assert_int_eq(n, N_SESSIONS);
+    ck_assert_msg(strstr(kl_reader_error(r), "index at byte") != NULL, "%s", kl_reader_error(r));
+    kl_reader_close(r);
+    free(data);
+}
+END_TEST
+
+START_TEST(replayed_sessions_need_their_own_next)
+{
+    kl_writer_opts o;
+    kl_writer_opts_init(&o);
+    o.kind = KL_KIND_REPLAYED;
+    kl_writer *w;
+    ck_assert_int_eq(kl_writer_open(&w, tu_path("rep.pb"), &o), KL_OK);
+    kl_replayed *rp = kl_replayed_new();
+    kl_replayed_dup_str(rp, &rp->session_id, "1700000000000000000-1");
+    kl_replayed_dup_bytes(rp, &rp->response, "HTTP/1.1 200 OK\r\n\r\n", 19);
+    kl_replayed_action a = {.matched_index = 2, .matched_score = 0.9, .runner_up_index = -1};
+    a.action.type = KL_ACTION_CALL_OUTBOUND;
+    a.action.request = (kl_bytes){(const uint8_t *)"PING\r\n", 6};
+    kl_replayed_add_action(rp, &a);
+    kl_replayed_add_unused(rp, 4);
+    kl_replayed_add_error(rp, "no match for a call to 127.0.0.1:9");
+    ck_assert_int_eq(kl_writer_write(w, tu_session(0)), KL_ERR_KIND);
+    ck_assert_int_eq(kl_writer_write_replayed(w, rp), KL_OK);
+    ck_assert_int_eq(kl_writer_close(w), KL_OK);
+    kl_replayed_free(rp);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, tu_path("rep.pb"), NULL), KL_OK);
+    ck_assert_int_eq(kl_reader_info(r)->kind, KL_KIND_REPLAYED);
+    const kl_replayed *got;
+    ck_assert_int_eq(kl_reader_next_replayed(r, &got), KL_OK);
+    ck_assert_str_eq(got->session_id, "1700000000000000000-1");
+    ck_assert_uint_eq(got->n_actions, 1);
+    ck_assert_int_eq(got->actions[0].matched_index, 2);
+    ck_assert_int_eq(got->actions[0].runner_up_index, -1);
+    ck_assert_uint_eq(got->n_unused_calls, 1);
+    ck_assert_str_eq(got->errors[0], "no match for a call to 127.0.0.1:9");
+    ck_assert_int_eq(kl_reader_next_replayed(r, &got), KL_END);
+    ck_assert_int_eq(kl_reader_seek(r, 0), KL_OK);
+    const kl_session *s;
+    ck_assert_int_eq(kl_reader_next(r, &s), KL_ERR_KIND);
+    kl_reader_close(r);
+}
+END_TEST
+
+START_TEST(raw_records_carry_id_and_time)
+{
+    const char *path = make_file("raw.pb", 5, 4096, false);
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    kl_raw raw;
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(kl_reader_next_raw(r, &raw), KL_OK);
+        kl_session *want = tu_session(i);
+        ck_assert_str_eq(raw.id, want->id);
+        ck_assert_int_eq(raw.time, kl_session_time(want));
+        ck_assert_int_eq(raw.kind, KL_KIND_RECORDED);
+        kl_session_free(want);
+    }
+    ck_assert_int_eq(kl_reader_next_raw(r, &raw), KL_END);
+    ck_assert_uint_eq(kl_reader_delivered(r), 5);
+    kl_reader_close(r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("reader");
+    TCase *tc = tcase_create("reader");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, every_session_reads_back_with_its_fields);
+    tcase_add_test(tc, truncated_file_yields_every_complete_session);
+    tcase_add_test(tc, sessions_in_a_truncated_last_frame_are_recovered);
+    tcase_add_test(tc, a_file_without_index_is_read_by_scanning);
+    tcase_add_test(tc, count_keeps_the_reading_position);
+    tcase_add_test(tc, seek_uses_the_index_to_reach_any_session);
+    tcase_add_test(tc, seek_time_skips_older_frames);
+    tcase_add_test(tc, a_pipe_is_read_to_the_end);
+    tcase_add_test(tc, a_plain_delimited_stream_reads_as_zstd_dc_makes_it);
+    tcase_add_test(tc, bad_files_get_a_clear_error);
+    tcase_add_test(tc, a_frame_claiming_4gb_fails_without_allocating_it);
+    tcase_add_test(tc, a_record_length_past_the_limit_is_refused);
+    tcase_add_test(tc, a_newer_format_version_is_refused);
+    tcase_add_test(tc, an_index_pointing_past_the_end_is_reported_after_every_session);
+    tcase_add_test(tc, replayed_sessions_need_their_own_next);
+    tcase_add_test(tc, raw_records_carry_id_and_time);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

@@ -625,6 +625,7 @@ int kli_scan_record(const uint8_t *data, size_t len, kl_kind *kind, int64_t *tim
     }
     if (!body && *kind == KL_KIND_UNKNOWN)
         return KL_ERR_CORRUPT;
+    const char *id = "";
     size_t idl = 0;
     for (size_t at = 0; at < blen;) {
         int n = next_field(body + at, blen - at, &f);
@@ -632,9 +633,11 @@ int kli_scan_record(const uint8_t *data, size_t len, kl_kind *kind, int64_t *tim
             return KL_ERR_CORRUPT;
         at += (size_t)n;
         if (f.num == 1 && f.wire == 2) {
-            idl = f.len < idlen - 1 ? f.len : idlen - 1;
-            memcpy(idbuf, f.data, idl);
-            idbuf[idl] = '\0';
+            id = (const char *)f.data;
+            idl = f.len;
+            size_t keep = f.len < idlen - 1 ? f.len : idlen - 1;
+            memcpy(idbuf, f.data, keep);
+            idbuf[keep] = '\0';
         } else if (*kind == KL_KIND_REPLAYED && f.num == 2 && f.wire == 0) {
             *time = (int64_t)f.value;
         } else if (*kind == KL_KIND_RECORDED && f.num == 12 && f.wire == 2) {
@@ -650,6 +653,6 @@ int kli_scan_record(const uint8_t *data, size_t len, kl_kind *kind, int64_t *tim
         }
     }
     if (!*time)
-        *time = kli_time_from_id(idbuf, idl);
+        *time = kli_time_from_id(id, idl);
     return KL_OK;
 }

@@ -28,30 +28,16 @@ typedef struct jw {
 } jw;
 
 /* Room for n more bytes and the closing NUL; NULL (and w->err set) when out of memory.
- * The kl_buf is grown here by buf.c's rule (realloc, doubling) so that escapers write
- * into it directly instead of calling kl_buf_append per byte. */
+ * Escapers write into it directly instead of calling kl_buf_append per byte. */
 static char *jw_room(jw *w, size_t n)
 {
-    kl_buf *b = w->b;
     if (w->err)
         return NULL;
-    if (b->cap && n < b->cap - b->len)
-        return b->data + b->len;
-    if (n > SIZE_MAX / 2 - b->len) {
+    if (kli_buf_reserve(w->b, n) != KL_OK) {
         w->err = KL_ERR_NOMEM;
         return NULL;
     }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap <= b->len + n)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p) {
-        w->err = KL_ERR_NOMEM;
-        return NULL;
-    }
-    b->data = p;
-    b->cap = cap;
-    return b->data + b->len;
+    return w->b->data + w->b->len;
 }
 
 static void jw_put(jw *w, const char *s, size_t n)

@@ -480,7 +480,9 @@ START_TEST(replayed_sessions_need_their_own_next)
     kl_replayed_add_action(rp, &a);
     kl_replayed_add_unused(rp, 4);
     kl_replayed_add_error(rp, "no match for a call to 127.0.0.1:9");
-    ck_assert_int_eq(kl_writer_write(w, tu_session(0)), KL_ERR_KIND);
+    kl_session *rec = tu_session(0);
+    ck_assert_int_eq(kl_writer_write(w, rec), KL_ERR_KIND);
+    kl_session_free(rec);
     ck_assert_int_eq(kl_writer_write_replayed(w, rp), KL_OK);
     ck_assert_int_eq(kl_writer_close(w), KL_OK);
     kl_replayed_free(rp);

@@ -1,0 +1,425 @@
+/* koala-dump.c - prints, counts, filters, summarises and splits session files (tcpdump -r,
+ * tshark -Y, capinfos and editcap in one). */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: koala-dump [OPTION]... FILE...\n"
+    "Print the sessions of koala session files (recorded or replayed), one summary line\n"
+    "each by default. FILE '-' is stdin; several FILEs are read one after the other.\n"
+    "\n"
+    "Output (pick one):\n"
+    "  (default)              one summary line per session\n"
+    "  -v, --verbose          every field; payloads as text, or as a hexdump when binary\n"
+    "      --json             JSON Lines, one session per line in the original koala layout\n"
+    "      --pretty           with --json: indented, as the original koala wrote its files\n"
+    "      --extra            with --json: add koala's own fields (Host, Pid, Labels, ...)\n"
+    "      --count            print the number of sessions (instant from the file index)\n"
+    "      --stats            print file and session statistics (--json: one object)\n"
+    "  -w, --write=OUT        write the selected sessions to OUT ('-' is stdout)\n"
+    "      --split-every=N    with -w: a new file every N sessions\n"
+    "      --split-interval=D with -w: a new file every D of session time (100ms, 60s, 5m, 1h)\n"
+    "                         split files are named OUT-00000.pb, OUT-00001.pb, ...\n"
+    "      --level=N          with -w: zstd level, 1 to 22 (default 3)\n"
+    "\n"
+    "Selection:\n"
+    "  -Y, --filter=EXPR      only sessions matching the display filter EXPR\n"
+    "  -c, --max-count=N      stop after N sessions\n"
+    "      --session=ID       only the session with this id; stop at the first match\n"
+    "\n"
+    "  -h, --help             print this help and exit\n"
+    "      --version          print the version and exit\n"
+    "\n"
+    "Exit status: 0 on success, 2 on usage or input/output trouble (every complete\n"
+    "session before a damaged part of a file is still shown).\n";
+
+enum { OPT_JSON = 256, OPT_PRETTY, OPT_EXTRA, OPT_COUNT, OPT_STATS, OPT_SESSION,
+       OPT_SPLIT_EVERY, OPT_SPLIT_INTERVAL, OPT_LEVEL, OPT_VERSION };
+
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"verbose", no_argument, NULL, 'v'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"pretty", no_argument, NULL, OPT_PRETTY},
+    {"extra", no_argument, NULL, OPT_EXTRA},
+    {"count", no_argument, NULL, OPT_COUNT},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"write", required_argument, NULL, 'w'},
+    {"split-every", required_argument, NULL, OPT_SPLIT_EVERY},
+    {"split-interval", required_argument, NULL, OPT_SPLIT_INTERVAL},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"filter", required_argument, NULL, 'Y'},
+    {"max-count", required_argument, NULL, 'c'},
+    {"session", required_argument, NULL, OPT_SESSION},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct dump {
+    /* options */
+    bool verbose, json, pretty, extra, count, stats;
+    kl_filter *filter;
+    uint64_t max_count;          /* 0: no limit */
+    const char *session_id;
+    const char *out_path;
+    uint64_t split_every;        /* 0: no split by count */
+    int64_t split_interval;      /* 0: no split by time */
+    int level;
+    /* state */
+    uint64_t selected;           /* sessions selected over all files */
+    bool done;                   /* -c reached or --session found */
+    int status;
+    kl_buf buf;
+    kl_stats *st;
+    kl_writer *w;
+    kl_kind out_kind;            /* kind of the output, fixed by the first session written */
+    kl_kind first_kind;          /* kind of the first input that told it */
+    char *out_name;              /* the file being written */
+    uint64_t out_files;          /* split files opened so far */
+    uint64_t in_out_file;        /* sessions in the open output file */
+    int64_t block_start;         /* --split-interval: start of the open file's interval */
+} dump;
+
+/* One session read from an input: decoded when something must look inside it, raw otherwise. */
+typedef struct item {
+    kl_kind kind;
+    const kl_session *s;
+    const kl_replayed *rp;
+    kl_raw raw;
+    const char *id;
+    int64_t time;
+} item;
+
+static bool splitting(const dump *d)
+{
+    return d->split_every || d->split_interval;
+}
+
+/* Whether sessions must be decoded; writing and counting can move raw records. */
+static bool needs_decode(const dump *d)
+{
+    return d->filter || d->stats || !(d->count || d->out_path);
+}
+
+static void out_close(dump *d)
+{
+    if (!d->w)
+        return;
+    /* Flush first: the detail of a failed write is gone once the writer is closed. */
+    int rc = kl_writer_flush(d->w);
+    if (rc != KL_OK)
+        tool_die("%s: %s", d->out_name, kl_writer_error(d->w));
+    rc = kl_writer_close(d->w);
+    d->w = NULL;
+    if (rc != KL_OK)
+        tool_die("%s: %s", d->out_name, kl_strerror(rc));
+}
+
+/* OUT-00000.pb for split n of OUT(.pb). */
+static char *split_name(const char *out, uint64_t n)
+{
+    const char *slash = strrchr(out, '/');
+    const char *dot = strrchr(out, '.');
+    size_t base = dot && dot > (slash ? slash : out) ? (size_t)(dot - out) : strlen(out);
+    const char *ext = base < strlen(out) ? out + base : ".pb";
+    size_t len = base + strlen(ext) + 32;
+    char *name = malloc(len);
+    if (!name)
+        tool_die("out of memory");
+    snprintf(name, len, "%.*s-%05llu%s", (int)base, out, (unsigned long long)n, ext);
+    return name;
+}
+
+static void out_open(dump *d, kl_kind kind)
+{
+    free(d->out_name);
+    d->out_name = splitting(d) ? split_name(d->out_path, d->out_files) : strdup(d->out_path);
+    if (!d->out_name)
+        tool_die("out of memory");
+    kl_writer_opts o;
+    kl_writer_opts_init(&o);
+    o.kind = kind;
+    o.level = d->level;
+    o.program = "koala-dump";
+    int rc = kl_writer_open(&d->w, d->out_name, &o);
+    if (rc != KL_OK) {
+        if (d->w)
+            tool_die("%s: %s", d->out_name, kl_writer_error(d->w));
+        tool_die("%s: %s", d->out_name, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
+    }
+    d->out_kind = kind;
+    d->out_files++;
+    d->in_out_file = 0;
+}
+
+/* Whether the next session goes into a new split file. For time, editcap -i's rule: files
+ * cover [start + k*D, start + (k+1)*D) from the first session's time, empty intervals make no
+ * file, and a session older than the open interval stays in the open file. */
+static bool out_rotate(dump *d, int64_t t)
+{
+    if (d->in_out_file == 0)
+        return false;
+    if (d->split_every)
+        return d->in_out_file >= d->split_every;
+    if (d->split_interval && t - d->block_start >= d->split_interval) {
+        d->block_start += (t - d->block_start) / d->split_interval * d->split_interval;
+        return true;
+    }
+    return false;
+}
+
+/* @return false when the item's kind does not fit the output. */
+static bool out_write(dump *d, const char *name, const item *it)
+{
+    if (!d->w) {
+        out_open(d, it->kind);
+        d->block_start = it->time;
+    } else if (it->kind != d->out_kind) {
+        tool_warn("%s: holds %s sessions, %s holds %s ones; skipping it", name,
+                  it->kind == KL_KIND_REPLAYED ? "replayed" : "recorded", d->out_name,
+                  d->out_kind == KL_KIND_REPLAYED ? "replayed" : "recorded");
+        return false;
+    } else if (splitting(d) && out_rotate(d, it->time)) {
+        out_close(d);
+        out_open(d, d->out_kind);
+    }
+    int rc;
+    if (it->s)
+        rc = kl_writer_write(d->w, it->s);
+    else if (it->rp)
+        rc = kl_writer_write_replayed(d->w, it->rp);
+    else
+        rc = kl_writer_write_raw(d->w, &it->raw);
+    if (rc != KL_OK)
+        tool_die("%s: %s", d->out_name, *kl_writer_error(d->w) ? kl_writer_error(d->w)
+                                                                 : kl_strerror(rc));
+    d->in_out_file++;
+    return true;
+}
+
+static int check(int rc)
+{
+    if (rc != KL_OK)
+        tool_die("%s", kl_strerror(rc));
+    return rc;
+}
+
+static void print_item(dump *d, const item *it)
+{
+    if (d->json) {
+        unsigned flags = (d->pretty ? KL_JSON_PRETTY : 0) | (d->extra ? KL_JSON_EXTRA : 0);
+        check(it->s ? kl_json_session(it->s, flags, &d->buf)
+                    : kl_json_replayed(it->rp, flags, &d->buf));
+        check(kl_buf_append(&d->buf, "\n", 1));
+    } else if (d->verbose) {
+        check(it->s ? kl_print_session(it->s, &d->buf) : kl_print_replayed(it->rp, &d->buf));
+        check(kl_buf_append(&d->buf, "\n", 1));
+    } else {
+        check(it->s ? kl_print_summary(it->s, &d->buf)
+                    : kl_print_replayed_summary(it->rp, &d->buf));
+        check(kl_buf_append(&d->buf, "\n", 1));
+    }
+    tool_out_buf(&d->buf);
+}
+
+/* Reads the next session of r in the form d needs. */
+static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
+{
+    memset(it, 0, sizeof *it);
+    it->kind = kind;
+    int rc;
+    if (!needs_decode(d)) {
+        rc = kl_reader_next_raw(r, &it->raw);
+        if (rc == KL_OK) {
+            it->kind = it->raw.kind;
+            it->id = it->raw.id;
+            it->time = it->raw.time;
+        }
+    } else if (kind == KL_KIND_REPLAYED) {
+        rc = kl_reader_next_replayed(r, &it->rp);
+        if (rc == KL_OK) {
+            it->id = it->rp->session_id;
+            it->time = it->rp->original_request_time;
+        }
+    } else {
+        rc = kl_reader_next(r, &it->s);
+        if (rc == KL_OK) {
+            it->id = it->s->id;
+            it->time = kl_session_time(it->s);
+        }
+    }
+    return rc;
+}
+
+static void read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t before)
+{
+    const char *detail = kl_reader_error(r);
+    tool_warn("%s: %s (%llu session%s read before it)", name, *detail ? detail : kl_strerror(rc),
+              (unsigned long long)before, before == 1 ? "" : "s");
+    d->status = TOOL_EXIT_TROUBLE;
+}
+
+/* @return the number of sessions selected from this file. */
+static uint64_t dump_file(dump *d, const char *path)
+{
+    const char *name = tool_display_name(path);
+    kl_reader *r;
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = kl_reader_open(&r, path, err);
+    if (rc != KL_OK) {
+        tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
+        d->status = TOOL_EXIT_TROUBLE;
+        return 0;
+    }
+    const kl_file_info *info = kl_reader_info(r);
+    kl_kind kind = info->kind; /* UNKNOWN only for an empty headerless stream */
+    uint64_t nread = 0, selected = 0;
+    if (!d->first_kind)
+        d->first_kind = kind;
+
+    if (d->filter && kind == KL_KIND_REPLAYED) {
+        tool_warn("%s: -Y applies to recorded sessions, this file holds replayed ones", name);
+        d->status = TOOL_EXIT_TROUBLE;
+        kl_reader_close(r);
+        return 0;
+    }
+    uint64_t indexed;
+    /* Without an index this scans; when the scan fails we count again below, to report. */
+    if (d->count && !d->filter && !d->max_count && !d->session_id &&
+        kl_reader_count(r, &indexed) == KL_OK) {
+        kl_reader_close(r);
+        return indexed;
+    }
+    while (!d->done) {
+        item it;
+        rc = read_item(d, r, kind, &it);
+        if (rc == KL_END)
+            break;
+        if (rc != KL_OK) {
+            read_error(d, name, r, rc, nread);
+            break;
+        }
+        nread++;
+        if (d->filter && it.s && !kl_filter_match(d->filter, it.s))
+            continue;
+        if (d->session_id && (!it.id || strcmp(it.id, d->session_id) != 0))
+            continue;
+        if (d->out_path && !out_write(d, name, &it)) {
+            d->status = TOOL_EXIT_TROUBLE;
+            break;
+        }
+        if (d->stats)
+            check(it.s ? kl_stats_add(d->st, it.s) : kl_stats_add_replayed(d->st, it.rp));
+        else if (!d->count && !d->out_path)
+            print_item(d, &it);
+        selected++;
+        d->selected++;
+        if ((d->max_count && d->selected >= d->max_count) || d->session_id)
+            d->done = true;
+    }
+    if (d->stats)
+        kl_stats_add_file(d->st, info);
+    kl_reader_close(r);
+    return selected;
+}
+
+static void parse_options(dump *d, int argc, char **argv)
+{
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hvY:c:w:", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': tool_help(usage);
+        case OPT_VERSION: tool_version();
+        case 'v': d->verbose = true; break;
+        case OPT_JSON: d->json = true; break;
+        case OPT_PRETTY: d->pretty = true; break;
+        case OPT_EXTRA: d->extra = true; break;
+        case OPT_COUNT: d->count = true; break;
+        case OPT_STATS: d->stats = true; break;
+        case 'w': d->out_path = optarg; break;
+        case OPT_SPLIT_EVERY:
+            d->split_every = tool_parse_count("--split-every", optarg, 1, UINT64_MAX);
+            break;
+        case OPT_SPLIT_INTERVAL:
+            if (tool_parse_duration(optarg, &d->split_interval) != 0)
+                tool_usage_error("--split-interval: '%s' is not a duration (100ms, 60s, 5m, 1h)",
+                                 optarg);
+            break;
+        case OPT_LEVEL: d->level = (int)tool_parse_count("--level", optarg, 1, 22); break;
+        case 'Y': {
+            char err[KL_ERRBUF_SIZE] = "";
+            kl_filter_free(d->filter);
+            if (kl_filter_compile(&d->filter, optarg, err) != KL_OK)
+                tool_usage_error("-Y: %s", *err ? err : "bad filter");
+            break;
+        }
+        case 'c': d->max_count = tool_parse_count("--max-count", optarg, 1, UINT64_MAX); break;
+        case OPT_SESSION: d->session_id = optarg; break;
+        default: tool_bad_option(c, argv);
+        }
+    }
+    int modes = (d->count ? 1 : 0) + (d->stats ? 1 : 0) + (d->out_path ? 1 : 0) +
+                (d->verbose ? 1 : 0);
+    if (modes > 1)
+        tool_usage_error("choose one of -v, --count, --stats and -w");
+    if (d->json && (d->verbose || d->out_path))
+        tool_usage_error("--json prints sessions; it does not go with -v or -w");
+    if ((d->pretty || d->extra) && (!d->json || d->count || d->stats))
+        tool_usage_error("--pretty and --extra shape --json session output");
+    if ((splitting(d) || d->level) && !d->out_path)
+        tool_usage_error("--split-every, --split-interval and --level go with -w");
+    if (d->split_every && d->split_interval)
+        tool_usage_error("choose one of --split-every and --split-interval");
+    if (splitting(d) && tool_is_stdio(d->out_path))
+        tool_usage_error("split files need a name: -w OUT.pb, not -w -");
+    if (optind >= argc)
+        tool_usage_error("no input file (use - for stdin)");
+}
+
+int main(int argc, char **argv)
+{
+    tool_init("koala-dump");
+    dump d = {0};
+    parse_options(&d, argc, argv);
+    if (d.out_path && !splitting(&d))
+        tool_refuse_tty(d.out_path);
+    if (d.stats && !(d.st = kl_stats_new()))
+        tool_die("out of memory");
+    if (!d.level)
+        d.level = 3;
+
+    uint64_t total = 0;
+    for (int i = optind; i < argc && !d.done; i++)
+        total += dump_file(&d, argv[i]);
+
+    if (d.out_path) {
+        if (!d.w) /* nothing selected: still leave a valid, empty file */
+            out_open(&d, d.first_kind ? d.first_kind : KL_KIND_RECORDED);
+        out_close(&d);
+    }
+    if (d.count) {
+        if (d.json)
+            check(kl_buf_printf(&d.buf, "{\"sessions\":%llu}\n", (unsigned long long)total));
+        else
+            check(kl_buf_printf(&d.buf, "%llu\n", (unsigned long long)total));
+        tool_out_buf(&d.buf);
+    }
+    if (d.stats) {
+        check(kl_stats_report(d.st, d.json, &d.buf));
+        if (d.buf.len && d.buf.data[d.buf.len - 1] != '\n')
+            check(kl_buf_append(&d.buf, "\n", 1));
+        tool_out_buf(&d.buf);
+    }
+    tool_out_flush();
+    kl_stats_free(d.st);
+    kl_filter_free(d.filter);
+    kl_buf_free(&d.buf);
+    free(d.out_name);
+    return d.status;
+}

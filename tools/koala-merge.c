@@ -1,0 +1,186 @@
+/* koala-merge.c - merges session files into one, by time or end to end (mergecap's role). */
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+    "Usage: koala-merge [OPTION]... FILE...\n"
+    "Merge koala session files into one, in time order (session time, then id).\n"
+    "FILE '-' is stdin. Memory stays bounded whatever the size of the inputs.\n"
+    "\n"
+    "  -o, --output=OUT   write to OUT (default and '-': stdout, never a terminal)\n"
+    "  -a, --append       concatenate the inputs in the order given instead\n"
+    "      --dedupe       drop sessions whose id was already written\n"
+    "      --level=N      zstd level of the output, 1 to 22 (default 3)\n"
+    "  -v, --verbose      print a summary line to stderr\n"
+    "  -h, --help         print this help and exit\n"
+    "      --version      print the version and exit\n"
+    "\n"
+    "All inputs must hold the same kind of sessions (recorded or replayed). A damaged\n"
+    "input gives every complete session before the damage, is named in a warning, and\n"
+    "makes the exit status 2. Exit status: 0 on success, 2 on any trouble.\n";
+
+enum { OPT_DEDUPE = 256, OPT_LEVEL, OPT_VERSION };
+
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"output", required_argument, NULL, 'o'},
+    {"append", no_argument, NULL, 'a'},
+    {"dedupe", no_argument, NULL, OPT_DEDUPE},
+    {"level", required_argument, NULL, OPT_LEVEL},
+    {"verbose", no_argument, NULL, 'v'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *kind_name(kl_kind k)
+{
+    return k == KL_KIND_REPLAYED ? "replayed" : "recorded";
+}
+
+/* Truncating an input before reading it would lose it. */
+static void refuse_output_as_input(const char *out, char **inputs, int n)
+{
+    struct stat so, si;
+    if (tool_is_stdio(out) || stat(out, &so) != 0)
+        return;
+    for (int i = 0; i < n; i++)
+        if (!tool_is_stdio(inputs[i]) && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
+            si.st_ino == so.st_ino)
+            tool_die("%s: the output is also an input", out);
+}
+
+static kl_writer *open_output(const char *out, kl_kind kind, int level)
+{
+    kl_writer_opts o;
+    kl_writer_opts_init(&o);
+    o.kind = kind;
+    o.level = level;
+    o.program = "koala-merge";
+    kl_writer *w = NULL;
+    int rc = kl_writer_open(&w, out, &o);
+    if (rc != KL_OK) {
+        const char *name = tool_is_stdio(out) ? "(stdout)" : out;
+        if (w)
+            tool_die("%s: %s", name, kl_writer_error(w));
+        tool_die("%s: %s", name, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
+    }
+    return w;
+}
+
+int main(int argc, char **argv)
+{
+    tool_init("koala-merge");
+    const char *out = "-";
+    unsigned flags = 0;
+    int level = 3;
+    bool verbose = false;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:av", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': tool_help(usage);
+        case OPT_VERSION: tool_version();
+        case 'o': out = optarg; break;
+        case 'a': flags |= KL_MERGE_APPEND; break;
+        case OPT_DEDUPE: flags |= KL_MERGE_DEDUPE; break;
+        case OPT_LEVEL: level = (int)tool_parse_count("--level", optarg, 1, 22); break;
+        case 'v': verbose = true; break;
+        default: tool_bad_option(c, argv);
+        }
+    }
+    int n = argc - optind;
+    char **paths = argv + optind;
+    if (n < 1)
+        tool_usage_error("no input file (use - for stdin)");
+    int stdin_uses = 0;
+    for (int i = 0; i < n; i++)
+        stdin_uses += tool_is_stdio(paths[i]);
+    if (stdin_uses > 1)
+        tool_usage_error("stdin ('-') can be read only once");
+    tool_refuse_tty(out);
+    refuse_output_as_input(out, paths, n);
+
+    int status = TOOL_EXIT_OK;
+    kl_reader **readers = calloc((size_t)n, sizeof *readers);
+    const char **names = calloc((size_t)n, sizeof *names);
+    if (!readers || !names)
+        tool_die("out of memory");
+    size_t nr = 0;
+    kl_kind kind = KL_KIND_UNKNOWN;
+    const char *kind_from = NULL;
+    for (int i = 0; i < n; i++) {
+        char err[KL_ERRBUF_SIZE] = "";
+        const char *name = tool_display_name(paths[i]);
+        int rc = kl_reader_open(&readers[nr], paths[i], err);
+        if (rc != KL_OK) {
+            tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
+            status = TOOL_EXIT_TROUBLE;
+            continue;
+        }
+        kl_kind k = kl_reader_info(readers[nr])->kind;
+        if (k != KL_KIND_UNKNOWN && kind != KL_KIND_UNKNOWN && k != kind)
+            tool_die("cannot merge %s sessions (%s) with %s sessions (%s)", kind_name(kind),
+                     kind_from, kind_name(k), name);
+        if (k != KL_KIND_UNKNOWN && kind == KL_KIND_UNKNOWN) {
+            kind = k;
+            kind_from = name;
+        }
+        names[nr++] = name;
+    }
+
+    kl_merge *m;
+    int rc = kl_merge_open(&m, readers, nr, flags);
+    if (rc != KL_OK)
+        tool_die("%s", kl_strerror(rc));
+    /* Only an empty input without a header leaves the kind unknown. */
+    if (kind == KL_KIND_UNKNOWN)
+        kind = KL_KIND_RECORDED;
+    kl_writer *w = open_output(out, kind, level);
+    const char *out_name = tool_is_stdio(out) ? "(stdout)" : out;
+    for (;;) {
+        kl_raw raw;
+        size_t src;
+        rc = kl_merge_next(m, &raw, &src);
+        if (rc == KL_END)
+            break;
+        if (rc < 0) {
+            const char *detail = kl_reader_error(readers[src]);
+            uint64_t before = kl_reader_delivered(readers[src]);
+            tool_warn("%s: %s (%llu session%s read before it)", names[src],
+                      *detail ? detail : kl_strerror(rc), (unsigned long long)before,
+                      before == 1 ? "" : "s");
+            status = TOOL_EXIT_TROUBLE;
+            continue;
+        }
+        if (raw.kind != kind)
+            tool_die("%s: holds %s sessions, the output holds %s ones", names[src],
+                     kind_name(raw.kind), kind_name(kind));
+        if (kl_writer_write_raw(w, &raw) != KL_OK)
+            tool_die("%s: %s", out_name, kl_writer_error(w));
+    }
+    uint64_t written = 0;
+    kl_writer_totals(w, &written, NULL, NULL);
+    /* Flush first: the detail of a failed write is gone once the writer is closed. */
+    if (kl_writer_flush(w) != KL_OK)
+        tool_die("%s: %s", out_name, kl_writer_error(w));
+    rc = kl_writer_close(w);
+    if (rc != KL_OK)
+        tool_die("%s: %s", out_name, kl_strerror(rc));
+    if (verbose)
+        fprintf(stderr, "%s: %llu session%s from %zu input%s, %llu duplicate%s dropped\n",
+                tool_name, (unsigned long long)written, written == 1 ? "" : "s", nr,
+                nr == 1 ? "" : "s", (unsigned long long)kl_merge_duplicates(m),
+                kl_merge_duplicates(m) == 1 ? "" : "s");
+    kl_merge_close(m);
+    for (size_t i = 0; i < nr; i++)
+        kl_reader_close(readers[i]);
+    free(readers);
+    free(names);
+    return status;
+}

@@ -1,0 +1,70 @@
+/* tool.h - the small layer every koala-* tool shares: messages, exit codes, "-", option values,
+ * and a buffered stdout that stops cleanly when the reader goes away. */
+#ifndef KOALA_TOOL_H
+#define KOALA_TOOL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+#include "koala.h"
+
+/* Exit codes of every tool (diff(1)'s convention). */
+enum {
+    TOOL_EXIT_OK = 0,
+    TOOL_EXIT_DIFF = 1,    /* differences found (koala-diff) */
+    TOOL_EXIT_TROUBLE = 2, /* usage, input or output trouble */
+};
+
+/* The program name used in every message, "koala-dump". Set by tool_init(). */
+extern const char *tool_name;
+
+/** Call first in main(): sets tool_name and makes a closed stdout an error (EPIPE) rather
+ * than a silent kill, so buffered output and writers can stop cleanly. */
+void tool_init(const char *name);
+
+/** Print "NAME: message" to stderr. */
+void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** tool_warn(), then flush stdout and exit TOOL_EXIT_TROUBLE. */
+noreturn void tool_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** For option errors: "NAME: message" and "Try 'NAME -h' for help.", exit TOOL_EXIT_TROUBLE. */
+noreturn void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** For getopt_long's '?' and ':' (with opterr = 0 and ":" leading the short options): name the
+ * bad option and exit as tool_usage_error(). */
+noreturn void tool_bad_option(int c, char **argv);
+/** Print usage (the tool's -h text) to stdout and exit 0. */
+noreturn void tool_help(const char *usage);
+/** Print "NAME (koala) VERSION, format N" to stdout and exit 0. */
+noreturn void tool_version(void);
+
+/** True for "-", the name of stdin or stdout. */
+bool tool_is_stdio(const char *path);
+/** A name for messages: "(stdin)" for "-", else path. */
+const char *tool_display_name(const char *path);
+/** Exit with a clear error when binary output would go to a terminal ("-" or no -o). */
+void tool_refuse_tty(const char *path);
+
+/** Parse a count for option opt ("--max-count"); dies with a usage error when text is not a
+ * whole number in [min, max]. */
+uint64_t tool_parse_count(const char *opt, const char *text, uint64_t min, uint64_t max);
+/** Parse a duration: a decimal number and a unit, repeated ("100ms", "60s", "5m", "1h30m",
+ * "1.5s"; units ns, us, ms, s, m, h); a bare number is seconds.
+ * @return 0 and sets *ns, or -1 when text is not a positive duration. */
+int tool_parse_duration(const char *text, int64_t *ns);
+/** Parse a point in time: RFC 3339 ("2019-01-22T12:28:33.5Z", "...+08:00", 'T' or ' ')
+ * or unix seconds with an optional fraction ("1548160113.5").
+ * @return 0 and sets *ns (unix ns), or -1 when text is neither. */
+int tool_parse_time(const char *text, int64_t *ns);
+
+/* Buffered stdout: data goes through a large buffer; a failed write (the reader closed the
+ * pipe, the disk is full) exits TOOL_EXIT_TROUBLE, quietly for a closed pipe. */
+void tool_out(const void *data, size_t len);
+/** Write b's bytes, then empty b (its memory is kept for the next use). */
+void tool_out_buf(kl_buf *b);
+void tool_out_str(const char *s);
+/** Write out what is buffered. */
+void tool_out_flush(void);
+
+#endif

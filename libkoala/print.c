@@ -1,0 +1,579 @@
+/* print.c - human-readable views: summary lines, full sessions, payloads, times, text helpers. */
+#include "kl_text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Buffers fail only when memory runs out, so helpers here return nonzero for "stop" and the
+ * public functions report it as KL_ERR_NOMEM. */
+#define DONE(failed) ((failed) ? KL_ERR_NOMEM : KL_OK)
+
+#define DESC_MAX 40   /* bytes of request description in a summary line */
+#define RUN_MIN 4     /* shortest printable run that describes a request, as strings(1) */
+#define HEX_WIDTH 16  /* bytes per hexdump line */
+#define PAYLOAD_INDENT "    "
+
+/* ------------------------------------------------------------ text helpers */
+
+int kli_text_size(kl_buf *out, uint64_t n)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (n < 1024)
+        return kl_buf_printf(out, "%lluB", (unsigned long long)n);
+    /* Integer tenths, so 1023.96 KiB rounds up into the next unit instead of "1024.0KiB". */
+    for (size_t u = 0;; u++) {
+        uint64_t div = 1ull << (10 * (u + 1));
+        uint64_t tenths = n / div * 10 + ((n % div) * 10 + div / 2) / div;
+        if (tenths < 10240 || u + 1 == sizeof units / sizeof units[0])
+            return kl_buf_printf(out, "%llu.%llu%s", (unsigned long long)(tenths / 10),
+                                 (unsigned long long)(tenths % 10), units[u]);
+    }
+}
+
+int kli_text_fixed(kl_buf *out, double v, int decimals)
+{
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    const char *sign = v < 0 ? "-" : "";
+    double mag = fabs(v) * (double)scale;
+    if (!(mag < 9e18)) /* too large for the integer path; %.0f has no decimal point */
+        return kl_buf_printf(out, "%s%.0f", sign, fabs(v));
+    uint64_t units = (uint64_t)llround(mag);
+    if (units == 0)
+        sign = "";
+    if (decimals == 0)
+        return kl_buf_printf(out, "%s%llu", sign, (unsigned long long)units);
+    return kl_buf_printf(out, "%s%llu.%0*llu", sign, (unsigned long long)(units / scale), decimals,
+                         (unsigned long long)(units % scale));
+}
+
+size_t kli_utf8_len(const uint8_t *p, size_t len)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n;
+    uint32_t c, min;
+    if ((p[0] & 0xe0) == 0xc0)
+        n = 2, c = p[0] & 0x1fu, min = 0x80;
+    else if ((p[0] & 0xf0) == 0xe0)
+        n = 3, c = p[0] & 0x0fu, min = 0x800;
+    else if ((p[0] & 0xf8) == 0xf0)
+        n = 4, c = p[0] & 0x07u, min = 0x10000;
+    else
+        return 0;
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (p[i] & 0x3fu);
+    }
+    /* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8. */
+    return c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ? 0 : n;
+}
+
+bool kli_bytes_equal(kl_bytes a, kl_bytes b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+static bool is_control(uint8_t c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+int kli_text_escaped(kl_buf *out, const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i, n;
+        while (run < len && !is_control(p[run]) && (n = kli_utf8_len(p + run, len - run)) > 0)
+            run += n;
+        if (kl_buf_append(out, p + i, run - i))
+            return KL_ERR_NOMEM;
+        if (run < len && kl_buf_printf(out, "\\x%02x", p[run]))
+            return KL_ERR_NOMEM;
+        i = run + 1;
+    }
+    return KL_OK;
+}
+
+static int put_str(kl_buf *out, const char *s)
+{
+    return s ? kli_text_escaped(out, (const uint8_t *)s, strlen(s)) : kl_buf_append(out, "-", 1);
+}
+
+static int put_bytes(kl_buf *out, kl_bytes b)
+{
+    return kli_text_escaped(out, b.data, b.len);
+}
+
+static int put_payload(kl_buf *out, kl_bytes b)
+{
+    return kl_print_payload(b.data, b.len, PAYLOAD_INDENT, out);
+}
+
+static int put_nl(kl_buf *out)
+{
+    return kl_buf_append(out, "\n", 1);
+}
+
+static int put_addr(kl_buf *out, const kl_addr *a)
+{
+    char text[KL_ADDR_STRLEN];
+    kl_addr_format(a, text, sizeof text);
+    if (kli_text_escaped(out, (const uint8_t *)text, strlen(text)))
+        return KL_ERR_NOMEM;
+    /* The IP form wins in kl_addr_format(); a full view also shows the path beside it. */
+    if (a->family && a->unix_path[0])
+        return kl_buf_append(out, " unix ", 6) || put_str(out, a->unix_path);
+    return KL_OK;
+}
+
+/* ------------------------------------------------------------------ times */
+
+int kl_print_time(int64_t ns, kl_buf *out)
+{
+    if (ns == 0)
+        return kl_buf_append(out, "-", 1);
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) { /* C division truncates toward zero; times before 1970 need the floor */
+        frac += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return KL_ERR_INVALID;
+    return kl_buf_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+/* --------------------------------------------------------------- payloads */
+
+/* Text when it is valid UTF-8 without NULs, and control bytes other than \t \r \n are rare
+ * (an escape sequence in a log line), so showing those as \xNN keeps it readable. */
+static bool is_text(const uint8_t *p, size_t len)
+{
+    size_t controls = 0;
+    for (size_t i = 0, n; i < len; i += n) {
+        n = kli_utf8_len(p + i, len - i);
+        if (n == 0 || p[i] == 0)
+            return false;
+        controls += is_control(p[i]) && p[i] != '\n' && p[i] != '\r';
+    }
+    return controls * 16 <= len;
+}
+
+/* One line per \n; a \r just before it is the line end, not content. Empty lines get no
+ * indent, so the output has no trailing blanks. */
+static int put_text(const uint8_t *p, size_t len, const char *indent, kl_buf *out)
+{
+    for (size_t start = 0; start < len;) {
+        const uint8_t *nl = memchr(p + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - p) : len, stop = end;
+        if (nl && stop > start && p[stop - 1] == '\r')
+            stop--;
+        if ((stop > start && kl_buf_printf(out, "%s", indent)) ||
+            kli_text_escaped(out, p + start, stop - start) || kl_buf_append(out, "\n", 1))
+            return KL_ERR_NOMEM;
+        start = end + 1;
+    }
+    return KL_OK;
+}
+
+/* hexdump -C layout: offset, two groups of 8 hex bytes, the printable ASCII column. */
+static int put_hex_line(const uint8_t *p, size_t n, size_t off, const char *indent, kl_buf *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char line[128];
+    int w = snprintf(line, sizeof line, "%08zx ", off);
+    size_t k = w > 0 ? (size_t)w : 0;
+    for (size_t i = 0; i < HEX_WIDTH; i++) {
+        if (i == HEX_WIDTH / 2)
+            line[k++] = ' ';
+        line[k++] = ' ';
+        line[k++] = i < n ? hex[p[i] >> 4] : ' ';
+        line[k++] = i < n ? hex[p[i] & 15] : ' ';
+    }
+    memcpy(line + k, "  |", 3);
+    k += 3;
+    for (size_t i = 0; i < n; i++)
+        line[k++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.';
+    memcpy(line + k, "|\n", 2);
+    return kl_buf_printf(out, "%s", indent) || kl_buf_append(out, line, k + 2);
+}
+
+int kl_print_payload(const uint8_t *data, size_t len, const char *indent, kl_buf *out)
+{
+    if (!indent)
+        indent = "";
+    if (is_text(data, len))
+        return put_text(data, len, indent, out);
+    for (size_t off = 0; off < len; off += HEX_WIDTH) {
+        size_t n = len - off < HEX_WIDTH ? len - off : HEX_WIDTH;
+        if (put_hex_line(data + off, n, off, indent, out))
+            return KL_ERR_NOMEM;
+    }
+    return KL_OK;
+}
+
+/* A titled payload: "  request (52 bytes)" and its lines. */
+static int put_section(kl_buf *out, const char *title, int64_t at, kl_bytes b)
+{
+    bool failed = kl_buf_printf(out, "  %s", title);
+    if (at)
+        failed = failed || kl_buf_append(out, " at ", 4) || kl_print_time(at, out);
+    return failed || kl_buf_printf(out, " (%zu bytes)\n", b.len) || put_payload(out, b);
+}
+
+/* ---------------------------------------------------------------- summary */
+
+/* "METHOD target HTTP/": @return the length of "METHOD target", 0 when not an HTTP request. */
+static size_t http_request(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && i < 20 && ((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '-'))
+        i++;
+    if (i == 0 || i >= len || p[i] != ' ')
+        return 0;
+    size_t target = ++i;
+    while (i < len && p[i] > 0x20 && p[i] < 0x7f)
+        i++;
+    if (i == target || len - i < 6 || memcmp(p + i, " HTTP/", 6) != 0)
+        return 0;
+    return i;
+}
+
+/* "HTTP/1.1 200 OK": @return 200, or -1 when the response is not HTTP. */
+static int http_status(const uint8_t *p, size_t len)
+{
+    if (len < 12 || memcmp(p, "HTTP/", 5) != 0)
+        return -1;
+    const uint8_t *sp = memchr(p + 5, ' ', len - 5 < 8 ? len - 5 : 8);
+    if (!sp || (size_t)(sp - p) + 4 > len)
+        return -1;
+    int code = 0;
+    for (int i = 1; i <= 3; i++) {
+        if (sp[i] < '0' || sp[i] > '9')
+            return -1;
+        code = code * 10 + (sp[i] - '0');
+    }
+    return (size_t)(sp - p) + 4 == len || sp[4] == ' ' || sp[4] == '\r' ? code : -1;
+}
+
+/* The first run of at least RUN_MIN printable ASCII bytes; @return its length, 0 for none. */
+static size_t printable_run(const uint8_t *p, size_t len, size_t *start)
+{
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && p[j] >= 0x20 && p[j] < 0x7f)
+            j++;
+        if (j - i >= RUN_MIN) {
+            *start = i;
+            return j - i;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int put_description(kl_buf *out, kl_bytes req)
+{
+    size_t start = 0, n = http_request(req.data, req.len);
+    if (n == 0)
+        n = printable_run(req.data, req.len, &start);
+    if (n == 0)
+        return kl_buf_append(out, "-", 1);
+    if (n <= DESC_MAX)
+        return kl_buf_append(out, req.data + start, n);
+    return kl_buf_append(out, req.data + start, DESC_MAX) || kl_buf_append(out, "...", 3);
+}
+
+/* Short names for the summary's action counts; the ReturnInbound marker is not an action. */
+static const char *const short_names[KL_ACTION_TYPE_COUNT] = {
+    [KL_ACTION_NONE] = "unknown",       [KL_ACTION_CALL_OUTBOUND] = "outbound",
+    [KL_ACTION_APPEND_FILE] = "file",   [KL_ACTION_SEND_UDP] = "udp",
+    [KL_ACTION_READ_STORAGE] = "storage", [KL_ACTION_CALL_FUNCTION] = "function call",
+    [KL_ACTION_RETURN_FUNCTION] = "function return",
+};
+
+static kl_action_type known_type(kl_action_type t)
+{
+    return (unsigned)t < KL_ACTION_TYPE_COUNT ? t : KL_ACTION_NONE;
+}
+
+static int put_action_counts(kl_buf *out, const kl_session *s)
+{
+    size_t count[KL_ACTION_TYPE_COUNT] = {0}, total = 0;
+    for (size_t i = 0; i < s->n_actions; i++)
+        count[known_type(s->actions[i].type)]++;
+    count[KL_ACTION_RETURN_INBOUND] = 0;
+    for (size_t t = 0; t < KL_ACTION_TYPE_COUNT; t++)
+        total += count[t];
+    if (kl_buf_printf(out, " %zu action%s", total, total == 1 ? "" : "s"))
+        return KL_ERR_NOMEM;
+    const char *sep = ": ";
+    for (size_t t = 0; t < KL_ACTION_TYPE_COUNT; t++) {
+        if (count[t] && kl_buf_printf(out, "%s%zu %s", sep, count[t], short_names[t]))
+            return KL_ERR_NOMEM;
+        sep = count[t] ? ", " : sep;
+    }
+    return KL_OK;
+}
+
+int kl_print_summary(const kl_session *s, kl_buf *out)
+{
+    kl_bytes req = s->call_from_inbound.request, resp = s->return_inbound.response;
+    int status = http_status(resp.data, resp.len);
+    bool failed = kl_print_time(kl_session_time(s), out) || kl_buf_append(out, " ", 1) ||
+                  put_str(out, s->id) || kl_buf_append(out, " ", 1) ||
+                  put_addr(out, &s->call_from_inbound.peer) || kl_buf_append(out, " ", 1) ||
+                  put_description(out, req) ||
+                  (status >= 0 && kl_buf_printf(out, " -> %d", status)) ||
+                  kl_buf_append(out, " req ", 5) || kli_text_size(out, req.len) ||
+                  kl_buf_append(out, " resp ", 6) || kli_text_size(out, resp.len) ||
+                  put_action_counts(out, s) ||
+                  (s->truncated && kl_buf_append(out, " TRUNCATED", 10));
+    return DONE(failed);
+}
+
+/* ------------------------------------------------------------- full view */
+
+static int put_kvs(kl_buf *out, const char *title, const char *sep, const kl_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (kl_buf_printf(out, "  %s: ", title) || put_bytes(out, kv[i].key) ||
+            kl_buf_append(out, sep, strlen(sep)) || put_bytes(out, kv[i].value) || put_nl(out))
+            return KL_ERR_NOMEM;
+    return KL_OK;
+}
+
+/* "  title: value\n" for a string that is set and not empty. */
+static int put_field(kl_buf *out, const char *title, const char *value)
+{
+    if (!value || !value[0])
+        return KL_OK;
+    return kl_buf_printf(out, "  %s: ", title) || put_str(out, value) || put_nl(out);
+}
+
+static int put_trace(kl_buf *out, const kl_session *s)
+{
+    if (!s->trace_id.len && !s->span_id.len)
+        return KL_OK;
+    return kl_buf_append(out, "  trace: id ", 12) || put_bytes(out, s->trace_id) ||
+           kl_buf_append(out, " span ", 6) || put_bytes(out, s->span_id) || put_nl(out);
+}
+
+static int put_header(kl_buf *out, const kl_session *s)
+{
+    return kl_buf_append(out, "session ", 8) || put_str(out, s->id) ||
+           kl_buf_printf(out, "\n  thread: %lld\n  time: ", (long long)s->thread_id) ||
+           kl_print_time(kl_session_time(s), out) ||
+           kl_buf_append(out, "\n  recorded: host ", 18) || put_str(out, s->host) ||
+           kl_buf_printf(out, " pid %lld program ", (long long)s->pid) ||
+           put_str(out, s->program) || put_nl(out) || put_trace(out, s) ||
+           put_kvs(out, "trace header", ": ", s->trace_header, s->n_trace_header) ||
+           put_field(out, "context", s->context) ||
+           put_kvs(out, "label", "=", s->labels, s->n_labels) ||
+           put_kvs(out, "redirect dir", " -> ", s->redirect_dirs, s->n_redirect_dirs) ||
+           put_field(out, "next session", s->next_session_id) ||
+           (s->truncated && kl_buf_append(out, "  truncated: yes\n", 17));
+}
+
+static int put_inbound(kl_buf *out, const kl_session *s)
+{
+    const kl_call_from_inbound *in = &s->call_from_inbound;
+    const kl_return_inbound *ret = &s->return_inbound;
+    if (!in->present && kl_buf_append(out, "no inbound request\n", 19))
+        return KL_ERR_NOMEM;
+    if (in->present &&
+        (kl_buf_append(out, "inbound request from ", 21) || put_addr(out, &in->peer) ||
+         kl_buf_append(out, " at ", 4) || kl_print_time(in->occurred_at, out) ||
+         kl_buf_printf(out, " (%zu bytes)\n", in->request.len) || put_payload(out, in->request)))
+        return KL_ERR_NOMEM;
+    if (!ret->present)
+        return kl_buf_append(out, "no inbound response\n", 20);
+    return kl_buf_append(out, "inbound response at ", 20) || kl_print_time(ret->occurred_at, out) ||
+           kl_buf_printf(out, " (%zu bytes)\n", ret->response.len) ||
+           put_payload(out, ret->response);
+}
+
+static int put_outbound(kl_buf *out, const kl_action *a)
+{
+    bool failed = kl_buf_append(out, " peer ", 6) || put_addr(out, &a->peer);
+    if (!kl_addr_is_empty(&a->local))
+        failed = failed || kl_buf_append(out, " local ", 7) || put_addr(out, &a->local);
+    failed = failed || kl_buf_printf(out, " fd %lld", (long long)a->socket_fd);
+    if (a->cspan_id.len)
+        failed = failed || kl_buf_append(out, " cspan ", 7) || put_bytes(out, a->cspan_id);
+    return failed;
+}
+
+/* "file:line", or nothing when the file is unknown. */
+static int put_place(kl_buf *out, const char *what, const char *file, int64_t line)
+{
+    if (!file)
+        return KL_OK;
+    return kl_buf_printf(out, " %s ", what) || put_str(out, file) ||
+           kl_buf_printf(out, ":%lld", (long long)line);
+}
+
+/* The part of the action line between its type and " at TIME". */
+static int put_action_head(kl_buf *out, const kl_action *a)
+{
+    switch (known_type(a->type)) {
+    case KL_ACTION_CALL_OUTBOUND:
+        return put_outbound(out, a);
+    case KL_ACTION_APPEND_FILE:
+        return kl_buf_append(out, " ", 1) || put_str(out, a->file_name);
+    case KL_ACTION_SEND_UDP:
+        return kl_buf_append(out, " peer ", 6) || put_addr(out, &a->peer);
+    case KL_ACTION_CALL_FUNCTION:
+        return kl_buf_append(out, " ", 1) || put_str(out, a->func_name) ||
+               put_place(out, "into", a->call_into_file, a->call_into_line) ||
+               put_place(out, "from", a->call_from_file, a->call_from_line);
+    case KL_ACTION_RETURN_FUNCTION:
+        return kl_buf_append(out, " of ", 4) || put_str(out, a->call_function_id);
+    case KL_ACTION_NONE:
+    case KL_ACTION_READ_STORAGE:
+    case KL_ACTION_RETURN_INBOUND:
+        return KL_OK;
+    }
+    return KL_OK;
+}
+
+/* The payloads under the action line. */
+static int put_action_body(kl_buf *out, const kl_action *a)
+{
+    switch (known_type(a->type)) {
+    case KL_ACTION_CALL_OUTBOUND:
+        return put_section(out, "request", 0, a->request) ||
+               put_section(out, "response", a->response_time, a->response);
+    case KL_ACTION_APPEND_FILE:
+    case KL_ACTION_SEND_UDP:
+    case KL_ACTION_READ_STORAGE:
+        return put_section(out, "content", 0, a->content);
+    case KL_ACTION_CALL_FUNCTION:
+        return put_field(out, "args", a->args_json);
+    case KL_ACTION_RETURN_FUNCTION:
+        return put_field(out, "return value", a->return_value_json);
+    case KL_ACTION_NONE:
+    case KL_ACTION_RETURN_INBOUND:
+        return KL_OK;
+    }
+    return KL_OK;
+}
+
+static int put_action(kl_buf *out, const kl_action *a)
+{
+    return kl_buf_printf(out, "#%lld %s", (long long)a->index, kl_action_type_name(a->type)) ||
+           put_action_head(out, a) || kl_buf_append(out, " at ", 4) ||
+           kl_print_time(a->occurred_at, out) || put_nl(out) || put_action_body(out, a);
+}
+
+static int put_mock_files(kl_buf *out, const kl_session *s)
+{
+    for (size_t i = 0; i < s->n_mock_files; i++) {
+        const kl_kv *f = &s->mock_files[i];
+        if (kl_buf_append(out, "mock file ", 10) || put_bytes(out, f->key) ||
+            kl_buf_printf(out, " (%zu bytes)\n", f->value.len) || put_payload(out, f->value))
+            return KL_ERR_NOMEM;
+    }
+    return KL_OK;
+}
+
+int kl_print_session(const kl_session *s, kl_buf *out)
+{
+    if (put_header(out, s) || put_inbound(out, s))
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < s->n_actions; i++)
+        if (put_action(out, &s->actions[i]))
+            return KL_ERR_NOMEM;
+    return DONE(put_mock_files(out, s));
+}
+
+/* --------------------------------------------------------------- replayed */
+
+int kl_print_replayed_summary(const kl_replayed *r, kl_buf *out)
+{
+    size_t calls = 0, matched = 0;
+    for (size_t i = 0; i < r->n_actions; i++)
+        if (r->actions[i].action.type == KL_ACTION_CALL_OUTBOUND) {
+            calls++;
+            matched += r->actions[i].matched_index >= 0;
+        }
+    bool same = kli_bytes_equal(r->original_response, r->response);
+    bool failed =
+        put_str(out, r->session_id) ||
+        kl_buf_printf(out, " replayed: response %s (%zu bytes vs %zu bytes), %zu outbound call%s: ",
+                      same ? "SAME" : "DIFFERENT", r->original_response.len, r->response.len, calls,
+                      calls == 1 ? "" : "s") ||
+        kl_buf_printf(out, "%zu matched, %zu unmatched, %zu unused recorded; errors: %zu", matched,
+                      calls - matched, r->n_unused_calls, r->n_errors);
+    return DONE(failed);
+}
+
+/* "  matched #3 score 0.982, runner-up #5 score 0.410" under a replayed outbound call. */
+static int put_match(kl_buf *out, const kl_replayed_action *ra)
+{
+    if (ra->matched_index < 0)
+        return kl_buf_append(out, "  matched: none\n", 16);
+    bool failed = kl_buf_printf(out, "  matched #%lld score ", (long long)ra->matched_index) ||
+                  kli_text_fixed(out, ra->matched_score, 3);
+    if (ra->runner_up_index >= 0)
+        failed = failed ||
+                 kl_buf_printf(out, ", runner-up #%lld score ", (long long)ra->runner_up_index) ||
+                 kli_text_fixed(out, ra->runner_up_score, 3);
+    failed = failed || put_nl(out);
+    /* The recorded call is shown only where it differs from what the service did now. */
+    if (!kli_bytes_equal(ra->matched_request, ra->action.request))
+        failed = failed || put_section(out, "recorded request", 0, ra->matched_request);
+    if (!kli_bytes_equal(ra->matched_response, ra->action.response))
+        failed = failed || put_section(out, "recorded response", 0, ra->matched_response);
+    return failed;
+}
+
+static int put_replayed_header(kl_buf *out, const kl_replayed *r)
+{
+    bool same = kli_bytes_equal(r->original_response, r->response);
+    return kl_buf_append(out, "replayed session ", 17) || put_str(out, r->session_id) ||
+           kl_buf_append(out, "\n  original request time: ", 26) ||
+           kl_print_time(r->original_request_time, out) ||
+           kl_buf_append(out, "\n  replayed at: ", 16) || kl_print_time(r->replayed_at, out) ||
+           kl_buf_append(out, "\n  response time: ", 18) || kl_print_time(r->response_time, out) ||
+           kl_buf_printf(out, "\n  response: %s\n", same ? "SAME" : "DIFFERENT") ||
+           kl_buf_printf(out, "original request (%zu bytes)\n", r->original_request.len) ||
+           put_payload(out, r->original_request) ||
+           kl_buf_printf(out, "original response (%zu bytes)\n", r->original_response.len) ||
+           put_payload(out, r->original_response) ||
+           kl_buf_printf(out, "replayed response (%zu bytes)%s\n", r->response.len,
+                         same ? ": same as original" : "") ||
+           (!same && put_payload(out, r->response));
+}
+
+int kl_print_replayed(const kl_replayed *r, kl_buf *out)
+{
+    if (put_replayed_header(out, r))
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < r->n_actions; i++) {
+        const kl_replayed_action *ra = &r->actions[i];
+        if (put_action(out, &ra->action) ||
+            (ra->action.type == KL_ACTION_CALL_OUTBOUND && put_match(out, ra)))
+            return KL_ERR_NOMEM;
+    }
+    if (r->n_unused_calls && kl_buf_append(out, "unused recorded calls:", 22))
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < r->n_unused_calls; i++)
+        if (kl_buf_printf(out, " #%lld", (long long)r->unused_calls[i]))
+            return KL_ERR_NOMEM;
+    if (r->n_unused_calls && put_nl(out))
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < r->n_errors; i++)
+        if (kl_buf_append(out, "error: ", 7) || put_str(out, r->errors[i]) || put_nl(out))
+            return KL_ERR_NOMEM;
+    return KL_OK;
+}

@@ -11,8 +11,10 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define IN_CHUNK (256u << 10)
-#define OUT_CHUNK (256u << 10)
+/* Read and decompress in chunks of this size; smaller for small files, which are common
+ * (one per process) and should not cost half a megabyte of buffers each. */
+#define CHUNK_MAX (256u << 10)
+#define CHUNK_MIN (4u << 10)
 
 typedef struct frame_info {
     uint64_t offset, size, content_size;
@@ -27,6 +29,7 @@ struct kl_reader {
     int fd;
     bool own_fd;
     bool seekable;
+    size_t chunk;
     char *name;
     kl_file_info info;
     char program[256], host[256];
@@ -96,8 +99,8 @@ static ssize_t need_input(kl_reader *r, size_t n)
             r->in_off += r->in_pos;
             r->in_pos = 0;
         }
-        if (r->in_cap - r->in_len < IN_CHUNK / 2 || r->in_cap < n) {
-            size_t cap = r->in_cap ? r->in_cap * 2 : IN_CHUNK;
+        if (r->in_cap - r->in_len < r->chunk / 2 || r->in_cap < n) {
+            size_t cap = r->in_cap ? r->in_cap * 2 : r->chunk;
             while (cap < n)
                 cap *= 2;
             uint8_t *p = realloc(r->in, cap);
@@ -141,7 +144,7 @@ static int skip_input(kl_reader *r, uint64_t n, uint64_t frame_at)
         return KL_OK;
     }
     while (n) {
-        ssize_t got = need_input(r, n < IN_CHUNK ? (size_t)n : IN_CHUNK);
+        ssize_t got = need_input(r, n < r->chunk ? (size_t)n : r->chunk);
         if (got < 0)
             return (int)got;
         if (got == 0)
@@ -164,7 +167,7 @@ static int content_room(kl_reader *r, size_t n)
     }
     if (r->c_cap - r->c_len >= n)
         return KL_OK;
-    size_t cap = r->c_cap ? r->c_cap : OUT_CHUNK;
+    size_t cap = r->c_cap ? r->c_cap : r->chunk;
     while (cap - r->c_len < n)
         cap *= 2;
     uint8_t *p = realloc(r->c, cap);
@@ -255,7 +258,7 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
             need = n > 0 ? (size_t)n + (size_t)l - (r->c_len - r->c_pos) : 1;
         }
         if (r->st == ST_RAW) {
-            int err = content_room(r, need > OUT_CHUNK ? need : OUT_CHUNK);
+            int err = content_room(r, need > r->chunk ? need : r->chunk);
             if (err)
                 return err;
             ssize_t got = r->io.read(r->io.ctx, r->c + r->c_len, r->c_cap - r->c_len);
@@ -280,7 +283,7 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
             r->st = ST_FRAMES;
             continue;
         }
-        int err = content_room(r, need > OUT_CHUNK ? need : OUT_CHUNK);
+        int err = content_room(r, need > r->chunk ? need : r->chunk);
         if (err)
             return err;
         if (r->in_pos == r->in_len) {
@@ -609,6 +612,9 @@ static int reader_init(kl_reader **out, const kl_io *io, int fd, bool own, const
             r->info.file_bytes = (uint64_t)end;
         }
     }
+    r->chunk = CHUNK_MAX;
+    if (r->seekable && r->info.file_bytes < CHUNK_MAX)
+        r->chunk = r->info.file_bytes < CHUNK_MIN ? CHUNK_MIN : (size_t)r->info.file_bytes;
     if (r->seekable) {
         err = load_index(r);
         if (!err && r->io.seek(r->io.ctx, 0, SEEK_SET) != 0)

@@ -437,7 +437,8 @@ typedef struct kl_filter kl_filter;
  * The language is described in README.md ("Filters").
  * @return KL_OK and sets *f; KL_ERR_SYNTAX with the column in errbuf; KL_ERR_NOMEM. */
 KL_API int kl_filter_compile(kl_filter **f, const char *expr, char *errbuf);
-/** @return true when s satisfies f. */
+/** @return true when s satisfies f. Allocates nothing. A filter keeps per-filter regex
+ * scratch: do not match one filter from two threads at once. */
 KL_API bool kl_filter_match(const kl_filter *f, const kl_session *s);
 /** Free. Accepts NULL. */
 KL_API void kl_filter_free(kl_filter *f);

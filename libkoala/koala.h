@@ -95,8 +95,9 @@ typedef struct kl_addr {
 /* Longest text kl_addr_format() writes, with its NUL. */
 #define KL_ADDR_STRLEN (KL_UNIX_PATH_MAX + 64)
 
-/** Parse "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", ":80" (any IPv4 address),
- * "unix:/path", "/path" or "@abstract". @return KL_OK, or KL_ERR_INVALID. */
+/** Parse "1.2.3.4:80", "[::1]:80", "[fe80::1%3]:80", ":80" (any IPv4 address),
+ * "unix:/path", "unixgram:/path", "unixpacket:/path", "/path", "@abstract" or "-" (empty).
+ * @return KL_OK, or KL_ERR_INVALID (a is then empty). */
 KL_API int kl_addr_parse(const char *text, kl_addr *a);
 /** Write a in the forms kl_addr_parse() reads ("-" when empty) into buf.
  * @return buf, always NUL-terminated. */
@@ -377,6 +378,9 @@ typedef struct kl_file_info {
 KL_API int kl_reader_open(kl_reader **r, const char *path, char *errbuf);
 /** Read an open fd, which stays the caller's. name is used in messages. */
 KL_API int kl_reader_open_fd(kl_reader **r, int fd, const char *name, char *errbuf);
+/** Read a file held in memory (data is borrowed and must outlive the reader). */
+KL_API int kl_reader_open_mem(kl_reader **r, const void *data, size_t len, const char *name,
+                              char *errbuf);
 /** Read through injected I/O (copied; ctx stays the caller's). */
 KL_API int kl_reader_open_io(kl_reader **r, const kl_io *io, const char *name, char *errbuf);
 /** Read the next session.

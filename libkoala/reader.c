@@ -24,10 +24,17 @@ typedef struct frame_info {
 
 typedef enum { ST_FRAMES, ST_ZFRAME, ST_RAW, ST_DONE } state;
 
+/* The stream behind kl_reader_open_mem(). */
+typedef struct memfile {
+    const uint8_t *data;
+    size_t len, pos;
+} memfile;
+
 struct kl_reader {
     kl_io io;
     int fd;
     bool own_fd;
+    memfile mem_in;
     bool seekable;
     size_t chunk;
     char *name;
@@ -580,7 +587,30 @@ static int detect(kl_reader *r)
     return KL_OK;
 }
 
-static int reader_init(kl_reader **out, const kl_io *io, int fd, bool own, const char *name, char *errbuf)
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+    memfile *m = ctx;
+    size_t n = m->len - m->pos < len ? m->len - m->pos : len;
+    memcpy(buf, m->data + m->pos, n);
+    m->pos += n;
+    return (ssize_t)n;
+}
+
+static off_t mem_seek(void *ctx, off_t off, int whence)
+{
+    memfile *m = ctx;
+    off_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (off_t)m->pos : (off_t)m->len;
+    if (off < -base || (uint64_t)(base + off) > m->len) {
+        errno = EINVAL;
+        return -1;
+    }
+    m->pos = (size_t)(base + off);
+    return base + off;
+}
+
+/* io is copied; with fd >= 0 the reader reads that fd, with mem it reads its own copy of mem. */
+static int reader_init(kl_reader **out, const kl_io *io, int fd, bool own, const memfile *mem,
+                       const char *name, char *errbuf)
 {
     *out = NULL;
     kl_reader *r = calloc(1, sizeof *r);
@@ -595,6 +625,10 @@ static int reader_init(kl_reader **out, const kl_io *io, int fd, bool own, const
     r->own_fd = own;
     if (fd >= 0)
         r->io.ctx = &r->fd;
+    if (mem) {
+        r->mem_in = *mem;
+        r->io.ctx = &r->mem_in;
+    }
     r->name = strdup(name ? name : "-");
     r->dctx = ZSTD_createDCtx();
     r->mem = kli_mem_new();
@@ -633,15 +667,22 @@ out:
     return KL_OK;
 }
 
+int kl_reader_open_mem(kl_reader **r, const void *data, size_t len, const char *name, char *errbuf)
+{
+    memfile m = {data, len, 0};
+    kl_io io = {NULL, mem_read, NULL, mem_seek};
+    return reader_init(r, &io, -1, false, &m, name, errbuf);
+}
+
 int kl_reader_open_io(kl_reader **r, const kl_io *io, const char *name, char *errbuf)
 {
-    return reader_init(r, io, -1, false, name, errbuf);
+    return reader_init(r, io, -1, false, NULL, name, errbuf);
 }
 
 int kl_reader_open_fd(kl_reader **r, int fd, const char *name, char *errbuf)
 {
     kl_io io = {NULL, kli_fd_read, kli_fd_write, kli_fd_seek};
-    return reader_init(r, &io, fd, false, name, errbuf);
+    return reader_init(r, &io, fd, false, NULL, name, errbuf);
 }
 
 int kl_reader_open(kl_reader **r, const char *path, char *errbuf)
@@ -661,7 +702,7 @@ int kl_reader_open(kl_reader **r, const char *path, char *errbuf)
         return KL_ERR_IO;
     }
     kl_io io = {NULL, kli_fd_read, kli_fd_write, kli_fd_seek};
-    return reader_init(r, &io, fd, true, path, errbuf);
+    return reader_init(r, &io, fd, true, NULL, path, errbuf);
 }
 
 void kl_reader_close(kl_reader *r)
@@ -755,7 +796,7 @@ int kl_reader_count(kl_reader *r, uint64_t *n)
     if (here < 0)
         return KL_ERR_IO;
     kl_reader *scan;
-    int err = reader_init(&scan, &r->io, -1, false, r->name, NULL);
+    int err = reader_init(&scan, &r->io, -1, false, NULL, r->name, NULL);
     if (!err) {
         kl_raw raw;
         while ((err = kl_reader_next_raw(scan, &raw)) == KL_OK)

@@ -13,35 +13,6 @@
 
 #define N_SESSIONS 40
 
-/* A file in memory, read through kl_io. */
-typedef struct memfile {
-    const unsigned char *data;
-    size_t len, pos;
-} memfile;
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len)
-{
-    memfile *m = ctx;
-    size_t n = m->len - m->pos < len ? m->len - m->pos : len;
-    memcpy(buf, m->data + m->pos, n);
-    m->pos += n;
-    return (ssize_t)n;
-}
-
-static off_t mem_seek(void *ctx, off_t off, int whence)
-{
-    memfile *m = ctx;
-    off_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (off_t)m->pos : (off_t)m->len;
-    if (base + off < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    m->pos = (size_t)(base + off);
-    if (m->pos > m->len)
-        m->pos = m->len;
-    return base + off;
-}
-
 /* Write n sessions with small frames so the file has many of them. */
 static const char *make_file(const char *name, int n, size_t frame_size, bool no_index)
 {
@@ -146,11 +117,9 @@ START_TEST(truncated_file_yields_every_complete_session)
     kl_reader_close(full);
     uint64_t data_end = len - 16 - ((uint32_t)data[len - 8] | (uint32_t)data[len - 7] << 8);
     for (size_t cut = 0; cut <= len; cut++) {
-        memfile m = {data, cut, 0};
-        kl_io io = {&m, mem_read, NULL, mem_seek};
         kl_reader *r;
         char errbuf[KL_ERRBUF_SIZE] = "";
-        int err = kl_reader_open_io(&r, &io, "cut", errbuf);
+        int err = kl_reader_open_mem(&r, data, cut, "cut", errbuf);
         if (err) {
             ck_assert_msg(err < 0 && errbuf[0], "cut %zu: open fails without detail", cut);
             continue;
@@ -183,10 +152,8 @@ START_TEST(sessions_in_a_truncated_last_frame_are_recovered)
     const char *path = make_file("bigframe.pb", 400, 16u << 20, true);
     size_t len;
     unsigned char *data = tu_read_file(path, &len);
-    memfile m = {data, len - 200, 0};
-    kl_io io = {&m, mem_read, NULL, mem_seek};
     kl_reader *r;
-    ck_assert_int_eq(kl_reader_open_io(&r, &io, "tail", NULL), KL_OK);
+    ck_assert_int_eq(kl_reader_open_mem(&r, data, len - 200, "tail", NULL), KL_OK);
     int n = 0;
     ck_assert_int_eq(read_all(r, &n), KL_ERR_TRUNCATED);
     ck_assert_int_gt(n, 200);
@@ -451,9 +418,7 @@ START_TEST(an_index_pointing_past_the_end_is_reported_after_every_session)
     ck_assert_int_eq(fi[0], 0x08);  /* offset varint */
     fi[1] = 0xff;                   /* was < 128: now a 2-byte varint swallowing the next tag */
     kl_reader *r;
-    memfile m = {data, len, 0};
-    kl_io io = {&m, mem_read, NULL, mem_seek};
-    ck_assert_int_eq(kl_reader_open_io(&r, &io, "badindex", NULL), KL_OK);
+    ck_assert_int_eq(kl_reader_open_mem(&r, data, len, "badindex", NULL), KL_OK);
     ck_assert(!kl_reader_info(r)->has_index);
     int n = 0;
     ck_assert_int_eq(read_all(r, &n), KL_ERR_CORRUPT);

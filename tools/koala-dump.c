@@ -31,6 +31,8 @@ static const char usage[] =
     "  -Y, --filter=EXPR      only sessions matching the display filter EXPR\n"
     "  -c, --max-count=N      stop after N sessions\n"
     "      --session=ID       only the session with this id; stop at the first match\n"
+    "      --since=TIME       only sessions at or after TIME (RFC 3339, or unix seconds)\n"
+    "      --until=TIME       only sessions before TIME\n"
     "\n"
     "  -h, --help             print this help and exit\n"
     "      --version          print the version and exit\n"
@@ -39,7 +41,7 @@ static const char usage[] =
     "session before a damaged part of a file is still shown).\n";
 
 enum { OPT_JSON = 256, OPT_PRETTY, OPT_EXTRA, OPT_COUNT, OPT_STATS, OPT_SESSION,
-       OPT_SPLIT_EVERY, OPT_SPLIT_INTERVAL, OPT_LEVEL, OPT_VERSION };
+       OPT_SPLIT_EVERY, OPT_SPLIT_INTERVAL, OPT_LEVEL, OPT_VERSION, OPT_SINCE, OPT_UNTIL };
 
 static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -57,6 +59,8 @@ static const struct option long_options[] = {
     {"filter", required_argument, NULL, 'Y'},
     {"max-count", required_argument, NULL, 'c'},
     {"session", required_argument, NULL, OPT_SESSION},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"until", required_argument, NULL, OPT_UNTIL},
     {NULL, 0, NULL, 0},
 };
 
@@ -66,6 +70,7 @@ typedef struct dump {
     kl_filter *filter;
     uint64_t max_count;          /* 0: no limit */
     const char *session_id;
+    int64_t since, until;        /* 0: no bound */
     const char *out_path;
     uint64_t split_every;        /* 0: no split by count */
     int64_t split_interval;      /* 0: no split by time */
@@ -113,11 +118,11 @@ static void out_close(dump *d)
     /* Flush first: the detail of a failed write is gone once the writer is closed. */
     int rc = kl_writer_flush(d->w);
     if (rc != KL_OK)
-        tool_die("%s: %s", d->out_name, kl_writer_error(d->w));
+        tool_die_writing(d->out_name, kl_writer_error(d->w));
     rc = kl_writer_close(d->w);
     d->w = NULL;
     if (rc != KL_OK)
-        tool_die("%s: %s", d->out_name, kl_strerror(rc));
+        tool_die_writing(d->out_name, kl_strerror(rc));
 }
 
 /* OUT-00000.pb for split n of OUT(.pb). */
@@ -149,8 +154,8 @@ static void out_open(dump *d, kl_kind kind)
     int rc = kl_writer_open(&d->w, d->out_name, &o);
     if (rc != KL_OK) {
         if (d->w)
-            tool_die("%s: %s", d->out_name, kl_writer_error(d->w));
-        tool_die("%s: %s", d->out_name, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
+            tool_die_writing(d->out_name, kl_writer_error(d->w));
+        tool_die_writing(d->out_name, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
     }
     d->out_kind = kind;
     d->out_files++;
@@ -196,35 +201,40 @@ static bool out_write(dump *d, const char *name, const item *it)
     else
         rc = kl_writer_write_raw(d->w, &it->raw);
     if (rc != KL_OK)
-        tool_die("%s: %s", d->out_name, *kl_writer_error(d->w) ? kl_writer_error(d->w)
-                                                                 : kl_strerror(rc));
+        tool_die_writing(d->out_name, *kl_writer_error(d->w) ? kl_writer_error(d->w)
+                                                              : kl_strerror(rc));
     d->in_out_file++;
     return true;
 }
 
-static int check(int rc)
+static void check(int rc)
 {
     if (rc != KL_OK)
         tool_die("%s", kl_strerror(rc));
-    return rc;
 }
 
 static void print_item(dump *d, const item *it)
 {
-    if (d->json) {
-        unsigned flags = (d->pretty ? KL_JSON_PRETTY : 0) | (d->extra ? KL_JSON_EXTRA : 0);
+    unsigned flags = (d->pretty ? KL_JSON_PRETTY : 0) | (d->extra ? KL_JSON_EXTRA : 0);
+    if (d->json)
         check(it->s ? kl_json_session(it->s, flags, &d->buf)
                     : kl_json_replayed(it->rp, flags, &d->buf));
-        check(kl_buf_append(&d->buf, "\n", 1));
-    } else if (d->verbose) {
+    else if (d->verbose) /* its last line ends in a newline: ours leaves a blank line */
         check(it->s ? kl_print_session(it->s, &d->buf) : kl_print_replayed(it->rp, &d->buf));
-        check(kl_buf_append(&d->buf, "\n", 1));
-    } else {
+    else
         check(it->s ? kl_print_summary(it->s, &d->buf)
                     : kl_print_replayed_summary(it->rp, &d->buf));
-        check(kl_buf_append(&d->buf, "\n", 1));
-    }
+    check(kl_buf_append(&d->buf, "\n", 1));
     tool_out_buf(&d->buf);
+}
+
+/* A replayed session's time, as the writer indexes it: the original request time, else the
+ * time in its id "<unix-ns>-<thread>". */
+static int64_t replayed_time(const kl_replayed *rp)
+{
+    if (rp->original_request_time || !rp->session_id)
+        return rp->original_request_time;
+    return strtoll(rp->session_id, NULL, 10);
 }
 
 /* Reads the next session of r in the form d needs. */
@@ -244,7 +254,7 @@ static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
         rc = kl_reader_next_replayed(r, &it->rp);
         if (rc == KL_OK) {
             it->id = it->rp->session_id;
-            it->time = it->rp->original_request_time;
+            it->time = replayed_time(it->rp);
         }
     } else {
         rc = kl_reader_next(r, &it->s);
@@ -290,11 +300,18 @@ static uint64_t dump_file(dump *d, const char *path)
     }
     uint64_t indexed;
     /* Without an index this scans; when the scan fails we count again below, to report. */
-    if (d->count && !d->filter && !d->max_count && !d->session_id &&
+    if (d->count && !d->filter && !d->max_count && !d->session_id && !d->since && !d->until &&
         kl_reader_count(r, &indexed) == KL_OK) {
         kl_reader_close(r);
         return indexed;
     }
+    /* The index lets the reader skip whole frames of older sessions. */
+    if (d->since && (rc = kl_reader_seek_time(r, d->since)) != KL_OK) {
+        read_error(d, name, r, rc, 0);
+        kl_reader_close(r);
+        return 0;
+    }
+    nread = kl_reader_delivered(r);
     while (!d->done) {
         item it;
         rc = read_item(d, r, kind, &it);
@@ -306,6 +323,8 @@ static uint64_t dump_file(dump *d, const char *path)
         }
         nread++;
         if (d->filter && it.s && !kl_filter_match(d->filter, it.s))
+            continue;
+        if ((d->since && it.time < d->since) || (d->until && it.time >= d->until))
             continue;
         if (d->session_id && (!it.id || strcmp(it.id, d->session_id) != 0))
             continue;
@@ -361,6 +380,12 @@ static void parse_options(dump *d, int argc, char **argv)
         }
         case 'c': d->max_count = tool_parse_count("--max-count", optarg, 1, UINT64_MAX); break;
         case OPT_SESSION: d->session_id = optarg; break;
+        case OPT_SINCE:
+        case OPT_UNTIL:
+            if (tool_parse_time(optarg, c == OPT_SINCE ? &d->since : &d->until) != 0)
+                tool_usage_error("--%s: '%s' is not a time (2019-01-22T12:28:33.5Z or unix seconds)",
+                                 c == OPT_SINCE ? "since" : "until", optarg);
+            break;
         default: tool_bad_option(c, argv);
         }
     }

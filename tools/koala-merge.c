@@ -65,10 +65,9 @@ static kl_writer *open_output(const char *out, kl_kind kind, int level)
     kl_writer *w = NULL;
     int rc = kl_writer_open(&w, out, &o);
     if (rc != KL_OK) {
-        const char *name = tool_is_stdio(out) ? "(stdout)" : out;
         if (w)
-            tool_die("%s: %s", name, kl_writer_error(w));
-        tool_die("%s: %s", name, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
+            tool_die_writing(out, kl_writer_error(w));
+        tool_die_writing(out, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
     }
     return w;
 }
@@ -142,7 +141,6 @@ int main(int argc, char **argv)
     if (kind == KL_KIND_UNKNOWN)
         kind = KL_KIND_RECORDED;
     kl_writer *w = open_output(out, kind, level);
-    const char *out_name = tool_is_stdio(out) ? "(stdout)" : out;
     for (;;) {
         kl_raw raw;
         size_t src;
@@ -162,16 +160,16 @@ int main(int argc, char **argv)
             tool_die("%s: holds %s sessions, the output holds %s ones", names[src],
                      kind_name(raw.kind), kind_name(kind));
         if (kl_writer_write_raw(w, &raw) != KL_OK)
-            tool_die("%s: %s", out_name, kl_writer_error(w));
+            tool_die_writing(out, kl_writer_error(w));
     }
     uint64_t written = 0;
     kl_writer_totals(w, &written, NULL, NULL);
     /* Flush first: the detail of a failed write is gone once the writer is closed. */
     if (kl_writer_flush(w) != KL_OK)
-        tool_die("%s: %s", out_name, kl_writer_error(w));
+        tool_die_writing(out, kl_writer_error(w));
     rc = kl_writer_close(w);
     if (rc != KL_OK)
-        tool_die("%s: %s", out_name, kl_strerror(rc));
+        tool_die_writing(out, kl_strerror(rc));
     if (verbose)
         fprintf(stderr, "%s: %llu session%s from %zu input%s, %llu duplicate%s dropped\n",
                 tool_name, (unsigned long long)written, written == 1 ? "" : "s", nr,

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ void tool_init(const char *name)
 
 static void vwarn(const char *fmt, va_list ap)
 {
+    /* What was printed before the trouble comes out before the message about it. */
+    tool_out_flush();
     fprintf(stderr, "%s: ", tool_name);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -48,7 +51,6 @@ noreturn void tool_die(const char *fmt, ...)
     va_start(ap, fmt);
     vwarn(fmt, ap);
     va_end(ap);
-    tool_out_flush();
     exit(TOOL_EXIT_TROUBLE);
 }
 
@@ -103,7 +105,21 @@ const char *tool_display_name(const char *path)
 void tool_refuse_tty(const char *path)
 {
     if ((!path || tool_is_stdio(path)) && isatty(STDOUT_FILENO))
-        tool_die("refusing to write binary session data to a terminal; use -o FILE or a pipe");
+        tool_die("refusing to write binary session data to a terminal; redirect it to a file or a pipe");
+}
+
+noreturn void tool_die_writing(const char *path, const char *detail)
+{
+    if (tool_is_stdio(path)) {
+        /* Linux reports POLLERR on the write end of a pipe that has no reader left. */
+        struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+        if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+            out_failed = true;
+            exit(TOOL_EXIT_TROUBLE);
+        }
+        path = "(stdout)";
+    }
+    tool_die("%s: %s", path, detail);
 }
 
 uint64_t tool_parse_count(const char *opt, const char *text, uint64_t min, uint64_t max)

@@ -25,9 +25,9 @@ extern const char *tool_name;
  * than a silent kill, so buffered output and writers can stop cleanly. */
 void tool_init(const char *name);
 
-/** Print "NAME: message" to stderr. */
+/** Flush stdout, then print "NAME: message" to stderr. */
 void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/** tool_warn(), then flush stdout and exit TOOL_EXIT_TROUBLE. */
+/** tool_warn(), then exit TOOL_EXIT_TROUBLE. */
 noreturn void tool_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** For option errors: "NAME: message" and "Try 'NAME -h' for help.", exit TOOL_EXIT_TROUBLE. */
 noreturn void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -45,6 +45,9 @@ bool tool_is_stdio(const char *path);
 const char *tool_display_name(const char *path);
 /** Exit with a clear error when binary output would go to a terminal ("-" or no -o). */
 void tool_refuse_tty(const char *path);
+/** A kl_writer on path ("-": stdout) failed: "NAME: path: detail" and exit TOOL_EXIT_TROUBLE;
+ * quietly when stdout is a pipe whose reader has gone (head), as the buffered stdout does. */
+noreturn void tool_die_writing(const char *path, const char *detail);
 
 /** Parse a count for option opt ("--max-count"); dies with a usage error when text is not a
  * whole number in [min, max]. */

@@ -1,5 +1,5 @@
 /* json.c - JSON export of recorded and replayed sessions in the original koala's layout. */
-#include "kl_internal.h"
+#include "kl_text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -134,7 +134,8 @@ static void jw_lit(jw *w, const char *s)
 
 /* Go's float64 encoding: shortest digits that read back as v, in %f layout unless the
  * magnitude is below 1e-6 or at least 1e21, then %e with a one-digit exponent allowed.
- * Go refuses NaN and infinities; we write null so an export never stops on one value. */
+ * Go refuses NaN and infinities; we write null so an export never stops on one value.
+ * Not kli_text_fixed: a fixed count of decimals would not match the original's MatchedMark. */
 static void jw_float(jw *w, double v)
 {
     if (!isfinite(v)) {
@@ -191,37 +192,6 @@ static void jw_float(jw *w, double v)
     jw_put(w, out, n);
 }
 
-/* Length of the UTF-8 sequence at s as Go's utf8.DecodeRune accepts it (no overlongs, no
- * surrogates, nothing past U+10FFFF), 0 when invalid or cut short. */
-static size_t utf8_len(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    uint8_t lo = 0x80, hi = 0xbf;
-    size_t k;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        k = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (n < k || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < k; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return k;
-}
-
 /* Bytes that both escapers copy as they are: printable ASCII and DEL, but not " \ < > &.
  * Bytes from 0x80 are false here and take the UTF-8 path. */
 static const bool ascii_plain[256] = {
@@ -256,6 +226,15 @@ static char *put_xhh(char *o, uint8_t c)
     o[3] = hexdig[c >> 4];
     o[4] = hexdig[c & 15];
     return o + 5;
+}
+
+/* The 6-byte escape of U+2028 or U+2029 when s (n bytes readable) starts with one, which Go
+ * escapes because JavaScript strings cannot hold them raw; NULL otherwise. */
+static const char *line_sep_escape(const uint8_t *s, size_t n)
+{
+    if (n < 3 || s[0] != 0xe2 || s[1] != 0x80 || (s[2] & 0xfe) != 0xa8)
+        return NULL;
+    return s[2] == 0xa8 ? "\\u2028" : "\\u2029";
 }
 
 /* One quoted JSON string. raw: koala's EncodeAnyByteArray rules for byte fields; otherwise
@@ -301,9 +280,11 @@ static void jw_escaped(jw *w, const uint8_t *s, size_t n, bool raw)
                 }
                 continue;
             }
-            size_t k = utf8_len(s + i, n - i);
-            if (k == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8) {
-                memcpy(o, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+            /* Go's utf8.DecodeRune accepts the same sequences as kli_utf8_len. */
+            size_t k = kli_utf8_len(s + i, n - i);
+            const char *sep = line_sep_escape(s + i, k);
+            if (sep) {
+                memcpy(o, sep, 6);
                 o += 6;
             } else if (k == 0) {
                 k = 1;
@@ -381,7 +362,7 @@ static bool raw_string(jw *w, raw_in *in)
                 return false;
             }
         } else if (c >= 0x80) {
-            size_t k = utf8_len(p, (size_t)(end - p));
+            size_t k = kli_utf8_len(p, (size_t)(end - p));
             if (!k)
                 return false;
             p += k;
@@ -401,10 +382,11 @@ static bool raw_string(jw *w, raw_in *in)
     char *o0 = o;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = s[i];
+        const char *sep = line_sep_escape(s + i, n - i);
         if (c == '<' || c == '>' || c == '&') {
             o = put_u00(o, c);
-        } else if (c == 0xe2 && i + 2 < n && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8) {
-            memcpy(o, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+        } else if (sep) {
+            memcpy(o, sep, 6);
             o += 6;
             i += 2;
         } else {
@@ -620,41 +602,22 @@ static void jw_kvs(jw *w, const kl_kv *kv, size_t n)
     jw_close(w, '}');
 }
 
-/* ---- recorded sessions (recording.Session) ---- */
+/* ---- action bodies both layouts share ---- */
 
-static void action_head(jw *w, int64_t index, int64_t at, const char *type)
+static void put_call_from(jw *w, const kl_action *a)
 {
-    jw_key(w, "ActionIndex");
-    jw_int(w, index);
-    jw_key(w, "OccurredAt");
-    jw_int(w, at);
-    jw_key(w, "ActionType");
-    jw_str(w, type);
+    jw_key(w, "CallFromFile");
+    jw_str(w, a->call_from_file);
+    jw_key(w, "CallFromLine");
+    jw_int(w, a->call_from_line);
 }
 
-/* Fields shadowed by a MarshalJSON override (the byte fields) come after the embedded
- * struct's others, as Go orders a wrapper struct's own fields after the embedded ones. */
-static void put_action(jw *w, const kl_session *s, const kl_action *a)
+/* The body after the head that both layouts share, for every type but CallOutbound and
+ * ReturnInbound (their callers write those). The replayed CallFunction has no CallFromFile or
+ * CallFromLine; with extra they follow its own fields. */
+static void put_action_body(jw *w, const kl_action *a, bool replayed)
 {
-    jw_open(w, '{');
-    action_head(w, a->index, a->occurred_at, kl_action_type_name(a->type));
     switch (a->type) {
-    case KL_ACTION_CALL_OUTBOUND:
-        jw_key(w, "SocketFD");
-        jw_int(w, a->socket_fd);
-        jw_ipaddr(w, "Peer", &a->peer);
-        jw_key(w, "ResponseTime");
-        jw_int(w, a->response_time);
-        jw_unixaddr(w, &a->peer);
-        jw_key(w, "Request");
-        jw_bytes(w, a->request);
-        jw_key(w, "Response");
-        jw_bytes(w, a->response);
-        jw_key(w, "CSpanId");
-        jw_bytes(w, a->cspan_id);
-        if (w->extra && a->local.family)
-            jw_ipaddr(w, "Local", &a->local);
-        break;
     case KL_ACTION_APPEND_FILE:
         jw_key(w, "FileName");
         jw_str(w, a->file_name);
@@ -675,14 +638,14 @@ static void put_action(jw *w, const kl_session *s, const kl_action *a)
         jw_str(w, a->call_into_file);
         jw_key(w, "CallIntoLine");
         jw_int(w, a->call_into_line);
-        jw_key(w, "CallFromFile");
-        jw_str(w, a->call_from_file);
-        jw_key(w, "CallFromLine");
-        jw_int(w, a->call_from_line);
+        if (!replayed)
+            put_call_from(w, a);
         jw_key(w, "FuncName");
         jw_str(w, a->func_name);
         jw_key(w, "Args");
         jw_json(w, a->args_json);
+        if (replayed && w->extra)
+            put_call_from(w, a);
         break;
     case KL_ACTION_RETURN_FUNCTION:
         jw_key(w, "CallFunctionId");
@@ -690,13 +653,52 @@ static void put_action(jw *w, const kl_session *s, const kl_action *a)
         jw_key(w, "ReturnValue");
         jw_json(w, a->return_value_json);
         break;
+    case KL_ACTION_CALL_OUTBOUND:
     case KL_ACTION_RETURN_INBOUND:
+    case KL_ACTION_NONE:
+        break;
+    }
+}
+
+/* ---- recorded sessions (recording.Session) ---- */
+
+static void action_head(jw *w, int64_t index, int64_t at, const char *type)
+{
+    jw_key(w, "ActionIndex");
+    jw_int(w, index);
+    jw_key(w, "OccurredAt");
+    jw_int(w, at);
+    jw_key(w, "ActionType");
+    jw_str(w, type);
+}
+
+/* Fields shadowed by a MarshalJSON override (the byte fields) come after the embedded
+ * struct's others, as Go orders a wrapper struct's own fields after the embedded ones. */
+static void put_action(jw *w, const kl_session *s, const kl_action *a)
+{
+    jw_open(w, '{');
+    action_head(w, a->index, a->occurred_at, kl_action_type_name(a->type));
+    if (a->type == KL_ACTION_CALL_OUTBOUND) {
+        jw_key(w, "SocketFD");
+        jw_int(w, a->socket_fd);
+        jw_ipaddr(w, "Peer", &a->peer);
+        jw_key(w, "ResponseTime");
+        jw_int(w, a->response_time);
+        jw_unixaddr(w, &a->peer);
+        jw_key(w, "Request");
+        jw_bytes(w, a->request);
+        jw_key(w, "Response");
+        jw_bytes(w, a->response);
+        jw_key(w, "CSpanId");
+        jw_bytes(w, a->cspan_id);
+        if (w->extra && a->local.family)
+            jw_ipaddr(w, "Local", &a->local);
+    } else if (a->type == KL_ACTION_RETURN_INBOUND) {
         /* The original listed the ReturnInbound object itself among the actions. */
         jw_key(w, "Response");
         jw_bytes(w, s->return_inbound.response);
-        break;
-    case KL_ACTION_NONE:
-        break;
+    } else {
+        put_action_body(w, a, false);
     }
     jw_close(w, '}');
 }
@@ -837,8 +839,7 @@ static void put_replayed_action(jw *w, const kl_replayed *r, const kl_replayed_a
     }
     jw_open(w, '{');
     replayed_head(w, a->occurred_at, kl_action_type_name(a->type));
-    switch (a->type) {
-    case KL_ACTION_CALL_OUTBOUND:
+    if (a->type == KL_ACTION_CALL_OUTBOUND) {
         jw_key(w, "MatchedActionIndex");
         jw_int(w, ra->matched_index);
         jw_key(w, "MatchedMark");
@@ -856,47 +857,8 @@ static void put_replayed_action(jw *w, const kl_replayed *r, const kl_replayed_a
             jw_key(w, "RunnerUpScore");
             jw_float(w, ra->runner_up_score);
         }
-        break;
-    case KL_ACTION_APPEND_FILE:
-        jw_key(w, "FileName");
-        jw_str(w, a->file_name);
-        jw_key(w, "Content");
-        jw_bytes(w, a->content);
-        break;
-    case KL_ACTION_SEND_UDP:
-        jw_ipaddr(w, "Peer", &a->peer);
-        jw_key(w, "Content");
-        jw_bytes(w, a->content);
-        break;
-    case KL_ACTION_READ_STORAGE:
-        jw_key(w, "Content");
-        jw_bytes(w, a->content);
-        break;
-    case KL_ACTION_CALL_FUNCTION:
-        jw_key(w, "CallIntoFile");
-        jw_str(w, a->call_into_file);
-        jw_key(w, "CallIntoLine");
-        jw_int(w, a->call_into_line);
-        jw_key(w, "FuncName");
-        jw_str(w, a->func_name);
-        jw_key(w, "Args");
-        jw_json(w, a->args_json);
-        if (w->extra) {
-            jw_key(w, "CallFromFile");
-            jw_str(w, a->call_from_file);
-            jw_key(w, "CallFromLine");
-            jw_int(w, a->call_from_line);
-        }
-        break;
-    case KL_ACTION_RETURN_FUNCTION:
-        jw_key(w, "CallFunctionId");
-        jw_str(w, a->call_function_id);
-        jw_key(w, "ReturnValue");
-        jw_json(w, a->return_value_json);
-        break;
-    case KL_ACTION_RETURN_INBOUND:
-    case KL_ACTION_NONE:
-        break;
+    } else {
+        put_action_body(w, a, true);
     }
     jw_close(w, '}');
 }

@@ -50,31 +50,6 @@ int kli_text_fixed(kl_buf *out, double v, int decimals)
                          (unsigned long long)(units % scale));
 }
 
-size_t kli_utf8_len(const uint8_t *p, size_t len)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t n;
-    uint32_t c, min;
-    if ((p[0] & 0xe0) == 0xc0)
-        n = 2, c = p[0] & 0x1fu, min = 0x80;
-    else if ((p[0] & 0xf0) == 0xe0)
-        n = 3, c = p[0] & 0x0fu, min = 0x800;
-    else if ((p[0] & 0xf8) == 0xf0)
-        n = 4, c = p[0] & 0x07u, min = 0x10000;
-    else
-        return 0;
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        c = c << 6 | (p[i] & 0x3fu);
-    }
-    /* Overlong forms, surrogates and code points past U+10FFFF are not UTF-8. */
-    return c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ? 0 : n;
-}
-
 bool kli_bytes_equal(kl_bytes a, kl_bytes b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);

@@ -105,7 +105,8 @@ const char *tool_display_name(const char *path)
 void tool_refuse_tty(const char *path)
 {
     if ((!path || tool_is_stdio(path)) && isatty(STDOUT_FILENO))
-        tool_die("refusing to write binary session data to a terminal; redirect it to a file or a pipe");
+        tool_die("refusing to write binary session data to a terminal; "
+                 "redirect it to a file or a pipe");
 }
 
 noreturn void tool_die_writing(const char *path, const char *detail)

@@ -1,0 +1,117 @@
+/* bench.h - what the benchmarks share: timing, the figure line, scratch paths and large
+ * generated session files. Header-only: each benchmark is built from one source file. */
+#ifndef KOALA_BENCH_H
+#define KOALA_BENCH_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../samples/traffic.h"
+#include "koala.h"
+
+#define BENCH_FN static __attribute__((unused))
+#define MB 1e6
+#define GIB (1ull << 30)
+#define BENCH_LEVEL 3 /* zstd level of bench files, the writer's default */
+
+static const char *bench_name = "bench";
+
+BENCH_FN double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+BENCH_FN __attribute__((noreturn, format(printf, 1, 2))) void bench_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", bench_name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+/* A directory for scratch files: /dev/shm when there is one (the figures measure CPU, not
+ * the disk), else $TMPDIR or /tmp. */
+BENCH_FN const char *bench_scratch_dir(void)
+{
+    struct stat st;
+    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0)
+        return "/dev/shm";
+    return getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+}
+
+/* Where the large inputs live between runs (regenerated when missing or wrong). */
+BENCH_FN const char *bench_keep_dir(void)
+{
+    return getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+}
+
+BENCH_FN const char *bench_pass(bool ok)
+{
+    return ok ? "PASS" : "FAIL";
+}
+
+/* The writer options of generated bench files: a fixed header, so files can be recognised. */
+BENCH_FN void bench_writer_opts(kl_writer_opts *o)
+{
+    kl_writer_opts_init(o);
+    o->level = BENCH_LEVEL;
+    o->program = "koala-bench";
+    o->host = TG_HOST;
+    o->created_at = TG_BASE_TIME;
+}
+
+/* True when path is a complete bench file (header, index) with at least min_content bytes. */
+BENCH_FN bool bench_file_ok(const char *path, uint64_t min_content)
+{
+    kl_reader *r = NULL;
+    if (kl_reader_open(&r, path, NULL) != KL_OK)
+        return false;
+    const kl_file_info *fi = kl_reader_info(r);
+    bool ok = fi->has_index && fi->content_bytes >= min_content &&
+              strcmp(fi->program, "koala-bench") == 0;
+    kl_reader_close(r);
+    return ok;
+}
+
+/* Write generated sessions (the mixed.pb mix) to path until it holds content bytes. A
+ * temporary name and a rename keep an interrupted run from leaving a file that looks whole. */
+BENCH_FN void bench_make_file(const char *path, uint64_t content, uint64_t seed, int64_t thread_base)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    kl_writer_opts o;
+    bench_writer_opts(&o);
+    kl_writer *w = NULL;
+    if (kl_writer_open(&w, tmp, &o) != KL_OK)
+        bench_die("%s: %s", tmp, w ? kl_writer_error(w) : strerror(errno));
+    tg_gen g;
+    tg_init(&g, seed, 8, 2);
+    g.thread_base = thread_base;
+    uint64_t have = 0;
+    while (have < content) {
+        kl_session *s = tg_mixed(&g, 0);
+        if (!s || kl_writer_write(w, s) != KL_OK)
+            bench_die("%s: %s", tmp, s ? kl_writer_error(w) : "out of memory");
+        kl_session_free(s);
+        kl_writer_totals(w, NULL, &have, NULL);
+    }
+    tg_free(&g);
+    int rc = kl_writer_close(w);
+    if (rc != KL_OK)
+        bench_die("%s: %s", tmp, kl_strerror(rc));
+    if (rename(tmp, path) != 0)
+        bench_die("%s: %s", path, strerror(errno));
+}
+
+#endif

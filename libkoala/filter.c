@@ -246,7 +246,12 @@ static bool session_value(sget g, const kl_session *s, val *v, char *buf)
         val_str(v, s->program);
         return true;
     case S_TRUNCATED: v->i = s->truncated; return true;
-    case S_ACTIONS: v->i = (int64_t)s->n_actions; return true;
+    case S_ACTIONS:
+        /* As the summary line counts them: the ReturnInbound marker is not an action taken. */
+        v->i = 0;
+        for (size_t i = 0; i < s->n_actions; i++)
+            v->i += s->actions[i].type != KL_ACTION_RETURN_INBOUND;
+        return true;
     case S_INBOUND: return in->present || ret->present;
     case S_IN_REQUEST: return in->present && bytes_val(in->request, v);
     case S_IN_RESPONSE: return ret->present && bytes_val(ret->response, v);

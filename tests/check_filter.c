@@ -116,7 +116,7 @@ START_TEST(session_fields_read_id_time_thread_pid_host_program_and_counts)
     YES("session.pid == 321", s);
     YES("session.host == testhost", s);
     YES("session.program == \"sample-svc\"", s);
-    YES("session.actions == 5", s);
+    YES("session.actions == 4", s);
     YES("session.truncated == false", s);
     NO("session.truncated", s);
     kl_session_free(s);

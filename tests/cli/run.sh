@@ -5,7 +5,10 @@
 # Prints "ok NAME" or "not ok NAME" per case, with a diff on failure.
 B=${B:-build}
 root=$(pwd)
-PATH="$root/$B/bin:$PATH"
+case $B in
+    /*) PATH="$B/bin:$PATH" ;;
+    *) PATH="$root/$B/bin:$PATH" ;;
+esac
 export PATH B
 for sh in tests/cli/*.sh; do
     name=$(basename "$sh" .sh)

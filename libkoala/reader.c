@@ -577,6 +577,9 @@ static int detect(kl_reader *r)
         r->pending = true;
         kli_scan_record(r->p_data, r->p_len, &kind, &t, r->idbuf, sizeof r->idbuf);
     }
+    /* A first length over the limit is named as such: it may be a damaged plain stream. */
+    if (r->raw_mode && err == KL_ERR_TOOBIG)
+        return err;
     if (r->raw_mode && kind == KL_KIND_UNKNOWN)
         return fail(r, KL_ERR_BADMAGIC, "not a koala session file (no zstd frame, and no session at byte 0)");
     r->info.kind = kind;

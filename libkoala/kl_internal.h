@@ -57,11 +57,12 @@ int kli_buf_reserve(kl_buf *b, size_t extra);
 void kli_seterr(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- codec: kl_session <-> koala.Record bytes ---- */
-/* Append one length-delimited Record holding s (or r) to out. scratch is reset by the caller. */
-int kli_encode_session(const kl_session *s, kli_mem *scratch, kl_buf *out);
-int kli_encode_replayed(const kl_replayed *r, kli_mem *scratch, kl_buf *out);
-/* Decode one Record (without its prefix) into structures allocated from m. Exactly one of
- * *s, *r is set, by the record's kind. errbuf receives the reason on KL_ERR_CORRUPT. */
+/* Append one length-delimited Record holding s (or r) to out. */
+int kli_encode_session(const kl_session *s, kl_buf *out);
+int kli_encode_replayed(const kl_replayed *r, kl_buf *out);
+/* Decode one Record (without its prefix) into structures allocated from m, whose bytes fields
+ * point into data (which must outlive them). Exactly one of *s, *r is set, by the record's
+ * kind. errbuf receives the reason on KL_ERR_CORRUPT. */
 int kli_decode_record(const uint8_t *data, size_t len, kli_mem *m, const kl_session **s,
                       const kl_replayed **r, char *errbuf);
 /* Read kind, session id and time from a Record without decoding the rest. idbuf receives the

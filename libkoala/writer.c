@@ -23,7 +23,6 @@ struct kl_writer {
     bool own_fd;
     kl_writer_opts opts;
     ZSTD_CCtx *cctx;
-    kli_mem *scratch;
     kl_buf content;         /* records of the open frame */
     uint8_t *out;           /* compressed frame */
     size_t out_cap;
@@ -147,9 +146,8 @@ static int writer_init(kl_writer **out, const kl_io *io, int fd, bool own_fd, co
     if (fd >= 0)
         w->io.ctx = &w->fd;
     w->cctx = ZSTD_createCCtx();
-    w->scratch = kli_mem_new();
     *out = w;
-    if (!w->cctx || !w->scratch)
+    if (!w->cctx)
         return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the compressor");
     if (w->opts.kind != KL_KIND_RECORDED && w->opts.kind != KL_KIND_REPLAYED)
         return fail(w, KL_ERR_INVALID, "%s", "file kind must be recorded or replayed");
@@ -237,7 +235,6 @@ static int added(kl_writer *w, size_t before, int64_t t)
 
 static int encoded(kl_writer *w, int err)
 {
-    kli_mem_reset(w->scratch);
     if (err == KL_ERR_TOOBIG)
         return fail(w, err, "session exceeds the record limit of %u bytes", KL_MAX_RECORD);
     if (err)
@@ -252,7 +249,7 @@ int kl_writer_write(kl_writer *w, const kl_session *s)
     if (w->opts.kind != KL_KIND_RECORDED)
         return KL_ERR_KIND;
     size_t before = w->content.len;
-    int err = encoded(w, kli_encode_session(s, w->scratch, &w->content));
+    int err = encoded(w, kli_encode_session(s, &w->content));
     if (err) {
         w->content.len = before;
         return err;
@@ -267,7 +264,7 @@ int kl_writer_write_replayed(kl_writer *w, const kl_replayed *r)
     if (w->opts.kind != KL_KIND_REPLAYED)
         return KL_ERR_KIND;
     size_t before = w->content.len;
-    int err = encoded(w, kli_encode_replayed(r, w->scratch, &w->content));
+    int err = encoded(w, kli_encode_replayed(r, &w->content));
     if (err) {
         w->content.len = before;
         return err;
@@ -359,7 +356,6 @@ int kl_writer_close(kl_writer *w)
     if (!err)
         err = w->err;
     ZSTD_freeCCtx(w->cctx);
-    kli_mem_free(w->scratch);
     kl_buf_free(&w->content);
     free(w->out);
     free(w->frames);

@@ -6,26 +6,27 @@
  * against the protobuf-c code generated from it. */
 #include "kl_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ encode */
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
-/* An encoder either counts bytes (p == NULL) or writes them at p. */
+/* An encoder first counts bytes (p == NULL), noting each submessage's size in pre-order,
+ * then writes them at p, taking the sizes back in the same order: two passes in all. */
 typedef struct enc {
     uint8_t *p;
     size_t n;
+    uint32_t *sizes;
+    size_t n_sizes;
+    size_t next;
 } enc;
 
 static size_t varint_size(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    /* 7 bits a byte: (bits + 6) / 7, with at least one byte for 0. */
+    return (size_t)(64 - __builtin_clzll(v | 1) + 6) / 7;
 }
 
 static void e_varint(enc *e, uint64_t v)
@@ -87,19 +88,26 @@ static void e_bytes(enc *e, uint32_t num, const void *data, size_t len)
 
 static void e_str(enc *e, uint32_t num, const char *s)
 {
-    if (s)
+    if (s && *s)
         e_bytes(e, num, s, strlen(s));
 }
 
 typedef void (*body_fn)(enc *e, const void *msg);
 
-/* A submessage: its size by a counting pass over the same body, then the body. */
+/* A submessage: tag, length, body. */
 static void e_msg(enc *e, uint32_t num, body_fn body, const void *msg)
 {
-    enc count = {NULL, 0};
-    body(&count, msg);
     e_tag(e, num, WT_LEN);
-    e_varint(e, count.n);
+    if (!e->p) {
+        size_t slot = e->n_sizes++;
+        size_t start = e->n;
+        body(e, msg);
+        size_t len = e->n - start;
+        e->sizes[slot] = (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len);
+        e->n += varint_size(len);
+        return;
+    }
+    e_varint(e, e->sizes[e->next++]);
     body(e, msg);
 }
 
@@ -289,30 +297,44 @@ static void replayed_body(enc *e, const void *msg)
     }
 }
 
-/* Append the varint length and the Record (field num holding msg) to out. */
-static int encode_record(uint32_t num, body_fn body, const void *msg, kl_buf *out)
+/* Append the varint length and the Record (field num holding msg) to out. max_msgs bounds the
+ * number of submessages, so their sizes fit the stack for all but huge sessions. */
+static int encode_record(uint32_t num, body_fn body, const void *msg, size_t max_msgs, kl_buf *out)
 {
-    enc count = {NULL, 0};
-    e_msg(&count, num, body, msg);
-    if (count.n > KL_MAX_RECORD)
-        return KL_ERR_TOOBIG;
-    if (kli_buf_reserve(out, 10 + count.n) != KL_OK)
+    uint32_t stack[512];
+    uint32_t *sizes = max_msgs <= 512 ? stack : malloc(max_msgs * sizeof *sizes);
+    if (!sizes)
         return KL_ERR_NOMEM;
-    enc e = {(uint8_t *)out->data + out->len, 0};
-    e_varint(&e, count.n);
-    e_msg(&e, num, body, msg);
-    out->len += e.n;
-    return KL_OK;
+    enc count = {NULL, 0, sizes, 0, 0};
+    e_msg(&count, num, body, msg);
+    int err = KL_OK;
+    if (count.n > KL_MAX_RECORD)
+        err = KL_ERR_TOOBIG;
+    else if (kli_buf_reserve(out, 10 + count.n) != KL_OK)
+        err = KL_ERR_NOMEM;
+    if (!err) {
+        enc e = {(uint8_t *)out->data + out->len, 0, sizes, 0, 0};
+        e_varint(&e, count.n);
+        e_msg(&e, num, body, msg);
+        out->len += e.n;
+    }
+    if (sizes != stack)
+        free(sizes);
+    return err;
 }
 
 int kli_encode_session(const kl_session *s, kl_buf *out)
 {
-    return encode_record(1, session_body, s, out);
+    /* record, session, inbound pair, key/values, and per action: itself, its kind, two addresses */
+    size_t max = 4 + s->n_trace_header + s->n_labels + s->n_redirect_dirs + s->n_mock_files +
+                 4 * s->n_actions + 1;
+    return encode_record(1, session_body, s, max, out);
 }
 
 int kli_encode_replayed(const kl_replayed *r, kl_buf *out)
 {
-    return encode_record(2, replayed_body, r, out);
+    /* record, unused calls, and per action: itself, its action, kind, two addresses */
+    return encode_record(2, replayed_body, r, 3 + 5 * r->n_actions, out);
 }
 
 /* ------------------------------------------------------------------ decode */

@@ -23,28 +23,35 @@ typedef struct enc {
     size_t next;
 } enc;
 
-static size_t varint_size(uint64_t v)
+static inline size_t varint_size(uint64_t v)
 {
     /* 7 bits a byte: (bits + 6) / 7, with at least one byte for 0. */
     return (size_t)(64 - __builtin_clzll(v | 1) + 6) / 7;
 }
 
-static void e_varint(enc *e, uint64_t v)
+static inline void e_varint(enc *e, uint64_t v)
 {
-    if (e->p)
-        e->n += (size_t)kli_varint_put(e->p + e->n, v);
-    else
+    if (!e->p) {
         e->n += varint_size(v);
+        return;
+    }
+    uint8_t *p = e->p + e->n;
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    e->n = (size_t)(p - e->p);
 }
 
-static void e_raw(enc *e, const void *data, size_t len)
+static inline void e_raw(enc *e, const void *data, size_t len)
 {
     if (e->p && len)
         memcpy(e->p + e->n, data, len);
     e->n += len;
 }
 
-static void e_tag(enc *e, uint32_t num, int wt)
+static inline void e_tag(enc *e, uint32_t num, int wt)
 {
     e_varint(e, (uint64_t)num << 3 | (uint64_t)wt);
 }

@@ -320,6 +320,9 @@ typedef struct kl_writer_opts {
     const char *host;           /* default: gethostname() */
     int64_t created_at;         /* unix ns; default: now */
     bool no_index;              /* leave out the closing index (as a crash would) */
+    bool async;                 /* compress and write frames on a second thread, so the caller
+                                   fills the next frame meanwhile (io->write is then called
+                                   from that thread); for tools, not for the hook */
 } kl_writer_opts;
 
 /** Fill o with the defaults. */

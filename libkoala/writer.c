@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,10 @@ typedef struct frame_info {
     int64_t first_time, last_time;
 } frame_info;
 
+/* With opts.async, a frame thread compresses and writes each full frame while the caller fills
+ * the next one. The caller owns content, cur and the session counts; the frame thread owns cctx,
+ * out, frames and the I/O from its start to its join; mu guards the hand-over (handed,
+ * handed_info, busy, stop) and the error detail. */
 struct kl_writer {
     kl_io io;
     int fd;                 /* the fd behind io when we opened it, else -1 */
@@ -29,10 +34,18 @@ struct kl_writer {
     frame_info cur;         /* the open frame */
     frame_info *frames;
     size_t n_frames, cap_frames;
-    uint64_t offset;        /* bytes written to the file */
+    _Atomic uint64_t offset; /* bytes written to the file; kl_writer_totals reads it */
     uint64_t sessions, content_bytes;
-    int err;                /* first error, sticky */
+    _Atomic int err;        /* first error, sticky; set after errbuf */
     char errbuf[KL_ERRBUF_SIZE];
+    bool async;             /* the frame thread is running */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t handed_cv; /* a frame was handed over, or stop was set */
+    pthread_cond_t idle_cv;   /* the frame thread finished a frame */
+    kl_buf handed;          /* content of the frame being compressed */
+    frame_info handed_info;
+    bool busy, stop;
 };
 
 void kl_writer_opts_init(kl_writer_opts *o)
@@ -45,16 +58,20 @@ void kl_writer_opts_init(kl_writer_opts *o)
 
 static int fail(kl_writer *w, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Record the first error; later calls keep returning it. */
+/* Record the first error; later calls keep returning it. Both threads may fail at once. */
 static int fail(kl_writer *w, int err, const char *fmt, ...)
 {
+    if (w->async)
+        pthread_mutex_lock(&w->mu);
     if (!w->err) {
-        w->err = err;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(w->errbuf, sizeof w->errbuf, fmt, ap);
         va_end(ap);
+        w->err = err;
     }
+    if (w->async)
+        pthread_mutex_unlock(&w->mu);
     return err;
 }
 
@@ -128,6 +145,131 @@ static int write_header(kl_writer *w)
     return write_skippable(w, KLI_HEADER_FRAME_MAGIC, buf, n + 4, NULL, 0);
 }
 
+/* Compress one frame's content and write it, and note it for the index. */
+static int write_frame(kl_writer *w, const kl_buf *content, const frame_info *info)
+{
+    size_t len = content->len;
+    size_t bound = ZSTD_compressBound(len);
+    if (bound > w->out_cap) {
+        uint8_t *p = realloc(w->out, bound);
+        if (!p)
+            return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the frame buffer");
+        w->out = p;
+        w->out_cap = bound;
+    }
+    size_t n = ZSTD_compress2(w->cctx, w->out, w->out_cap, content->data, len);
+    if (ZSTD_isError(n))
+        return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(n));
+    if (w->n_frames == w->cap_frames) {
+        size_t cap = w->cap_frames ? w->cap_frames * 2 : 64;
+        frame_info *f = realloc(w->frames, cap * sizeof *f);
+        if (!f)
+            return fail(w, KL_ERR_NOMEM, "%s", "cannot grow the index");
+        w->frames = f;
+        w->cap_frames = cap;
+    }
+    frame_info fi = *info;
+    fi.offset = w->offset;
+    fi.size = n;
+    fi.content_size = len;
+    int err = write_all(w, w->out, n);
+    if (err)
+        return err;
+    w->frames[w->n_frames++] = fi;
+    return KL_OK;
+}
+
+/* The frame thread: writes each handed frame until told to stop. */
+static void *frame_thread(void *arg)
+{
+    kl_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->busy && !w->stop)
+            pthread_cond_wait(&w->handed_cv, &w->mu);
+        if (!w->busy)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        write_frame(w, &w->handed, &w->handed_info);
+        pthread_mutex_lock(&w->mu);
+        w->busy = false;
+        pthread_cond_signal(&w->idle_cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Start the frame thread. Without one the writer stays synchronous, which writes the same file. */
+static void start_frame_thread(kl_writer *w)
+{
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return;
+    if (pthread_cond_init(&w->handed_cv, NULL) != 0)
+        goto no_handed;
+    if (pthread_cond_init(&w->idle_cv, NULL) != 0)
+        goto no_idle;
+    if (pthread_create(&w->thread, NULL, frame_thread, w) != 0)
+        goto no_thread;
+    w->async = true;
+    return;
+no_thread:
+    pthread_cond_destroy(&w->idle_cv);
+no_idle:
+    pthread_cond_destroy(&w->handed_cv);
+no_handed:
+    pthread_mutex_destroy(&w->mu);
+}
+
+/* Wait until the frame thread has written everything handed to it. @return the sticky error. */
+static int wait_idle(kl_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->busy)
+        pthread_cond_wait(&w->idle_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    return w->err;
+}
+
+/* Give the open frame to the frame thread (once it is done with the previous one) and start
+ * the next frame in the buffer it gave back. After an error nothing more is handed over, so
+ * nothing more is written, as in the synchronous writer. */
+static int hand_over(kl_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->busy)
+        pthread_cond_wait(&w->idle_cv, &w->mu);
+    if (w->err) {
+        pthread_mutex_unlock(&w->mu);
+        return w->err;
+    }
+    kl_buf done = w->handed;
+    w->handed = w->content;
+    w->handed_info = w->cur;
+    w->busy = true;
+    pthread_cond_signal(&w->handed_cv);
+    pthread_mutex_unlock(&w->mu);
+    w->content = done;
+    w->content.len = 0;
+    memset(&w->cur, 0, sizeof w->cur);
+    return w->err;
+}
+
+/* Stop and join the frame thread once it has written everything handed to it; the writer is
+ * synchronous from then on. @return the sticky error. */
+static int stop_frame_thread(kl_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->handed_cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->async = false;
+    pthread_cond_destroy(&w->idle_cv);
+    pthread_cond_destroy(&w->handed_cv);
+    pthread_mutex_destroy(&w->mu);
+    return w->err;
+}
+
 static int writer_init(kl_writer **out, const kl_io *io, int fd, bool own_fd, const kl_writer_opts *o)
 {
     *out = NULL;
@@ -155,7 +297,10 @@ static int writer_init(kl_writer **out, const kl_io *io, int fd, bool own_fd, co
         return fail(w, KL_ERR_INVALID, "%s", "zstd level out of range");
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->opts.level);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-    return write_header(w);
+    int err = write_header(w);
+    if (!err && w->opts.async)
+        start_frame_thread(w);
+    return err;
 }
 
 int kl_writer_open_io(kl_writer **w, const kl_io *io, const kl_writer_opts *o)
@@ -182,39 +327,18 @@ int kl_writer_open(kl_writer **w, const char *path, const kl_writer_opts *o)
     return writer_init(w, &io, fd, true, o);
 }
 
+/* Close the open frame: compress and write it here, or hand it to the frame thread. */
 static int flush_frame(kl_writer *w)
 {
     if (w->err)
         return w->err;
-    size_t len = w->content.len;
-    if (!len)
+    if (!w->content.len)
         return KL_OK;
-    size_t bound = ZSTD_compressBound(len);
-    if (bound > w->out_cap) {
-        uint8_t *p = realloc(w->out, bound);
-        if (!p)
-            return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the frame buffer");
-        w->out = p;
-        w->out_cap = bound;
-    }
-    size_t n = ZSTD_compress2(w->cctx, w->out, w->out_cap, w->content.data, len);
-    if (ZSTD_isError(n))
-        return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(n));
-    if (w->n_frames == w->cap_frames) {
-        size_t cap = w->cap_frames ? w->cap_frames * 2 : 64;
-        frame_info *f = realloc(w->frames, cap * sizeof *f);
-        if (!f)
-            return fail(w, KL_ERR_NOMEM, "%s", "cannot grow the index");
-        w->frames = f;
-        w->cap_frames = cap;
-    }
-    w->cur.offset = w->offset;
-    w->cur.size = n;
-    w->cur.content_size = len;
-    int err = write_all(w, w->out, n);
+    if (w->async)
+        return hand_over(w);
+    int err = write_frame(w, &w->content, &w->cur);
     if (err)
         return err;
-    w->frames[w->n_frames++] = w->cur;
     memset(&w->cur, 0, sizeof w->cur);
     w->content.len = 0;
     return KL_OK;
@@ -295,7 +419,10 @@ int kl_writer_write_raw(kl_writer *w, const kl_raw *raw)
 
 int kl_writer_flush(kl_writer *w)
 {
-    return flush_frame(w);
+    int err = flush_frame(w);
+    if (!err && w->async)
+        err = wait_idle(w);
+    return err;
 }
 
 static int write_index(kl_writer *w)
@@ -349,6 +476,11 @@ int kl_writer_close(kl_writer *w)
     if (!w)
         return KL_OK;
     int err = flush_frame(w);
+    if (w->async) {
+        int thread_err = stop_frame_thread(w);
+        if (!err)
+            err = thread_err;
+    }
     if (!err && !w->opts.no_index)
         err = write_index(w);
     if (w->own_fd && close(w->fd) != 0 && !err)
@@ -357,6 +489,7 @@ int kl_writer_close(kl_writer *w)
         err = w->err;
     ZSTD_freeCCtx(w->cctx);
     kl_buf_free(&w->content);
+    kl_buf_free(&w->handed);
     free(w->out);
     free(w->frames);
     free(w);
@@ -365,7 +498,8 @@ int kl_writer_close(kl_writer *w)
 
 const char *kl_writer_error(const kl_writer *w)
 {
-    return w ? w->errbuf : "";
+    /* errbuf is complete once err is set; before that the frame thread may be writing it */
+    return w && w->err ? w->errbuf : "";
 }
 
 void kl_writer_totals(const kl_writer *w, uint64_t *sessions, uint64_t *content_bytes,

@@ -206,6 +206,203 @@ START_TEST(raw_records_copy_across_files_unchanged)
 }
 END_TEST
 
+/* Options fixed down to the header, so two writes of the same sessions can be compared byte for
+ * byte. */
+static void fixed_opts(kl_writer_opts *o, size_t frame_size, bool async)
+{
+    kl_writer_opts_init(o);
+    o->frame_size = frame_size;
+    o->host = "testhost";
+    o->created_at = 1700000000000000000;
+    o->async = async;
+}
+
+static kl_writer *open_fixed(const char *name, size_t frame_size, bool async)
+{
+    kl_writer_opts o;
+    fixed_opts(&o, frame_size, async);
+    kl_writer *w;
+    ck_assert_int_eq(kl_writer_open(&w, tu_path(name), &o), KL_OK);
+    return w;
+}
+
+/* Every field of every session in path, printed, in file order. */
+static char *print_file(const char *path, uint64_t *count)
+{
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    kl_buf b = {0};
+    const kl_session *s;
+    int rc;
+    *count = 0;
+    while ((rc = kl_reader_next(r, &s)) == KL_OK) {
+        ck_assert_int_eq(kl_print_session(s, &b), KL_OK);
+        (*count)++;
+    }
+    ck_assert_int_eq(rc, KL_END);
+    kl_reader_close(r);
+    ck_assert_int_eq(kl_buf_append(&b, "", 1), KL_OK);
+    return (char *)b.data;
+}
+
+START_TEST(async_write_equals_a_sync_write_of_the_same_sessions)
+{
+    enum { N = 1500 };
+    kl_writer *sync = open_fixed("sync.pb", 4096, false);
+    kl_writer *async = open_fixed("async.pb", 4096, true);
+    for (int i = 0; i < N; i++) {
+        kl_session *s = tu_session(i);
+        ck_assert_int_eq(kl_writer_write(sync, s), KL_OK);
+        ck_assert_int_eq(kl_writer_write(async, s), KL_OK);
+        kl_session_free(s);
+    }
+    uint64_t totals[2][3];
+    ck_assert_int_eq(kl_writer_flush(sync), KL_OK);
+    ck_assert_int_eq(kl_writer_flush(async), KL_OK);
+    kl_writer_totals(sync, &totals[0][0], &totals[0][1], &totals[0][2]);
+    kl_writer_totals(async, &totals[1][0], &totals[1][1], &totals[1][2]);
+    ck_assert_mem_eq(totals[0], totals[1], sizeof totals[0]);
+    ck_assert_int_eq(kl_writer_close(sync), KL_OK);
+    ck_assert_int_eq(kl_writer_close(async), KL_OK);
+
+    kl_reader *r[2];
+    ck_assert_int_eq(kl_reader_open(&r[0], tu_path("sync.pb"), NULL), KL_OK);
+    ck_assert_int_eq(kl_reader_open(&r[1], tu_path("async.pb"), NULL), KL_OK);
+    const kl_file_info *a = kl_reader_info(r[0]), *b = kl_reader_info(r[1]);
+    ck_assert(a->has_index && b->has_index);
+    ck_assert_uint_eq(b->sessions, N);
+    ck_assert_uint_eq(b->sessions, a->sessions);
+    ck_assert_uint_gt(b->frames, 100);
+    ck_assert_uint_eq(b->frames, a->frames);
+    ck_assert_int_eq(b->first_time, a->first_time);
+    ck_assert_int_eq(b->last_time, a->last_time);
+    ck_assert_uint_eq(b->content_bytes, a->content_bytes);
+    ck_assert_uint_eq(b->file_bytes, a->file_bytes);
+    /* the index is right frame by frame: seeking through it lands on the right session */
+    for (uint64_t i = 0; i < N; i += 97) {
+        const kl_session *s[2];
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(kl_reader_seek(r[k], i), KL_OK);
+            ck_assert_int_eq(kl_reader_next(r[k], &s[k]), KL_OK);
+        }
+        ck_assert_str_eq(s[1]->id, s[0]->id);
+    }
+    kl_reader_close(r[0]);
+    kl_reader_close(r[1]);
+
+    uint64_t ns, na;
+    char *ps = print_file(tu_path("sync.pb"), &ns), *pa = print_file(tu_path("async.pb"), &na);
+    ck_assert_uint_eq(na, N);
+    ck_assert_uint_eq(ns, N);
+    ck_assert_str_eq(pa, ps);
+    free(ps);
+    free(pa);
+    /* same frames at the same level: the compressed bytes are the same too */
+    size_t ls, la;
+    unsigned char *ds = tu_read_file(tu_path("sync.pb"), &ls);
+    unsigned char *da = tu_read_file(tu_path("async.pb"), &la);
+    ck_assert_uint_eq(la, ls);
+    ck_assert_mem_eq(da, ds, ls);
+    free(ds);
+    free(da);
+}
+END_TEST
+
+START_TEST(async_flush_makes_every_session_readable_before_close)
+{
+    kl_writer *w = open_fixed("async-flush.pb", 4096, true);
+    int written = 0;
+    for (int round = 1; round <= 3; round++) {
+        write_sessions(w, written, written + 200 * round);
+        written += 200 * round;
+        ck_assert_int_eq(kl_writer_flush(w), KL_OK);
+        uint64_t file_bytes;
+        kl_writer_totals(w, NULL, NULL, &file_bytes);
+        kl_reader *r;
+        ck_assert_int_eq(kl_reader_open(&r, tu_path("async-flush.pb"), NULL), KL_OK);
+        ck_assert(!kl_reader_info(r)->has_index);
+        ck_assert_uint_eq(kl_reader_info(r)->file_bytes, file_bytes);
+        const kl_session *s;
+        int n = 0, rc;
+        while ((rc = kl_reader_next(r, &s)) == KL_OK) {
+            kl_session *want = tu_session(n++);
+            ck_assert_str_eq(s->id, want->id);
+            kl_session_free(want);
+        }
+        ck_assert_int_eq(rc, KL_END);
+        ck_assert_int_eq(n, written);
+        kl_reader_close(r);
+    }
+    ck_assert_int_eq(kl_writer_close(w), KL_OK);
+}
+END_TEST
+
+/* The detail a synchronous writer gives when the first frame cannot be written. */
+static void sync_write_error(char *detail)
+{
+    int budget = 2;
+    kl_io io = {&budget, NULL, failing_write, NULL};
+    kl_writer_opts o;
+    fixed_opts(&o, 100, false);
+    kl_writer *w;
+    ck_assert_int_eq(kl_writer_open_io(&w, &io, &o), KL_OK);
+    kl_session *s = tu_session(0);
+    ck_assert_int_eq(kl_writer_write(w, s), KL_ERR_IO);
+    kl_session_free(s);
+    snprintf(detail, KL_ERRBUF_SIZE, "%s", kl_writer_error(w));
+    ck_assert_int_eq(kl_writer_close(w), KL_ERR_IO);
+}
+
+/* An async writer whose first frame will fail to be written (the header's two writes pass).
+ * Without an index, only the frame thread's write can fail. */
+static kl_writer *open_failing_async(int *budget, size_t frame_size)
+{
+    *budget = 2;
+    kl_io io = {budget, NULL, failing_write, NULL};
+    kl_writer_opts o;
+    fixed_opts(&o, frame_size, true);
+    o.no_index = true;
+    kl_writer *w;
+    ck_assert_int_eq(kl_writer_open_io(&w, &io, &o), KL_OK);
+    return w;
+}
+
+START_TEST(async_write_error_surfaces_from_write_flush_and_close)
+{
+    char want[KL_ERRBUF_SIZE];
+    sync_write_error(want);
+    ck_assert_ptr_nonnull(strstr(want, "No space left on device"));
+    kl_session *s = tu_session(0);
+    int budget;
+
+    /* write: the first hands the frame over and may return before it fails; the second waits
+     * for the frame thread */
+    kl_writer *w = open_failing_async(&budget, 100);
+    int rc = kl_writer_write(w, s);
+    ck_assert(rc == KL_OK || rc == KL_ERR_IO);
+    ck_assert_int_eq(kl_writer_write(w, s), KL_ERR_IO);
+    ck_assert_str_eq(kl_writer_error(w), want);
+    ck_assert_int_eq(kl_writer_write(w, s), KL_ERR_IO);
+    ck_assert_int_eq(kl_writer_flush(w), KL_ERR_IO);
+    ck_assert_int_eq(kl_writer_close(w), KL_ERR_IO);
+
+    /* flush */
+    w = open_failing_async(&budget, 1u << 20);
+    ck_assert_int_eq(kl_writer_write(w, s), KL_OK);
+    ck_assert_str_eq(kl_writer_error(w), "");
+    ck_assert_int_eq(kl_writer_flush(w), KL_ERR_IO);
+    ck_assert_str_eq(kl_writer_error(w), want);
+    ck_assert_int_eq(kl_writer_close(w), KL_ERR_IO);
+
+    /* close */
+    w = open_failing_async(&budget, 1u << 20);
+    ck_assert_int_eq(kl_writer_write(w, s), KL_OK);
+    ck_assert_int_eq(kl_writer_close(w), KL_ERR_IO);
+    ck_assert_int_eq(budget, 0);
+    kl_session_free(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("writer");
@@ -219,6 +416,9 @@ static Suite *suite(void)
     tcase_add_test(tc, a_write_error_is_sticky_and_named);
     tcase_add_test(tc, bad_options_and_paths_are_refused);
     tcase_add_test(tc, raw_records_copy_across_files_unchanged);
+    tcase_add_test(tc, async_write_equals_a_sync_write_of_the_same_sessions);
+    tcase_add_test(tc, async_flush_makes_every_session_readable_before_close);
+    tcase_add_test(tc, async_write_error_surfaces_from_write_flush_and_close);
     suite_add_tcase(s, tc);
     return s;
 }

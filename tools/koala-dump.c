@@ -151,6 +151,7 @@ static void out_open(dump *d, kl_kind kind)
     o.kind = kind;
     o.level = d->level;
     o.program = "koala-dump";
+    o.async = true; /* compress on a second thread while the next frame fills */
     int rc = kl_writer_open(&d->w, d->out_name, &o);
     if (rc != KL_OK) {
         if (d->w)

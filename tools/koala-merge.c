@@ -16,7 +16,8 @@ static const char usage[] =
     "  -o, --output=OUT   write to OUT (default and '-': stdout, never a terminal)\n"
     "  -a, --append       concatenate the inputs in the order given instead\n"
     "      --dedupe       drop sessions whose id was already written\n"
-    "      --level=N      zstd level of the output, 1 to 22 (default 3)\n"
+    "      --level=N      zstd level of the output, 1 to 22 (default 1, for speed;\n"
+    "                     higher levels give smaller files)\n"
     "  -v, --verbose      print a summary line to stderr\n"
     "  -h, --help         print this help and exit\n"
     "      --version      print the version and exit\n"
@@ -62,6 +63,7 @@ static kl_writer *open_output(const char *out, kl_kind kind, int level)
     o.kind = kind;
     o.level = level;
     o.program = "koala-merge";
+    o.async = true; /* compress on a second thread while the next frame fills */
     kl_writer *w = NULL;
     int rc = kl_writer_open(&w, out, &o);
     if (rc != KL_OK) {
@@ -77,7 +79,7 @@ int main(int argc, char **argv)
     tool_init("koala-merge");
     const char *out = "-";
     unsigned flags = 0;
-    int level = 3;
+    int level = 1; /* compressing is most of a merge's work: favour speed */
     bool verbose = false;
     int c;
     opterr = 0;

@@ -111,6 +111,31 @@ static double zstd_read_file(const char *path, uint64_t *content, kl_buf *out)
     return bench_now() - t0;
 }
 
+/* The write baseline: zstd's streaming compression of buf, fed in ZSTD_CStreamInSize() pieces
+ * as the zstd command line reads a file. @return seconds. */
+static double zstd_stream(ZSTD_CCtx *cctx, const uint8_t *buf, size_t len, uint8_t *dst)
+{
+    size_t piece = ZSTD_CStreamInSize();
+    double t0 = bench_now();
+    ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+    ZSTD_outBuffer out = {dst, ZSTD_compressBound(len), 0};
+    for (size_t at = 0; at < len || at == 0;) {
+        size_t n = len - at < piece ? len - at : piece;
+        ZSTD_inBuffer in = {buf + at, n, 0};
+        ZSTD_EndDirective mode = at + n >= len ? ZSTD_e_end : ZSTD_e_continue;
+        size_t rc;
+        do {
+            rc = ZSTD_compressStream2(cctx, &out, &in, mode);
+            if (ZSTD_isError(rc))
+                bench_die("zstd: %s", ZSTD_getErrorName(rc));
+        } while (mode == ZSTD_e_end ? rc != 0 : in.pos < in.size);
+        at += n;
+        if (mode == ZSTD_e_end)
+            break;
+    }
+    return bench_now() - t0;
+}
+
 int main(void)
 {
     bench_name = "bench_format";
@@ -118,8 +143,10 @@ int main(void)
     snprintf(path, sizeof path, "%s/koala-bench-format.%ld.pb", bench_scratch_dir(), (long)getpid());
     generate();
 
-    /* (a) writing sessions vs ZSTD_compress2 of the same delimited records; runs alternate so
-     * that both see the same machine */
+    /* (a) writing sessions vs plain zstd on the same delimited records, two ways: streaming,
+     * as `zstd -3` compresses a file (the target's baseline: like the writer it works in bounded
+     * memory), and one ZSTD_compress2 over all of them at once (an upper bound no streaming
+     * writer reaches). Runs alternate so that all three see the same machine. */
     uint64_t content = 0, file = 0;
     double best_w = write_file(path, &content, &file);
     kl_buf records = {0};
@@ -134,7 +161,7 @@ int main(void)
     if (!cctx || !dst)
         bench_die("out of memory");
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, BENCH_LEVEL);
-    double best_z = 1e9;
+    double best_z = 1e9, best_s = 1e9;
     for (int i = 0; i < RUNS; i++) {
         double t0 = bench_now();
         size_t zlen = ZSTD_compress2(cctx, dst, bound, records.data, records.len);
@@ -142,12 +169,17 @@ int main(void)
         if (ZSTD_isError(zlen))
             bench_die("zstd: %s", ZSTD_getErrorName(zlen));
         best_z = t < best_z ? t : best_z;
+        t = zstd_stream(cctx, (const uint8_t *)records.data, records.len, dst);
+        best_s = t < best_s ? t : best_s;
         t = write_file(path, &content, &file);
         best_w = t < best_w ? t : best_w;
     }
-    double w_mbs = (double)content / MB / best_w, z_mbs = (double)content / MB / best_z;
-    printf("write: %.0f MB/s vs plain zstd -%d of the same bytes %.0f MB/s = %.2f (target >= 0.80) %s\n",
-           w_mbs, BENCH_LEVEL, z_mbs, w_mbs / z_mbs, bench_pass(w_mbs / z_mbs >= 0.80));
+    double w_mbs = (double)content / MB / best_w, s_mbs = (double)content / MB / best_s;
+    double z_mbs = (double)content / MB / best_z;
+    printf("write: %.0f MB/s vs plain zstd -%d streaming the same bytes %.0f MB/s = %.2f "
+           "(one-shot ZSTD_compress2 %.0f MB/s = %.2f) (target >= 0.80) %s\n",
+           w_mbs, BENCH_LEVEL, s_mbs, w_mbs / s_mbs, z_mbs, w_mbs / z_mbs,
+           bench_pass(w_mbs / s_mbs >= 0.80));
     free(dst);
     ZSTD_freeCCtx(cctx);
     kl_buf_free(&records);

@@ -461,6 +461,10 @@ KL_API int kl_print_session(const kl_session *s, kl_buf *out);
 KL_API int kl_print_payload(const uint8_t *data, size_t len, const char *indent, kl_buf *out);
 /** Append a unix-ns time as "2019-01-22T12:28:33.500144162Z". */
 KL_API int kl_print_time(int64_t ns, kl_buf *out);
+/** Append what a reader learnt from a file's header and index (zstd -l's role): kind,
+ * writer, sessions, frames, time range, sizes. name is the file's name. Text lines, or one
+ * JSON object (no newline) when json is true. Fields the file cannot tell are "-" or null. */
+KL_API int kl_print_file_info(const kl_file_info *info, const char *name, bool json, kl_buf *out);
 /** Append one summary line (no newline) for a replayed session. */
 KL_API int kl_print_replayed_summary(const kl_replayed *r, kl_buf *out);
 /** Append a full readable view of a replayed session. */

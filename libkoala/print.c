@@ -552,3 +552,78 @@ int kl_print_replayed(const kl_replayed *r, kl_buf *out)
             return KL_ERR_NOMEM;
     return KL_OK;
 }
+
+static const char *kind_name(kl_kind k)
+{
+    switch (k) {
+    case KL_KIND_RECORDED: return "recorded";
+    case KL_KIND_REPLAYED: return "replayed";
+    case KL_KIND_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+static int info_json(const kl_file_info *in, const char *name, kl_buf *out)
+{
+    int err = kl_buf_append(out, "{\"file\":", 8);
+    err = err ? err : kl_json_bytes((const uint8_t *)name, strlen(name), out);
+    err = err ? err : kl_buf_printf(out, ",\"kind\":\"%s\",\"compressed\":%s,\"format_version\":%u,"
+                                    "\"program\":", kind_name(in->kind), in->compressed ? "true" : "false",
+                                    in->format_version);
+    err = err ? err : kl_json_bytes((const uint8_t *)in->program, strlen(in->program), out);
+    err = err ? err : kl_buf_append(out, ",\"host\":", 8);
+    err = err ? err : kl_json_bytes((const uint8_t *)in->host, strlen(in->host), out);
+    err = err ? err : kl_buf_printf(out, ",\"created_at\":%lld,\"zstd_level\":%d,\"index\":%s,",
+                                    (long long)in->created_at, in->zstd_level, in->has_index ? "true" : "false");
+    if (!err && in->has_index)
+        err = kl_buf_printf(out, "\"sessions\":%llu,\"frames\":%llu,\"first_time\":%lld,\"last_time\":%lld,"
+                            "\"content_bytes\":%llu,", (unsigned long long)in->sessions,
+                            (unsigned long long)in->frames, (long long)in->first_time,
+                            (long long)in->last_time, (unsigned long long)in->content_bytes);
+    else if (!err)
+        err = kl_buf_printf(out, "\"sessions\":null,\"frames\":null,\"first_time\":null,"
+                            "\"last_time\":null,\"content_bytes\":null,");
+    err = err ? err : kl_buf_printf(out, "\"file_bytes\":%llu}", (unsigned long long)in->file_bytes);
+    return err;
+}
+
+int kl_print_file_info(const kl_file_info *in, const char *name, bool json, kl_buf *out)
+{
+    if (json)
+        return info_json(in, name, out);
+    int err = kl_buf_append(out, "File:               ", 20);
+    err = err ? err : put_str(out, name);
+    err = err ? err : kl_buf_printf(out, "\nKind:               %s%s\nFormat version:     ", kind_name(in->kind),
+                                    in->compressed ? "" : " (plain delimited stream)");
+    err = err ? err : (in->has_header ? kl_buf_printf(out, "%u", in->format_version) : kl_buf_append(out, "-", 1));
+    err = err ? err : kl_buf_append(out, "\nWritten by:         ", 21);
+    err = err ? err : put_str(out, in->program[0] ? in->program : NULL);
+    err = err ? err : kl_buf_append(out, " on ", 4);
+    err = err ? err : put_str(out, in->host[0] ? in->host : NULL);
+    err = err ? err : kl_buf_append(out, " at ", 4);
+    err = err ? err : kl_print_time(in->created_at, out);
+    if (!err && in->zstd_level)
+        err = kl_buf_printf(out, ", zstd level %d", in->zstd_level);
+    err = err ? err : kl_buf_printf(out, "\nIndex:              %s\n", in->has_index ? "yes" : "none (a crashed or growing file)");
+    if (!err && in->has_index) {
+        err = kl_buf_printf(out, "Sessions:           %llu\nFrames:             %llu\nFirst session time: ",
+                            (unsigned long long)in->sessions, (unsigned long long)in->frames);
+        err = err ? err : kl_print_time(in->sessions ? in->first_time : 0, out);
+        err = err ? err : kl_buf_append(out, "\nLast session time:  ", 21);
+        err = err ? err : kl_print_time(in->sessions ? in->last_time : 0, out);
+        err = err ? err : kl_buf_append(out, "\nDuration:           ", 21);
+        err = err ? err : kli_text_fixed(out, in->sessions ? (double)(in->last_time - in->first_time) / 1e9 : 0, 3);
+        err = err ? err : kl_buf_printf(out, " seconds\nContent bytes:      %llu (", (unsigned long long)in->content_bytes);
+        err = err ? err : kli_text_size(out, in->content_bytes);
+        err = err ? err : kl_buf_append(out, ")\n", 2);
+    }
+    err = err ? err : kl_buf_printf(out, "File bytes:         %llu (", (unsigned long long)in->file_bytes);
+    err = err ? err : kli_text_size(out, in->file_bytes);
+    err = err ? err : kl_buf_append(out, ")\n", 2);
+    if (!err && in->has_index && in->file_bytes) {
+        err = kl_buf_append(out, "Compression ratio:  ", 20);
+        err = err ? err : kli_text_fixed(out, (double)in->content_bytes / (double)in->file_bytes, 2);
+        err = err ? err : kl_buf_append(out, "\n", 1);
+    }
+    return err;
+}

@@ -1,6 +1,8 @@
 /* check_print.c - tests for libkoala/print.c: summaries, full views, payloads, times. */
 #include "testutil.h"
 
+#include <jansson.h>
+
 #include "kl_text.h"
 
 #include <stdint.h>
@@ -411,11 +413,48 @@ START_TEST(replayed_view_shows_the_recorded_call_where_it_differs)
 }
 END_TEST
 
+START_TEST(file_info_comes_from_header_and_index)
+{
+    kl_file_info in = {.kind = KL_KIND_RECORDED, .compressed = true, .has_header = true,
+                       .format_version = 1, .program = "svc", .host = "h\"1", .created_at = 0,
+                       .zstd_level = 3, .has_index = true, .sessions = 2, .frames = 1,
+                       .first_time = 1700000000000000000, .last_time = 1700000001500000000,
+                       .content_bytes = 3000, .file_bytes = 1000};
+    kl_buf b = {0};
+    ck_assert_int_eq(kl_print_file_info(&in, "a.pb", false, &b), KL_OK);
+    ck_assert_ptr_nonnull(strstr(b.data, "Sessions:           2\n"));
+    ck_assert_ptr_nonnull(strstr(b.data, "Duration:           1.500 seconds\n"));
+    ck_assert_ptr_nonnull(strstr(b.data, "Compression ratio:  3.00\n"));
+    ck_assert_ptr_nonnull(strstr(b.data, "Written by:         svc on h\"1 at -, zstd level 3\n"));
+    b.len = 0;
+    ck_assert_int_eq(kl_print_file_info(&in, "a.pb", true, &b), KL_OK);
+    json_error_t je;
+    json_t *j = json_loads(b.data, 0, &je);
+    ck_assert_msg(j != NULL, "%s: %s", b.data, je.text);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "sessions")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "last_time")), 1700000001500000000);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "host")), "h\"1");
+    json_decref(j);
+    /* Without an index the counts are unknown, not zero. */
+    in.has_index = false;
+    b.len = 0;
+    ck_assert_int_eq(kl_print_file_info(&in, "a.pb", true, &b), KL_OK);
+    j = json_loads(b.data, 0, &je);
+    ck_assert(json_is_null(json_object_get(j, "sessions")));
+    json_decref(j);
+    b.len = 0;
+    ck_assert_int_eq(kl_print_file_info(&in, "a.pb", false, &b), KL_OK);
+    ck_assert_ptr_null(strstr(b.data, "Sessions:"));
+    kl_buf_free(&b);
+}
+END_TEST
+
 static Suite *print_suite(void)
 {
     Suite *s = suite_create("print");
     TCase *tc = tcase_create("print");
     tcase_add_test(tc, summary_line_of_the_sample_session_is_exact);
+    tcase_add_test(tc, file_info_comes_from_header_and_index);
     tcase_add_test(tc, summary_counts_every_action_type_but_the_return_marker);
     tcase_add_test(tc, summary_of_a_session_without_inbound_uses_the_id_time_and_dashes);
     tcase_add_test(tc, summary_describes_other_requests_by_their_first_printable_run);

@@ -21,6 +21,8 @@ static const char usage[] =
     "      --extra            with --json: add koala's own fields (Host, Pid, Labels, ...)\n"
     "      --count            print the number of sessions (instant from the file index)\n"
     "      --stats            print file and session statistics (--json: one object)\n"
+    "      --info             print what the header and index tell, reading no session\n"
+    "                         (instant; --json: one object per file)\n"
     "  -w, --write=OUT        write the selected sessions to OUT ('-' is stdout)\n"
     "      --split-every=N    with -w: a new file every N sessions\n"
     "      --split-interval=D with -w: a new file every D of session time (100ms, 60s, 5m, 1h)\n"
@@ -40,7 +42,7 @@ static const char usage[] =
     "Exit status: 0 on success, 2 on usage or input/output trouble (every complete\n"
     "session before a damaged part of a file is still shown).\n";
 
-enum { OPT_JSON = 256, OPT_PRETTY, OPT_EXTRA, OPT_COUNT, OPT_STATS, OPT_SESSION,
+enum { OPT_JSON = 256, OPT_PRETTY, OPT_EXTRA, OPT_COUNT, OPT_STATS, OPT_INFO, OPT_SESSION,
        OPT_SPLIT_EVERY, OPT_SPLIT_INTERVAL, OPT_LEVEL, OPT_VERSION, OPT_SINCE, OPT_UNTIL };
 
 static const struct option long_options[] = {
@@ -52,6 +54,7 @@ static const struct option long_options[] = {
     {"extra", no_argument, NULL, OPT_EXTRA},
     {"count", no_argument, NULL, OPT_COUNT},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"info", no_argument, NULL, OPT_INFO},
     {"write", required_argument, NULL, 'w'},
     {"split-every", required_argument, NULL, OPT_SPLIT_EVERY},
     {"split-interval", required_argument, NULL, OPT_SPLIT_INTERVAL},
@@ -66,7 +69,7 @@ static const struct option long_options[] = {
 
 typedef struct dump {
     /* options */
-    bool verbose, json, pretty, extra, count, stats;
+    bool verbose, json, pretty, extra, count, stats, info;
     kl_filter *filter;
     uint64_t max_count;          /* 0: no limit */
     const char *session_id;
@@ -288,6 +291,13 @@ static uint64_t dump_file(dump *d, const char *path)
         return 0;
     }
     const kl_file_info *info = kl_reader_info(r);
+    if (d->info) {
+        check(kl_print_file_info(info, name, d->json, &d->buf));
+        check(kl_buf_append(&d->buf, "\n", 1)); /* a blank line between files, or ends the JSON line */
+        tool_out_buf(&d->buf);
+        kl_reader_close(r);
+        return 0;
+    }
     kl_kind kind = info->kind; /* UNKNOWN only for an empty headerless stream */
     uint64_t nread = 0, selected = 0;
     if (!d->first_kind)
@@ -362,6 +372,7 @@ static void parse_options(dump *d, int argc, char **argv)
         case OPT_EXTRA: d->extra = true; break;
         case OPT_COUNT: d->count = true; break;
         case OPT_STATS: d->stats = true; break;
+        case OPT_INFO: d->info = true; break;
         case 'w': d->out_path = optarg; break;
         case OPT_SPLIT_EVERY:
             d->split_every = tool_parse_count("--split-every", optarg, 1, UINT64_MAX);
@@ -391,12 +402,14 @@ static void parse_options(dump *d, int argc, char **argv)
         }
     }
     int modes = (d->count ? 1 : 0) + (d->stats ? 1 : 0) + (d->out_path ? 1 : 0) +
-                (d->verbose ? 1 : 0);
+                (d->verbose ? 1 : 0) + (d->info ? 1 : 0);
     if (modes > 1)
-        tool_usage_error("choose one of -v, --count, --stats and -w");
+        tool_usage_error("choose one of -v, --count, --stats, --info and -w");
+    if (d->info && (d->filter || d->max_count || d->session_id || d->since || d->until))
+        tool_usage_error("--info reads no session: it does not go with -Y, -c, --session, --since or --until");
     if (d->json && (d->verbose || d->out_path))
         tool_usage_error("--json prints sessions; it does not go with -v or -w");
-    if ((d->pretty || d->extra) && (!d->json || d->count || d->stats))
+    if ((d->pretty || d->extra) && (!d->json || d->count || d->stats || d->info))
         tool_usage_error("--pretty and --extra shape --json session output");
     if ((splitting(d) || d->level) && !d->out_path)
         tool_usage_error("--split-every, --split-interval and --level go with -w");

@@ -1,5 +1,7 @@
 /* check_samples.c - the committed sample files read as documented: session counts of the good
- * samples, and for every damaged file in samples/bad/ its error and the sessions before it. */
+ * samples, for every damaged file in samples/bad/ its error and the sessions before it, and
+ * every fuzzer finding in samples/bad/fuzz/ read by every path without a crash. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +198,64 @@ START_TEST(file_without_index_is_counted_by_a_scan_that_keeps_the_position)
 }
 END_TEST
 
+/* Read a file every way a tool does; any outcome but a crash or a silent error is fine. */
+static void read_every_way(const char *path)
+{
+    char eb[KL_ERRBUF_SIZE] = "";
+    kl_reader *r;
+    int rc = kl_reader_open(&r, path, eb);
+    if (rc != KL_OK) {
+        ck_assert_msg(rc < 0 && eb[0], "%s: open failed without a detail", path);
+        return;
+    }
+    kl_buf out = {0};
+    if (kl_reader_info(r)->kind == KL_KIND_REPLAYED) {
+        const kl_replayed *rp;
+        while ((rc = kl_reader_next_replayed(r, &rp)) == KL_OK) {
+            ck_assert_int_eq(kl_json_replayed(rp, KL_JSON_EXTRA, &out), KL_OK);
+            ck_assert_int_eq(kl_print_replayed(rp, &out), KL_OK);
+            out.len = 0;
+        }
+    } else {
+        const kl_session *s;
+        while ((rc = kl_reader_next(r, &s)) == KL_OK) {
+            ck_assert_int_eq(kl_json_session(s, KL_JSON_EXTRA, &out), KL_OK);
+            ck_assert_int_eq(kl_print_session(s, &out), KL_OK);
+            out.len = 0;
+        }
+    }
+    kl_buf_free(&out);
+    ck_assert_msg(rc == KL_END || (rc < 0 && kl_reader_error(r)[0]), "%s: %s without a detail", path,
+                  kl_strerror(rc));
+    uint64_t n;
+    if (kl_reader_count(r, &n) == KL_OK && n > 0)
+        kl_reader_seek(r, n - 1);
+    kl_raw raw;
+    if (kl_reader_seek(r, 0) == KL_OK)
+        while (kl_reader_next_raw(r, &raw) == KL_OK)
+            ;
+    kl_reader_close(r);
+}
+
+START_TEST(every_fuzzer_finding_reads_without_a_crash)
+{
+    DIR *d = opendir(sample("bad/fuzz"));
+    ck_assert_msg(d != NULL, "%s: missing", sample("bad/fuzz"));
+    int files = 0;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "README.md") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", sample("bad/fuzz"), e->d_name);
+        read_every_way(path);
+        files++;
+    }
+    closedir(d);
+    ck_assert_int_gt(files, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("samples");
@@ -207,6 +267,7 @@ int main(void)
     tcase_add_loop_test(tc, damaged_file_gives_its_error_after_every_complete_session, 0,
                         (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, file_without_index_is_counted_by_a_scan_that_keeps_the_position);
+    tcase_add_test(tc, every_fuzzer_finding_reads_without_a_crash);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -334,13 +334,18 @@ static int at_end(kl_reader *r)
     return KL_END;
 }
 
+/* The next record to hand out, or at the clean end what at_end() has to say. */
+static int next_record(kl_reader *r, const uint8_t **data, size_t *len)
+{
+    int err = fetch(r, data, len);
+    return err == KL_END ? at_end(r) : err;
+}
+
 int kl_reader_next_raw(kl_reader *r, kl_raw *raw)
 {
     const uint8_t *data;
     size_t len;
-    int err = fetch(r, &data, &len);
-    if (err == KL_END)
-        return at_end(r);
+    int err = next_record(r, &data, &len);
     if (err)
         return err;
     kl_kind kind;
@@ -357,9 +362,7 @@ static int next_decoded(kl_reader *r, const kl_session **s, const kl_replayed **
 {
     const uint8_t *data;
     size_t len;
-    int err = fetch(r, &data, &len);
-    if (err == KL_END)
-        return at_end(r);
+    int err = next_record(r, &data, &len);
     if (err)
         return err;
     kli_mem_reset(r->mem);

@@ -781,81 +781,6 @@ static bool parse_size(const char *t, size_t n, int64_t *out)
     return false;
 }
 
-static bool digits(const char *t, size_t n, size_t at, size_t count, int *out)
-{
-    if (at + count > n)
-        return false;
-    int v = 0;
-    for (size_t i = at; i < at + count; i++) {
-        if (t[i] < '0' || t[i] > '9')
-            return false;
-        v = v * 10 + (t[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* RFC 3339: "2023-11-14T22:13:20Z", "...20.5Z", "...20+08:00"; also a date alone (midnight
- * UTC). The result must fit unix ns in an int64 (years 1678 to 2262). */
-static bool parse_time(const char *t, size_t n, int64_t *out)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h = 0, mi = 0, sec = 0;
-    if (n < 10 || !digits(t, n, 0, 4, &y) || t[4] != '-' || !digits(t, n, 5, 2, &mo) ||
-        t[7] != '-' || !digits(t, n, 8, 2, &d))
-        return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))))
-        return false;
-    int64_t frac = 0, off = 0;
-    size_t i = 10;
-    if (i < n) {
-        if ((t[i] != 'T' && t[i] != 't' && t[i] != ' ') || !digits(t, n, 11, 2, &h) || n < 19 ||
-            t[13] != ':' || !digits(t, n, 14, 2, &mi) || t[16] != ':' || !digits(t, n, 17, 2, &sec))
-            return false;
-        if (h > 23 || mi > 59 || sec > 59)
-            return false;
-        i = 19;
-        if (i < n && t[i] == '.') {
-            int64_t scale = 100000000;
-            size_t start = ++i;
-            for (; i < n && t[i] >= '0' && t[i] <= '9'; i++) {
-                frac += (t[i] - '0') * scale;
-                scale /= 10;
-            }
-            if (i == start || i - start > 9)
-                return false;
-        }
-        int oh, om;
-        if (i < n && (t[i] == 'Z' || t[i] == 'z')) {
-            i++;
-        } else if (i < n && (t[i] == '+' || t[i] == '-') && digits(t, n, i + 1, 2, &oh) &&
-                   i + 3 < n && t[i + 3] == ':' && digits(t, n, i + 4, 2, &om) && oh < 24 &&
-                   om < 60) {
-            off = (t[i] == '-' ? -1 : 1) * (int64_t)(oh * 3600 + om * 60);
-            i += 6;
-        } else {
-            return false;
-        }
-        if (i != n)
-            return false;
-    }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off, ns;
-    return !__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) &&
-           !__builtin_add_overflow(ns, frac, out);
-}
-
 /* A number for field fd from a value token; ranges ("8000..8004") only inside sets. */
 static int number_value(parser *p, const field *fd, const token *t, range *r, bool allow_range)
 {
@@ -886,7 +811,7 @@ static int number_value(parser *p, const field *fd, const token *t, range *r, bo
     switch (fd->type) {
     case V_INT: ok = parse_int(s, n, &v); break;
     case V_SIZE: ok = parse_size(s, n, &v); break;
-    case V_TIME: ok = parse_int(s, n, &v) || parse_time(s, n, &v); break;
+    case V_TIME: ok = parse_int(s, n, &v) || kl_parse_time(s, n, &v) == KL_OK; break;
     case V_BOOL:
         ok = true;
         if ((n == 4 && strncasecmp(s, "true", 4) == 0) || (n == 1 && s[0] == '1'))

@@ -436,6 +436,17 @@ KL_API uint64_t kl_merge_duplicates(const kl_merge *m);
 /** Free the merge (not the readers). Accepts NULL. */
 KL_API void kl_merge_close(kl_merge *m);
 
+/* -------------------------------------------------------------------- parse */
+
+/** Parse an RFC 3339 time of len bytes ("2023-11-14T22:13:20Z", "...20.5Z", "...20+08:00") or
+ * a date alone (midnight UTC) into unix ns. @return KL_OK, or KL_ERR_INVALID. */
+KL_API int kl_parse_time(const char *text, size_t len, int64_t *ns);
+/** Parse a time given to a tool: RFC 3339, or unix seconds with a fraction ("1548160113.5"). */
+KL_API int kl_parse_unix_time(const char *text, int64_t *ns);
+/** Parse a positive duration: numbers with units, repeated ("100ms", "60s", "5m", "1h30m",
+ * "1.5s"; ns, us, ms, s, m, h); a bare number is seconds. @return KL_OK, or KL_ERR_INVALID. */
+KL_API int kl_parse_duration(const char *text, int64_t *ns);
+
 /* ------------------------------------------------------------------- filter */
 
 typedef struct kl_filter kl_filter;

@@ -378,7 +378,7 @@ static void parse_options(dump *d, int argc, char **argv)
             d->split_every = tool_parse_count("--split-every", optarg, 1, UINT64_MAX);
             break;
         case OPT_SPLIT_INTERVAL:
-            if (tool_parse_duration(optarg, &d->split_interval) != 0)
+            if (kl_parse_duration(optarg, &d->split_interval) != KL_OK)
                 tool_usage_error("--split-interval: '%s' is not a duration (100ms, 60s, 5m, 1h)",
                                  optarg);
             break;
@@ -394,7 +394,7 @@ static void parse_options(dump *d, int argc, char **argv)
         case OPT_SESSION: d->session_id = optarg; break;
         case OPT_SINCE:
         case OPT_UNTIL:
-            if (tool_parse_time(optarg, c == OPT_SINCE ? &d->since : &d->until) != 0)
+            if (kl_parse_unix_time(optarg, c == OPT_SINCE ? &d->since : &d->until) != KL_OK)
                 tool_usage_error("--%s: '%s' is not a time (2019-01-22T12:28:33.5Z or unix seconds)",
                                  c == OPT_SINCE ? "since" : "until", optarg);
             break;

@@ -52,14 +52,6 @@ noreturn void tool_die_writing(const char *path, const char *detail);
 /** Parse a count for option opt ("--max-count"); dies with a usage error when text is not a
  * whole number in [min, max]. */
 uint64_t tool_parse_count(const char *opt, const char *text, uint64_t min, uint64_t max);
-/** Parse a duration: a decimal number and a unit, repeated ("100ms", "60s", "5m", "1h30m",
- * "1.5s"; units ns, us, ms, s, m, h); a bare number is seconds.
- * @return 0 and sets *ns, or -1 when text is not a positive duration. */
-int tool_parse_duration(const char *text, int64_t *ns);
-/** Parse a point in time: RFC 3339 ("2019-01-22T12:28:33.5Z", "...+08:00", 'T' or ' ')
- * or unix seconds with an optional fraction ("1548160113.5").
- * @return 0 and sets *ns (unix ns), or -1 when text is neither. */
-int tool_parse_time(const char *text, int64_t *ns);
 
 /* Buffered stdout: data goes through a large buffer; a failed write (the reader closed the
  * pipe, the disk is full) exits TOOL_EXIT_TROUBLE, quietly for a closed pipe. */

@@ -47,6 +47,11 @@ TOOL_LIB := $(B)/obj/tools/tool.o
 
 SAMPLE_GEN := $(B)/bin/koala-samplegen
 
+HOOK_SRC := $(wildcard hook/*.c)
+HOOK_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(HOOK_SRC))
+# The interposers (the libc functions the hook replaces) stay out of the hook's test suites.
+HOOK_CORE_OBJ := $(filter-out $(B)/obj/hook/hk_hooks%,$(HOOK_OBJ))
+
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_LIB := $(B)/obj/tests/testutil.o
@@ -60,10 +65,10 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd \
             check libsubunit-dev libpcre2-dev libjansson-dev python3
 
-.PHONY: all lib tools tests benches check demo bench deps install clean help samples fuzz
+.PHONY: all lib hook tools tests benches check demo bench deps install clean help samples fuzz
 .DEFAULT_GOAL := all
 
-all: lib tools $(SAMPLE_GEN)
+all: lib hook tools $(SAMPLE_GEN)
 
 help:
 	@echo 'make            build libkoala, the tools and the sample generator into build/'
@@ -113,6 +118,14 @@ $(LIB_SO): $(LIB_OBJ)
 
 lib: $(LIB_A) $(LIB_SO)
 
+# --------------------------------------------------------------- hook
+$(B)/obj/hook/%.o: hook/%.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -fPIC -fvisibility=hidden -Ilibkoala -Ihook \
+	  -c $< -o $@
+
+hook: $(HOOK_OBJ)
+
 # --------------------------------------------------------------- tools
 $(B)/obj/tools/%.o: tools/%.c
 	$(call say,CC,$<)
@@ -139,7 +152,12 @@ samples: $(SAMPLE_GEN)
 $(B)/obj/tests/%.o: tests/%.c $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes $(CHECK_CFLAGS) \
-	  -I$(GEN) -Ilibkoala -Itests -c $< -o $@
+	  -I$(GEN) -Ilibkoala -Ihook -Itests -c $< -o $@
+
+# A hook file's suite links the hook's core, never the interposers (they would hook the test).
+$(B)/tests/check_hk_%: $(B)/obj/tests/check_hk_%.o $(HOOK_CORE_OBJ) $(TEST_LIB) $(LIB_A)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
 	$(call say,LD,$@)

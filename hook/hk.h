@@ -1,0 +1,66 @@
+/* hk.h - the recorder and replayer hook's internals, shared by the hook/ files (hk_ prefix). */
+#ifndef HK_H
+#define HK_H
+
+#include "koala.h"
+
+#include <stdarg.h>
+
+/* ------------------------------------------------------------------ config */
+
+typedef enum hk_inbound_protocol {
+    HK_INBOUND_AUTO = 0,
+    HK_INBOUND_HTTP,
+    HK_INBOUND_FASTCGI,
+} hk_inbound_protocol;
+
+typedef enum hk_level {
+    HK_TRACE = 0,
+    HK_DEBUG,
+    HK_INFO,
+    HK_WARN,
+    HK_ERROR,
+    HK_FATAL,
+} hk_level;
+
+#define HK_MAX_BYPASS 32
+#define HK_MAX_WARNINGS 16
+#define HK_PATH_MAX 4096
+
+/* Everything read from KOALA_* variables, once, at start. */
+typedef struct hk_config {
+    char record_dir[HK_PATH_MAX];         /* KOALA_RECORD_TO_DIR; "" records nothing */
+    hk_inbound_protocol inbound_protocol; /* KOALA_INBOUND_PROTOCOL */
+    char log_file[HK_PATH_MAX];           /* KOALA_LOG_FILE: STDOUT, STDERR or a path */
+    hk_level log_level;                   /* KOALA_LOG_LEVEL */
+    kl_addr bypass[HK_MAX_BYPASS];        /* KOALA_OUTBOUND_BYPASS_ADDR; family 0 = any IP */
+    int n_bypass;
+    int64_t gc_timeout_ns;                /* KOALA_GC_GLOBAL_STATUS_TIMEOUT */
+    int max_actions;                      /* KOALA_MAX_ACTIONS */
+    /* A bad value is kept here, to be logged once the log is open, and the default used. */
+    char warnings[HK_MAX_WARNINGS][256];
+    int n_warnings;
+} hk_config;
+
+/* Fill c from the variables that get(name) returns (getenv in the hook; NULL when unset). */
+void hk_config_load(hk_config *c, const char *(*get)(const char *name));
+/* True when a connection to peer must be left alone (KOALA_OUTBOUND_BYPASS_ADDR). */
+bool hk_config_bypassed(const hk_config *c, const kl_addr *peer);
+/* --------------------------------------------------------------------- log */
+
+/* The level's name, "TRACE" to "FATAL". */
+const char *hk_level_name(hk_level level);
+
+/* Open the log the configuration names. Never fails the service: on trouble it falls back
+ * to stderr and says so there. */
+void hk_log_open(const hk_config *c);
+/* One line: "2026-11-22T04:50:00.123456Z koala[pid] WARN message". Thread-safe; lines below
+ * the configured level cost one comparison. */
+void hk_log(hk_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Rotate now if unix_sec falls in another hour than the open file (hk_log does this itself;
+ * a timer may call it so that a quiet process still rotates). */
+void hk_log_rotate_at(int64_t unix_sec);
+/* Close the log (at exit, and in a forked child before reopening). */
+void hk_log_close(void);
+
+#endif

@@ -1,0 +1,133 @@
+/* hk_config.c - KOALA_* variables: read once, checked, defaults for anything bad. */
+#include "hk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void warn(hk_config *c, const char *name, const char *value, const char *why, const char *dflt)
+{
+    if (c->n_warnings < HK_MAX_WARNINGS)
+        snprintf(c->warnings[c->n_warnings++], sizeof c->warnings[0], "%s=%.80s %s; using %s", name,
+                 value, why, dflt);
+}
+
+/* A string setting; a value too long for its buffer is refused whole, never cut. */
+static void get_path(hk_config *c, const char *value, const char *name, char *dst, size_t cap,
+                     const char *dflt)
+{
+    snprintf(dst, cap, "%s", dflt);
+    if (!value)
+        return;
+    if (strlen(value) >= cap)
+        warn(c, name, value, "is too long", *dflt ? dflt : "nothing");
+    else
+        memcpy(dst, value, strlen(value) + 1);
+}
+
+static void get_protocol(hk_config *c, const char *value)
+{
+    c->inbound_protocol = HK_INBOUND_AUTO;
+    if (!value || !*value || strcasecmp(value, "auto") == 0)
+        return;
+    if (strcasecmp(value, "http") == 0)
+        c->inbound_protocol = HK_INBOUND_HTTP;
+    else if (strcasecmp(value, "fastcgi") == 0)
+        c->inbound_protocol = HK_INBOUND_FASTCGI;
+    else
+        warn(c, "KOALA_INBOUND_PROTOCOL", value, "is not auto, http or fastcgi", "auto");
+}
+
+static void get_level(hk_config *c, const char *value)
+{
+    c->log_level = HK_INFO;
+    if (!value || !*value)
+        return;
+    for (int l = HK_TRACE; l <= HK_FATAL; l++)
+        if (strcasecmp(value, hk_level_name((hk_level)l)) == 0) {
+            c->log_level = (hk_level)l;
+            return;
+        }
+    warn(c, "KOALA_LOG_LEVEL", value, "is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL", "INFO");
+}
+
+/* "ip:port" or ":port", comma separated; a bad entry is skipped and named. */
+static void get_bypass(hk_config *c, const char *value)
+{
+    c->n_bypass = 0;
+    if (!value)
+        return;
+    char item[128];
+    for (const char *p = value; *p;) {
+        size_t n = strcspn(p, ",");
+        kl_addr a;
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+        bool any_ip = item[0] == ':';
+        if (n == 0 || n >= sizeof item || kl_addr_parse(item, &a) != KL_OK || !a.port || a.unix_path[0])
+            warn(c, "KOALA_OUTBOUND_BYPASS_ADDR", item, "is not ip:port or :port", "the other entries");
+        else if (c->n_bypass == HK_MAX_BYPASS)
+            warn(c, "KOALA_OUTBOUND_BYPASS_ADDR", item, "is past the 32 entries kept", "the first 32");
+        else {
+            if (any_ip)
+                a.family = 0;
+            c->bypass[c->n_bypass++] = a;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
+static void get_duration(hk_config *c, const char *value, const char *name, int64_t *dst,
+                         int64_t dflt, const char *dflt_text)
+{
+    *dst = dflt;
+    if (value && kl_parse_duration(value, dst) != KL_OK) {
+        *dst = dflt;
+        warn(c, name, value, "is not a duration such as 100ms, 5s or 1m", dflt_text);
+    }
+}
+
+static void get_count(hk_config *c, const char *value, const char *name, int *dst, int dflt,
+                      const char *dflt_text)
+{
+    *dst = dflt;
+    if (!value)
+        return;
+    char *end;
+    long v = strtol(value, &end, 10);
+    if (!*value || *end || v < 1 || v > 1000000)
+        warn(c, name, value, "is not a whole number from 1 to 1000000", dflt_text);
+    else
+        *dst = (int)v;
+}
+
+void hk_config_load(hk_config *c, const char *(*get)(const char *name))
+{
+    memset(c, 0, sizeof *c);
+    get_path(c, get("KOALA_RECORD_TO_DIR"), "KOALA_RECORD_TO_DIR", c->record_dir,
+             sizeof c->record_dir, "");
+    get_protocol(c, get("KOALA_INBOUND_PROTOCOL"));
+    /* stderr rather than the original's stdout: a CGI or pipe service owns its stdout. */
+    get_path(c, get("KOALA_LOG_FILE"), "KOALA_LOG_FILE", c->log_file, sizeof c->log_file, "STDERR");
+    get_level(c, get("KOALA_LOG_LEVEL"));
+    get_bypass(c, get("KOALA_OUTBOUND_BYPASS_ADDR"));
+    get_duration(c, get("KOALA_GC_GLOBAL_STATUS_TIMEOUT"), "KOALA_GC_GLOBAL_STATUS_TIMEOUT",
+                 &c->gc_timeout_ns, 5000000000, "5s");
+    get_count(c, get("KOALA_MAX_ACTIONS"), "KOALA_MAX_ACTIONS", &c->max_actions, 500, "500");
+}
+
+bool hk_config_bypassed(const hk_config *c, const kl_addr *peer)
+{
+    for (int i = 0; i < c->n_bypass; i++) {
+        const kl_addr *b = &c->bypass[i];
+        if (b->port != peer->port)
+            continue;
+        if (!b->family)
+            return true;
+        if (b->family == peer->family && memcmp(b->ip, peer->ip, b->family == AF_INET ? 4 : 16) == 0)
+            return true;
+    }
+    return false;
+}

@@ -540,6 +540,60 @@ START_TEST(sample_sessions_encode_exactly_as_protobuf_c_does)
 }
 END_TEST
 
+/* An outbound call whose two addresses fill every field: the most lengths the encoder notes
+ * for one action. */
+static kl_action full_call(int i)
+{
+    kl_action a = {.type = KL_ACTION_CALL_OUTBOUND, .index = i, .occurred_at = 1700000000000000000 + i};
+    a.peer.family = AF_INET6;
+    a.peer.ip[15] = (uint8_t)i;
+    a.peer.port = 443;
+    snprintf(a.peer.zone, KL_ZONE_MAX, "eth%d", i % 4);
+    snprintf(a.peer.unix_path, KL_UNIX_PATH_MAX, "/run/app-%d.sock", i);
+    snprintf(a.peer.unix_net, KL_UNIX_NET_MAX, "unix");
+    a.local = a.peer;
+    a.local.port = (uint16_t)(40000 + i);
+    a.request = B("GET / HTTP/1.1\r\n\r\n");
+    a.response = B("HTTP/1.1 204 No Content\r\n\r\n");
+    return a;
+}
+
+START_TEST(sessions_larger_than_the_encoders_stack_encode_exactly_as_protobuf_c_does)
+{
+    kl_session *s = kl_session_new();
+    kl_session_dup_str(s, &s->id, "1700000000000000000-1");
+    s->call_from_inbound.present = true;
+    s->call_from_inbound.peer = full_call(0).peer;
+    for (int i = 0; i < 80; i++) {
+        kl_action a = full_call(i);
+        ck_assert_int_eq(kl_session_add_action(s, &a), KL_OK);
+    }
+    kli_mem *m = kli_mem_new();
+    kl_buf b = {0};
+    const kl_session *d = roundtrip(s, m, &b);
+    ck_assert_uint_eq(d->n_actions, 80);
+    ck_assert_str_eq(d->actions[79].local.unix_path, "/run/app-79.sock");
+
+    kl_replayed *r = kl_replayed_new();
+    kl_replayed_add_error(r, "first");
+    for (int i = 0; i < 60; i++) {
+        kl_replayed_action ra = {.action = full_call(i), .matched_index = i, .runner_up_index = -1};
+        ck_assert_int_eq(kl_replayed_add_action(r, &ra), KL_OK);
+    }
+    kl_buf ours = {0}, ref = {0};
+    ck_assert_int_eq(kli_encode_replayed(r, &ours), KL_OK);
+    ck_assert_int_eq(ref_encode_replayed(r, m, &ref), KL_OK);
+    ck_assert_uint_eq(ours.len, ref.len);
+    ck_assert_mem_eq(ours.data, ref.data, ref.len);
+    kl_buf_free(&ours);
+    kl_buf_free(&ref);
+    kl_replayed_free(r);
+    kl_buf_free(&b);
+    kli_mem_free(m);
+    kl_session_free(s);
+}
+END_TEST
+
 START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
 {
     kl_replayed *r = kl_replayed_new();
@@ -655,6 +709,7 @@ static Suite *suite(void)
     tcase_add_test(tc, varints_round_trip_and_reject_overlong_input);
     tcase_add_test(tc, sample_sessions_encode_exactly_as_protobuf_c_does);
     tcase_add_test(tc, replayed_sessions_encode_exactly_as_protobuf_c_does);
+    tcase_add_test(tc, sessions_larger_than_the_encoders_stack_encode_exactly_as_protobuf_c_does);
     tcase_add_test(tc, unpacked_repeated_scalars_decode_too);
     tcase_add_test(tc, unknown_fields_from_newer_writers_are_skipped);
     suite_add_tcase(s, tc);

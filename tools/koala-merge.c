@@ -125,9 +125,14 @@ int main(int argc, char **argv)
             continue;
         }
         kl_kind k = kl_reader_info(readers[nr])->kind;
-        if (k != KL_KIND_UNKNOWN && kind != KL_KIND_UNKNOWN && k != kind)
+        if (k != KL_KIND_UNKNOWN && kind != KL_KIND_UNKNOWN && k != kind) {
+            for (size_t j = 0; j <= nr; j++)
+                kl_reader_close(readers[j]);
+            free(readers);
+            free(names);
             tool_die("cannot merge %s sessions (%s) with %s sessions (%s)", kind_name(kind),
                      kind_from, kind_name(k), name);
+        }
         if (k != KL_KIND_UNKNOWN && kind == KL_KIND_UNKNOWN) {
             kind = k;
             kind_from = name;

@@ -63,4 +63,35 @@ void hk_log_rotate_at(int64_t unix_sec);
 /* Close the log (at exit, and in a forked child before reopening). */
 void hk_log_close(void);
 
+/* -------------------------------------------------------------------- sink */
+
+/* Where finished sessions go: a bounded queue and a writer thread that writes them to
+ * DIR/PROGRAM-PID-STARTMS.pb, flushed every flush_ns, rotated by size and age. A full queue
+ * drops and counts; the service is never blocked. */
+typedef struct hk_sink_opts {
+    const char *dir;
+    const char *program;
+    size_t max_queue_bytes;   /* payload bytes waiting to be written before sessions drop */
+    int64_t flush_ns;         /* a crash loses at most about this much */
+    uint64_t rotate_bytes;    /* start a new file past this many bytes of sessions (uncompressed) */
+    int64_t rotate_ns;        /* and past this age */
+} hk_sink_opts;
+
+typedef struct hk_sink_totals {
+    uint64_t written, dropped, bytes, files;
+} hk_sink_totals;
+
+/* Defaults: 64 MiB queued, flush every second, rotate at 256 MiB or one hour. */
+void hk_sink_opts_init(hk_sink_opts *o, const char *dir, const char *program);
+/* Start the writer thread (o is copied). A forked child gets its own thread and file, and
+ * forgets its parent's queue. @return KL_OK or a kl_err (logged). */
+int hk_sink_start(const hk_sink_opts *o);
+/* Hand over a finished session (taken, freed by the sink). Never blocks.
+ * @return true when queued, false when dropped (queue full, sink stopped or failed). */
+bool hk_sink_put(kl_session *s);
+/* Write everything queued, close the file, stop the thread. Safe to call twice. */
+void hk_sink_stop(void);
+/* Sessions written and dropped, file bytes, files opened, so far. */
+hk_sink_totals hk_sink_get_totals(void);
+
 #endif

@@ -1,0 +1,321 @@
+/* hk_sink.c - finished sessions to files: a bounded queue, a writer thread, per-process files
+ * flushed every second and rotated by size and age; a full queue drops, never blocks. */
+#include "hk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct item {
+    kl_session *s;
+    size_t bytes;
+    struct item *next;
+} item;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    hk_sink_opts o;
+    char dir[HK_PATH_MAX], program[256];
+    item *head, *tail;
+    size_t queued_bytes;
+    bool running, stopping;
+    pthread_t thread;
+    hk_sink_totals totals;
+    /* owned by the writer thread */
+    kl_writer *w;
+    int fd;
+    int64_t file_started, next_flush;
+    bool failed;
+} sk = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Raw system calls: the sink's own writes must never pass through the hook. */
+static ssize_t raw_write(void *ctx, const void *buf, size_t len)
+{
+    return (ssize_t)syscall(SYS_write, *(int *)ctx, buf, len);
+}
+
+void hk_sink_opts_init(hk_sink_opts *o, const char *dir, const char *program)
+{
+    memset(o, 0, sizeof *o);
+    o->dir = dir;
+    o->program = program;
+    o->max_queue_bytes = 64u << 20;
+    o->flush_ns = 1000000000;
+    o->rotate_bytes = 256u << 20;
+    o->rotate_ns = 3600 * (int64_t)1000000000;
+}
+
+/* A size to bound the queue by: what the session holds. */
+static size_t session_bytes(const kl_session *s)
+{
+    size_t n = 512 + s->call_from_inbound.request.len + s->return_inbound.response.len;
+    for (size_t i = 0; i < s->n_actions; i++)
+        n += 256 + s->actions[i].request.len + s->actions[i].response.len + s->actions[i].content.len;
+    return n;
+}
+
+/* DIR/PROGRAM-PID-STARTMS.pb, with -N added should that name exist. */
+static int open_file(void)
+{
+    struct timespec ts;
+    syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
+    long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    char path[HK_PATH_MAX + 320];
+    for (int n = 0; n < 100; n++) {
+        int len = snprintf(path, sizeof path, "%s/%s-%ld-%lld", sk.dir, sk.program, (long)getpid(), ms);
+        snprintf(path + len, sizeof path - (size_t)len, n ? "-%d.pb" : ".pb", n);
+        sk.fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (sk.fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (sk.fd < 0) {
+        hk_log(HK_ERROR, "cannot create %s: %s; recording stops", path, strerror(errno));
+        return KL_ERR_IO;
+    }
+    kl_io io = {&sk.fd, NULL, raw_write, NULL};
+    kl_writer_opts wo;
+    kl_writer_opts_init(&wo);
+    wo.program = sk.program;
+    int err = kl_writer_open_io(&sk.w, &io, &wo);
+    if (err) {
+        hk_log(HK_ERROR, "%s: %s; recording stops", path, sk.w ? kl_writer_error(sk.w) : kl_strerror(err));
+        kl_writer_close(sk.w);
+        sk.w = NULL;
+        syscall(SYS_close, sk.fd);
+        return err;
+    }
+    sk.file_started = mono_ns();
+    pthread_mutex_lock(&sk.lock);
+    sk.totals.files++;
+    pthread_mutex_unlock(&sk.lock);
+    hk_log(HK_INFO, "recording to %s", path);
+    return KL_OK;
+}
+
+static void close_file(void)
+{
+    if (!sk.w)
+        return;
+    uint64_t bytes;
+    kl_writer_totals(sk.w, NULL, NULL, &bytes);
+    int err = kl_writer_close(sk.w);
+    if (err)
+        hk_log(HK_ERROR, "closing the session file: %s", kl_strerror(err));
+    syscall(SYS_close, sk.fd);
+    sk.w = NULL;
+    sk.fd = -1;
+    pthread_mutex_lock(&sk.lock);
+    sk.totals.bytes += bytes;
+    pthread_mutex_unlock(&sk.lock);
+}
+
+/* Write one session; recording fails open: after an error, later sessions are dropped. */
+static void write_one(kl_session *s)
+{
+    int err = sk.failed ? KL_ERR_IO : KL_OK;
+    if (!err && !sk.w)
+        err = open_file();
+    if (!err && (err = kl_writer_write(sk.w, s)) != KL_OK)
+        hk_log(HK_ERROR, "writing a session: %s; recording stops", kl_writer_error(sk.w));
+    pthread_mutex_lock(&sk.lock);
+    if (err)
+        sk.totals.dropped++;
+    else
+        sk.totals.written++;
+    pthread_mutex_unlock(&sk.lock);
+    kl_session_free(s);
+    if (err && !sk.failed) {
+        sk.failed = true;
+        close_file();
+        return;
+    }
+    uint64_t content = 0;
+    if (sk.w)
+        kl_writer_totals(sk.w, NULL, &content, NULL);
+    if (sk.w && (content >= sk.o.rotate_bytes || mono_ns() - sk.file_started >= sk.o.rotate_ns))
+        close_file();
+}
+
+static void flush_due(void)
+{
+    int64_t now = mono_ns();
+    if (now < sk.next_flush)
+        return;
+    sk.next_flush = now + sk.o.flush_ns;
+    if (sk.w && kl_writer_flush(sk.w) != KL_OK)
+        hk_log(HK_ERROR, "flushing the session file: %s", kl_writer_error(sk.w));
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&sk.lock);
+    for (;;) {
+        while (!sk.head && !sk.stopping) {
+            int64_t wait = sk.next_flush - mono_ns();
+            if (wait <= 0) {
+                pthread_mutex_unlock(&sk.lock);
+                flush_due();
+                pthread_mutex_lock(&sk.lock);
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            int64_t ns = until.tv_nsec + wait;
+            until.tv_sec += (time_t)(ns / 1000000000);
+            until.tv_nsec = (long)(ns % 1000000000);
+            pthread_cond_timedwait(&sk.cond, &sk.lock, &until);
+        }
+        item *batch = sk.head;
+        sk.head = sk.tail = NULL;
+        sk.queued_bytes = 0;
+        bool last = sk.stopping;
+        pthread_mutex_unlock(&sk.lock);
+        while (batch) {
+            item *next = batch->next;
+            write_one(batch->s);
+            free(batch);
+            batch = next;
+        }
+        flush_due();
+        pthread_mutex_lock(&sk.lock);
+        if (last && !sk.head)
+            break;
+    }
+    pthread_mutex_unlock(&sk.lock);
+    close_file();
+    return NULL;
+}
+
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+int hk_sink_start(const hk_sink_opts *o)
+{
+    pthread_mutex_lock(&sk.lock);
+    int err = KL_OK;
+    if (sk.running)
+        goto out;
+    sk.o = *o;
+    snprintf(sk.dir, sizeof sk.dir, "%s", o->dir);
+    snprintf(sk.program, sizeof sk.program, "%s", o->program && *o->program ? o->program : "koala");
+    sk.o.dir = sk.dir;
+    sk.o.program = sk.program;
+    sk.failed = sk.stopping = false;
+    sk.next_flush = mono_ns() + o->flush_ns;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sk.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    static bool atfork;
+    if (!atfork)
+        atfork = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    if (pthread_create(&sk.thread, NULL, writer_main, NULL) != 0) {
+        hk_log(HK_ERROR, "cannot start the writer thread; recording is off");
+        err = KL_ERR_NOMEM;
+        goto out;
+    }
+    sk.running = true;
+out:
+    pthread_mutex_unlock(&sk.lock);
+    return err;
+}
+
+bool hk_sink_put(kl_session *s)
+{
+    size_t bytes = session_bytes(s);
+    item *it = malloc(sizeof *it);
+    pthread_mutex_lock(&sk.lock);
+    bool ok = it && sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes;
+    if (ok) {
+        *it = (item){s, bytes, NULL};
+        if (sk.tail)
+            sk.tail->next = it;
+        else
+            sk.head = it;
+        sk.tail = it;
+        sk.queued_bytes += bytes;
+        pthread_cond_signal(&sk.cond);
+    } else {
+        sk.totals.dropped++;
+    }
+    pthread_mutex_unlock(&sk.lock);
+    if (!ok) {
+        free(it);
+        kl_session_free(s);
+    }
+    return ok;
+}
+
+void hk_sink_stop(void)
+{
+    pthread_mutex_lock(&sk.lock);
+    bool was = sk.running;
+    sk.stopping = true;
+    sk.running = false;
+    pthread_cond_signal(&sk.cond);
+    pthread_mutex_unlock(&sk.lock);
+    if (was)
+        pthread_join(sk.thread, NULL);
+}
+
+/* Fork: the prepare handler holds the lock so the child finds the queue consistent. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&sk.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&sk.lock);
+}
+
+/* The child forgets the parent's queue, writer and file without touching them: the parent
+ * writes its own copies, and the writer thread may have been halfway through the writer when
+ * the fork happened. Forgotten memory is shared copy-on-write and costs the child nothing. */
+static void fork_child(void)
+{
+    pthread_mutex_init(&sk.lock, NULL);
+    sk.head = sk.tail = NULL;
+    sk.queued_bytes = 0;
+    if (sk.fd >= 0)
+        syscall(SYS_close, sk.fd);
+    sk.w = NULL;
+    sk.fd = -1;
+    memset(&sk.totals, 0, sizeof sk.totals);
+    bool was = sk.running;
+    sk.running = false;
+    if (was) {
+        hk_sink_opts o = sk.o;
+        char dir[HK_PATH_MAX], program[256];
+        snprintf(dir, sizeof dir, "%s", sk.dir);
+        snprintf(program, sizeof program, "%s", sk.program);
+        o.dir = dir;
+        o.program = program;
+        hk_sink_start(&o);
+    }
+}
+
+hk_sink_totals hk_sink_get_totals(void)
+{
+    pthread_mutex_lock(&sk.lock);
+    hk_sink_totals t = sk.totals;
+    pthread_mutex_unlock(&sk.lock);
+    return t;
+}

@@ -1,0 +1,197 @@
+/* check_hk_sink.c - tests of hook/hk_sink.c: files, flushing, rotation, drops, fork. */
+#include "testutil.h"
+#include "hk.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* A fresh directory for one test. */
+static const char *dir_for(const char *name)
+{
+    const char *d = tu_path(name);
+    ck_assert_int_eq(mkdir(d, 0755), 0);
+    return d;
+}
+
+/* Sessions in every .pb file of dir (each must read to a clean end); *files counts them. */
+static int sessions_in(const char *dir, int *files, bool need_index)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int total = 0;
+    *files = 0;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d)) != NULL) {
+        if (!strstr(e->d_name, ".pb"))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        kl_reader *r;
+        char err[KL_ERRBUF_SIZE];
+        ck_assert_msg(kl_reader_open(&r, path, err) == KL_OK, "%s: %s", path, err);
+        if (need_index)
+            ck_assert_msg(kl_reader_info(r)->has_index, "%s has no index", path);
+        const kl_session *s;
+        int rc;
+        while ((rc = kl_reader_next(r, &s)) == KL_OK)
+            total++;
+        ck_assert_msg(rc == KL_END, "%s: %s", path, kl_reader_error(r));
+        kl_reader_close(r);
+        (*files)++;
+    }
+    closedir(d);
+    return total;
+}
+
+START_TEST(sessions_reach_a_file_named_after_the_process)
+{
+    const char *dir = dir_for("named");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    for (int i = 0; i < 300; i++)
+        ck_assert(hk_sink_put(tu_session(i)));
+    hk_sink_stop();
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 300);
+    ck_assert_int_eq(files, 1);
+    hk_sink_totals t = hk_sink_get_totals();
+    ck_assert_uint_eq(t.written, 300);
+    ck_assert_uint_eq(t.dropped, 0);
+    ck_assert_uint_gt(t.bytes, 0);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "svc-%ld-", (long)getpid());
+    bool found = false;
+    while ((e = readdir(d)) != NULL)
+        found |= strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    ck_assert_msg(found, "no file named %s*.pb", prefix);
+    ck_assert(!hk_sink_put(tu_session(0))); /* stopped: dropped, not leaked */
+}
+END_TEST
+
+START_TEST(a_running_sink_flushes_within_its_interval)
+{
+    const char *dir = dir_for("flush");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    o.flush_ns = 100000000;
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    for (int i = 0; i < 20; i++)
+        hk_sink_put(tu_session(i));
+    int files, n = 0;
+    for (int tries = 0; tries < 50 && n < 20; tries++) {
+        usleep(50000);
+        n = sessions_in(dir, &files, false); /* no index yet: read by scanning */
+    }
+    ck_assert_int_eq(n, 20);
+    hk_sink_stop();
+}
+END_TEST
+
+START_TEST(files_rotate_by_size_and_keep_every_session)
+{
+    const char *dir = dir_for("rotate");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    o.rotate_bytes = 4096;
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    for (int i = 0; i < 500; i++) {
+        hk_sink_put(tu_session(i));
+        if (i % 50 == 0)
+            usleep(20000); /* let the writer take small batches so files fill one by one */
+    }
+    hk_sink_stop();
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 500);
+    ck_assert_int_gt(files, 1);
+    ck_assert_uint_eq(hk_sink_get_totals().files, (uint64_t)files);
+}
+END_TEST
+
+START_TEST(a_full_queue_drops_and_counts_without_blocking)
+{
+    const char *dir = dir_for("full");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    o.max_queue_bytes = 4000; /* about two sessions */
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    int queued = 0;
+    for (int i = 0; i < 2000; i++)
+        queued += hk_sink_put(tu_session(i));
+    hk_sink_stop();
+    hk_sink_totals t = hk_sink_get_totals();
+    ck_assert_int_lt(queued, 2000);
+    ck_assert_uint_eq(t.written, (uint64_t)queued);
+    ck_assert_uint_eq(t.written + t.dropped, 2000);
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), queued);
+}
+END_TEST
+
+START_TEST(a_forked_child_writes_a_file_of_its_own)
+{
+    const char *dir = dir_for("fork");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    for (int i = 0; i < 50; i++)
+        hk_sink_put(tu_session(i));
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 7; i++)
+            hk_sink_put(tu_session(100 + i));
+        hk_sink_stop();
+        _exit(hk_sink_get_totals().written == 7 ? 0 : 1);
+    }
+    for (int i = 50; i < 80; i++)
+        hk_sink_put(tu_session(i));
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child wrote a wrong count");
+    hk_sink_stop();
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 87);
+    ck_assert_int_eq(files, 2);
+}
+END_TEST
+
+START_TEST(an_unwritable_directory_drops_and_says_so)
+{
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, "/nonexistent-dir/rec", "svc");
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    for (int i = 0; i < 5; i++)
+        hk_sink_put(tu_session(i));
+    hk_sink_stop();
+    hk_sink_totals t = hk_sink_get_totals();
+    ck_assert_uint_eq(t.written, 0);
+    ck_assert_uint_eq(t.dropped, 5);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("hk_sink");
+    TCase *tc = tcase_create("hk_sink");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, sessions_reach_a_file_named_after_the_process);
+    tcase_add_test(tc, a_running_sink_flushes_within_its_interval);
+    tcase_add_test(tc, files_rotate_by_size_and_keep_every_session);
+    tcase_add_test(tc, a_full_queue_drops_and_counts_without_blocking);
+    tcase_add_test(tc, a_forked_child_writes_a_file_of_its_own);
+    tcase_add_test(tc, an_unwritable_directory_drops_and_says_so);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

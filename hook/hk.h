@@ -63,6 +63,42 @@ void hk_log_rotate_at(int64_t unix_sec);
 /* Close the log (at exit, and in a forked child before reopening). */
 void hk_log_close(void);
 
+/* ---------------------------------------------------------------- fd table */
+
+/* What an fd is. Cached per fd number so reads and writes on plain files and pipes cost one
+ * load, never an fstat (the original paid one per read). */
+typedef enum hk_fd_kind {
+    HK_FD_UNKNOWN = 0, /* never seen: classify on first use */
+    HK_FD_OTHER,       /* nothing koala records (pipe, tty, regular file not appended) */
+    HK_FD_INBOUND,     /* accepted connection */
+    HK_FD_OUTBOUND,    /* connected by the service */
+    HK_FD_UDP,         /* datagram socket */
+    HK_FD_APPEND,      /* file opened with O_APPEND */
+    HK_FD_KOALA,       /* koala's own: never recorded */
+} hk_fd_kind;
+
+/* fds at or above this are treated as HK_FD_OTHER. */
+#define HK_FD_MAX (1 << 20)
+
+typedef struct hk_fd_info {
+    hk_fd_kind kind;
+    kl_addr peer;
+    kl_addr local;
+    char file_name[256];       /* HK_FD_APPEND: the path it was opened with */
+} hk_fd_info;
+
+/* The kind of fd: one atomic load, lock-free. */
+hk_fd_kind hk_fd_kind_of(int fd);
+/* Everything known of fd, consistent even while another thread changes it.
+ * @return false when fd is unknown or out of range. */
+bool hk_fd_get(int fd, hk_fd_info *out);
+/* Record what fd is (on accept, connect, open, socket...). */
+void hk_fd_set(int fd, const hk_fd_info *info);
+/* fd was closed: its number may come back as something else. */
+void hk_fd_forget(int fd);
+/* newfd now names what oldfd names (dup, dup2, dup3, fcntl F_DUPFD). */
+void hk_fd_dup(int oldfd, int newfd);
+
 /* -------------------------------------------------------------------- sink */
 
 /* Where finished sessions go: a bounded queue and a writer thread that writes them to

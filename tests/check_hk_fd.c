@@ -1,0 +1,122 @@
+/* check_hk_fd.c - tests of hook/hk_fd.c: kinds, addresses, dup, reuse, threads. */
+#include "testutil.h"
+#include "hk.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static hk_fd_info outbound(uint16_t port)
+{
+    hk_fd_info i;
+    memset(&i, 0, sizeof i);
+    i.kind = HK_FD_OUTBOUND;
+    char text[32];
+    snprintf(text, sizeof text, "127.0.0.1:%u", port);
+    ck_assert_int_eq(kl_addr_parse(text, &i.peer), KL_OK);
+    return i;
+}
+
+START_TEST(an_fd_keeps_its_kind_and_addresses_until_closed)
+{
+    ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_UNKNOWN);
+    hk_fd_info in = outbound(6379), got;
+    hk_fd_set(7, &in);
+    ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_OUTBOUND);
+    ck_assert(hk_fd_get(7, &got));
+    ck_assert_int_eq(got.peer.port, 6379);
+    hk_fd_forget(7);
+    ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_UNKNOWN);
+    ck_assert(!hk_fd_get(7, &got));
+    /* the number comes back as a file */
+    hk_fd_info f = {.kind = HK_FD_APPEND};
+    snprintf(f.file_name, sizeof f.file_name, "/var/log/app.log");
+    hk_fd_set(7, &f);
+    ck_assert(hk_fd_get(7, &got));
+    ck_assert_str_eq(got.file_name, "/var/log/app.log");
+    ck_assert_int_eq(got.peer.port, 0);
+}
+END_TEST
+
+START_TEST(dup_copies_and_a_dup_of_nothing_clears)
+{
+    hk_fd_info in = outbound(3306), got;
+    hk_fd_set(10, &in);
+    hk_fd_dup(10, 11);
+    ck_assert(hk_fd_get(11, &got));
+    ck_assert_int_eq(got.peer.port, 3306);
+    hk_fd_dup(12, 11); /* dup2 of an unknown fd over 11 */
+    ck_assert_int_eq(hk_fd_kind_of(11), HK_FD_UNKNOWN);
+    ck_assert_int_eq(hk_fd_kind_of(10), HK_FD_OUTBOUND);
+}
+END_TEST
+
+START_TEST(fds_out_of_range_are_never_recorded)
+{
+    hk_fd_info in = outbound(80);
+    hk_fd_set(HK_FD_MAX + 5, &in);
+    hk_fd_set(-1, &in);
+    ck_assert_int_eq(hk_fd_kind_of(HK_FD_MAX + 5), HK_FD_OTHER);
+    ck_assert_int_eq(hk_fd_kind_of(-1), HK_FD_UNKNOWN);
+    hk_fd_set(HK_FD_MAX - 1, &in);
+    ck_assert_int_eq(hk_fd_kind_of(HK_FD_MAX - 1), HK_FD_OUTBOUND);
+}
+END_TEST
+
+/* Each thread owns 64 fds and keeps re-setting them with ports that encode the fd; another
+ * thread reads everything. A torn read would show a port that does not match its fd. */
+static atomic_int finished;
+
+static void *churn(void *arg)
+{
+    int base = (int)(intptr_t)arg;
+    for (int round = 0; round < 2000; round++)
+        for (int fd = base; fd < base + 64; fd++) {
+            hk_fd_info i = outbound((uint16_t)(fd * 10 + round % 10));
+            hk_fd_set(fd, &i);
+            if (round % 7 == 0)
+                hk_fd_forget(fd);
+        }
+    atomic_fetch_add(&finished, 1);
+    return NULL;
+}
+
+START_TEST(threads_never_see_a_torn_entry)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, churn, (void *)(intptr_t)(1000 + i * 64));
+    long seen = 0;
+    while (atomic_load(&finished) < 4)
+        for (int fd = 1000; fd < 1256; fd++) {
+            hk_fd_info got;
+            if (hk_fd_get(fd, &got)) {
+                ck_assert_int_eq(got.kind, HK_FD_OUTBOUND);
+                ck_assert_int_eq(got.peer.port / 10, fd);
+                seen++;
+            }
+        }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_gt(seen, 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("hk_fd");
+    TCase *tc = tcase_create("hk_fd");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, an_fd_keeps_its_kind_and_addresses_until_closed);
+    tcase_add_test(tc, dup_copies_and_a_dup_of_nothing_clears);
+    tcase_add_test(tc, fds_out_of_range_are_never_recorded);
+    tcase_add_test(tc, threads_never_see_a_torn_entry);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

@@ -5,6 +5,39 @@
 #include "koala.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* -------------------------------------------------------------- real libc */
+
+/* The real libc functions behind every wrapper, found with dlsym(RTLD_NEXT). */
+typedef struct hk_real_fns {
+#define HOOK(ret, name, params, args) ret (*name) params;
+#include "hooks.def"
+#undef HOOK
+} hk_real_fns;
+
+extern hk_real_fns hk_real;
+
+/* Resolve every real function. Called from the constructor, and lazily by any wrapper that
+ * runs first (another library's constructor may call send before ours). A symbol that
+ * resolves to our own wrapper, or not at all, stops the process with a clear message: koala
+ * would otherwise recurse forever. */
+void hk_resolve(void);
+
+/* The real name(...), resolving on first use. */
+#define REAL(name) (hk_real.name ? hk_real.name : (hk_resolve(), hk_real.name))
+
+/* The guard held around everything koala does, so its own threads, sockets, mallocs and
+ * writes pass straight through the wrappers. @return false when already inside koala or
+ * when koala is off for this process; then call the real function and nothing else. */
+bool hk_enter(void);
+void hk_leave(void);
+/* Turn koala off for good in this process (recording fails open). */
+void hk_disable(void);
+/* Hold the guard for the calling thread forever: for koala's own threads. */
+void hk_own_thread(void);
 
 /* ------------------------------------------------------------------ config */
 

@@ -1,0 +1,71 @@
+/* hk_real.c - the real libc functions behind the wrappers, and the guard that keeps koala's
+ * own work out of them. */
+#include "hk.h"
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+hk_real_fns hk_real;
+
+/* Initial-exec TLS: no allocation on first access, so the guard works from any context. */
+static __thread int depth __attribute__((tls_model("initial-exec")));
+static atomic_bool disabled;
+
+/* A message without libc's stdio, which may itself be hooked or not yet usable. */
+static void die(const char *what, const char *name)
+{
+    static const char head[] = "koala: cannot find the real ";
+    syscall(SYS_write, 2, head, sizeof head - 1);
+    syscall(SYS_write, 2, name, strlen(name));
+    syscall(SYS_write, 2, what, strlen(what));
+    _exit(127);
+}
+
+/* Find name after us; a function from our own object would be a wrapper calling itself. */
+static void *find(const char *name)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (!fn)
+        die(" (dlsym found nothing)\n", name);
+    Dl_info self, found;
+    if (dladdr((void *)&hk_resolve, &self) && dladdr(fn, &found) && self.dli_fbase == found.dli_fbase)
+        die(" (dlsym returned koala's own wrapper: is koala preloaded twice?)\n", name);
+    return fn;
+}
+
+void hk_resolve(void)
+{
+#define HOOK(ret, name, params, args)                                                             \
+    do {                                                                                          \
+        void *fn = find(#name);                                                                   \
+        memcpy(&hk_real.name, &fn, sizeof fn);                                                    \
+    } while (0);
+#include "hooks.def"
+#undef HOOK
+}
+
+bool hk_enter(void)
+{
+    if (depth > 0 || atomic_load_explicit(&disabled, memory_order_relaxed))
+        return false;
+    depth++;
+    return true;
+}
+
+void hk_leave(void)
+{
+    depth--;
+}
+
+void hk_disable(void)
+{
+    atomic_store(&disabled, true);
+}
+
+void hk_own_thread(void)
+{
+    depth = 1;
+}

@@ -1,0 +1,79 @@
+/* check_hk_real.c - tests of hook/hk_real.c: real functions found, the guard. */
+#include "testutil.h"
+#include "hk.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+START_TEST(every_real_function_is_libcs)
+{
+    memset(&hk_real, 0, sizeof hk_real);
+    /* REAL() resolves on first use, as a wrapper called before the constructor would */
+    ck_assert_int_eq(REAL(write)(STDOUT_FILENO, "", 0), 0);
+    /* the fortified variant is not declared without _FORTIFY_SOURCE: ask the linker */
+    ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+    void *libc_send = (void *)&send, *libc_fopen = (void *)&fopen, *libc_chk = (void *)&__read_chk;
+    void *got_send, *got_fopen, *got_chk;
+    memcpy(&got_send, &hk_real.send, sizeof got_send);
+    memcpy(&got_fopen, &hk_real.fopen, sizeof got_fopen);
+    memcpy(&got_chk, &hk_real.__read_chk, sizeof got_chk);
+    ck_assert_ptr_eq(got_send, libc_send);
+    ck_assert_ptr_eq(got_fopen, libc_fopen);
+    ck_assert_ptr_eq(got_chk, libc_chk);
+}
+END_TEST
+
+static void *try_enter(void *arg)
+{
+    (void)arg;
+    bool in = hk_enter();
+    if (in)
+        hk_leave();
+    return (void *)(intptr_t)in;
+}
+
+START_TEST(the_guard_lets_one_level_in_per_thread)
+{
+    ck_assert(hk_enter());
+    ck_assert(!hk_enter()); /* koala's own calls pass through */
+    pthread_t t;
+    void *other;
+    pthread_create(&t, NULL, try_enter, NULL);
+    pthread_join(t, &other);
+    ck_assert(other != NULL); /* another thread is not inside koala */
+    hk_leave();
+    ck_assert(hk_enter());
+    hk_leave();
+    hk_own_thread();
+    ck_assert(!hk_enter());
+}
+END_TEST
+
+START_TEST(a_disabled_hook_lets_everything_through)
+{
+    hk_disable();
+    ck_assert(!hk_enter());
+    pthread_t t;
+    void *other;
+    pthread_create(&t, NULL, try_enter, NULL);
+    pthread_join(t, &other);
+    ck_assert(other == NULL);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("hk_real");
+    TCase *tc = tcase_create("hk_real");
+    tcase_add_test(tc, every_real_function_is_libcs);
+    tcase_add_test(tc, the_guard_lets_one_level_in_per_thread);
+    tcase_add_test(tc, a_disabled_hook_lets_everything_through);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

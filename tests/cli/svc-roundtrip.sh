@@ -1,0 +1,155 @@
+# The sample service end to end on loopback: redis-server, samples/svc/backend.py and a UDP
+# listener standing in for statsd, all on free ports; sample-client with and without keep-alive;
+# the JSON answers, the log lines, the metrics and the Redis keys checked; --variant changed;
+# SIGTERM with an idle keep-alive client. Needs redis-server (Debian package redis-server).
+set -u
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 2' TERM INT
+fail() {
+    echo "svc-roundtrip: $*" >&2
+    exit 2
+}
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+    fail "redis-server not found (apt-get install redis-server)"
+
+# Prints the port of the "listening on HOST:PORT" line a server writes to $1 (10 s at most).
+port_of() {
+    i=0
+    until grep -q '^listening on ' "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 100 ] || fail "$1: no 'listening on' line: $(cat "$1" 2>/dev/null)"
+        sleep 0.1
+    done
+    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
+}
+# Prints the exit status of background process $1 once it ends; kills it after 10 s.
+exit_status() {
+    i=0
+    while [ $i -lt 100 ] && [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; do
+        i=$((i + 1))
+        sleep 0.1
+    done
+    [ $i -lt 100 ] || { kill -KILL "$1"; echo "svc-roundtrip: pid $1 still running 10 s after SIGTERM" >&2; }
+    wait "$1"
+    echo "exit $?"
+}
+# Masks what changes between runs: timestamps; shows carriage returns.
+mask() {
+    sed -e 's/"ts":[0-9]*/"ts":T/g' -e 's/^[0-9-]*T[0-9:]*Z /TIME /' -e 's/\r/\\r/g'
+}
+
+rp=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
+    --logfile "$T/redis.log" &
+pids="$pids $!"
+python3 samples/svc/backend.py --listen 127.0.0.1:0 >"$T/backend.out" 2>"$T/backend.err" &
+pids="$pids $!"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(("127.0.0.1", 0))
+print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+with open(sys.argv[1], "a") as f:
+    while True:
+        f.write(s.recv(2048).decode() + "\n")
+        f.flush()
+' "$T/metrics" >"$T/statsd.out" &
+pids="$pids $!"
+i=0
+until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do
+    i=$((i + 1))
+    [ $i -le 100 ] || fail "redis-server on port $rp did not start: $(cat "$T/redis.log")"
+    sleep 0.1
+done
+bp=$(port_of "$T/backend.out") || exit 2
+up=$(port_of "$T/statsd.out") || exit 2
+
+sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
+    --log "$T/svc.log" --statsd "127.0.0.1:$up" --threads 4 >"$T/svc.out" 2>"$T/svc.err" &
+svc=$!
+pids="$pids $svc"
+sp=$(port_of "$T/svc.out") || exit 2
+to="127.0.0.1:$sp"
+
+echo "# load, checked by the client"
+timeout 20 sample-client --to "$to" --threads 4 --requests 25
+echo "exit $?"
+timeout 20 sample-client --to "$to" --threads 2 --requests 10 --close
+echo "exit $?"
+
+echo "# exact bytes of one keep-alive connection"
+timeout 20 sample-client --to "$to" --raw --sent "$T/sent" \
+    POST /order '{"user":42,"item":"lamp","qty":3}' GET /user/42 GET /user/2000 GET /health \
+    POST /order '{"user":42,"item":"lamp"}' >"$T/raw"
+echo "exit $?"
+mask <"$T/raw"
+echo
+echo "requests sent: $(grep -c '^Host: 127.0.0.1:' "$T/sent")"
+
+echo "# the answers parse as JSON"
+python3 -c '
+import json, sys, time
+raw = open(sys.argv[1], "rb").read()
+while raw:
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status = head.split(b" ")[1].decode()
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+    body, raw = json.loads(rest[:length]), rest[length:]
+    fields = ["%s:%s" % (k, "now" if k == "ts" and abs(v - time.time()) < 60 else type(v).__name__)
+              for k, v in body.items()]
+    print(status, " ".join(fields))
+' "$T/raw"
+
+echo "# Redis after the load: every visit and order counted"
+redis-cli -p "$rp" get orders:seq
+redis-cli -p "$rp" mget visits:user:1 visits:user:2 visits:user:3 visits:user:4 visits:user:5 \
+    visits:user:6 visits:user:7 visits:user:8 visits:user:9 visits:user:10 visits:user:42 |
+    paste -sd' ' -
+
+echo "# log: one line per request"
+wc -l <"$T/svc.log"
+grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z (GET|POST) /[a-z0-9/]* [0-9]{3}( .+)?$' \
+    "$T/svc.log"
+sed -E -e 's/^[^ ]+ //' -e 's# (visits|order)=.*##' -e 's#/user/[0-9]+#/user/ID#' "$T/svc.log" |
+    sort | uniq -c
+tail -n 5 "$T/svc.log" | mask
+
+echo "# metrics: one UDP datagram per request"
+i=0
+until [ "$(wc -l <"$T/metrics")" -ge 125 ] || [ $i -gt 50 ]; do
+    i=$((i + 1))
+    sleep 0.1
+done
+sort "$T/metrics" | uniq -c
+
+echo "# --variant changed: another greeting, another Redis key"
+sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
+    --variant changed >"$T/changed.out" 2>"$T/changed.err" &
+changed=$!
+pids="$pids $changed"
+cp=$(port_of "$T/changed.out") || exit 2
+timeout 20 sample-client --to "127.0.0.1:$cp" --raw GET /user/42 | sed -n '$p' | mask
+echo
+redis-cli -p "$rp" mget visits:user:42 'visits:user:{42}' | paste -sd' ' -
+
+echo "# SIGTERM: idle keep-alive clients are let go, the services exit 0"
+python3 -c '
+import os, signal, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+print(s.recv(4096).split(b"\r\n")[0].decode())
+s.settimeout(10)
+os.kill(int(sys.argv[2]), signal.SIGTERM)
+print("after SIGTERM the idle connection reads", s.recv(10))
+' "$sp" "$svc"
+exit_status "$svc"
+cat "$T/svc.err"
+kill -TERM "$changed"
+exit_status "$changed"
+cat "$T/changed.err"

@@ -63,12 +63,12 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd \
-            check libsubunit-dev libpcre2-dev libjansson-dev python3
+            check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools
 
-.PHONY: all lib hook tools tests benches check demo bench deps install clean help samples fuzz
+.PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz
 .DEFAULT_GOAL := all
 
-all: lib hook tools $(SAMPLE_GEN)
+all: lib hook tools $(SAMPLE_GEN) $(SVC_BINS)
 
 help:
 	@echo 'make            build libkoala, the tools and the sample generator into build/'
@@ -76,6 +76,7 @@ help:
 	@echo 'make demo       generate sample sessions, then dump, filter, merge and show stats'
 	@echo 'make bench      run the benchmarks and print ratios against their baselines'
 	@echo 'make samples    regenerate samples/*.pb with the generator'
+	@echo 'make svc        build the sample service and its client (build/bin/sample-svc, sample-client)'
 	@echo 'make fuzz       fuzz the reader with libFuzzer (clang), FUZZ_SECONDS=60'
 	@echo 'make deps       apt-get install the Debian packages the build needs'
 	@echo 'make install    PREFIX=/usr/local DESTDIR=: tools, libraries, koala.h, koala.pc'
@@ -144,6 +145,21 @@ $(SAMPLE_GEN): $(B)/obj/samples/samplegen.o $(TOOL_LIB) $(LIB_A)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TOOL_LIB) $(LIB_A) $(LIBS)
 
 tools: $(TOOLS)
+
+# --------------------------------------------------------------- sample service (plain C, no libkoala)
+SVC_BINS := $(B)/bin/sample-svc $(B)/bin/sample-client
+
+$(B)/obj/samples/svc/%.o: samples/svc/%.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -c $< -o $@
+
+$(B)/bin/sample-svc: $(B)/obj/samples/svc/sample-svc.o
+$(B)/bin/sample-client: $(B)/obj/samples/svc/client.o
+$(SVC_BINS):
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -pthread -o $@ $<
+
+svc: $(SVC_BINS)
 
 samples: $(SAMPLE_GEN)
 	$(SAMPLE_GEN) samples

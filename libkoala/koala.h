@@ -510,6 +510,179 @@ KL_API int kl_stats_report(const kl_stats *st, bool json, kl_buf *out);
 /** Free. Accepts NULL. */
 KL_API void kl_stats_free(kl_stats *st);
 
+/* ------------------------------------------------------------------ framing */
+
+/* Where one message of a protocol ends, given the bytes received so far: what the recorder
+ * needs to end a session at its response, and the replayer to read requests and responses. */
+typedef enum kl_protocol {
+    KL_PROTO_UNKNOWN = 0,
+    KL_PROTO_HTTP,       /* HTTP/1.0 and HTTP/1.1 */
+    KL_PROTO_FASTCGI,
+    KL_PROTO_RESP,       /* Redis RESP2 and RESP3, inline commands */
+    KL_PROTO_MYSQL,      /* one logical MySQL packet (see kl_frame_message) */
+} kl_protocol;
+
+#define KL_FRAME_RESPONSE 1u   /* the bytes come from the server */
+#define KL_FRAME_HEAD 2u       /* HTTP: a response to a HEAD request, which has no body */
+#define KL_FRAME_EOF 4u        /* the sender closed the connection after these bytes */
+
+#define KL_FRAME_MAX_HEADER (64u << 10) /* HTTP header block, trailers, RESP inline or line */
+#define KL_FRAME_DETECT_BYTES 64        /* kl_frame_detect() decides with this many bytes */
+
+/* The progress of framing one message, so that a caller who appends bytes to one buffer
+ * resumes where the last call stopped instead of scanning again from the start. Zero it
+ * before the first call of each message. The fields are private. */
+typedef struct kl_frame_state {
+    size_t pos;
+    size_t scan;
+    uint64_t left;
+    uint32_t id;
+    uint8_t phase;
+    uint8_t flags;
+} kl_frame_state;
+
+/** Guess the protocol from a message's first bytes: an HTTP method or "HTTP/1.", a FastCGI
+ * record header, a well-formed first RESP line, a MySQL server greeting or COM_QUERY packet.
+ * @return the protocol, or KL_PROTO_UNKNOWN when none fits; with fewer than
+ *         KL_FRAME_DETECT_BYTES bytes, UNKNOWN may also mean "too few to tell yet". */
+KL_API kl_protocol kl_frame_detect(const uint8_t *data, size_t len);
+
+/** Find the end of the first message in data[0..len) (a request, or a response with
+ * KL_FRAME_RESPONSE). Later bytes, a pipelined next message, are left alone.
+ * - HTTP: headers (bounded by KL_FRAME_MAX_HEADER) and a body framed by Transfer-Encoding:
+ *   chunked (with trailers) or Content-Length; requests without either have no body;
+ *   responses 1xx, 204, 304 and those to HEAD have none either. Interim 1xx responses
+ *   (not 101) belong to the final response that follows them. A response without length
+ *   runs until the close: it completes only with KL_FRAME_EOF.
+ * - FastCGI: a request runs from its first record to the empty FCGI_STDIN (FCGI_DATA for
+ *   the filter role) or FCGI_ABORT_REQUEST of its request id; a response to the
+ *   FCGI_END_REQUEST of its id; a management record (id 0) is a message of its own.
+ * - RESP: one value of any type, aggregates nested to any depth, null bulk and array; a
+ *   request not starting with '*' is an inline command ending at its newline.
+ * - MySQL: one logical packet (3-byte length, sequence id; 16 MiB-1 packets continue in
+ *   the next). A command is one packet, but a response often is not: a result set is a
+ *   column count, column definitions, rows and a closing EOF or OK packet, and its status
+ *   may announce more results. A caller framing responses calls this once per packet and
+ *   decides from the packets' first bytes and its capability flags when the reply is done.
+ * @param st  progress kept between calls on one growing buffer (data must keep its earlier
+ *            bytes); NULL to scan from the start.
+ * @return KL_OK with *msg_len the message's length, or 0 when more bytes are needed;
+ *         KL_ERR_CORRUPT when the bytes are not this protocol (treat the stream as unknown);
+ *         KL_ERR_TOOBIG past KL_FRAME_MAX_HEADER; KL_ERR_TRUNCATED with KL_FRAME_EOF when
+ *         the message stops early; KL_ERR_INVALID for KL_PROTO_UNKNOWN. */
+KL_API int kl_frame_message(kl_protocol p, unsigned flags, const uint8_t *data, size_t len,
+                            kl_frame_state *st, size_t *msg_len);
+
+/** The protocol's short name: "unknown", "http", "fastcgi", "resp" or "mysql". */
+KL_API const char *kl_protocol_name(kl_protocol p);
+
+/* ---------------------------------------------------------- session builder */
+
+/* The talk state machine of a recording thread: it turns the events the hook sees into
+ * sessions. One builder per thread (or virtual thread), used by one thread at a time. It
+ * never blocks and never reads a clock: every event carries its time. */
+typedef struct kl_builder kl_builder;
+
+/* How a builder finds where an inbound response ends (KOALA_INBOUND_PROTOCOL). */
+typedef enum kl_inbound_mode {
+    KL_INBOUND_AUTO = 0,  /* guess HTTP, FastCGI or RESP from each request's first bytes */
+    KL_INBOUND_HTTP,
+    KL_INBOUND_FASTCGI,
+    KL_INBOUND_NONE,      /* no framing: a session ends at the next request, close or flush */
+} kl_inbound_mode;
+
+#define KL_BUILDER_MAX_ACTIONS 500        /* KOALA_MAX_ACTIONS, as the original */
+#define KL_BUILDER_MAX_BYTES (16u << 20)  /* payload bytes kept per session */
+
+typedef struct kl_builder_opts {
+    int64_t thread_id;          /* in the session id and thread_id */
+    const char *host;           /* copied into every session; NULL for none */
+    int64_t pid;
+    const char *program;
+    kl_inbound_mode inbound;    /* default KL_INBOUND_AUTO */
+    size_t max_actions;         /* default KL_BUILDER_MAX_ACTIONS; the ReturnInbound marker
+                                   is always kept on top */
+    size_t max_bytes;           /* default KL_BUILDER_MAX_BYTES: request, response, outbound
+                                   bytes, contents and file names together */
+    int64_t linger_ns;          /* default 0: a session whose response is complete is handed
+                                   out at once. Above 0 it stays open that long for the work a
+                                   thread does after answering (PHP's fastcgi_finish_request,
+                                   an access log line) and is handed out by the first event
+                                   past the delay, the next request, kl_builder_tick() or
+                                   kl_builder_flush() */
+} kl_builder_opts;
+
+typedef enum kl_event_type {
+    KL_EV_INBOUND_RECV = 1,     /* fd, peer, data: bytes of a request from a client */
+    KL_EV_INBOUND_SEND,         /* fd, data: bytes of the response */
+    KL_EV_INBOUND_CLOSE,        /* fd: the client connection closed (either side) */
+    KL_EV_OUTBOUND_SEND,        /* fd, peer, local, data */
+    KL_EV_OUTBOUND_RECV,        /* fd, peer, local, data; len 0 for a read that got nothing
+                                   (a timeout or end of stream), so a re-send is a new call */
+    KL_EV_OUTBOUND_CLOSE,       /* fd: a later send on a reused fd is a new call */
+    KL_EV_APPEND_FILE,          /* file_name, data: a write to a file opened with O_APPEND */
+    KL_EV_SEND_UDP,             /* peer, data: one datagram */
+    KL_EV_READ_STORAGE,         /* data: a to-koala!read-storage helper payload */
+} kl_event_type;
+
+/* One thing a thread did. Pointers are borrowed for the call; unused fields are ignored. */
+typedef struct kl_event {
+    kl_event_type type;
+    int64_t time;               /* unix ns */
+    int fd;
+    const kl_addr *peer;        /* NULL when unknown */
+    const kl_addr *local;
+    const char *file_name;
+    const uint8_t *data;
+    size_t len;
+} kl_event;
+
+/* What a builder did so far, for the hook's closing summary. */
+typedef struct kl_builder_totals {
+    uint64_t sessions;          /* handed out by kl_builder_take() */
+    uint64_t truncated;         /* of them, cut at a limit */
+    uint64_t dropped;           /* sessions lost to allocation failure */
+    uint64_t orphans;           /* flushed with actions but no inbound request: discarded */
+    uint64_t dropped_bytes;     /* payload not kept: past limits, in lost sessions, response
+                                   bytes without a request */
+    uint64_t dropped_actions;   /* actions past max_actions */
+} kl_builder_totals;
+
+/** Fill o with the defaults. */
+KL_API void kl_builder_opts_init(kl_builder_opts *o);
+/** A new builder (o is copied, and its strings). @return KL_OK and sets *b, or KL_ERR_NOMEM. */
+KL_API int kl_builder_new(kl_builder **b, const kl_builder_opts *o);
+/** Feed one event. Sessions it completes wait in the builder: take them after every call.
+ * Rules (the original koala's, plus framing):
+ * - A session starts at the first inbound byte; actions seen before it belong to it.
+ *   Its id is "<time of that byte>-<thread id>", kept increasing per builder.
+ * - Consecutive sends on one outbound fd make one call's request, the recvs after them its
+ *   response; a send after a response (or after an empty recv or a close), or another peer
+ *   on that fd, starts a new call. Calls on different fds may interleave. A recv with no
+ *   call open on its fd starts one with an empty request (a server's greeting).
+ * - One AppendFile action per file name per session, its content appended.
+ * - A session ends when its inbound response is complete by framing (and its request too,
+ *   so a body read after an early answer stays in), when its inbound connection closes, on
+ *   kl_builder_flush(), or when a new request arrives after the response (request =>
+ *   response => request). Pipelined requests and responses are split at message ends.
+ * - Past max_actions or max_bytes the session is marked truncated and later bytes and
+ *   actions are dropped and counted; it still ends as above.
+ * @return KL_OK, KL_ERR_INVALID for an unknown event type, or KL_ERR_NOMEM: memory ran out,
+ *         the session being built was dropped (counted) and the builder goes on. */
+KL_API int kl_builder_feed(kl_builder *b, const kl_event *ev);
+/** Hand out a lingering session whose delay has passed by now (unix ns). @return KL_OK or
+ * KL_ERR_NOMEM (the session was dropped). */
+KL_API int kl_builder_tick(kl_builder *b, int64_t now);
+/** End the session in progress (an idle timeout, a thread-shutdown helper message, exit).
+ * A session without inbound request is discarded. @return KL_OK or KL_ERR_NOMEM. */
+KL_API int kl_builder_flush(kl_builder *b);
+/** The oldest finished session, or NULL. The caller owns it (kl_session_free()). */
+KL_API kl_session *kl_builder_take(kl_builder *b);
+/** Counters since kl_builder_new(). */
+KL_API void kl_builder_get_totals(const kl_builder *b, kl_builder_totals *t);
+/** Free the builder, the session in progress and sessions not taken. Accepts NULL. */
+KL_API void kl_builder_free(kl_builder *b);
+
 #ifdef __cplusplus
 }
 #endif

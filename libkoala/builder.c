@@ -1,0 +1,736 @@
+/* builder.c - the session builder: the talk state machine cutting a thread's traffic into sessions. */
+#include "kl_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growing byte buffer; cut when bytes were dropped at a limit, so it cannot be framed. */
+typedef struct stream {
+    uint8_t *data;
+    size_t len, cap;
+    bool cut;
+} stream;
+
+/* An action being recorded. File, UDP and storage contents go in req. */
+typedef struct act {
+    kl_action_type type;
+    int64_t at;
+    int64_t resp_at;
+    int fd;
+    bool answered;  /* a response byte came: the next send is a new call */
+    bool awaited;   /* a read got nothing (timeout, end of stream): so is the next send */
+    bool closed;    /* the fd closed, or its next call was dropped: nothing more attaches */
+    kl_addr peer, local;
+    stream req, resp;
+    char *name;
+} act;
+
+/* The session being built: one inbound request, its response, the actions around them. */
+typedef struct talk {
+    bool has_request;
+    bool responded;
+    bool complete;       /* the response, and the request, are complete by framing */
+    bool lost;           /* memory ran out: bytes are ignored until the session ends */
+    bool truncated;
+    bool id_reserved;    /* id_time was fixed when the previous session named it as next */
+    int in_fd;
+    kl_addr in_peer;
+    int64_t req_at, resp_at, complete_at, id_time;
+    size_t in_index, ret_index;
+    stream req, resp;
+    kl_protocol proto;   /* KL_PROTO_UNKNOWN: the inbound side is not framed */
+    bool proto_known;
+    kl_frame_state req_fs, resp_fs;
+    size_t req_len, resp_len;   /* framed message lengths, 0 while unknown */
+    bool req_failed, resp_failed;
+    int64_t extra_at;    /* when the first byte past req_len came: a pipelined request */
+    act *acts;
+    size_t n_acts, cap_acts;
+    size_t used;         /* bytes kept, against max_bytes */
+    uint64_t dropped_bytes, dropped_actions;
+} talk;
+
+struct kl_builder {
+    kl_builder_opts o;
+    talk t;
+    int64_t last_id_time;
+    kl_session **out;    /* finished sessions, oldest at head */
+    size_t out_head, out_len, out_cap;
+    kl_builder_totals totals;
+};
+
+static void stream_free(stream *s)
+{
+    free(s->data);
+    *s = (stream){0};
+}
+
+static void talk_free(talk *t)
+{
+    for (size_t i = 0; i < t->n_acts; i++) {
+        stream_free(&t->acts[i].req);
+        stream_free(&t->acts[i].resp);
+        free(t->acts[i].name);
+    }
+    free(t->acts);
+    stream_free(&t->req);
+    stream_free(&t->resp);
+}
+
+/* Memory ran out: drop what the session holds but keep its state, so that it still ends
+ * where it would have. */
+static int lose(kl_builder *b)
+{
+    talk *t = &b->t;
+    b->totals.dropped++;
+    b->totals.dropped_bytes += t->used;
+    talk_free(t);
+    t->acts = NULL;
+    t->n_acts = t->cap_acts = 0;
+    t->used = 0;
+    t->lost = true;
+    t->req_failed = t->resp_failed = true;
+    return KL_ERR_NOMEM;
+}
+
+/* Append to s what the byte limit allows; the rest is dropped and counted. */
+static int keep(kl_builder *b, stream *s, const uint8_t *data, size_t len)
+{
+    talk *t = &b->t;
+    if (t->lost) {
+        b->totals.dropped_bytes += len;
+        return KL_OK;
+    }
+    size_t room = b->o.max_bytes - t->used, take = len < room ? len : room;
+    if (take < len) {
+        t->truncated = s->cut = true;
+        t->dropped_bytes += len - take;
+    }
+    if (!take)
+        return KL_OK;
+    if (s->cap - s->len < take) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap - s->len < take && cap <= SIZE_MAX / 2)
+            cap *= 2;
+        uint8_t *p = cap - s->len < take ? NULL : realloc(s->data, cap);
+        if (!p) {
+            b->totals.dropped_bytes += take;
+            return lose(b);
+        }
+        s->data = p;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, data, take);
+    s->len += take;
+    t->used += take;
+    return KL_OK;
+}
+
+/* Start an action. @return KL_OK with *out NULL when the session is lost or at its action
+ * limit (the marker is exempt: a response always has one), or KL_ERR_NOMEM. */
+static int add_action(kl_builder *b, kl_action_type type, int64_t at, act **out)
+{
+    talk *t = &b->t;
+    *out = NULL;
+    if (t->lost)
+        return KL_OK;
+    if (t->n_acts >= b->o.max_actions && type != KL_ACTION_RETURN_INBOUND) {
+        t->truncated = true;
+        t->dropped_actions++;
+        return KL_OK;
+    }
+    if (t->n_acts == t->cap_acts) {
+        size_t cap = t->cap_acts ? t->cap_acts * 2 : 8;
+        act *a = realloc(t->acts, cap * sizeof *a);
+        if (!a)
+            return lose(b);
+        t->acts = a;
+        t->cap_acts = cap;
+    }
+    act *a = &t->acts[t->n_acts++];
+    *a = (act){.type = type, .at = at};
+    *out = a;
+    return KL_OK;
+}
+
+/* ------------------------------------------------------------ finished sessions */
+
+static int queue_push(kl_builder *b, kl_session *s)
+{
+    if (b->out_len == b->out_cap) {
+        if (b->out_head) { /* slide the untaken ones to the front before growing */
+            memmove(b->out, b->out + b->out_head, (b->out_len - b->out_head) * sizeof *b->out);
+            b->out_len -= b->out_head;
+            b->out_head = 0;
+        }
+        if (b->out_len == b->out_cap) {
+            size_t cap = b->out_cap ? b->out_cap * 2 : 4;
+            kl_session **q = realloc(b->out, cap * sizeof *q);
+            if (!q)
+                return KL_ERR_NOMEM;
+            b->out = q;
+            b->out_cap = cap;
+        }
+    }
+    b->out[b->out_len++] = s;
+    b->totals.sessions++;
+    b->totals.truncated += s->truncated;
+    return KL_OK;
+}
+
+static int copy_stream(kli_mem *m, kl_bytes *dst, const stream *src, size_t n)
+{
+    return kli_copy_bytes(m, dst, (kl_bytes){src->data, n});
+}
+
+/* Copy the actions into s, freeing each one's buffers once copied to keep the peak low. */
+static int copy_actions(kl_session *s, talk *t)
+{
+    if (!t->n_acts)
+        return KL_OK;
+    kl_action *acts = kli_zalloc(s->mem, kli_cap(t->n_acts) * sizeof *acts);
+    if (!acts)
+        return KL_ERR_NOMEM;
+    s->actions = acts;
+    for (size_t i = 0; i < t->n_acts; i++) {
+        act *a = &t->acts[i];
+        kl_action *d = &acts[i];
+        d->type = a->type;
+        d->index = (int64_t)i;
+        d->occurred_at = a->at;
+        if (a->type == KL_ACTION_CALL_OUTBOUND) {
+            d->socket_fd = a->fd;
+            d->local = a->local;
+            d->response_time = a->resp_at;
+            if (copy_stream(s->mem, &d->request, &a->req, a->req.len) ||
+                copy_stream(s->mem, &d->response, &a->resp, a->resp.len))
+                return KL_ERR_NOMEM;
+        } else if (copy_stream(s->mem, &d->content, &a->req, a->req.len)) {
+            return KL_ERR_NOMEM;
+        }
+        if (a->type == KL_ACTION_CALL_OUTBOUND || a->type == KL_ACTION_SEND_UDP)
+            d->peer = a->peer;
+        if (a->name && !(d->file_name = kli_strdup(s->mem, a->name)))
+            return KL_ERR_NOMEM;
+        s->n_actions = i + 1;
+        stream_free(&a->req);
+        stream_free(&a->resp);
+    }
+    return KL_OK;
+}
+
+static int add_count_label(kl_session *s, const char *key, uint64_t n)
+{
+    char v[24];
+    int len = snprintf(v, sizeof v, "%llu", (unsigned long long)n);
+    return kl_session_add_kv(s, &s->labels, &s->n_labels,
+                             (kl_bytes){(const uint8_t *)key, strlen(key)},
+                             (kl_bytes){(const uint8_t *)v, (size_t)len});
+}
+
+static void format_id(char *buf, size_t len, int64_t time, int64_t thread)
+{
+    snprintf(buf, len, "%lld-%lld", (long long)time, (long long)thread);
+}
+
+/* Build the owning session from t: its request and response up to req_n and resp_n. */
+static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const char *next_id,
+                      kl_session **out)
+{
+    kl_session *s = kl_session_new();
+    if (!s)
+        return KL_ERR_NOMEM;
+    kli_mem *m = s->mem;
+    char id[48];
+    format_id(id, sizeof id, t->id_time, b->o.thread_id);
+    s->thread_id = b->o.thread_id;
+    s->pid = b->o.pid;
+    s->truncated = t->truncated;
+    s->call_from_inbound = (kl_call_from_inbound){.present = true, .index = (int64_t)t->in_index,
+                                                  .occurred_at = t->req_at, .peer = t->in_peer};
+    if (t->responded)
+        s->return_inbound = (kl_return_inbound){.present = true, .index = (int64_t)t->ret_index,
+                                                .occurred_at = t->resp_at};
+    int err = KL_ERR_NOMEM;
+    if (!(s->id = kli_strdup(m, id)) || (b->o.host && !(s->host = kli_strdup(m, b->o.host))) ||
+        (b->o.program && !(s->program = kli_strdup(m, b->o.program))) ||
+        (next_id && !(s->next_session_id = kli_strdup(m, next_id))) ||
+        copy_stream(m, &s->call_from_inbound.request, &t->req, req_n) ||
+        copy_stream(m, &s->return_inbound.response, &t->resp, resp_n) || copy_actions(s, t))
+        goto fail;
+    if (t->truncated && ((err = add_count_label(s, "dropped_bytes", t->dropped_bytes)) ||
+                         (err = add_count_label(s, "dropped_actions", t->dropped_actions))))
+        goto fail;
+    *out = s;
+    return KL_OK;
+fail:
+    kl_session_free(s);
+    return err;
+}
+
+/* ------------------------------------------------------------------- framing */
+
+static bool is_head_request(const talk *t)
+{
+    return t->proto == KL_PROTO_HTTP && t->req.len >= 5 && memcmp(t->req.data, "HEAD ", 5) == 0;
+}
+
+/* Settle the inbound protocol; in auto mode, from the request's first bytes. final: the
+ * response has begun, so no more request bytes will help. */
+static void settle_protocol(kl_builder *b, bool final)
+{
+    talk *t = &b->t;
+    if (t->proto_known)
+        return;
+    switch (b->o.inbound) {
+    case KL_INBOUND_HTTP: t->proto = KL_PROTO_HTTP; break;
+    case KL_INBOUND_FASTCGI: t->proto = KL_PROTO_FASTCGI; break;
+    case KL_INBOUND_NONE: t->proto = KL_PROTO_UNKNOWN; break;
+    case KL_INBOUND_AUTO:
+        t->proto = kl_frame_detect(t->req.data, t->req.len);
+        if (t->proto == KL_PROTO_MYSQL) /* a reply is many packets: not framed here */
+            t->proto = KL_PROTO_UNKNOWN;
+        if (t->proto == KL_PROTO_UNKNOWN && !final && t->req.len < KL_FRAME_DETECT_BYTES)
+            return;
+        break;
+    }
+    t->proto_known = true;
+}
+
+static bool request_done(const talk *t)
+{
+    return t->req_len || t->req_failed || t->proto == KL_PROTO_UNKNOWN;
+}
+
+static void frame_request(kl_builder *b, int64_t at)
+{
+    talk *t = &b->t;
+    if (t->req_len) {
+        if (t->req.len > t->req_len && !t->extra_at)
+            t->extra_at = at;
+        return;
+    }
+    t->req_failed |= t->req.cut;
+    if (t->req_failed)
+        return;
+    settle_protocol(b, false);
+    if (!t->proto_known || t->proto == KL_PROTO_UNKNOWN)
+        return;
+    size_t n;
+    if (kl_frame_message(t->proto, 0, t->req.data, t->req.len, &t->req_fs, &n) != KL_OK) {
+        t->req_failed = true;
+        return;
+    }
+    t->req_len = n;
+    if (n && t->req.len > n)
+        t->extra_at = at;
+}
+
+/* Mark the session complete when its response, and its request, are. */
+static void frame_response(kl_builder *b, int64_t at)
+{
+    talk *t = &b->t;
+    if (!t->resp_len) {
+        t->resp_failed |= t->resp.cut;
+        if (t->resp_failed || !t->resp.len)
+            return;
+        settle_protocol(b, true);
+        if (t->proto == KL_PROTO_UNKNOWN)
+            return;
+        unsigned flags = KL_FRAME_RESPONSE | (is_head_request(t) ? KL_FRAME_HEAD : 0);
+        if (kl_frame_message(t->proto, flags, t->resp.data, t->resp.len, &t->resp_fs, &t->resp_len)) {
+            t->resp_failed = true;
+            return;
+        }
+    }
+    if (t->resp_len && request_done(t) && !t->complete) {
+        t->complete = true;
+        t->complete_at = at;
+    }
+}
+
+/* -------------------------------------------------------------- ending sessions */
+
+static int64_t reserve_id_time(kl_builder *b, int64_t at)
+{
+    int64_t id = at > b->last_id_time ? at : b->last_id_time + 1;
+    b->last_id_time = id;
+    return id;
+}
+
+/* Move the bytes of s past n to the front of a fresh stream for the next session. */
+static stream leftover(stream *s, size_t n)
+{
+    stream rest = *s;
+    rest.len = s->len - n;
+    memmove(rest.data, rest.data + n, rest.len);
+    *s = (stream){0};
+    return rest;
+}
+
+/* The next session, when this one's pipelined successor has already begun: it takes the
+ * bytes past this one's request and response. */
+static void start_successor(talk *old, talk *next, int64_t id_time)
+{
+    *next = (talk){.has_request = true, .in_fd = old->in_fd, .in_peer = old->in_peer,
+                   .req_at = old->extra_at, .id_time = id_time, .id_reserved = true,
+                   .proto = old->proto, .proto_known = old->proto_known};
+    next->req = leftover(&old->req, old->req_len);
+    next->used = next->req.len;
+    if (old->resp.len > old->resp_len) { /* its response went out with the last one */
+        next->resp = leftover(&old->resp, old->resp_len);
+        next->used += next->resp.len;
+        next->responded = true;
+        next->resp_at = old->complete_at;
+    }
+}
+
+/* Hand the session out, or count why not. */
+static int deliver(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const char *next_id)
+{
+    if (t->lost)
+        return KL_OK;
+    if (!t->has_request) {
+        b->totals.orphans += t->n_acts > 0;
+        b->totals.dropped_bytes += t->used;
+        return KL_OK;
+    }
+    kl_session *s = NULL;
+    int err = to_session(b, t, req_n, resp_n, next_id, &s);
+    if (!err && (err = queue_push(b, s)))
+        kl_session_free(s);
+    if (err) {
+        b->totals.dropped++;
+        b->totals.dropped_bytes += t->used;
+    }
+    return err;
+}
+
+/* End the session and start the next with what of it has begun: pipelined bytes, or the
+ * request whose first byte came at next_at (0: none yet), so this one can name it. */
+static int finish(kl_builder *b, int64_t next_at)
+{
+    talk *t = &b->t, next = {0};
+    bool split = t->complete && t->req_len && t->req.len > t->req_len;
+    size_t req_n = t->complete && t->req_len ? t->req_len : t->req.len;
+    size_t resp_n = t->complete && t->resp_len ? t->resp_len : t->resp.len;
+    if (split)
+        next_at = t->extra_at;
+    else if (t->resp.len > resp_n)
+        t->dropped_bytes += t->resp.len - resp_n; /* an answer to no request */
+    char next_id[48], *nid = NULL;
+    if (next_at) {
+        next = (talk){.id_time = reserve_id_time(b, next_at), .id_reserved = true};
+        format_id(next_id, sizeof next_id, next.id_time, b->o.thread_id);
+        nid = next_id;
+    }
+    int err = deliver(b, t, req_n, resp_n, nid);
+    b->totals.dropped_bytes += t->dropped_bytes;
+    b->totals.dropped_actions += t->dropped_actions;
+    if (split)
+        start_successor(t, &next, next.id_time);
+    talk_free(t);
+    *t = next;
+    if (split) {
+        act *marker = NULL;
+        int r = t->responded ? add_action(b, KL_ACTION_RETURN_INBOUND, t->resp_at, &marker) : KL_OK;
+        if (!err)
+            err = r;
+        frame_request(b, t->req_at);
+        frame_response(b, t->resp_at);
+    }
+    return err;
+}
+
+/* Hand out complete sessions whose linger has passed by now. */
+static int drain(kl_builder *b, int64_t now)
+{
+    int err = KL_OK;
+    while (b->t.complete && (b->o.linger_ns <= 0 || now - b->t.complete_at >= b->o.linger_ns)) {
+        int r = finish(b, 0);
+        if (!err)
+            err = r;
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------- inbound */
+
+/* In a session that has answered, whether these bytes still belong to its request: the
+ * request is framed and not complete yet (a body read after an early answer, such as
+ * 100 Continue or PHP's fastcgi_finish_request). */
+static bool request_continues(const talk *t, const kl_event *ev)
+{
+    return t->proto != KL_PROTO_UNKNOWN && !t->req_failed && !t->req_len && ev->fd == t->in_fd;
+}
+
+static int inbound_recv(kl_builder *b, const kl_event *ev)
+{
+    talk *t = &b->t;
+    int err = KL_OK;
+    if (t->complete || (t->has_request && t->responded && !request_continues(t, ev)))
+        err = finish(b, ev->time);
+    if (!t->has_request) {
+        t->has_request = true;
+        t->in_fd = ev->fd;
+        t->in_peer = ev->peer ? *ev->peer : (kl_addr){0};
+        t->req_at = ev->time;
+        t->in_index = t->n_acts;
+        if (!t->id_reserved)
+            t->id_time = reserve_id_time(b, ev->time);
+    }
+    int r = keep(b, &t->req, ev->data, ev->len);
+    frame_request(b, ev->time);
+    frame_response(b, ev->time); /* the last request bytes may complete an early answer */
+    return err ? err : r;
+}
+
+static int inbound_send(kl_builder *b, const kl_event *ev)
+{
+    talk *t = &b->t;
+    int err = KL_OK;
+    if (t->complete) /* the service answers the next pipelined request */
+        err = finish(b, 0);
+    if (!t->has_request) {
+        b->totals.dropped_bytes += ev->len;
+        return err;
+    }
+    if (!t->responded) {
+        t->responded = true;
+        t->resp_at = ev->time;
+        act *marker;
+        int r = add_action(b, KL_ACTION_RETURN_INBOUND, ev->time, &marker);
+        if (r)
+            return r;
+        if (marker)
+            t->ret_index = t->n_acts - 1;
+    }
+    int r = keep(b, &t->resp, ev->data, ev->len);
+    frame_response(b, ev->time);
+    return err ? err : r;
+}
+
+static int inbound_close(kl_builder *b, const kl_event *ev)
+{
+    talk *t = &b->t;
+    if (!t->has_request || t->complete || ev->fd != t->in_fd)
+        return KL_OK;
+    return finish(b, 0);
+}
+
+/* ------------------------------------------------------------------ outbound */
+
+static const kl_addr *peer_of(const kl_event *ev)
+{
+    static const kl_addr none;
+    return ev->peer ? ev->peer : &none;
+}
+
+/* The latest call on fd: where a recv's bytes go. */
+static act *last_call(talk *t, int fd)
+{
+    for (size_t i = t->n_acts; i-- > 0;)
+        if (t->acts[i].type == KL_ACTION_CALL_OUTBOUND && t->acts[i].fd == fd)
+            return &t->acts[i];
+    return NULL;
+}
+
+/* Start a call on ev's socket. *c is NULL when it was dropped at the action limit; then the
+ * fd's previous call is closed, so that this call's response cannot land in it. */
+static int new_call(kl_builder *b, const kl_event *ev, act *prev, act **c)
+{
+    int r = add_action(b, KL_ACTION_CALL_OUTBOUND, ev->time, c);
+    if (r || !*c) {
+        if (!r && prev)
+            prev->closed = true;
+        b->t.dropped_bytes += r ? 0 : ev->len;
+        return r;
+    }
+    (*c)->fd = ev->fd;
+    (*c)->peer = *peer_of(ev);
+    if (ev->local)
+        (*c)->local = *ev->local;
+    return KL_OK;
+}
+
+static int outbound_send(kl_builder *b, const kl_event *ev)
+{
+    act *c = last_call(&b->t, ev->fd);
+    if (!c || c->closed || c->answered || c->awaited || !kl_addr_equal(&c->peer, peer_of(ev))) {
+        int r = new_call(b, ev, c, &c);
+        if (r || !c)
+            return r;
+    }
+    return keep(b, &c->req, ev->data, ev->len);
+}
+
+static int outbound_recv(kl_builder *b, const kl_event *ev)
+{
+    act *c = last_call(&b->t, ev->fd);
+    bool same = c && !c->closed && kl_addr_equal(&c->peer, peer_of(ev));
+    if (!ev->len) {
+        if (same)
+            c->awaited = true;
+        return KL_OK;
+    }
+    if (!same) { /* bytes before any request: a greeting, or an answer to an earlier session */
+        int r = new_call(b, ev, c, &c);
+        if (r || !c)
+            return r;
+    }
+    if (!c->answered) {
+        c->answered = true;
+        c->resp_at = ev->time;
+    }
+    return keep(b, &c->resp, ev->data, ev->len);
+}
+
+static int outbound_close(kl_builder *b, const kl_event *ev)
+{
+    act *c = last_call(&b->t, ev->fd);
+    if (c)
+        c->closed = true;
+    return KL_OK;
+}
+
+/* ------------------------------------------------------------ other actions */
+
+static int append_file(kl_builder *b, const kl_event *ev)
+{
+    talk *t = &b->t;
+    const char *name = ev->file_name ? ev->file_name : "";
+    act *a = NULL;
+    for (size_t i = t->n_acts; i-- > 0 && !a;)
+        if (t->acts[i].type == KL_ACTION_APPEND_FILE && strcmp(t->acts[i].name, name) == 0)
+            a = &t->acts[i];
+    if (!a) {
+        size_t n = strlen(name) + 1;
+        int r = KL_OK;
+        if (n > b->o.max_bytes - t->used) { /* the name counts against the byte limit too */
+            t->truncated = true;
+            t->dropped_actions++;
+        } else {
+            r = add_action(b, KL_ACTION_APPEND_FILE, ev->time, &a);
+        }
+        if (r || !a) {
+            t->dropped_bytes += r ? 0 : ev->len;
+            return r;
+        }
+        if (!(a->name = malloc(n)))
+            return lose(b);
+        memcpy(a->name, name, n);
+        t->used += n;
+    }
+    return keep(b, &a->req, ev->data, ev->len);
+}
+
+static int one_shot(kl_builder *b, const kl_event *ev, kl_action_type type)
+{
+    act *a;
+    int r = add_action(b, type, ev->time, &a);
+    if (r || !a) {
+        b->t.dropped_bytes += r ? 0 : ev->len;
+        return r;
+    }
+    if (type == KL_ACTION_SEND_UDP)
+        a->peer = *peer_of(ev);
+    return keep(b, &a->req, ev->data, ev->len);
+}
+
+/* -------------------------------------------------------------------- public */
+
+void kl_builder_opts_init(kl_builder_opts *o)
+{
+    *o = (kl_builder_opts){.inbound = KL_INBOUND_AUTO, .max_actions = KL_BUILDER_MAX_ACTIONS,
+                           .max_bytes = KL_BUILDER_MAX_BYTES};
+}
+
+int kl_builder_new(kl_builder **out, const kl_builder_opts *o)
+{
+    *out = NULL;
+    kl_builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return KL_ERR_NOMEM;
+    b->o = *o;
+    b->o.host = b->o.program = NULL;
+    if (!b->o.max_actions)
+        b->o.max_actions = KL_BUILDER_MAX_ACTIONS;
+    if (!b->o.max_bytes)
+        b->o.max_bytes = KL_BUILDER_MAX_BYTES;
+    if ((o->host && !(b->o.host = strdup(o->host))) ||
+        (o->program && !(b->o.program = strdup(o->program)))) {
+        kl_builder_free(b);
+        return KL_ERR_NOMEM;
+    }
+    *out = b;
+    return KL_OK;
+}
+
+static int dispatch(kl_builder *b, const kl_event *ev)
+{
+    switch (ev->type) {
+    case KL_EV_INBOUND_RECV: return ev->len ? inbound_recv(b, ev) : KL_OK;
+    case KL_EV_INBOUND_SEND: return ev->len ? inbound_send(b, ev) : KL_OK;
+    case KL_EV_INBOUND_CLOSE: return inbound_close(b, ev);
+    case KL_EV_OUTBOUND_SEND: return ev->len ? outbound_send(b, ev) : KL_OK;
+    case KL_EV_OUTBOUND_RECV: return outbound_recv(b, ev);
+    case KL_EV_OUTBOUND_CLOSE: return outbound_close(b, ev);
+    case KL_EV_APPEND_FILE: return append_file(b, ev);
+    case KL_EV_SEND_UDP: return one_shot(b, ev, KL_ACTION_SEND_UDP);
+    case KL_EV_READ_STORAGE: return one_shot(b, ev, KL_ACTION_READ_STORAGE);
+    }
+    return KL_ERR_INVALID;
+}
+
+int kl_builder_feed(kl_builder *b, const kl_event *ev)
+{
+    int err = drain(b, ev->time);
+    int r = dispatch(b, ev);
+    int late = drain(b, ev->time);
+    return err ? err : r ? r : late;
+}
+
+int kl_builder_tick(kl_builder *b, int64_t now)
+{
+    return drain(b, now);
+}
+
+int kl_builder_flush(kl_builder *b)
+{
+    int err = KL_OK;
+    do { /* a pipelined successor is flushed too */
+        int r = finish(b, 0);
+        if (!err)
+            err = r;
+    } while (b->t.has_request);
+    return err;
+}
+
+kl_session *kl_builder_take(kl_builder *b)
+{
+    if (b->out_head == b->out_len)
+        return NULL;
+    kl_session *s = b->out[b->out_head++];
+    if (b->out_head == b->out_len)
+        b->out_head = b->out_len = 0;
+    return s;
+}
+
+void kl_builder_get_totals(const kl_builder *b, kl_builder_totals *t)
+{
+    *t = b->totals;
+}
+
+void kl_builder_free(kl_builder *b)
+{
+    if (!b)
+        return;
+    talk_free(&b->t);
+    for (size_t i = b->out_head; i < b->out_len; i++)
+        kl_session_free(b->out[i]);
+    free(b->out);
+    free((char *)b->o.host);
+    free((char *)b->o.program);
+    free(b);
+}

@@ -1,0 +1,837 @@
+/* check_builder.c - tests of libkoala/builder.c: event sequences in, exact sessions out. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define FIXTURE "tests/fixtures/koala-json/1548160113499755925-1158745"
+#define T0 INT64_C(1700000000000000000)
+#define T(us) (T0 + (int64_t)(us) * 1000) /* microseconds after T0 */
+
+static kl_addr client, client2, redis, mysql, backend, statsd, local;
+
+static void setup(void)
+{
+    kl_addr_parse("10.0.0.7:51234", &client);
+    kl_addr_parse("10.0.0.8:40000", &client2);
+    kl_addr_parse("127.0.0.1:6379", &redis);
+    kl_addr_parse("10.1.0.3:3306", &mysql);
+    kl_addr_parse("10.1.0.9:80", &backend);
+    kl_addr_parse("127.0.0.1:8125", &statsd);
+    kl_addr_parse("10.0.0.1:50000", &local);
+}
+
+static kl_builder *builder(kl_inbound_mode mode, size_t max_actions, size_t max_bytes, int64_t linger)
+{
+    kl_builder_opts o;
+    kl_builder_opts_init(&o);
+    o.thread_id = 4242;
+    o.host = "web-1";
+    o.pid = 321;
+    o.program = "svc";
+    o.inbound = mode;
+    o.max_actions = max_actions ? max_actions : o.max_actions;
+    o.max_bytes = max_bytes ? max_bytes : o.max_bytes;
+    o.linger_ns = linger;
+    kl_builder *b;
+    ck_assert_int_eq(kl_builder_new(&b, &o), KL_OK);
+    return b;
+}
+
+static int feedn(kl_builder *b, kl_event_type type, int64_t t, int fd, const kl_addr *peer,
+                 const void *data, size_t len)
+{
+    kl_event ev = {.type = type, .time = t, .fd = fd, .peer = peer, .local = &local,
+                   .data = data, .len = len};
+    return kl_builder_feed(b, &ev);
+}
+
+/* Feed a text event; it must succeed. */
+static void feed(kl_builder *b, kl_event_type type, int64_t t, int fd, const kl_addr *peer, const char *s)
+{
+    ck_assert_int_eq(feedn(b, type, t, fd, peer, s, strlen(s)), KL_OK);
+}
+
+static void feed_file(kl_builder *b, int64_t t, const char *name, const char *s)
+{
+    kl_event ev = {.type = KL_EV_APPEND_FILE, .time = t, .file_name = name,
+                   .data = (const uint8_t *)s, .len = strlen(s)};
+    ck_assert_int_eq(kl_builder_feed(b, &ev), KL_OK);
+}
+
+static void feed_close(kl_builder *b, kl_event_type type, int64_t t, int fd)
+{
+    kl_event ev = {.type = type, .time = t, .fd = fd};
+    ck_assert_int_eq(kl_builder_feed(b, &ev), KL_OK);
+}
+
+static kl_session *take(kl_builder *b)
+{
+    kl_session *s = kl_builder_take(b);
+    ck_assert_msg(s != NULL, "no session was handed out");
+    return s;
+}
+
+#define ck_bytes(kb, str)                                                                   \
+    do {                                                                                    \
+        kl_bytes b_ = (kb);                                                                 \
+        const char *s_ = (str);                                                             \
+        ck_assert_uint_eq(b_.len, strlen(s_));                                              \
+        ck_assert_msg(b_.len == 0 || memcmp(b_.data, s_, b_.len) == 0, "bytes differ: %.*s", \
+                      (int)b_.len, (const char *)b_.data);                                  \
+    } while (0)
+
+static const char *id_of(int64_t t)
+{
+    static char buf[4][48];
+    static int slot;
+    char *p = buf[slot++ % 4];
+    snprintf(p, 48, "%lld-4242", (long long)t);
+    return p;
+}
+
+static void ck_call(const kl_action *a, int64_t index, int64_t at, int fd, const kl_addr *peer,
+                    const char *req, const char *resp, int64_t resp_at)
+{
+    ck_assert_int_eq(a->type, KL_ACTION_CALL_OUTBOUND);
+    ck_assert_int_eq(a->index, index);
+    ck_assert_int_eq(a->occurred_at, at);
+    ck_assert_int_eq(a->socket_fd, fd);
+    ck_assert(kl_addr_equal(&a->peer, peer));
+    ck_assert(kl_addr_equal(&a->local, &local));
+    ck_bytes(a->request, req);
+    ck_bytes(a->response, resp);
+    ck_assert_int_eq(a->response_time, resp_at);
+}
+
+static void ck_marker(const kl_session *s, size_t i, int64_t at)
+{
+    ck_assert_int_eq(s->actions[i].type, KL_ACTION_RETURN_INBOUND);
+    ck_assert_int_eq(s->actions[i].index, (int64_t)i);
+    ck_assert_int_eq(s->actions[i].occurred_at, at);
+    ck_assert(s->return_inbound.present);
+    ck_assert_int_eq(s->return_inbound.index, (int64_t)i);
+    ck_assert_int_eq(s->return_inbound.occurred_at, at);
+}
+
+static const char GET1[] = "GET /users/1 HTTP/1.1\r\nHost: svc\r\n\r\n";
+static const char GET2[] = "GET /users/2 HTTP/1.1\r\nHost: svc\r\n\r\n";
+static const char OK1[] = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"id\":1";
+static const char OK2[] = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"id\":2";
+static const char RGET[] = "*2\r\n$3\r\nGET\r\n$6\r\nuser:1\r\n";
+static const char RVAL[] = "$7\r\n{\"id\":1\r\n";
+
+START_TEST(a_keep_alive_connection_yields_one_session_per_request_as_each_response_ends)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(10), 7, &redis, RGET);
+    feed(b, KL_EV_OUTBOUND_RECV, T(30), 7, &redis, RVAL);
+    feed(b, KL_EV_INBOUND_SEND, T(40), 5, &client, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n");
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(41), 5, &client, "{\"id\":1");
+    kl_session *s = take(b);
+    ck_assert_ptr_null(kl_builder_take(b));
+    ck_assert_str_eq(s->id, id_of(T(0)));
+    ck_assert_int_eq(s->thread_id, 4242);
+    ck_assert_str_eq(s->host, "web-1");
+    ck_assert_int_eq(s->pid, 321);
+    ck_assert_str_eq(s->program, "svc");
+    ck_assert_ptr_null(s->next_session_id); /* handed out before the next request began */
+    ck_assert(!s->truncated);
+    ck_assert(s->call_from_inbound.present);
+    ck_assert_int_eq(s->call_from_inbound.index, 0);
+    ck_assert_int_eq(s->call_from_inbound.occurred_at, T(0));
+    ck_assert(kl_addr_equal(&s->call_from_inbound.peer, &client));
+    ck_bytes(s->call_from_inbound.request, GET1);
+    ck_bytes(s->return_inbound.response, OK1);
+    ck_assert_uint_eq(s->n_actions, 2);
+    ck_call(&s->actions[0], 0, T(10), 7, &redis, RGET, RVAL, T(30));
+    ck_marker(s, 1, T(40));
+    kl_session_free(s);
+
+    feed(b, KL_EV_INBOUND_RECV, T(100), 5, &client, GET2);
+    feed(b, KL_EV_INBOUND_SEND, T(140), 5, &client, OK2);
+    s = take(b);
+    ck_assert_str_eq(s->id, id_of(T(100)));
+    ck_bytes(s->call_from_inbound.request, GET2);
+    ck_bytes(s->return_inbound.response, OK2);
+    ck_assert_uint_eq(s->n_actions, 1);
+    ck_marker(s, 0, T(140));
+    kl_session_free(s);
+
+    kl_builder_totals tot;
+    kl_builder_get_totals(b, &tot);
+    ck_assert_uint_eq(tot.sessions, 2);
+    ck_assert_uint_eq(tot.dropped_bytes, 0);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(without_framing_the_next_request_ends_the_session_and_is_named_next)
+{
+    kl_builder *b = builder(KL_INBOUND_NONE, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(40), 5, &client, OK1);
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_RECV, T(100), 5, &client, GET2); /* request => response => request */
+    kl_session *s = take(b);
+    ck_assert_str_eq(s->id, id_of(T(0)));
+    ck_assert_str_eq(s->next_session_id, id_of(T(100)));
+    ck_bytes(s->return_inbound.response, OK1);
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_SEND, T(140), 5, &client, OK2);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK); /* an idle timeout */
+    s = take(b);
+    ck_assert_str_eq(s->id, id_of(T(100)));
+    ck_assert_ptr_null(s->next_session_id);
+    ck_bytes(s->call_from_inbound.request, GET2);
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(pipelined_requests_and_responses_split_into_sessions)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    char both[256];
+    snprintf(both, sizeof both, "%s%s", GET1, GET2);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, both);
+    feed(b, KL_EV_OUTBOUND_SEND, T(10), 7, &redis, RGET);
+    feed(b, KL_EV_OUTBOUND_RECV, T(20), 7, &redis, RVAL);
+    snprintf(both, sizeof both, "%s%s", OK1, OK2);
+    feed(b, KL_EV_INBOUND_SEND, T(50), 5, &client, both);
+    kl_session *s1 = take(b), *s2 = take(b);
+    ck_assert_ptr_null(kl_builder_take(b));
+    /* both began with the same read: ids stay unique and increasing */
+    ck_assert_str_eq(s1->id, id_of(T(0)));
+    ck_assert_str_eq(s2->id, id_of(T(0) + 1));
+    ck_assert_str_eq(s1->next_session_id, s2->id);
+    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_bytes(s1->return_inbound.response, OK1);
+    ck_assert_uint_eq(s1->n_actions, 2);
+    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_assert_int_eq(s2->call_from_inbound.occurred_at, T(0));
+    ck_bytes(s2->return_inbound.response, OK2);
+    ck_assert_uint_eq(s2->n_actions, 1);
+    ck_marker(s2, 0, T(50));
+    kl_session_free(s1);
+    kl_session_free(s2);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_pipelined_request_waits_for_its_own_response)
+{
+    kl_builder *b = builder(KL_INBOUND_HTTP, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_RECV, T(5), 5, &client, GET2); /* before the first is answered */
+    feed(b, KL_EV_INBOUND_SEND, T(50), 5, &client, OK1);
+    kl_session *s1 = take(b);
+    ck_assert_ptr_null(kl_builder_take(b));
+    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_assert_str_eq(s1->next_session_id, id_of(T(5)));
+    feed(b, KL_EV_OUTBOUND_SEND, T(60), 7, &redis, RGET);
+    feed(b, KL_EV_OUTBOUND_RECV, T(70), 7, &redis, RVAL);
+    feed(b, KL_EV_INBOUND_SEND, T(80), 5, &client, OK2);
+    kl_session *s2 = take(b);
+    ck_assert_str_eq(s2->id, id_of(T(5)));
+    ck_assert_int_eq(s2->call_from_inbound.occurred_at, T(5));
+    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_call(&s2->actions[0], 0, T(60), 7, &redis, RGET, RVAL, T(70));
+    ck_marker(s2, 1, T(80));
+    kl_session_free(s1);
+    kl_session_free(s2);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_chunked_response_ends_the_session_at_its_last_chunk)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "POST /orders HTTP/1.1\r\nHost: svc\r\n"
+                                                  "Content-Length: 4\r\n\r\n");
+    feed(b, KL_EV_INBOUND_RECV, T(1), 5, &client, "{\"a\"");
+    feed(b, KL_EV_INBOUND_SEND, T(20), 5, &client, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(21), 5, &client, "3\r\nabc\r\n");
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(22), 5, &client, "0\r\n\r\n");
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, "POST /orders HTTP/1.1\r\nHost: svc\r\nContent-Length: 4\r\n\r\n{\"a\"");
+    ck_bytes(s->return_inbound.response, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                         "3\r\nabc\r\n0\r\n\r\n");
+    ck_marker(s, 0, T(20));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_head_response_ends_at_its_headers)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "HEAD /big HTTP/1.1\r\nHost: svc\r\n\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(9), 5, &client, "HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n");
+    kl_session *s = take(b);
+    ck_bytes(s->return_inbound.response, "HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n");
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_body_read_after_an_early_answer_stays_in_the_request)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "PUT /f HTTP/1.1\r\nExpect: 100-continue\r\n"
+                                                  "Content-Length: 5\r\n\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, "HTTP/1.1 100 Continue\r\n\r\n");
+    feed(b, KL_EV_INBOUND_RECV, T(2), 5, &client, "hello");
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(3), 5, &client, "HTTP/1.1 204 No Content\r\n\r\n");
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, "PUT /f HTTP/1.1\r\nExpect: 100-continue\r\n"
+                                           "Content-Length: 5\r\n\r\nhello");
+    ck_bytes(s->return_inbound.response, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+    ck_marker(s, 0, T(1));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+/* A byte field of the original koala's fixture: JSON-unescape, then \xHH is the byte 0xHH. */
+static uint8_t *fixture_bytes(json_t *obj, const char *field, size_t *len)
+{
+    json_t *v = json_object_get(obj, field);
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v), o = 0;
+    uint8_t *out = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x') {
+            char hex[3] = {s[i + 2], s[i + 3], 0};
+            out[o++] = (uint8_t)strtoul(hex, NULL, 16);
+            i += 3;
+        } else {
+            out[o++] = (uint8_t)s[i];
+        }
+    }
+    *len = o;
+    return out;
+}
+
+static int64_t fixture_int(json_t *obj, const char *field)
+{
+    return json_integer_value(json_object_get(obj, field));
+}
+
+/* The fixture's traffic, as the hook would have seen it, in pieces: the same session,
+ * indexed as the original indexed it. */
+START_TEST(the_fixture_fastcgi_traffic_builds_the_session_the_original_recorded)
+{
+    json_error_t e;
+    json_t *root = json_load_file(FIXTURE, 0, &e);
+    ck_assert_msg(root != NULL, "%s: %s", FIXTURE, e.text);
+    json_t *in = json_object_get(root, "CallFromInbound"), *ri = json_object_get(root, "ReturnInbound");
+    json_t *call = json_array_get(json_object_get(root, "Actions"), 0);
+    size_t req_n, resp_n, oreq_n, oresp_n;
+    uint8_t *req = fixture_bytes(in, "Request", &req_n), *resp = fixture_bytes(ri, "Response", &resp_n);
+    uint8_t *oreq = fixture_bytes(call, "Request", &oreq_n), *oresp = fixture_bytes(call, "Response", &oresp_n);
+    int64_t t_in = fixture_int(in, "OccurredAt"), t_call = fixture_int(call, "OccurredAt");
+    int64_t t_resp = fixture_int(call, "ResponseTime"), t_ret = fixture_int(ri, "OccurredAt");
+    kl_addr fpm, php;
+    kl_addr_parse("unix:/usr/local/var/run/php-fpm.sock", &fpm);
+    kl_addr_parse("185.85.0.29:80", &php);
+
+    kl_builder_opts o;
+    kl_builder_opts_init(&o);
+    o.thread_id = fixture_int(root, "ThreadId");
+    o.inbound = KL_INBOUND_FASTCGI;
+    kl_builder *b;
+    ck_assert_int_eq(kl_builder_new(&b, &o), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_RECV, t_in, 3, &fpm, req, 100), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_RECV, t_in + 5, 3, &fpm, req + 100, req_n - 100), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_OUTBOUND_SEND, t_call, 12, &php, oreq, oreq_n), KL_OK);
+    for (size_t off = 0; off < oresp_n; off += 4096) /* the backend's answer in reads of 4 KiB */
+        ck_assert_int_eq(feedn(b, KL_EV_OUTBOUND_RECV, t_resp + (int64_t)off, 12, &php, oresp + off,
+                               oresp_n - off < 4096 ? oresp_n - off : 4096), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_SEND, t_ret, 3, &fpm, resp, resp_n - 16), KL_OK);
+    ck_assert_ptr_null(kl_builder_take(b)); /* FCGI_END_REQUEST is still to come */
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_SEND, t_ret + 9, 3, &fpm, resp + resp_n - 16, 16), KL_OK);
+    kl_session *s = take(b);
+
+    char id[48];
+    snprintf(id, sizeof id, "%lld-%lld", (long long)t_in, (long long)o.thread_id);
+    ck_assert_str_eq(s->id, id); /* the original dated it when the previous session ended */
+    ck_assert_int_eq(s->thread_id, fixture_int(root, "ThreadId"));
+    ck_assert_int_eq(s->call_from_inbound.index, fixture_int(in, "ActionIndex"));
+    ck_assert_int_eq(s->call_from_inbound.occurred_at, t_in);
+    ck_assert_str_eq(s->call_from_inbound.peer.unix_path, "/usr/local/var/run/php-fpm.sock");
+    ck_assert_uint_eq(s->call_from_inbound.request.len, req_n);
+    ck_assert_mem_eq(s->call_from_inbound.request.data, req, req_n);
+    ck_assert_int_eq(s->return_inbound.index, fixture_int(ri, "ActionIndex"));
+    ck_assert_int_eq(s->return_inbound.occurred_at, t_ret);
+    ck_assert_uint_eq(s->return_inbound.response.len, resp_n);
+    ck_assert_mem_eq(s->return_inbound.response.data, resp, resp_n);
+    ck_assert_uint_eq(s->n_actions, json_array_size(json_object_get(root, "Actions")));
+    const kl_action *a = &s->actions[0];
+    ck_assert_int_eq(a->index, fixture_int(call, "ActionIndex"));
+    ck_assert_int_eq(a->occurred_at, t_call);
+    ck_assert_int_eq(a->socket_fd, fixture_int(call, "SocketFD"));
+    ck_assert(kl_addr_equal(&a->peer, &php));
+    ck_assert_int_eq(a->response_time, t_resp);
+    ck_assert_uint_eq(a->request.len, oreq_n);
+    ck_assert_mem_eq(a->request.data, oreq, oreq_n);
+    ck_assert_uint_eq(a->response.len, oresp_n);
+    ck_assert_mem_eq(a->response.data, oresp, oresp_n);
+    ck_marker(s, 1, t_ret);
+    ck_assert_int_eq(s->actions[1].index, fixture_int(json_array_get(json_object_get(root, "Actions"), 1),
+                                                      "ActionIndex"));
+    kl_session_free(s);
+    kl_builder_free(b);
+    free(req);
+    free(resp);
+    free(oreq);
+    free(oresp);
+    json_decref(root);
+}
+END_TEST
+
+/* php-fpm answers before it reads the rest of the body when a script calls
+ * fastcgi_finish_request(): the stdin read afterwards still belongs to the request. */
+START_TEST(a_fastcgi_request_read_after_its_answer_completes_the_session)
+{
+    static const uint8_t head[] = {1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+                                   1, 4, 0, 1, 0, 4, 0, 0, 1, 1, 'A', 'B', 1, 4, 0, 1, 0, 0, 0, 0,
+                                   1, 5, 0, 1, 0, 2, 0, 0, 'a', 'b'};
+    static const uint8_t answer[] = {1, 6, 0, 1, 0, 2, 0, 0, 'h', 'i',
+                                     1, 3, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t rest[] = {1, 5, 0, 1, 0, 2, 0, 0, 'c', 'd', 1, 5, 0, 1, 0, 0, 0, 0};
+    kl_addr nginx;
+    kl_addr_parse("unix:/run/php/fpm.sock", &nginx);
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_RECV, T(0), 4, &nginx, head, sizeof head), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_SEND, T(10), 4, &nginx, answer, sizeof answer), KL_OK);
+    ck_assert_ptr_null(kl_builder_take(b));
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_RECV, T(20), 4, &nginx, rest, sizeof rest), KL_OK);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->call_from_inbound.request.len, sizeof head + sizeof rest);
+    ck_assert_mem_eq(s->call_from_inbound.request.data + sizeof head, rest, sizeof rest);
+    ck_assert_uint_eq(s->return_inbound.response.len, sizeof answer);
+    ck_marker(s, 0, T(10));
+    kl_session_free(s);
+    ck_assert_int_eq(feedn(b, KL_EV_INBOUND_RECV, T(30), 4, &nginx, head, 16), KL_OK);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    s = take(b);
+    ck_assert_str_eq(s->id, id_of(T(30)));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(redis_and_mysql_calls_are_cut_at_each_send_after_a_response)
+{
+    static const uint8_t query[] = {18, 0, 0, 0, 3, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '*', ' ',
+                                    'F', 'R', 'O', 'M', ' ', 'u', 's', 'r'};
+    static const uint8_t result[] = {1, 0, 0, 1, 1, 3, 0, 0, 2, 'd', 'e', 'f', 5, 0, 0, 3, 0xfe, 0, 0, 2, 0,
+                                     2, 0, 0, 4, 1, '1', 5, 0, 0, 5, 0xfe, 0, 0, 2, 0};
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(10), 7, &redis, "*2\r\n$3\r\nGET\r\n");
+    feed(b, KL_EV_OUTBOUND_SEND, T(11), 7, &redis, "$6\r\nuser:1\r\n"); /* one request */
+    feed(b, KL_EV_OUTBOUND_RECV, T(20), 7, &redis, "$7\r\n{\"id\"");
+    feed(b, KL_EV_OUTBOUND_RECV, T(21), 7, &redis, ":1\r\n");           /* one response */
+    ck_assert_int_eq(feedn(b, KL_EV_OUTBOUND_SEND, T(30), 8, &mysql, query, sizeof query), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_OUTBOUND_RECV, T(40), 8, &mysql, result, 12), KL_OK);
+    ck_assert_int_eq(feedn(b, KL_EV_OUTBOUND_RECV, T(41), 8, &mysql, result + 12, sizeof result - 12), KL_OK);
+    feed(b, KL_EV_OUTBOUND_SEND, T(50), 7, &redis, "*1\r\n$4\r\nPING\r\n"); /* after a response */
+    feed(b, KL_EV_OUTBOUND_RECV, T(60), 7, &redis, "+PONG\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(70), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_actions, 4);
+    ck_call(&s->actions[0], 0, T(10), 7, &redis, RGET, RVAL, T(20));
+    const kl_action *m = &s->actions[1];
+    ck_assert_int_eq(m->index, 1);
+    ck_assert_int_eq(m->socket_fd, 8);
+    ck_assert(kl_addr_equal(&m->peer, &mysql));
+    ck_assert_uint_eq(m->request.len, sizeof query);
+    ck_assert_mem_eq(m->request.data, query, sizeof query);
+    ck_assert_uint_eq(m->response.len, sizeof result);
+    ck_assert_mem_eq(m->response.data, result, sizeof result);
+    ck_assert_int_eq(m->response_time, T(40));
+    ck_call(&s->actions[2], 2, T(50), 7, &redis, "*1\r\n$4\r\nPING\r\n", "+PONG\r\n", T(60));
+    ck_marker(s, 3, T(70));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_resend_after_a_timed_out_read_is_a_new_call)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(10), 9, &backend, "GET /slow HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(feedn(b, KL_EV_OUTBOUND_RECV, T(1010), 9, &backend, NULL, 0), KL_OK); /* timeout */
+    feed(b, KL_EV_OUTBOUND_SEND, T(1020), 9, &backend, "GET /slow HTTP/1.1\r\n\r\n");
+    feed(b, KL_EV_OUTBOUND_RECV, T(1030), 9, &backend, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    /* without a read in between, sends on one socket stay one request */
+    feed(b, KL_EV_OUTBOUND_SEND, T(1040), 10, &backend, "GET /a HTTP/1.1\r\n\r\n");
+    feed(b, KL_EV_OUTBOUND_SEND, T(1041), 10, &backend, "GET /a HTTP/1.1\r\n\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(1100), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_actions, 4);
+    ck_call(&s->actions[0], 0, T(10), 9, &backend, "GET /slow HTTP/1.1\r\n\r\n", "", 0);
+    ck_call(&s->actions[1], 1, T(1020), 9, &backend, "GET /slow HTTP/1.1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", T(1030));
+    ck_call(&s->actions[2], 2, T(1040), 10, &backend, "GET /a HTTP/1.1\r\n\r\nGET /a HTTP/1.1\r\n\r\n", "", 0);
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(interleaved_outbound_sockets_keep_their_own_requests_and_responses)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(10), 7, &redis, RGET);
+    feed(b, KL_EV_OUTBOUND_SEND, T(11), 9, &backend, "GET /b HTTP/1.1\r\n\r\n");
+    feed(b, KL_EV_OUTBOUND_RECV, T(20), 9, &backend, "HTTP/1.1 204 No Content\r\n\r\n");
+    feed(b, KL_EV_OUTBOUND_RECV, T(21), 7, &redis, RVAL);
+    /* the fd reused for another peer without a close we saw: a new call */
+    feed(b, KL_EV_OUTBOUND_RECV, T(30), 9, &mysql, "greeting");
+    /* after a close, even the same peer starts over */
+    feed(b, KL_EV_OUTBOUND_SEND, T(31), 7, &redis, "*1\r\n$4\r\nPI");
+    feed_close(b, KL_EV_OUTBOUND_CLOSE, T(32), 7);
+    feed(b, KL_EV_OUTBOUND_SEND, T(33), 7, &redis, "NG\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(40), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_actions, 6);
+    ck_call(&s->actions[0], 0, T(10), 7, &redis, RGET, RVAL, T(21));
+    ck_call(&s->actions[1], 1, T(11), 9, &backend, "GET /b HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n", T(20));
+    ck_call(&s->actions[2], 2, T(30), 9, &mysql, "", "greeting", T(30));
+    ck_call(&s->actions[3], 3, T(31), 7, &redis, "*1\r\n$4\r\nPI", "", 0);
+    ck_call(&s->actions[4], 4, T(33), 7, &redis, "NG\r\n", "", 0);
+    ck_marker(s, 5, T(40));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(files_udp_and_storage_become_actions_one_per_file)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed_file(b, T(1), "/var/log/a.log", "one\n");
+    kl_event ev = {.type = KL_EV_READ_STORAGE, .time = T(2), .data = (const uint8_t *)"k=v", .len = 3};
+    ck_assert_int_eq(kl_builder_feed(b, &ev), KL_OK);
+    feed_file(b, T(3), "/var/log/b.log", "bee\n");
+    feed(b, KL_EV_SEND_UDP, T(4), 11, &statsd, "svc.req:1|c");
+    feed_file(b, T(5), "/var/log/a.log", "two\n");
+    feed(b, KL_EV_SEND_UDP, T(6), 11, &statsd, "svc.ms:3|ms");
+    feed(b, KL_EV_INBOUND_SEND, T(7), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_actions, 6);
+    ck_assert_int_eq(s->actions[0].type, KL_ACTION_APPEND_FILE);
+    ck_assert_str_eq(s->actions[0].file_name, "/var/log/a.log");
+    ck_bytes(s->actions[0].content, "one\ntwo\n");
+    ck_assert_int_eq(s->actions[0].occurred_at, T(1));
+    ck_assert_int_eq(s->actions[1].type, KL_ACTION_READ_STORAGE);
+    ck_bytes(s->actions[1].content, "k=v");
+    ck_assert_str_eq(s->actions[2].file_name, "/var/log/b.log");
+    ck_bytes(s->actions[2].content, "bee\n");
+    ck_assert_int_eq(s->actions[3].type, KL_ACTION_SEND_UDP);
+    ck_assert(kl_addr_equal(&s->actions[3].peer, &statsd));
+    ck_bytes(s->actions[3].content, "svc.req:1|c");
+    ck_assert_int_eq(s->actions[3].occurred_at, T(4));
+    ck_bytes(s->actions[4].content, "svc.ms:3|ms");
+    ck_assert_int_eq(s->actions[4].index, 4);
+    ck_marker(s, 5, T(7));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(actions_before_the_first_request_belong_to_it)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_OUTBOUND_RECV, T(0), 8, &mysql, "greeting"); /* a pool connects */
+    feed(b, KL_EV_INBOUND_RECV, T(10), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(20), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_int_eq(s->call_from_inbound.index, 1);
+    ck_assert_uint_eq(s->n_actions, 2);
+    ck_assert_int_eq(s->actions[0].occurred_at, T(0));
+    ck_marker(s, 1, T(20));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_close_without_response_hands_out_the_request_alone)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "GET /x HTTP/1.1\r\n");
+    feed_close(b, KL_EV_INBOUND_CLOSE, T(1), 6); /* another connection */
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed_close(b, KL_EV_INBOUND_CLOSE, T(2), 5);
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, "GET /x HTTP/1.1\r\n");
+    ck_assert(!s->return_inbound.present);
+    ck_assert_uint_eq(s->n_actions, 0);
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_response_running_until_close_ends_at_the_close)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "GET / HTTP/1.0\r\n\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, "HTTP/1.0 200 OK\r\n\r\nstream");
+    feed(b, KL_EV_INBOUND_SEND, T(2), 5, &client, "ing");
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed_close(b, KL_EV_INBOUND_CLOSE, T(3), 5);
+    kl_session *s = take(b);
+    ck_bytes(s->return_inbound.response, "HTTP/1.0 200 OK\r\n\r\nstreaming");
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(an_unknown_protocol_ends_at_the_next_request_from_any_client)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "\x16\x03\x01 hello");
+    feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, "\x16\x03\x03 server");
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_RECV, T(2), 6, &client2, "PING\r\n");
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, "\x16\x03\x01 hello");
+    ck_assert_str_eq(s->next_session_id, id_of(T(2)));
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_SEND, T(3), 6, &client2, "+PONG\r\n");
+    ck_assert_ptr_null(kl_builder_take(b)); /* an inline command does not tell RESP */
+    feed(b, KL_EV_INBOUND_RECV, T(4), 6, &client2, "*1\r\n$4\r\nPING\r\n");
+    s = take(b);
+    ck_bytes(s->call_from_inbound.request, "PING\r\n");
+    ck_assert(kl_addr_equal(&s->call_from_inbound.peer, &client2));
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_SEND, T(5), 6, &client2, "+PONG\r\n"); /* RESP: framed */
+    s = take(b);
+    ck_bytes(s->call_from_inbound.request, "*1\r\n$4\r\nPING\r\n");
+    ck_bytes(s->return_inbound.response, "+PONG\r\n");
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(the_action_limit_truncates_and_keeps_the_marker)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 3, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(1), 7, &redis, RGET);
+    feed(b, KL_EV_OUTBOUND_RECV, T(2), 7, &redis, RVAL);
+    for (int i = 0; i < 4; i++)
+        feed(b, KL_EV_SEND_UDP, T(3 + i), 11, &statsd, "m:1|c");
+    /* a dropped call's answer must not land in the fd's previous call */
+    feed(b, KL_EV_OUTBOUND_SEND, T(10), 7, &redis, RGET);
+    feed(b, KL_EV_OUTBOUND_RECV, T(11), 7, &redis, RVAL);
+    feed(b, KL_EV_INBOUND_SEND, T(20), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert(s->truncated);
+    ck_assert_uint_eq(s->n_actions, 4);
+    ck_call(&s->actions[0], 0, T(1), 7, &redis, RGET, RVAL, T(2));
+    ck_assert_int_eq(s->actions[2].occurred_at, T(4));
+    ck_marker(s, 3, T(20));
+    ck_assert_uint_eq(s->n_labels, 2);
+    ck_bytes(s->labels[0].key, "dropped_bytes");
+    ck_bytes(s->labels[0].value, "48"); /* 2 datagrams of 5, the call's 25 and 13 */
+    ck_bytes(s->labels[1].key, "dropped_actions");
+    ck_bytes(s->labels[1].value, "4");
+    kl_session_free(s);
+    kl_builder_totals tot;
+    kl_builder_get_totals(b, &tot);
+    ck_assert_uint_eq(tot.dropped_actions, 4);
+    ck_assert_uint_eq(tot.dropped_bytes, 48);
+    ck_assert_uint_eq(tot.truncated, 1);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(the_byte_limit_cuts_bytes_and_the_session_still_ends)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 100, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1); /* 36 bytes */
+    feed(b, KL_EV_OUTBOUND_SEND, T(1), 7, &redis, RGET);  /* 25 */
+    feed(b, KL_EV_OUTBOUND_RECV, T(2), 7, &redis, RVAL);  /* 13 */
+    feed(b, KL_EV_INBOUND_SEND, T(3), 5, &client, OK1);   /* 45: 26 kept */
+    ck_assert_ptr_null(kl_builder_take(b)); /* a cut response cannot be framed */
+    feed(b, KL_EV_INBOUND_SEND, T(4), 5, &client, "more");
+    feed(b, KL_EV_INBOUND_RECV, T(5), 5, &client, GET2); /* request => response => request */
+    kl_session *s = take(b);
+    ck_assert(s->truncated);
+    ck_assert_uint_eq(s->return_inbound.response.len, 26);
+    ck_assert_mem_eq(s->return_inbound.response.data, OK1, 26);
+    ck_bytes(s->labels[0].value, "23"); /* 19 of the response and "more" */
+    ck_bytes(s->labels[1].value, "0");
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_SEND, T(6), 5, &client, OK2); /* the next session starts afresh */
+    s = take(b);
+    ck_assert(!s->truncated);
+    ck_bytes(s->return_inbound.response, OK2);
+    kl_session_free(s);
+    kl_builder_totals tot;
+    kl_builder_get_totals(b, &tot);
+    ck_assert_uint_eq(tot.sessions, 2);
+    ck_assert_uint_eq(tot.truncated, 1);
+    ck_assert_uint_eq(tot.dropped_bytes, 23);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_flush_hands_out_the_session_or_discards_an_orphan)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_OUTBOUND_SEND, T(0), 7, &redis, RGET);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, "HTTP/1.1 200 OK\r\n\r\n"); /* to no request */
+    feed(b, KL_EV_INBOUND_RECV, T(2), 5, &client, GET1);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, GET1);
+    ck_assert_uint_eq(s->n_actions, 0); /* the orphan call went with the first flush */
+    kl_session_free(s);
+    kl_builder_totals tot;
+    kl_builder_get_totals(b, &tot);
+    ck_assert_uint_eq(tot.orphans, 1);
+    ck_assert_uint_eq(tot.dropped_bytes, strlen(RGET) + 19);
+    ck_assert_uint_eq(tot.sessions, 1);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_lingering_session_keeps_the_work_done_after_answering)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 1000000); /* 1 ms */
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(10), 5, &client, OK1);
+    feed_file(b, T(500), "/var/log/access.log", "GET /users/1 200\n");
+    ck_assert_int_eq(kl_builder_tick(b, T(1009)), KL_OK);
+    ck_assert_ptr_null(kl_builder_take(b));
+    ck_assert_int_eq(kl_builder_tick(b, T(1010)), KL_OK);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_actions, 2);
+    ck_assert_str_eq(s->actions[1].file_name, "/var/log/access.log");
+    kl_session_free(s);
+    /* an event past the delay hands the session out first and goes to the next one */
+    feed(b, KL_EV_INBOUND_RECV, T(2000), 5, &client, GET2);
+    feed(b, KL_EV_INBOUND_SEND, T(2010), 5, &client, OK2);
+    feed(b, KL_EV_SEND_UDP, T(3011), 11, &statsd, "late");
+    s = take(b);
+    ck_assert_uint_eq(s->n_actions, 1);
+    kl_session_free(s);
+    /* and the next request ends a lingering session at once, naming it */
+    feed(b, KL_EV_INBOUND_RECV, T(3020), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(3030), 5, &client, OK1);
+    feed(b, KL_EV_INBOUND_RECV, T(3040), 5, &client, GET2);
+    s = take(b);
+    ck_assert_str_eq(s->next_session_id, id_of(T(3040)));
+    ck_assert_uint_eq(s->n_actions, 2);
+    ck_assert_int_eq(s->actions[0].type, KL_ACTION_SEND_UDP);
+    kl_session_free(s);
+    kl_builder_free(b); /* frees the session in progress */
+}
+END_TEST
+
+START_TEST(an_unknown_event_is_refused)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    kl_event ev = {.type = (kl_event_type)99, .time = T(0)};
+    ck_assert_int_eq(kl_builder_feed(b, &ev), KL_ERR_INVALID);
+    kl_builder_free(b);
+    kl_builder_free(NULL);
+}
+END_TEST
+
+/* Out of memory, the session in progress is dropped and the builder goes on. The address
+ * space limit cannot be used under ASan, which reserves terabytes for its shadow. */
+START_TEST(running_out_of_memory_drops_the_session_and_goes_on)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#else
+    size_t big = 64u << 20;
+    uint8_t *data = malloc(big);
+    memset(data, 'x', big);
+    static const char head[] = "POST / HTTP/1.1\r\nContent-Length: 67108815\r\n\r\n";
+    memcpy(data, head, sizeof head - 1);
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 128u << 20, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "GET /warm HTTP/1.1\r\n\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, OK1);
+    kl_session_free(take(b));
+
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_AS, &old);
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert(f && fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    lim = old;
+    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16u << 20);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    int r = feedn(b, KL_EV_INBOUND_RECV, T(10), 5, &client, data, big);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+    ck_assert_int_eq(r, KL_ERR_NOMEM);
+
+    feed(b, KL_EV_OUTBOUND_SEND, T(11), 7, &redis, RGET); /* ignored: the session is lost */
+    feed(b, KL_EV_INBOUND_SEND, T(12), 5, &client, OK1);
+    feed(b, KL_EV_INBOUND_RECV, T(13), 5, &client, GET2);
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(14), 5, &client, OK2);
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, GET2);
+    kl_session_free(s);
+    kl_builder_totals tot;
+    kl_builder_get_totals(b, &tot);
+    ck_assert_uint_eq(tot.dropped, 1);
+    ck_assert_uint_eq(tot.sessions, 2);
+    ck_assert_uint_eq(tot.dropped_bytes, big + strlen(RGET) + strlen(OK1));
+    kl_builder_free(b);
+    free(data);
+#endif
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("builder");
+    TCase *tc = tcase_create("builder");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, a_keep_alive_connection_yields_one_session_per_request_as_each_response_ends);
+    tcase_add_test(tc, without_framing_the_next_request_ends_the_session_and_is_named_next);
+    tcase_add_test(tc, pipelined_requests_and_responses_split_into_sessions);
+    tcase_add_test(tc, a_pipelined_request_waits_for_its_own_response);
+    tcase_add_test(tc, a_chunked_response_ends_the_session_at_its_last_chunk);
+    tcase_add_test(tc, a_head_response_ends_at_its_headers);
+    tcase_add_test(tc, a_body_read_after_an_early_answer_stays_in_the_request);
+    tcase_add_test(tc, the_fixture_fastcgi_traffic_builds_the_session_the_original_recorded);
+    tcase_add_test(tc, a_fastcgi_request_read_after_its_answer_completes_the_session);
+    tcase_add_test(tc, redis_and_mysql_calls_are_cut_at_each_send_after_a_response);
+    tcase_add_test(tc, a_resend_after_a_timed_out_read_is_a_new_call);
+    tcase_add_test(tc, interleaved_outbound_sockets_keep_their_own_requests_and_responses);
+    tcase_add_test(tc, files_udp_and_storage_become_actions_one_per_file);
+    tcase_add_test(tc, actions_before_the_first_request_belong_to_it);
+    tcase_add_test(tc, a_close_without_response_hands_out_the_request_alone);
+    tcase_add_test(tc, a_response_running_until_close_ends_at_the_close);
+    tcase_add_test(tc, an_unknown_protocol_ends_at_the_next_request_from_any_client);
+    tcase_add_test(tc, the_action_limit_truncates_and_keeps_the_marker);
+    tcase_add_test(tc, the_byte_limit_cuts_bytes_and_the_session_still_ends);
+    tcase_add_test(tc, a_flush_hands_out_the_session_or_discards_an_orphan);
+    tcase_add_test(tc, a_lingering_session_keeps_the_work_done_after_answering);
+    tcase_add_test(tc, an_unknown_event_is_refused);
+    tcase_add_test(tc, running_out_of_memory_drops_the_session_and_goes_on);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}

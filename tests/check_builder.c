@@ -8,7 +8,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define FIXTURE "tests/fixtures/koala-json/1548160113499755925-1158745"
 #define T0 INT64_C(1700000000000000000)
 #define T(us) (T0 + (int64_t)(us) * 1000) /* microseconds after T0 */
 
@@ -301,23 +300,12 @@ START_TEST(a_body_read_after_an_early_answer_stays_in_the_request)
 }
 END_TEST
 
-/* A byte field of the original koala's fixture: JSON-unescape, then \xHH is the byte 0xHH. */
+/* A byte field of the original koala's fixture, decoded. */
 static uint8_t *fixture_bytes(json_t *obj, const char *field, size_t *len)
 {
     json_t *v = json_object_get(obj, field);
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v), o = 0;
-    uint8_t *out = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x') {
-            char hex[3] = {s[i + 2], s[i + 3], 0};
-            out[o++] = (uint8_t)strtoul(hex, NULL, 16);
-            i += 3;
-        } else {
-            out[o++] = (uint8_t)s[i];
-        }
-    }
-    *len = o;
+    uint8_t *out = malloc(json_string_length(v) + 1);
+    *len = tu_unescape_x(json_string_value(v), json_string_length(v), out);
     return out;
 }
 
@@ -331,8 +319,8 @@ static int64_t fixture_int(json_t *obj, const char *field)
 START_TEST(the_fixture_fastcgi_traffic_builds_the_session_the_original_recorded)
 {
     json_error_t e;
-    json_t *root = json_load_file(FIXTURE, 0, &e);
-    ck_assert_msg(root != NULL, "%s: %s", FIXTURE, e.text);
+    json_t *root = json_load_file(TU_FIXTURE, 0, &e);
+    ck_assert_msg(root != NULL, "%s: %s", TU_FIXTURE, e.text);
     json_t *in = json_object_get(root, "CallFromInbound"), *ri = json_object_get(root, "ReturnInbound");
     json_t *call = json_array_get(json_object_get(root, "Actions"), 0);
     size_t req_n, resp_n, oreq_n, oresp_n;

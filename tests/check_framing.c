@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIXTURE "tests/fixtures/koala-json/1548160113499755925-1158745"
 #define S(lit) (const uint8_t *)(lit), sizeof(lit) - 1
 #define RSP KL_FRAME_RESPONSE
 
@@ -14,25 +13,14 @@
 static uint8_t *fixture_bytes(const char *obj, const char *field, size_t *len)
 {
     json_error_t e;
-    json_t *root = json_load_file(FIXTURE, 0, &e);
-    ck_assert_msg(root != NULL, "%s: %s", FIXTURE, e.text);
+    json_t *root = json_load_file(TU_FIXTURE, 0, &e);
+    ck_assert_msg(root != NULL, "%s: %s", TU_FIXTURE, e.text);
     json_t *v = json_object_get(obj ? json_object_get(root, obj) : root, field);
     if (!v) /* the first outbound call */
         v = json_object_get(json_array_get(json_object_get(root, "Actions"), 0), field);
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v), o = 0;
-    uint8_t *out = malloc(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x') {
-            char hex[3] = {s[i + 2], s[i + 3], 0};
-            out[o++] = (uint8_t)strtoul(hex, NULL, 16);
-            i += 3;
-        } else {
-            out[o++] = (uint8_t)s[i];
-        }
-    }
+    uint8_t *out = malloc(json_string_length(v) + 1);
+    *len = tu_unescape_x(json_string_value(v), json_string_length(v), out);
     json_decref(root);
-    *len = o;
     return out;
 }
 

@@ -7,26 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A session recorded by the original koala (Go), from didi/rdebug's example. */
-#define FIXTURE "tests/fixtures/koala-json/1548160113499755925-1158745"
 
 /* ---- helpers ---- */
-
-/* The fixture's decoding rule: after JSON unescaping, every \xHH is the byte 0xHH. */
-static size_t unescape_x(const char *s, size_t n, uint8_t *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x') {
-            char hex[3] = {s[i + 2], s[i + 3], 0};
-            out[o++] = (uint8_t)strtoul(hex, NULL, 16);
-            i += 3;
-        } else {
-            out[o++] = (uint8_t)s[i];
-        }
-    }
-    return o;
-}
 
 static kl_bytes get_bytes(kl_session *s, json_t *obj, const char *key)
 {
@@ -34,7 +16,7 @@ static kl_bytes get_bytes(kl_session *s, json_t *obj, const char *key)
     ck_assert_msg(json_is_string(v), "%s is not a string", key);
     size_t n = json_string_length(v);
     uint8_t *tmp = malloc(n + 1);
-    size_t len = unescape_x(json_string_value(v), n, tmp);
+    size_t len = tu_unescape_x(json_string_value(v), n, tmp);
     kl_bytes b;
     ck_assert_int_eq(kl_session_dup_bytes(s, &b, tmp, len), KL_OK);
     free(tmp);
@@ -95,8 +77,8 @@ static kl_action_type type_named(const char *name)
 static kl_session *fixture_session(void)
 {
     json_error_t e;
-    json_t *root = json_load_file(FIXTURE, 0, &e);
-    ck_assert_msg(root != NULL, "%s: %s", FIXTURE, e.text);
+    json_t *root = json_load_file(TU_FIXTURE, 0, &e);
+    ck_assert_msg(root != NULL, "%s: %s", TU_FIXTURE, e.text);
     kl_session *s = kl_session_new();
     s->context = get_str(s, root, "Context");
     s->thread_id = get_int(root, "ThreadId");
@@ -180,7 +162,7 @@ START_TEST(fixture_session_exports_byte_for_byte_as_the_original_wrote_it)
 {
     kl_session *s = fixture_session();
     size_t want_len;
-    unsigned char *want = tu_read_file(FIXTURE, &want_len);
+    unsigned char *want = tu_read_file(TU_FIXTURE, &want_len);
     ck_assert_ptr_nonnull(want);
     kl_buf b = {0};
     ck_assert_int_eq(kl_json_session(s, KL_JSON_PRETTY, &b), KL_OK);
@@ -202,7 +184,7 @@ START_TEST(compact_output_is_one_line_of_the_same_json)
     char *compact = export_session(s, 0);
     ck_assert_ptr_null(strchr(compact, '\n'));
     json_error_t e;
-    json_t *want = json_load_file(FIXTURE, 0, &e);
+    json_t *want = json_load_file(TU_FIXTURE, 0, &e);
     json_t *got = parse(compact);
     ck_assert(json_equal(got, want));
     json_decref(got);
@@ -402,7 +384,7 @@ START_TEST(random_bytes_decode_back_to_themselves)
         char *js = export_bytes(in, n);
         json_t *j = parse(js);
         uint8_t *out = malloc(json_string_length(j) + 1);
-        size_t m = unescape_x(json_string_value(j), json_string_length(j), out);
+        size_t m = tu_unescape_x(json_string_value(j), json_string_length(j), out);
         ck_assert_uint_eq(m, n);
         ck_assert_mem_eq(out, in, n);
         json_decref(j);

@@ -162,6 +162,21 @@ kl_session *tu_session(int i)
     return s;
 }
 
+size_t tu_unescape_x(const char *s, size_t n, uint8_t *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x') {
+            char hex[3] = {s[i + 2], s[i + 3], 0};
+            out[o++] = (uint8_t)strtoul(hex, NULL, 16);
+            i += 3;
+        } else {
+            out[o++] = (uint8_t)s[i];
+        }
+    }
+    return o;
+}
+
 int tu_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

@@ -16,6 +16,11 @@ const char *tu_path(const char *name);
 /* Whole file into a malloc'd buffer; *len set. NULL on failure. */
 unsigned char *tu_read_file(const char *path, size_t *len);
 int tu_write_file(const char *path, const void *data, size_t len);
+/* A session recorded by the original koala (Go), from didi/rdebug's example. */
+#define TU_FIXTURE "tests/fixtures/koala-json/1548160113499755925-1158745"
+/* The original koala's byte escaping, undone after JSON unescaping: every \xHH becomes the
+ * byte 0xHH. Writes at most n bytes to out. @return the number written. */
+size_t tu_unescape_x(const char *s, size_t n, uint8_t *out);
 /* Run the suite, print Check's summary, return the process exit status. */
 int tu_run(Suite *s);
 

@@ -46,6 +46,7 @@ TOOLS    := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 TOOL_LIB := $(B)/obj/tools/tool.o
 
 SAMPLE_GEN := $(B)/bin/koala-samplegen
+SVC_BINS   := $(B)/bin/sample-svc $(B)/bin/sample-client
 
 HOOK_SRC := $(wildcard hook/*.c)
 HOOK_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(HOOK_SRC))
@@ -147,8 +148,6 @@ $(SAMPLE_GEN): $(B)/obj/samples/samplegen.o $(TOOL_LIB) $(LIB_A)
 tools: $(TOOLS)
 
 # --------------------------------------------------------------- sample service (plain C, no libkoala)
-SVC_BINS := $(B)/bin/sample-svc $(B)/bin/sample-client
-
 $(B)/obj/samples/svc/%.o: samples/svc/%.c
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -c $< -o $@

@@ -5,10 +5,11 @@
  * POST /order {"user":U,"item":ITEM,"qty":Q}, with j = k / 2, U = j % 10 + 1,
  * ITEM = book, pen, lamp, mug by j % 4, Q = j % 3 + 1. Every answer is checked: status, JSON
  * content type, framing, the Connection header and the fields that echo the request. */
+#include "netaddr.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -501,25 +502,8 @@ static void usage(FILE *f)
 
 static int parse_addr(const char *s, struct opts *o)
 {
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon)
+    if (netaddr_parse(s, &o->ss, &o->sslen) < 0)
         return -1;
-    size_t hl = (size_t)(colon - s);
-    const char *h = s;
-    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']')
-        h++, hl -= 2;
-    if (hl == 0 || hl >= sizeof host)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
-        return -1;
-    memcpy(&o->ss, res->ai_addr, res->ai_addrlen);
-    o->sslen = res->ai_addrlen;
-    freeaddrinfo(res);
     o->to = s;
     return 0;
 }

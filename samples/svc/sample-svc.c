@@ -20,12 +20,13 @@
  * --variant changed turns the visits key into visits:user:{ID} (a cluster hash tag) and the
  * greeting of GET /user from "hello, NAME" into "welcome back, NAME": one outbound query and one
  * response field, for the koala-diff demo. */
+#include "netaddr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -129,27 +130,8 @@ static void on_stop_signal(int sig)
 /* Parses HOST:PORT or [HOST]:PORT with a numeric host. Returns 0, or -1. */
 static int addr_parse(const char *s, struct addr *a)
 {
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || strlen(s) >= sizeof a->text)
+    if (strlen(s) >= sizeof a->text || netaddr_parse(s, &a->ss, &a->len) < 0)
         return -1;
-    size_t hl = (size_t)(colon - s);
-    const char *h = s;
-    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= sizeof host)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
-        return -1;
-    memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
-    a->len = res->ai_addrlen;
-    freeaddrinfo(res);
     strcpy(a->text, s);
     return 0;
 }

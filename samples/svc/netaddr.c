@@ -1,0 +1,31 @@
+/* netaddr.c - "HOST:PORT" and "[V6]:PORT" to a socket address, for the sample programs. */
+#include "netaddr.h"
+
+#include <netdb.h>
+#include <string.h>
+
+int netaddr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    const char *colon = strrchr(text, ':');
+    if (!colon)
+        return -1;
+    size_t hl = (size_t)(colon - text);
+    const char *h = text;
+    if (hl >= 2 && text[0] == '[' && text[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof host)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}

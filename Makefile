@@ -50,8 +50,10 @@ SVC_BINS   := $(B)/bin/sample-svc $(B)/bin/sample-client
 
 HOOK_SRC := $(wildcard hook/*.c)
 HOOK_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(HOOK_SRC))
-# The interposers (the libc functions the hook replaces) stay out of the hook's test suites.
+# The interposers (hk_hooks*.c: the wrappers, the recording behind them, the constructor) stay
+# out of the hook's test suites.
 HOOK_CORE_OBJ := $(filter-out $(B)/obj/hook/hk_hooks%,$(HOOK_OBJ))
+RECORDER := $(B)/lib/libkoala-recorder.so
 
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
@@ -126,7 +128,13 @@ $(B)/obj/hook/%.o: hook/%.c
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -fPIC -fvisibility=hidden -Ilibkoala -Ihook \
 	  -c $< -o $@
 
-hook: $(HOOK_OBJ)
+# Everything linked in with hidden visibility; the version script exports the wrappers only.
+$(RECORDER): $(HOOK_OBJ) $(LIB_OBJ) hook/recorder.map
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/recorder.map \
+	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_OBJ) $(LIBS) -ldl
+
+hook: $(HOOK_OBJ) $(RECORDER)
 
 # --------------------------------------------------------------- tools
 $(B)/obj/tools/%.o: tools/%.c

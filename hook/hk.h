@@ -163,4 +163,32 @@ void hk_sink_stop(void);
 /* Sessions written and dropped, file bytes, files opened, so far. */
 hk_sink_totals hk_sink_get_totals(void);
 
+/* ------------------------------------------------------------------ record */
+
+/* What the wrappers saw, turned into sessions by a per-thread kl_builder and handed to the
+ * sink. Every hk_on_* is called with the guard held, after the real call, with what it
+ * returned; before hk_record_init() they do nothing. */
+
+/* Start recording with c (copied; the host name and program are looked up once). */
+void hk_record_init(const hk_config *c);
+/* fd came from accept/accept4: an inbound connection. */
+void hk_on_accept(int fd);
+/* connect(fd, addr) succeeded or is in progress: an outbound connection, unless bypassed. */
+void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* fd is about to be closed (or replaced by dup2/dup3): its number may come back. */
+void hk_on_close(int fd);
+/* n bytes of buf went out on fd (n <= 0: nothing). */
+void hk_on_send(int fd, const void *buf, ssize_t n);
+/* n bytes came in on fd; 0 is end of stream (an outbound "no answer"), below 0 nothing. */
+void hk_on_recv(int fd, const void *buf, ssize_t n);
+/* The same, the bytes spread over iov. */
+void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n);
+void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n);
+/* A datagram of n bytes sent to to (NULL: the connected peer). */
+void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len);
+/* End the calling thread's session in progress and hand out what it finished. */
+void hk_record_flush_thread(void);
+/* Builder counters of the threads done so far and of the calling thread. */
+void hk_record_totals(kl_builder_totals *t);
+
 #endif

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,7 @@ static void flush_due(void)
 static void *writer_main(void *arg)
 {
     (void)arg;
+    hk_own_thread();
     pthread_mutex_lock(&sk.lock);
     for (;;) {
         while (!sk.head && !sk.stopping) {
@@ -226,7 +228,14 @@ int hk_sink_start(const hk_sink_opts *o)
     static bool atfork;
     if (!atfork)
         atfork = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
-    if (pthread_create(&sk.thread, NULL, writer_main, NULL) != 0) {
+    /* The writer blocks every signal (it starts with the mask in force at its creation): a
+     * service's SIGTERM must reach the service, never koala's thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&sk.thread, NULL, writer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         hk_log(HK_ERROR, "cannot start the writer thread; recording is off");
         err = KL_ERR_NOMEM;
         goto out;

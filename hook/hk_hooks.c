@@ -1,0 +1,134 @@
+/* hk_hooks.c - the wrappers: the libc functions of hooks.def, each calling the real one and
+ * telling hk_hooks_record.c what it transferred. One shape (STYLE.md): real call first, only
+ * the bytes actually moved are recorded, the caller gets the real value and errno. */
+#include "hk.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* A wrapper whose real call returns n and whose bookkeeping is `after`. */
+#define WRAP(type, name, args, after)                                                             \
+    do {                                                                                          \
+        if (!hk_enter())                                                                          \
+            return REAL(name) args;                                                               \
+        type n = REAL(name) args;                                                                 \
+        int saved = errno;                                                                        \
+        after;                                                                                    \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
+    } while (0)
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    WRAP(int, accept, (fd, addr, len), if (n >= 0) hk_on_accept(n));
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    WRAP(int, accept4, (fd, addr, len, flags), if (n >= 0) hk_on_accept(n));
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    /* A nonblocking connect in progress is a connection too. */
+    WRAP(int, connect, (fd, addr, len), if (n == 0 || saved == EINPROGRESS) hk_on_connect(fd, addr, len));
+}
+
+/* The bookkeeping comes before the real close: once closed, another thread may get the
+ * same number back and describe it before we would forget the old one. */
+EXPORT int close(int fd)
+{
+    if (!hk_enter())
+        return REAL(close)(fd);
+    hk_on_close(fd);
+    hk_leave();
+    return REAL(close)(fd);
+}
+
+EXPORT int dup(int fd)
+{
+    WRAP(int, dup, (fd), if (n >= 0) hk_fd_dup(fd, n));
+}
+
+/* dup2 and dup3 close fd2 first when it is open: the same bookkeeping as close. */
+EXPORT int dup2(int fd, int fd2)
+{
+    WRAP(int, dup2, (fd, fd2), if (n >= 0 && fd != fd2) { hk_on_close(fd2); hk_fd_dup(fd, fd2); });
+}
+
+EXPORT int dup3(int fd, int fd2, int flags)
+{
+    WRAP(int, dup3, (fd, fd2, flags), if (n >= 0) { hk_on_close(fd2); hk_fd_dup(fd, fd2); });
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    WRAP(ssize_t, send, (fd, buf, len, flags), hk_on_send(fd, buf, n));
+}
+
+/* Peeked bytes are read again later: only the read that consumes them counts. */
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    WRAP(ssize_t, recv, (fd, buf, len, flags), if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+                      socklen_t tolen)
+{
+    WRAP(ssize_t, sendto, (fd, buf, len, flags, to, tolen), hk_on_sendto(fd, buf, n, to, tolen));
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+                        socklen_t *fromlen)
+{
+    WRAP(ssize_t, recvfrom, (fd, buf, len, flags, from, fromlen),
+         if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+    WRAP(ssize_t, read, (fd, buf, len), hk_on_recv(fd, buf, n));
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+    WRAP(ssize_t, write, (fd, buf, len), hk_on_send(fd, buf, n));
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    WRAP(ssize_t, readv, (fd, iov, cnt), hk_on_recvv(fd, iov, cnt, n));
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    WRAP(ssize_t, writev, (fd, iov, cnt), hk_on_sendv(fd, iov, cnt, n));
+}
+
+/* The fortified reads (_FORTIFY_SOURCE): the real one checks len against buflen. Declared
+ * here: the headers declare them only when fortifying. */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                       struct sockaddr *from, socklen_t *fromlen);
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    WRAP(ssize_t, __read_chk, (fd, buf, len, buflen), hk_on_recv(fd, buf, n));
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    WRAP(ssize_t, __recv_chk, (fd, buf, len, buflen, flags),
+         if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                              struct sockaddr *from, socklen_t *fromlen)
+{
+    WRAP(ssize_t, __recvfrom_chk, (fd, buf, len, buflen, flags, from, fromlen),
+         if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
+}

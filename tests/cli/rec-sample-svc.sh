@@ -1,0 +1,136 @@
+# The recorder on the sample service: sample-svc under LD_PRELOAD=libkoala-recorder.so, five
+# keep-alive requests, SIGTERM; koala-dump --json shows one session per request, its bytes
+# exactly those the client sent and received, and the Redis and backend calls in order.
+# Needs redis-server (Debian package redis-server).
+set -u
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 2' TERM INT
+fail() {
+    echo "rec-sample-svc: $*" >&2
+    exit 2
+}
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+    fail "redis-server not found (apt-get install redis-server)"
+case $B in
+    /*) so="$B/lib/libkoala-recorder.so" ;;
+    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
+esac
+[ -f "$so" ] || fail "$so not built"
+# An ASan build's runtime must come first among the loaded libraries.
+preload="$so"
+asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
+[ -z "$asan" ] || preload="$asan $so"
+
+port_of() {
+    i=0
+    until grep -q '^listening on ' "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 100 ] || fail "$1: no 'listening on' line: $(cat "$1" 2>/dev/null)"
+        sleep 0.1
+    done
+    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
+}
+exit_status() {
+    i=0
+    while [ $i -lt 100 ] && [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; do
+        i=$((i + 1))
+        sleep 0.1
+    done
+    [ $i -lt 100 ] || { kill -KILL "$1"; echo "rec-sample-svc: pid $1 still running 10 s after SIGTERM" >&2; }
+    wait "$1"
+    echo "exit $?"
+}
+
+rp=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
+    --logfile "$T/redis.log" &
+pids="$pids $!"
+python3 samples/svc/backend.py --listen 127.0.0.1:0 >"$T/backend.out" 2>"$T/backend.err" &
+pids="$pids $!"
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+while True:
+    s.recv(2048)
+' >"$T/statsd.out" &
+pids="$pids $!"
+i=0
+until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do
+    i=$((i + 1))
+    [ $i -le 100 ] || fail "redis-server on port $rp did not start: $(cat "$T/redis.log")"
+    sleep 0.1
+done
+bp=$(port_of "$T/backend.out") || exit 2
+up=$(port_of "$T/statsd.out") || exit 2
+
+mkdir "$T/rec"
+LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
+    sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
+    --log "$T/svc.log" --statsd "127.0.0.1:$up" --threads 2 >"$T/svc.out" 2>"$T/svc.err" &
+svc=$!
+pids="$pids $svc"
+sp=$(port_of "$T/svc.out") || exit 2
+
+echo "# five keep-alive requests under the recorder"
+timeout 20 sample-client --to "127.0.0.1:$sp" --raw --sent "$T/sent" \
+    GET /user/7 POST /order '{"user":7,"item":"lamp","qty":2}' GET /user/7 GET /health \
+    GET /user/2000 >"$T/raw"
+echo "exit $?"
+kill -TERM "$svc"
+exit_status "$svc"
+grep -v '^[0-9-]*T[0-9:.]*Z koala\[[0-9]*\] INFO ' "$T/svc.err"
+grep -c 'INFO 5 sessions written, 0 dropped' "$T/svc.err"
+
+echo "# what koala-dump reads from the recording"
+ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
+koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
+python3 - "$T/json" "$T/sent" "$T/raw" "$rp" "$bp" <<'PY'
+import json, re, sys
+
+def unescape(s):
+    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), s.encode("latin-1"))
+
+def messages(data):
+    """Split HTTP/1.1 messages with Content-Length bodies."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
+        n = int(m.group(1)) if m else 0
+        out.append(head + sep + rest[:n])
+        data = rest[n:]
+    return out
+
+path, sent, raw, rp, bp = sys.argv[1:]
+sessions = [json.loads(l) for l in open(path, encoding="utf-8")]
+reqs = messages(open(sent, "rb").read())
+resps = messages(open(raw, "rb").read())
+print("sessions:", len(sessions), "requests:", len(reqs), "responses:", len(resps))
+for i, (s, q, a) in enumerate(zip(sessions, reqs, resps)):
+    cfi = s["CallFromInbound"]
+    ret = s["ReturnInbound"]
+    print("session %d: request %s, response %s" % (i + 1,
+          "same" if unescape(cfi["Request"]) == q else "DIFFERENT",
+          "same" if unescape(ret["Response"]) == a else "DIFFERENT"))
+    for a in s["Actions"]:
+        kind = a["ActionType"]
+        if kind == "CallOutbound":
+            peer = a["Peer"]
+            who = {str(rp): "redis", str(bp): "backend"}.get(str(peer.get("Port")), str(peer))
+            req = unescape(a["Request"])
+            resp = unescape(a["Response"])
+            first = req.split(b"\r\n")[0].decode() if who == "backend" else " ".join(
+                x.decode() for x in req.split(b"\r\n")[2::2])
+            status = resp.split(b"\r\n")[0].decode()
+            print("   ", kind, who, repr(first), "->", repr(status if who == "backend" else resp.decode()[:1]),
+                  "%d/%d bytes" % (len(req), len(resp)) if req and resp else "EMPTY")
+        else:
+            print("   ", kind)
+PY

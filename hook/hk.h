@@ -175,6 +175,8 @@ void hk_record_init(const hk_config *c);
 void hk_on_accept(int fd);
 /* connect(fd, addr) succeeded or is in progress: an outbound connection, unless bypassed. */
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* open/openat returned fd for path: a file opened with O_APPEND is recorded, as append_file. */
+void hk_on_open(int fd, const char *path, int flags);
 /* fd is about to be closed (or replaced by dup2/dup3): its number may come back. */
 void hk_on_close(int fd);
 /* n bytes of buf went out on fd (n <= 0: nothing). */

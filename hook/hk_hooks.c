@@ -4,6 +4,8 @@
 #include "hk.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -62,6 +64,46 @@ EXPORT int dup2(int fd, int fd2)
 EXPORT int dup3(int fd, int fd2, int flags)
 {
     WRAP(int, dup3, (fd, fd2, flags), if (n >= 0) { hk_on_close(fd2); hk_fd_dup(fd, fd2); });
+}
+
+/* F_DUPFD and F_DUPFD_CLOEXEC make a copy, as dup does. The third argument is taken as a
+ * pointer, as glibc does: it is wide enough for an int and for the struct pointers. */
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    WRAP(int, fcntl, (fd, cmd, arg),
+         if (n >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) hk_fd_dup(fd, n));
+}
+
+/* The mode is there only when the flags create a file. */
+#define MODE_ARG(flags)                                                                           \
+    mode_t mode = 0;                                                                              \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                                                        \
+        va_list ap;                                                                               \
+        va_start(ap, flags);                                                                      \
+        mode = (mode_t)va_arg(ap, int);                                                           \
+        va_end(ap);                                                                               \
+    }
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    WRAP(int, open, (path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    WRAP(int, open64, (path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    WRAP(int, openat, (dirfd, path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)

@@ -4,6 +4,7 @@
 #include "hk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -169,6 +170,16 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
     hk_fd_set(fd, &info);
 }
 
+void hk_on_open(int fd, const char *path, int flags)
+{
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    hk_fd_info info = {.kind = flags & O_APPEND ? HK_FD_APPEND : HK_FD_OTHER};
+    if (flags & O_APPEND)
+        snprintf(info.file_name, sizeof info.file_name, "%s", path);
+    hk_fd_set(fd, &info);
+}
+
 void hk_on_close(int fd)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
@@ -185,7 +196,7 @@ void hk_on_close(int fd)
     hk_fd_forget(fd);
 }
 
-/* One piece of data on a stream socket; only inbound and outbound ones are recorded. */
+/* One piece of data on an inbound or outbound socket, or written to an appended file. */
 static void on_data(int fd, const void *buf, size_t len, bool sent, hk_fd_kind k)
 {
     hk_fd_info info;
@@ -195,26 +206,28 @@ static void on_data(int fd, const void *buf, size_t len, bool sent, hk_fd_kind k
     if (!b)
         return;
     kl_event ev = {.time = now_ns(), .fd = fd, .peer = &info.peer, .local = &info.local,
-                   .data = buf, .len = len};
-    if (k == HK_FD_INBOUND)
+                   .file_name = info.file_name, .data = buf, .len = len};
+    if (k == HK_FD_APPEND)
+        ev.type = KL_EV_APPEND_FILE;
+    else if (k == HK_FD_INBOUND)
         ev.type = sent ? KL_EV_INBOUND_SEND : KL_EV_INBOUND_RECV;
     else
         ev.type = sent ? KL_EV_OUTBOUND_SEND : KL_EV_OUTBOUND_RECV;
     feed(b, &ev);
 }
 
-static bool recorded(int fd, hk_fd_kind *k)
+static bool recorded(int fd, hk_fd_kind *k, bool sent)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return false;
     *k = kind_of(fd);
-    return *k == HK_FD_INBOUND || *k == HK_FD_OUTBOUND;
+    return *k == HK_FD_INBOUND || *k == HK_FD_OUTBOUND || (sent && *k == HK_FD_APPEND);
 }
 
 void hk_on_send(int fd, const void *buf, ssize_t n)
 {
     hk_fd_kind k;
-    if (n > 0 && recorded(fd, &k))
+    if (n > 0 && recorded(fd, &k, true))
         on_data(fd, buf, (size_t)n, true, k);
 }
 
@@ -222,14 +235,14 @@ void hk_on_recv(int fd, const void *buf, ssize_t n)
 {
     hk_fd_kind k;
     /* End of stream on an outbound socket is an answer of nothing; inbound it is no data. */
-    if (n >= 0 && recorded(fd, &k) && (n > 0 || k == HK_FD_OUTBOUND))
+    if (n >= 0 && recorded(fd, &k, false) && (n > 0 || k == HK_FD_OUTBOUND))
         on_data(fd, buf, (size_t)n, false, k);
 }
 
 static void on_vector(int fd, const struct iovec *iov, int cnt, ssize_t n, bool sent)
 {
     hk_fd_kind k;
-    if (n <= 0 || !recorded(fd, &k))
+    if (n <= 0 || !recorded(fd, &k, sent))
         return;
     size_t left = (size_t)n;
     for (int i = 0; i < cnt && left > 0; i++) {

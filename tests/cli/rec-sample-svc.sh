@@ -1,6 +1,7 @@
 # The recorder on the sample service: sample-svc under LD_PRELOAD=libkoala-recorder.so, five
 # keep-alive requests, SIGTERM; koala-dump --json shows one session per request, its bytes
-# exactly those the client sent and received, and the Redis and backend calls in order.
+# exactly those the client sent and received, the Redis and backend calls in order, the log
+# line and the statsd datagram.
 # Needs redis-server (Debian package redis-server).
 set -u
 pids=""
@@ -91,7 +92,7 @@ grep -c 'INFO 5 sessions written, 0 dropped' "$T/svc.err"
 echo "# what koala-dump reads from the recording"
 ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
-python3 - "$T/json" "$T/sent" "$T/raw" "$rp" "$bp" <<'PY'
+python3 - "$T/json" "$T/sent" "$T/raw" "$rp" "$bp" "$up" <<'PY'
 import json, re, sys
 
 def unescape(s):
@@ -108,7 +109,7 @@ def messages(data):
         data = rest[n:]
     return out
 
-path, sent, raw, rp, bp = sys.argv[1:]
+path, sent, raw, rp, bp, up = sys.argv[1:]
 sessions = [json.loads(l) for l in open(path, encoding="utf-8")]
 reqs = messages(open(sent, "rb").read())
 resps = messages(open(raw, "rb").read())
@@ -131,6 +132,11 @@ for i, (s, q, a) in enumerate(zip(sessions, reqs, resps)):
             status = resp.split(b"\r\n")[0].decode()
             print("   ", kind, who, repr(first), "->", repr(status if who == "backend" else resp.decode()[:1]),
                   "%d/%d bytes" % (len(req), len(resp)) if req and resp else "EMPTY")
+        elif kind == "AppendFile":
+            line = re.sub(r"^[0-9-]+T[0-9:]+Z ", "TIME ", a["Content"])
+            print("   ", kind, a["FileName"].rsplit("/", 1)[1], repr(line))
+        elif kind == "SendUDP":
+            print("   ", kind, "statsd" if str(a["Peer"]["Port"]) == up else a["Peer"], repr(a["Content"]))
         else:
             print("   ", kind)
 PY

@@ -188,6 +188,8 @@ void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n);
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n);
 /* A datagram of n bytes sent to to (NULL: the connected peer). */
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len);
+/* sendmsg: a datagram when msg names an address on a UDP socket, else stream bytes. */
+void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n);
 /* End the calling thread's session in progress and hand out what it finished. */
 void hk_record_flush_thread(void);
 /* Builder counters of the threads done so far and of the calling thread. */

@@ -130,6 +130,17 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
          if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
 }
 
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    WRAP(ssize_t, sendmsg, (fd, msg, flags), hk_on_sendmsg(fd, msg, n));
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    WRAP(ssize_t, recvmsg, (fd, msg, flags),
+         if (!(flags & MSG_PEEK)) hk_on_recvv(fd, msg->msg_iov, (int)msg->msg_iovlen, n));
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
     WRAP(ssize_t, read, (fd, buf, len), hk_on_recv(fd, buf, n));

@@ -52,7 +52,9 @@ __attribute__((destructor)) static void hk_stop(void)
     kl_builder_totals bt;
     hk_record_totals(&bt);
     hk_sink_totals st = hk_sink_get_totals();
-    hk_log(HK_INFO, "%llu sessions written, %llu dropped, %llu bytes in %llu files",
+    /* Quiet for the many short processes a service may spawn that record nothing. */
+    bool any = st.written || st.dropped || bt.dropped;
+    hk_log(any ? HK_INFO : HK_DEBUG, "%llu sessions written, %llu dropped, %llu bytes in %llu files",
            (unsigned long long)st.written, (unsigned long long)(st.dropped + bt.dropped),
            (unsigned long long)st.bytes, (unsigned long long)st.files);
     hk_log_close();

@@ -260,7 +260,10 @@ void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
 
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
-    on_vector(fd, iov, cnt, n, false);
+    if (n == 0)
+        hk_on_recv(fd, NULL, 0);
+    else
+        on_vector(fd, iov, cnt, n, false);
 }
 
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len)
@@ -288,6 +291,29 @@ void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to,
     kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
                    .data = buf, .len = (size_t)n};
     feed(b, &ev);
+}
+
+void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n)
+{
+    if (n <= 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    if (!msg->msg_name || kind_of(fd) != HK_FD_UDP) {
+        hk_on_sendv(fd, msg->msg_iov, (int)msg->msg_iovlen, n);
+        return;
+    }
+    /* One datagram, one action: its pieces gathered into one buffer. */
+    uint8_t *dgram = malloc((size_t)n);
+    if (!dgram)
+        return;
+    size_t got = 0;
+    for (size_t i = 0; i < msg->msg_iovlen && got < (size_t)n; i++) {
+        size_t len = msg->msg_iov[i].iov_len < (size_t)n - got ? msg->msg_iov[i].iov_len : (size_t)n - got;
+        if (len)
+            memcpy(dgram + got, msg->msg_iov[i].iov_base, len);
+        got += len;
+    }
+    hk_on_sendto(fd, dgram, n, msg->msg_name, msg->msg_namelen);
+    free(dgram);
 }
 
 void hk_record_flush_thread(void)

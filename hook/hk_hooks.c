@@ -67,16 +67,21 @@ EXPORT int dup3(int fd, int fd2, int flags)
 }
 
 /* F_DUPFD and F_DUPFD_CLOEXEC make a copy, as dup does. The third argument is taken as a
- * pointer, as glibc does: it is wide enough for an int and for the struct pointers. */
-EXPORT int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    WRAP(int, fcntl, (fd, cmd, arg),
-         if (n >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) hk_fd_dup(fd, n));
-}
+ * pointer, as glibc does: it is wide enough for an int and for the struct pointers.
+ * Programs built with _FILE_OFFSET_BITS=64 (Python, most distributions' servers) call
+ * fcntl64 and openat64. */
+#define FCNTL(name)                                                                               \
+    EXPORT int name(int fd, int cmd, ...)                                                         \
+    {                                                                                             \
+        va_list ap;                                                                               \
+        va_start(ap, cmd);                                                                        \
+        void *arg = va_arg(ap, void *);                                                           \
+        va_end(ap);                                                                               \
+        WRAP(int, name, (fd, cmd, arg),                                                           \
+             if (n >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) hk_fd_dup(fd, n));         \
+    }
+FCNTL(fcntl)
+FCNTL(fcntl64)
 
 /* The mode is there only when the flags create a file. */
 #define MODE_ARG(flags)                                                                           \
@@ -104,6 +109,12 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
     WRAP(int, openat, (dirfd, path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags);
+    WRAP(int, openat64, (dirfd, path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)

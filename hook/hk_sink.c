@@ -27,6 +27,7 @@ static struct {
     item *head, *tail;
     size_t queued_bytes;
     bool running, stopping;
+    bool restart;             /* a forked child's writer, started by its first session */
     pthread_t thread;
     hk_sink_totals totals;
     /* owned by the writer thread */
@@ -246,8 +247,28 @@ out:
     return err;
 }
 
+/* The child's writer thread starts here, not in the fork handler: a thread created there
+ * may need locks the fork left held (an ASan build's allocator deadlocks). */
+static void restart_child(void)
+{
+    pthread_mutex_lock(&sk.lock);
+    bool due = sk.restart;
+    sk.restart = false;
+    pthread_mutex_unlock(&sk.lock);
+    if (!due)
+        return;
+    hk_sink_opts o = sk.o;
+    char dir[HK_PATH_MAX], program[256];
+    snprintf(dir, sizeof dir, "%s", sk.dir);
+    snprintf(program, sizeof program, "%s", sk.program);
+    o.dir = dir;
+    o.program = program;
+    hk_sink_start(&o);
+}
+
 bool hk_sink_put(kl_session *s)
 {
+    restart_child();
     size_t bytes = session_bytes(s);
     item *it = malloc(sizeof *it);
     pthread_mutex_lock(&sk.lock);
@@ -278,6 +299,7 @@ void hk_sink_stop(void)
     bool was = sk.running;
     sk.stopping = true;
     sk.running = false;
+    sk.restart = false;
     pthread_cond_signal(&sk.cond);
     pthread_mutex_unlock(&sk.lock);
     if (was)
@@ -308,17 +330,8 @@ static void fork_child(void)
     sk.w = NULL;
     sk.fd = -1;
     memset(&sk.totals, 0, sizeof sk.totals);
-    bool was = sk.running;
+    sk.restart = sk.running;
     sk.running = false;
-    if (was) {
-        hk_sink_opts o = sk.o;
-        char dir[HK_PATH_MAX], program[256];
-        snprintf(dir, sizeof dir, "%s", sk.dir);
-        snprintf(program, sizeof program, "%s", sk.program);
-        o.dir = dir;
-        o.program = program;
-        hk_sink_start(&o);
-    }
 }
 
 hk_sink_totals hk_sink_get_totals(void)

@@ -1,0 +1,84 @@
+# The recorder in a Python server, for the calls sample-svc does not make: recvmsg and sendmsg
+# on the inbound socket, os.readv and os.writev on a dup of it, an outbound call with os.write
+# and os.read, a UDP datagram by sendmsg with an address, and the fd numbers closed and reused.
+set -u
+fail() {
+    echo "rec-python-msg: $*" >&2
+    exit 2
+}
+case $B in
+    /*) so="$B/lib/libkoala-recorder.so" ;;
+    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
+esac
+[ -f "$so" ] || fail "$so not built"
+# An ASan build's runtime must come first; Python's own leaks are not ours to report.
+preload="$so"
+asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
+[ -z "$asan" ] || preload="$asan $so"
+
+# The upstream, not recorded: answers "+" and what it got, upper-cased.
+python3 -c '
+import socket, threading
+up = socket.socket(); up.bind(("127.0.0.1", 0)); up.listen()
+print(up.getsockname()[1], flush=True)
+def serve(c):
+    while True:
+        q = c.recv(100)
+        if not q:
+            break
+        c.sendall(b"+" + q.upper())
+while True:
+    threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
+' >"$T/up" &
+upstream=$!
+trap 'kill $upstream 2>/dev/null' EXIT
+i=0
+until [ -s "$T/up" ]; do
+    i=$((i + 1))
+    [ $i -le 100 ] || fail "the upstream did not start"
+    sleep 0.1
+done
+
+mkdir "$T/rec"
+LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" UP=$(cat "$T/up") timeout 20 python3 -c '
+import os, socket, threading
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+up = ("127.0.0.1", int(os.environ["UP"]))
+def client():
+    c = socket.create_connection(ls.getsockname())
+    for q in (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"):
+        c.sendall(q)
+        print(c.recv(100))
+    c.close()
+t = threading.Thread(target=client); t.start()
+s, _ = ls.accept()
+o = socket.create_connection(up)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+buf = bytearray(100)
+n = s.recvmsg_into([buf])[0]
+os.write(o.fileno(), b"ping-" + bytes(buf[5:6]))
+os.read(o.fileno(), 100)
+u.sendmsg([b"metric:", b"1|c"], [], 0, ("127.0.0.1", 9))
+s.sendmsg([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", b"a"])
+d = os.dup(s.fileno())
+head, rest = bytearray(10), bytearray(90)
+os.readv(d, [head, rest])
+o.close()
+o = socket.create_connection(up)
+o.sendall(b"pong")
+o.recv(100)
+os.writev(d, [b"HTTP/1.1 200 OK\r\n", b"Content-Length: 1\r\n\r\nb"])
+t.join()
+os.close(d)
+s.close()
+' 2>"$T/err"
+echo "exit $?"
+grep -v ' INFO ' "$T/err"
+koala-dump --json "$T"/rec/*.pb | python3 -c '
+import json, sys
+for l in sys.stdin:
+    s = json.loads(l)
+    print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
+    for a in s["Actions"]:
+        print("   ", a["ActionType"], repr(a.get("Request", a.get("Content", ""))), repr(a.get("Response", "")))
+'

@@ -44,10 +44,17 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Raw system calls: the sink's own writes must never pass through the hook. */
+/* Raw system calls: the sink's own writes must never pass through the hook. Counting here
+ * sees every byte, the last frame and the index that close writes included. */
 static ssize_t raw_write(void *ctx, const void *buf, size_t len)
 {
-    return (ssize_t)syscall(SYS_write, *(int *)ctx, buf, len);
+    ssize_t n = (ssize_t)syscall(SYS_write, *(int *)ctx, buf, len);
+    if (n > 0) {
+        pthread_mutex_lock(&sk.lock);
+        sk.totals.bytes += (uint64_t)n;
+        pthread_mutex_unlock(&sk.lock);
+    }
+    return n;
 }
 
 void hk_sink_opts_init(hk_sink_opts *o, const char *dir, const char *program)
@@ -112,17 +119,12 @@ static void close_file(void)
 {
     if (!sk.w)
         return;
-    uint64_t bytes;
-    kl_writer_totals(sk.w, NULL, NULL, &bytes);
     int err = kl_writer_close(sk.w);
     if (err)
         hk_log(HK_ERROR, "closing the session file: %s", kl_strerror(err));
     syscall(SYS_close, sk.fd);
     sk.w = NULL;
     sk.fd = -1;
-    pthread_mutex_lock(&sk.lock);
-    sk.totals.bytes += bytes;
-    pthread_mutex_unlock(&sk.lock);
 }
 
 /* Write one session; recording fails open: after an error, later sessions are dropped. */

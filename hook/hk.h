@@ -135,7 +135,8 @@ void hk_fd_dup(int oldfd, int newfd);
 /* -------------------------------------------------------------------- sink */
 
 /* Where finished sessions go: a bounded queue and a writer thread that writes them to
- * DIR/PROGRAM-PID-STARTMS.pb, flushed every flush_ns, rotated by size and age. A full queue
+ * DIR/PROGRAM-PID-STARTMS.pb (DIR is created if its parent exists), flushed every flush_ns,
+ * rotated by size and age. A full queue
  * drops and counts; the service is never blocked. */
 typedef struct hk_sink_opts {
     const char *dir;

@@ -80,6 +80,8 @@ static size_t session_bytes(const kl_session *s)
 /* DIR/PROGRAM-PID-STARTMS.pb, with -N added should that name exist. */
 static int open_file(void)
 {
+    /* The directory itself may not exist yet; its parent must. */
+    syscall(SYS_mkdirat, AT_FDCWD, sk.dir, 0755);
     struct timespec ts;
     syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
     long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

@@ -176,6 +176,19 @@ START_TEST(a_forked_child_writes_a_file_of_its_own)
 }
 END_TEST
 
+START_TEST(a_missing_directory_is_created)
+{
+    const char *dir = tu_path("made-by-the-sink");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_put(tu_session(0));
+    hk_sink_stop();
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 1);
+}
+END_TEST
+
 START_TEST(an_unwritable_directory_drops_and_says_so)
 {
     hk_sink_opts o;
@@ -200,6 +213,7 @@ static Suite *suite(void)
     tcase_add_test(tc, files_rotate_by_size_and_keep_every_session);
     tcase_add_test(tc, a_full_queue_drops_and_counts_without_blocking);
     tcase_add_test(tc, a_forked_child_writes_a_file_of_its_own);
+    tcase_add_test(tc, a_missing_directory_is_created);
     tcase_add_test(tc, an_unwritable_directory_drops_and_says_so);
     suite_add_tcase(s, tc);
     return s;

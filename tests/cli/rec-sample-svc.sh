@@ -3,20 +3,8 @@
 # exactly those the client sent and received, the Redis and backend calls in order, the log
 # line and the statsd datagram.
 # Needs redis-server (Debian package redis-server).
-set -u
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 2' TERM INT
-fail() {
-    echo "rec-sample-svc: $*" >&2
-    exit 2
-}
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-    fail "redis-server not found (apt-get install redis-server)"
+name=rec-sample-svc
+. tests/cli/svc-env.inc
 case $B in
     /*) so="$B/lib/libkoala-recorder.so" ;;
     *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
@@ -27,32 +15,6 @@ preload="$so"
 asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
 [ -z "$asan" ] || preload="$asan $so"
 
-port_of() {
-    i=0
-    until grep -q '^listening on ' "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 100 ] || fail "$1: no 'listening on' line: $(cat "$1" 2>/dev/null)"
-        sleep 0.1
-    done
-    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
-}
-exit_status() {
-    i=0
-    while [ $i -lt 100 ] && [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; do
-        i=$((i + 1))
-        sleep 0.1
-    done
-    [ $i -lt 100 ] || { kill -KILL "$1"; echo "rec-sample-svc: pid $1 still running 10 s after SIGTERM" >&2; }
-    wait "$1"
-    echo "exit $?"
-}
-
-rp=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
-    --logfile "$T/redis.log" &
-pids="$pids $!"
-python3 samples/svc/backend.py --listen 127.0.0.1:0 >"$T/backend.out" 2>"$T/backend.err" &
-pids="$pids $!"
 python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -62,13 +24,6 @@ while True:
     s.recv(2048)
 ' >"$T/statsd.out" &
 pids="$pids $!"
-i=0
-until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "redis-server on port $rp did not start: $(cat "$T/redis.log")"
-    sleep 0.1
-done
-bp=$(port_of "$T/backend.out") || exit 2
 up=$(port_of "$T/statsd.out") || exit 2
 
 mkdir "$T/rec"

@@ -2,53 +2,14 @@
 # listener standing in for statsd, all on free ports; sample-client with and without keep-alive;
 # the JSON answers, the log lines, the metrics and the Redis keys checked; --variant changed;
 # SIGTERM with an idle keep-alive client. Needs redis-server (Debian package redis-server).
-set -u
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 2' TERM INT
-fail() {
-    echo "svc-roundtrip: $*" >&2
-    exit 2
-}
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
-    fail "redis-server not found (apt-get install redis-server)"
+name=svc-roundtrip
+. tests/cli/svc-env.inc
 
-# Prints the port of the "listening on HOST:PORT" line a server writes to $1 (10 s at most).
-port_of() {
-    i=0
-    until grep -q '^listening on ' "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 100 ] || fail "$1: no 'listening on' line: $(cat "$1" 2>/dev/null)"
-        sleep 0.1
-    done
-    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
-}
-# Prints the exit status of background process $1 once it ends; kills it after 10 s.
-exit_status() {
-    i=0
-    while [ $i -lt 100 ] && [ -e "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; do
-        i=$((i + 1))
-        sleep 0.1
-    done
-    [ $i -lt 100 ] || { kill -KILL "$1"; echo "svc-roundtrip: pid $1 still running 10 s after SIGTERM" >&2; }
-    wait "$1"
-    echo "exit $?"
-}
 # Masks what changes between runs: timestamps; shows carriage returns.
 mask() {
     sed -e 's/"ts":[0-9]*/"ts":T/g' -e 's/^[0-9-]*T[0-9:]*Z /TIME /' -e 's/\r/\\r/g'
 }
 
-rp=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
-    --logfile "$T/redis.log" &
-pids="$pids $!"
-python3 samples/svc/backend.py --listen 127.0.0.1:0 >"$T/backend.out" 2>"$T/backend.err" &
-pids="$pids $!"
 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -61,13 +22,6 @@ with open(sys.argv[1], "a") as f:
         f.flush()
 ' "$T/metrics" >"$T/statsd.out" &
 pids="$pids $!"
-i=0
-until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "redis-server on port $rp did not start: $(cat "$T/redis.log")"
-    sleep 0.1
-done
-bp=$(port_of "$T/backend.out") || exit 2
 up=$(port_of "$T/statsd.out") || exit 2
 
 sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \

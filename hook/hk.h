@@ -191,9 +191,11 @@ void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n);
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len);
 /* sendmsg: a datagram when msg names an address on a UDP socket, else stream bytes. */
 void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n);
-/* End the calling thread's session in progress and hand out what it finished. */
-void hk_record_flush_thread(void);
-/* Builder counters of the threads done so far and of the calling thread. */
+/* Stop the collector thread (started by hk_record_init: every 100 ms it ticks each
+ * thread's builder and flushes those idle past gc_timeout_ns), then end every thread's
+ * session in progress and hand out what they finished. At exit, before hk_sink_stop(). */
+void hk_record_stop(void);
+/* Builder counters of the threads done so far and of every thread still running. */
 void hk_record_totals(kl_builder_totals *t);
 
 #endif

@@ -40,14 +40,14 @@ __attribute__((constructor)) static void hk_start(void)
     hk_leave();
 }
 
-/* Threads still running at exit keep their sessions in progress: only the exiting thread's
- * ends here (threads that were joined handed theirs out as they exited). */
+/* Every thread's session in progress ends here, also of threads still running: a service
+ * stopped by exit() loses nothing it finished. */
 __attribute__((destructor)) static void hk_stop(void)
 {
     if (!recording || !hk_enter())
         return;
     recording = false;
-    hk_record_flush_thread();
+    hk_record_stop();
     hk_sink_stop();
     kl_builder_totals bt;
     hk_record_totals(&bt);

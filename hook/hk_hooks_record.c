@@ -1,11 +1,12 @@
 /* hk_hooks_record.c - what the wrappers saw, as builder events: the fd table says what an fd
- * is, a builder per thread (created at its first inbound byte) cuts sessions, the sink gets
- * them. */
+ * is, a builder per thread (created at its first inbound byte, kept in a registry) cuts
+ * sessions, a collector thread ends idle ones, the sink gets them. */
 #include "hk.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,32 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A thread's builder in the registry. Its lock is held by the owning thread while it feeds
+ * events and by the collector while it ticks or flushes, so a builder is never used by two
+ * threads at once; uncontended, it costs the owner one atomic pair per event. */
+typedef struct slot {
+    pthread_mutex_t lock;
+    kl_builder *b;
+    int64_t last;                 /* time of the last event */
+    bool idle;                    /* flushed for idleness, no event since */
+    struct slot *prev, *next;
+} slot;
+
 static struct {
     atomic_bool ready;
+    atomic_bool restart;          /* a forked child's collector, started by its first event */
     hk_config cfg;
     char host[256], program[256];
-    pthread_key_t key;            /* a thread's builder, so that its exit hands out its session */
-    pthread_mutex_t lock;
+    pthread_key_t key;            /* a thread's slot, so that its exit hands out its session */
+    pthread_mutex_t lock;         /* the registry, done; taken before any slot's lock */
+    slot *slots;
     kl_builder_totals done;       /* of the threads that have exited */
+    pthread_cond_t cond;          /* wakes the collector early to stop it */
+    bool collecting, stopping;
+    pthread_t collector;
 } rc = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static __thread kl_builder *tb __attribute__((tls_model("initial-exec")));
+static __thread slot *my_slot __attribute__((tls_model("initial-exec")));
 
 static int64_t now_ns(void)
 {
@@ -47,22 +64,118 @@ static void add_totals(kl_builder_totals *t, const kl_builder_totals *a)
     t->dropped_actions += a->dropped_actions;
 }
 
-/* A thread exits: its session in progress ends, its counters are kept. */
+/* A thread exits: its slot leaves the registry, its session in progress ends, its counters
+ * are kept. Unlinked first, so the collector no longer reaches it. */
 static void thread_done(void *arg)
 {
-    kl_builder *b = arg;
+    slot *sl = arg;
     bool entered = hk_enter();
-    kl_builder_flush(b);
-    take_all(b);
+    pthread_mutex_lock(&rc.lock);
+    if (sl->prev)
+        sl->prev->next = sl->next;
+    else
+        rc.slots = sl->next;
+    if (sl->next)
+        sl->next->prev = sl->prev;
+    pthread_mutex_unlock(&rc.lock);
+    kl_builder_flush(sl->b);
+    take_all(sl->b);
     kl_builder_totals t;
-    kl_builder_get_totals(b, &t);
+    kl_builder_get_totals(sl->b, &t);
     pthread_mutex_lock(&rc.lock);
     add_totals(&rc.done, &t);
     pthread_mutex_unlock(&rc.lock);
-    kl_builder_free(b);
-    tb = NULL;
+    kl_builder_free(sl->b);
+    pthread_mutex_destroy(&sl->lock);
+    free(sl);
+    my_slot = NULL;
     if (entered)
         hk_leave();
+}
+
+/* Every 100 ms: lingering sessions whose delay has passed, and the sessions in progress of
+ * threads idle past KOALA_GC_GLOBAL_STATUS_TIMEOUT, go to the sink. */
+static void *collector_main(void *arg)
+{
+    (void)arg;
+    hk_own_thread();
+    pthread_mutex_lock(&rc.lock);
+    while (!rc.stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
+        if (rc.stopping)
+            break;
+        int64_t now = now_ns();
+        for (slot *sl = rc.slots; sl; sl = sl->next) {
+            pthread_mutex_lock(&sl->lock);
+            if (kl_builder_tick(sl->b, now) == KL_ERR_NOMEM)
+                hk_log(HK_WARN, "out of memory: a session was dropped");
+            if (!sl->idle && now - sl->last >= rc.cfg.gc_timeout_ns) {
+                sl->idle = true;
+                if (kl_builder_flush(sl->b) == KL_ERR_NOMEM)
+                    hk_log(HK_WARN, "out of memory: a session was dropped");
+            }
+            take_all(sl->b);
+            pthread_mutex_unlock(&sl->lock);
+        }
+    }
+    pthread_mutex_unlock(&rc.lock);
+    return NULL;
+}
+
+/* Start the collector with every signal blocked: a service's SIGTERM must reach the service. */
+static void start_collector(void)
+{
+    pthread_mutex_lock(&rc.lock);
+    if (!rc.collecting) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&rc.cond, &ca);
+        pthread_condattr_destroy(&ca);
+        rc.stopping = false;
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc.collecting = pthread_create(&rc.collector, NULL, collector_main, NULL) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!rc.collecting)
+            hk_log(HK_ERROR, "cannot start the collector thread: idle sessions wait for their thread");
+    }
+    pthread_mutex_unlock(&rc.lock);
+}
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&rc.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&rc.lock);
+}
+
+/* The child has one thread: the registry keeps only its slot (the others' builders are
+ * forgotten, never touched: their owners may have been halfway through a feed), and its
+ * collector starts at its first event, not here (thread creation may need locks the fork
+ * left held). No slot lock is held: the collector holds them only under rc.lock. */
+static void fork_child(void)
+{
+    pthread_mutex_init(&rc.lock, NULL);
+    rc.slots = my_slot;
+    if (my_slot) {
+        pthread_mutex_init(&my_slot->lock, NULL);
+        my_slot->prev = my_slot->next = NULL;
+    }
+    memset(&rc.done, 0, sizeof rc.done);
+    atomic_store(&rc.restart, rc.collecting);
+    rc.collecting = false;
 }
 
 void hk_record_init(const hk_config *c)
@@ -76,13 +189,39 @@ void hk_record_init(const hk_config *c)
         hk_log(HK_ERROR, "cannot create a thread key; recording is off");
         return;
     }
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        hk_log(HK_WARN, "cannot watch forks: a forked child collects no idle sessions");
+    start_collector();
     atomic_store(&rc.ready, true);
 }
 
-static kl_builder *builder(bool create)
+void hk_record_stop(void)
 {
-    if (tb || !create)
-        return tb;
+    pthread_mutex_lock(&rc.lock);
+    bool was = rc.collecting;
+    rc.stopping = true;
+    rc.collecting = false;
+    if (was)
+        pthread_cond_signal(&rc.cond);
+    pthread_mutex_unlock(&rc.lock);
+    if (was)
+        pthread_join(rc.collector, NULL);
+    atomic_store(&rc.restart, false);
+    pthread_mutex_lock(&rc.lock);
+    for (slot *sl = rc.slots; sl; sl = sl->next) {
+        pthread_mutex_lock(&sl->lock);
+        kl_builder_flush(sl->b);
+        take_all(sl->b);
+        pthread_mutex_unlock(&sl->lock);
+    }
+    pthread_mutex_unlock(&rc.lock);
+}
+
+/* The calling thread's slot, registered at its first inbound byte. */
+static slot *builder(bool create)
+{
+    if (my_slot || !create)
+        return my_slot;
     kl_builder_opts o;
     kl_builder_opts_init(&o);
     o.thread_id = gettid();
@@ -94,20 +233,35 @@ static kl_builder *builder(bool create)
                                                                 : KL_INBOUND_AUTO;
     if (rc.cfg.max_actions > 0)
         o.max_actions = (size_t)rc.cfg.max_actions;
-    kl_builder *b;
-    if (kl_builder_new(&b, &o) != KL_OK) {
+    slot *sl = calloc(1, sizeof *sl);
+    if (!sl || kl_builder_new(&sl->b, &o) != KL_OK) {
         hk_log(HK_WARN, "thread %d: no memory for a session builder", (int)o.thread_id);
+        free(sl);
         return NULL;
     }
-    pthread_setspecific(rc.key, b);
-    return tb = b;
+    pthread_mutex_init(&sl->lock, NULL);
+    sl->last = now_ns();
+    pthread_setspecific(rc.key, sl);
+    pthread_mutex_lock(&rc.lock);
+    sl->next = rc.slots;
+    if (rc.slots)
+        rc.slots->prev = sl;
+    rc.slots = sl;
+    pthread_mutex_unlock(&rc.lock);
+    return my_slot = sl;
 }
 
-static void feed(kl_builder *b, const kl_event *ev)
+static void feed(slot *sl, const kl_event *ev)
 {
-    if (kl_builder_feed(b, ev) == KL_ERR_NOMEM)
+    if (atomic_load_explicit(&rc.restart, memory_order_relaxed) && atomic_exchange(&rc.restart, false))
+        start_collector();
+    pthread_mutex_lock(&sl->lock);
+    sl->last = ev->time;
+    sl->idle = false;
+    if (kl_builder_feed(sl->b, ev) == KL_ERR_NOMEM)
         hk_log(HK_WARN, "out of memory: a session was dropped");
-    take_all(b);
+    take_all(sl->b);
+    pthread_mutex_unlock(&sl->lock);
 }
 
 /* The kind of fd; a socket never seen by accept or connect is looked at once and cached. */
@@ -187,7 +341,7 @@ void hk_on_close(int fd)
     hk_fd_kind k = hk_fd_kind_of(fd);
     if (k == HK_FD_UNKNOWN)
         return;
-    kl_builder *b = builder(false);
+    slot *b = builder(false);
     if (b && (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND)) {
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
                        .time = now_ns(), .fd = fd};
@@ -202,7 +356,7 @@ static void on_data(int fd, const void *buf, size_t len, bool sent, hk_fd_kind k
     hk_fd_info info;
     if (!hk_fd_get(fd, &info))
         return;
-    kl_builder *b = builder(k == HK_FD_INBOUND && !sent);
+    slot *b = builder(k == HK_FD_INBOUND && !sent);
     if (!b)
         return;
     kl_event ev = {.time = now_ns(), .fd = fd, .peer = &info.peer, .local = &info.local,
@@ -275,7 +429,7 @@ void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to,
         hk_on_send(fd, buf, n);
         return;
     }
-    kl_builder *b = builder(false);
+    slot *b = builder(false);
     if (k != HK_FD_UDP || !b)
         return;
     hk_fd_info info;
@@ -316,23 +470,16 @@ void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n)
     free(dgram);
 }
 
-void hk_record_flush_thread(void)
-{
-    kl_builder *b = builder(false);
-    if (!b)
-        return;
-    kl_builder_flush(b);
-    take_all(b);
-}
-
 void hk_record_totals(kl_builder_totals *t)
 {
     pthread_mutex_lock(&rc.lock);
     *t = rc.done;
-    pthread_mutex_unlock(&rc.lock);
-    if (tb) {
-        kl_builder_totals mine;
-        kl_builder_get_totals(tb, &mine);
-        add_totals(t, &mine);
+    for (slot *sl = rc.slots; sl; sl = sl->next) {
+        kl_builder_totals one;
+        pthread_mutex_lock(&sl->lock);
+        kl_builder_get_totals(sl->b, &one);
+        pthread_mutex_unlock(&sl->lock);
+        add_totals(t, &one);
     }
+    pthread_mutex_unlock(&rc.lock);
 }

@@ -350,8 +350,10 @@ void hk_on_close(int fd)
     hk_fd_forget(fd);
 }
 
-/* One piece of data on an inbound or outbound socket, or written to an appended file. */
-static void on_data(int fd, const void *buf, size_t len, bool sent, hk_fd_kind k)
+/* Data on an inbound or outbound socket, or written to an appended file: the first n bytes
+ * of iov, one event per piece, with the fd's addresses, the builder and the time looked up
+ * once for the whole call. n == 0 is one empty event (end of stream). */
+static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sent, hk_fd_kind k)
 {
     hk_fd_info info;
     if (!hk_fd_get(fd, &info))
@@ -360,14 +362,25 @@ static void on_data(int fd, const void *buf, size_t len, bool sent, hk_fd_kind k
     if (!b)
         return;
     kl_event ev = {.time = now_ns(), .fd = fd, .peer = &info.peer, .local = &info.local,
-                   .file_name = info.file_name, .data = buf, .len = len};
+                   .file_name = info.file_name};
     if (k == HK_FD_APPEND)
         ev.type = KL_EV_APPEND_FILE;
     else if (k == HK_FD_INBOUND)
         ev.type = sent ? KL_EV_INBOUND_SEND : KL_EV_INBOUND_RECV;
     else
         ev.type = sent ? KL_EV_OUTBOUND_SEND : KL_EV_OUTBOUND_RECV;
-    feed(b, &ev);
+    if (n == 0) {
+        feed(b, &ev);
+        return;
+    }
+    size_t left = n;
+    for (int i = 0; i < cnt && left > 0; i++) {
+        ev.len = iov[i].iov_len < left ? iov[i].iov_len : left;
+        ev.data = iov[i].iov_base;
+        if (ev.len > 0)
+            feed(b, &ev);
+        left -= ev.len;
+    }
 }
 
 static bool recorded(int fd, hk_fd_kind *k, bool sent)
@@ -381,43 +394,32 @@ static bool recorded(int fd, hk_fd_kind *k, bool sent)
 void hk_on_send(int fd, const void *buf, ssize_t n)
 {
     hk_fd_kind k;
+    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
     if (n > 0 && recorded(fd, &k, true))
-        on_data(fd, buf, (size_t)n, true, k);
+        on_data(fd, &one, 1, (size_t)n, true, k);
 }
 
 void hk_on_recv(int fd, const void *buf, ssize_t n)
 {
     hk_fd_kind k;
+    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
     /* End of stream on an outbound socket is an answer of nothing; inbound it is no data. */
     if (n >= 0 && recorded(fd, &k, false) && (n > 0 || k == HK_FD_OUTBOUND))
-        on_data(fd, buf, (size_t)n, false, k);
-}
-
-static void on_vector(int fd, const struct iovec *iov, int cnt, ssize_t n, bool sent)
-{
-    hk_fd_kind k;
-    if (n <= 0 || !recorded(fd, &k, sent))
-        return;
-    size_t left = (size_t)n;
-    for (int i = 0; i < cnt && left > 0; i++) {
-        size_t len = iov[i].iov_len < left ? iov[i].iov_len : left;
-        if (len > 0)
-            on_data(fd, iov[i].iov_base, len, sent, k);
-        left -= len;
-    }
+        on_data(fd, &one, 1, (size_t)n, false, k);
 }
 
 void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
-    on_vector(fd, iov, cnt, n, true);
+    hk_fd_kind k;
+    if (n > 0 && recorded(fd, &k, true))
+        on_data(fd, iov, cnt, (size_t)n, true, k);
 }
 
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
-    if (n == 0)
-        hk_on_recv(fd, NULL, 0);
-    else
-        on_vector(fd, iov, cnt, n, false);
+    hk_fd_kind k;
+    if (n >= 0 && recorded(fd, &k, false) && (n > 0 || k == HK_FD_OUTBOUND))
+        on_data(fd, iov, cnt, (size_t)n, false, k);
 }
 
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len)
@@ -455,7 +457,11 @@ void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n)
         hk_on_sendv(fd, msg->msg_iov, (int)msg->msg_iovlen, n);
         return;
     }
-    /* One datagram, one action: its pieces gathered into one buffer. */
+    /* One datagram, one action: its pieces gathered into one buffer (unless it has one). */
+    if (msg->msg_iovlen == 1) {
+        hk_on_sendto(fd, msg->msg_iov[0].iov_base, n, msg->msg_name, msg->msg_namelen);
+        return;
+    }
     uint8_t *dgram = malloc((size_t)n);
     if (!dgram)
         return;

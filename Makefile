@@ -160,8 +160,8 @@ $(B)/obj/samples/svc/%.o: samples/svc/%.c
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -c $< -o $@
 
-$(B)/bin/sample-svc: $(B)/obj/samples/svc/sample-svc.o $(B)/obj/samples/svc/netaddr.o
-$(B)/bin/sample-client: $(B)/obj/samples/svc/client.o $(B)/obj/samples/svc/netaddr.o
+$(B)/bin/sample-svc: $(B)/obj/samples/svc/sample-svc.o $(B)/obj/samples/svc/net.o
+$(B)/bin/sample-client: $(B)/obj/samples/svc/client.o $(B)/obj/samples/svc/net.o
 $(SVC_BINS):
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -pthread -o $@ $^

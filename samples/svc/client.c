@@ -5,7 +5,7 @@
  * POST /order {"user":U,"item":ITEM,"qty":Q}, with j = k / 2, U = j % 10 + 1,
  * ITEM = book, pen, lamp, mug by j % 4, Q = j % 3 + 1. Every answer is checked: status, JSON
  * content type, framing, the Connection header and the fields that echo the request. */
-#include "netaddr.h"
+#include "net.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -98,20 +98,6 @@ static void conn_close(struct conn *c)
         close(c->fd);
     c->fd = -1;
     c->len = 0;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Reads until at least n bytes are buffered. Returns 0, or -1 (errno 0 at EOF). */
@@ -397,7 +383,7 @@ static void *load_thread(void *arg)
             }
             atomic_fetch_add(&t->conns, 1);
         }
-        int rc = send_all(c.fd, req, n);
+        int rc = net_write_all(c.fd, req, n, false);
         if (rc < 0)
             why = strerror(errno);
         else
@@ -457,7 +443,7 @@ static int run_raw(const struct opts *o)
         const char *why = NULL;
         if (n == 0)
             why = "request too long";
-        else if ((c.fd < 0 && conn_open(o, &c) < 0) || send_all(c.fd, req, n) < 0)
+        else if ((c.fd < 0 && conn_open(o, &c) < 0) || net_write_all(c.fd, req, n, false) < 0)
             why = strerror(errno);
         else
             read_response(&c, &r, body, &why);

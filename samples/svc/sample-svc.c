@@ -20,7 +20,7 @@
  * --variant changed turns the visits key into visits:user:{ID} (a cluster hash tag) and the
  * greeting of GET /user from "hello, NAME" into "welcome back, NAME": one outbound query and one
  * response field, for the koala-diff demo. */
-#include "netaddr.h"
+#include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -144,20 +144,6 @@ static void set_timeouts(int fd, int seconds)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static int write_all(int fd, const char *p, size_t n, bool use_send)
-{
-    while (n > 0) {
-        ssize_t w = use_send ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 static int writev_all(int fd, struct iovec *iov, int cnt)
@@ -571,7 +557,7 @@ static int redis_call(struct worker *w, struct resp *r, int argc, const char *co
         bool reused = s->fd >= 0;
         if (outbound_open(w, s, &w->svc->redis, "redis") < 0)
             return -1;
-        if (write_all(s->fd, cmd, n, false) == 0 && redis_read(s, r) == 0)
+        if (net_write_all(s->fd, cmd, n, false) == 0 && redis_read(s, r) == 0)
             return 0;
         bool stale = went_stale(reused, s);
         if (errno == 0)
@@ -700,7 +686,7 @@ static ssize_t backend_get(struct worker *w, const char *path, int *status)
         if (outbound_open(w, s, &w->svc->backend, "backend") < 0)
             return -1;
         ssize_t len = -1;
-        if (write_all(s->fd, req, (size_t)n, true) == 0)
+        if (net_write_all(s->fd, req, (size_t)n, true) == 0)
             len = backend_read(w, status, &reusable);
         if (len >= 0) {
             if (!reusable)

@@ -1,8 +1,10 @@
-/* netaddr.c - "HOST:PORT" and "[V6]:PORT" to a socket address, for the sample programs. */
-#include "netaddr.h"
+/* net.c - socket helpers shared by the sample service and its client. */
+#include "net.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <string.h>
+#include <unistd.h>
 
 int netaddr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -27,5 +29,19 @@ int netaddr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);
+    return 0;
+}
+
+int net_write_all(int fd, const char *p, size_t n, bool use_send)
+{
+    while (n > 0) {
+        ssize_t w = use_send ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
     return 0;
 }

@@ -488,7 +488,7 @@ static void usage(FILE *f)
 
 static int parse_addr(const char *s, struct opts *o)
 {
-    if (netaddr_parse(s, &o->ss, &o->sslen) < 0)
+    if (net_parse_addr(s, &o->ss, &o->sslen) < 0)
         return -1;
     o->to = s;
     return 0;

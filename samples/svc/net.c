@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int netaddr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+int net_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[64];
     const char *colon = strrchr(text, ':');

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 
 /* Numeric hosts only (no name lookup). @return 0 and fills ss and len, or -1. */
-int netaddr_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+int net_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Write all n bytes, with send(MSG_NOSIGNAL) or write() (the service uses both, so both of the
  * recorder's wrappers get exercised). @return 0, or -1 on error or a closed peer. */

@@ -131,7 +131,7 @@ static void on_stop_signal(int sig)
 /* Parses HOST:PORT or [HOST]:PORT with a numeric host. Returns 0, or -1. */
 static int addr_parse(const char *s, struct addr *a)
 {
-    if (strlen(s) >= sizeof a->text || netaddr_parse(s, &a->ss, &a->len) < 0)
+    if (strlen(s) >= sizeof a->text || net_parse_addr(s, &a->ss, &a->len) < 0)
         return -1;
     strcpy(a->text, s);
     return 0;

@@ -182,15 +182,50 @@ void hk_on_open(int fd, const char *path, int flags);
 void hk_on_close(int fd);
 /* n bytes of buf went out on fd (n <= 0: nothing). */
 void hk_on_send(int fd, const void *buf, ssize_t n);
-/* n bytes came in on fd; 0 is end of stream (an outbound "no answer"), below 0 nothing. */
-void hk_on_recv(int fd, const void *buf, ssize_t n);
+/* n bytes came in on fd, read with flags (MSG_PEEK: nothing is recorded, the bytes come
+ * again). 0 is end of stream and -1 with errno EAGAIN on a blocking socket a receive timeout
+ * (SO_RCVTIMEO): both an outbound "no answer". Called first thing after the real call, with
+ * its errno. */
+void hk_on_recv(int fd, const void *buf, ssize_t n, int flags);
 /* The same, the bytes spread over iov. */
 void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n);
-void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n);
+void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags);
 /* A datagram of n bytes sent to to (NULL: the connected peer). */
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len);
+/* sendfile(out, in, offset): where in's bytes start, when out is recorded, else -1. */
+off_t hk_sendfile_start(int out, int in, const off_t *offset);
+/* n bytes of in, from start, went out on out. */
+void hk_on_sendfile(int out, int in, off_t start, ssize_t n);
+/* True when bytes written to fd are recorded (stdio wrappers format only for those). */
+bool hk_records_send(int fd);
 /* sendmsg: a datagram when msg names an address on a UDP socket, else stream bytes. */
 void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n);
+/* Helper messages (hk_hooks_helper.c) acting on the calling thread's session: a
+ * read_storage action; end the session in progress (vtid 0: the calling thread's, else that
+ * virtual thread's); send the calling thread's traffic to virtual thread vtid (0: its own). */
+void hk_record_read_storage(const uint8_t *data, size_t len);
+void hk_record_shutdown(int64_t vtid);
+void hk_record_delegate(int64_t vtid);
+/* The trace header helpers: the header in the original's binary form, a key's value (payload:
+ * the key), or set a key (payload: "key\nvalue"). The first two leave an answer. */
+typedef enum hk_trace_op {
+    HK_TRACE_HEADER,
+    HK_TRACE_GET,
+    HK_TRACE_SET,
+} hk_trace_op;
+void hk_record_trace(hk_trace_op op, const uint8_t *payload, size_t len);
+/* Copy the calling thread's helper answer into buf and forget it. @return bytes copied. */
+size_t hk_record_answer(void *buf, size_t len);
+/* The recvfrom flags that read a helper message's answer. */
+#define HK_HELPER_ANSWER_FLAGS 127127
+
+/* True when to is 127.127.127.127:127: the datagram is a helper message for koala. */
+bool hk_helper_addr(const struct sockaddr *to, socklen_t len);
+/* A helper message "<type>\n<payload>"; flags is the integer its sendto flags carry. */
+void hk_on_helper(const uint8_t *msg, size_t len, int flags);
+/* The same, sent with sendmsg: its pieces gathered. @return the length, or -1 (ENOMEM). */
+ssize_t hk_on_helper_msg(const struct msghdr *msg, int flags);
+
 /* Stop the collector thread (started by hk_record_init: every 100 ms it ticks each
  * thread's builder and flushes those idle past gc_timeout_ns), then end every thread's
  * session in progress and hand out what they finished. At exit, before hk_sink_stop(). */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -122,39 +123,78 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
     WRAP(ssize_t, send, (fd, buf, len, flags), hk_on_send(fd, buf, n));
 }
 
-/* Peeked bytes are read again later: only the read that consumes them counts. */
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    WRAP(ssize_t, recv, (fd, buf, len, flags), if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
+    WRAP(ssize_t, recv, (fd, buf, len, flags), hk_on_recv(fd, buf, n, flags));
 }
 
+/* A datagram to koala's helper address is a message for koala: consumed, never sent. */
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
                       socklen_t tolen)
 {
-    WRAP(ssize_t, sendto, (fd, buf, len, flags, to, tolen), hk_on_sendto(fd, buf, n, to, tolen));
+    if (!hk_enter())
+        return REAL(sendto)(fd, buf, len, flags, to, tolen);
+    if (hk_helper_addr(to, tolen)) {
+        hk_on_helper(buf, len, flags);
+        hk_leave();
+        return (ssize_t)len;
+    }
+    ssize_t n = REAL(sendto)(fd, buf, len, flags, to, tolen);
+    int saved = errno;
+    hk_on_sendto(fd, buf, n, to, tolen);
+    hk_leave();
+    errno = saved;
+    return n;
 }
 
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
-                        socklen_t *fromlen)
-{
-    WRAP(ssize_t, recvfrom, (fd, buf, len, flags, from, fromlen),
-         if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
-}
+/* recvfrom with the helper flags reads koala's answer to the last helper message. */
+#define RECVFROM(name, params, args)                                                              \
+    EXPORT ssize_t name params                                                                    \
+    {                                                                                             \
+        if (!hk_enter())                                                                          \
+            return REAL(name) args;                                                               \
+        if (flags == HK_HELPER_ANSWER_FLAGS) {                                                    \
+            ssize_t n = (ssize_t)hk_record_answer(buf, len);                                      \
+            hk_leave();                                                                           \
+            return n;                                                                             \
+        }                                                                                         \
+        ssize_t n = REAL(name) args;                                                              \
+        int saved = errno;                                                                        \
+        hk_on_recv(fd, buf, n, flags);                                                            \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
+    }
+
+RECVFROM(recvfrom, (int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen),
+         (fd, buf, len, flags, from, fromlen))
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    WRAP(ssize_t, sendmsg, (fd, msg, flags), hk_on_sendmsg(fd, msg, n));
+    if (!hk_enter())
+        return REAL(sendmsg)(fd, msg, flags);
+    if (hk_helper_addr(msg->msg_name, msg->msg_namelen)) {
+        ssize_t n = hk_on_helper_msg(msg, flags);
+        hk_leave();
+        return n;
+    }
+    ssize_t n = REAL(sendmsg)(fd, msg, flags);
+    int saved = errno;
+    hk_on_sendmsg(fd, msg, n);
+    hk_leave();
+    errno = saved;
+    return n;
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     WRAP(ssize_t, recvmsg, (fd, msg, flags),
-         if (!(flags & MSG_PEEK)) hk_on_recvv(fd, msg->msg_iov, (int)msg->msg_iovlen, n));
+         hk_on_recvv(fd, msg->msg_iov, (int)msg->msg_iovlen, n, flags));
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    WRAP(ssize_t, read, (fd, buf, len), hk_on_recv(fd, buf, n));
+    WRAP(ssize_t, read, (fd, buf, len), hk_on_recv(fd, buf, n, 0));
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
@@ -164,7 +204,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    WRAP(ssize_t, readv, (fd, iov, cnt), hk_on_recvv(fd, iov, cnt, n));
+    WRAP(ssize_t, readv, (fd, iov, cnt), hk_on_recvv(fd, iov, cnt, n, 0));
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
@@ -181,18 +221,34 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
-    WRAP(ssize_t, __read_chk, (fd, buf, len, buflen), hk_on_recv(fd, buf, n));
+    WRAP(ssize_t, __read_chk, (fd, buf, len, buflen), hk_on_recv(fd, buf, n, 0));
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
     WRAP(ssize_t, __recv_chk, (fd, buf, len, buflen, flags),
-         if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
+         hk_on_recv(fd, buf, n, flags));
 }
 
-EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
-                              struct sockaddr *from, socklen_t *fromlen)
-{
-    WRAP(ssize_t, __recvfrom_chk, (fd, buf, len, buflen, flags, from, fromlen),
-         if (!(flags & MSG_PEEK)) hk_on_recv(fd, buf, n));
-}
+RECVFROM(__recvfrom_chk, (int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *from,
+                         socklen_t *fromlen), (fd, buf, len, buflen, flags, from, fromlen))
+
+/* sendfile moves file bytes the wrapper never sees: on a recorded socket they are read back
+ * from the file, from where the copy started. */
+#define SENDFILE(name)                                                                            \
+    EXPORT ssize_t name(int out, int in, off_t *offset, size_t count)                            \
+    {                                                                                             \
+        if (!hk_enter())                                                                          \
+            return REAL(name)(out, in, offset, count);                                            \
+        off_t start = hk_sendfile_start(out, in, offset);                                         \
+        ssize_t n = REAL(name)(out, in, offset, count);                                           \
+        int saved = errno;                                                                        \
+        if (n > 0 && start >= 0)                                                                  \
+            hk_on_sendfile(out, in, start, n);                                                    \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
+    }
+ssize_t sendfile64(int out, int in, off_t *offset, size_t count);
+SENDFILE(sendfile)
+SENDFILE(sendfile64)

@@ -1,6 +1,7 @@
 /* hk_hooks_record.c - what the wrappers saw, as builder events: the fd table says what an fd
- * is, a builder per thread (created at its first inbound byte, kept in a registry) cuts
- * sessions, a collector thread ends idle ones, the sink gets them. */
+ * is, a builder per thread (created at its first inbound byte, kept in a registry) or per
+ * virtual thread (helper messages) cuts sessions, a collector thread ends idle ones, the sink
+ * gets them. */
 #include "hk.h"
 
 #include <errno.h>
@@ -14,32 +15,44 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A thread's builder in the registry. Its lock is held by the owning thread while it feeds
- * events and by the collector while it ticks or flushes, so a builder is never used by two
- * threads at once; uncontended, it costs the owner one atomic pair per event. */
+/* A builder in the registry: a thread's own, or a virtual thread's that threads delegate to
+ * (to-koala!set-delegated-from-thread-id). Its lock is held by the thread feeding it and by
+ * the collector while it ticks or flushes, so a builder is never used by two threads at
+ * once; uncontended, it costs the owner one atomic pair per event. */
 typedef struct slot {
     pthread_mutex_t lock;
     kl_builder *b;
     int64_t last;                 /* time of the last event */
     bool idle;                    /* flushed for idleness, no event since */
+    int64_t vtid;                 /* a virtual thread's id; 0 for a thread's own builder */
+    int users;                    /* threads delegated to this virtual thread (rc.lock) */
     struct slot *prev, *next;
 } slot;
+
+/* What koala keeps per service thread, freed when the thread exits. */
+typedef struct thread_state {
+    slot *own;                    /* registered at its first inbound byte */
+    slot *delegate;               /* the virtual thread its traffic goes to, if any */
+    kl_buf answer;                /* a helper message's answer, read back by recvfrom */
+} thread_state;
 
 static struct {
     atomic_bool ready;
     atomic_bool restart;          /* a forked child's collector, started by its first event */
     hk_config cfg;
     char host[256], program[256];
-    pthread_key_t key;            /* a thread's slot, so that its exit hands out its session */
-    pthread_mutex_t lock;         /* the registry, done; taken before any slot's lock */
+    uint8_t machine[3];           /* trace ids: from the host name */
+    atomic_uint trace_counter;
+    pthread_key_t key;            /* a thread's state, so that its exit hands out its session */
+    pthread_mutex_t lock;         /* the registry, done, users; taken before any slot's lock */
     slot *slots;
-    kl_builder_totals done;       /* of the threads that have exited */
+    kl_builder_totals done;       /* of the builders freed so far */
     pthread_cond_t cond;          /* wakes the collector early to stop it */
     bool collecting, stopping;
     pthread_t collector;
 } rc = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static __thread slot *my_slot __attribute__((tls_model("initial-exec")));
+static __thread thread_state *me __attribute__((tls_model("initial-exec")));
 
 static int64_t now_ns(void)
 {
@@ -64,31 +77,55 @@ static void add_totals(kl_builder_totals *t, const kl_builder_totals *a)
     t->dropped_actions += a->dropped_actions;
 }
 
-/* A thread exits: its slot leaves the registry, its session in progress ends, its counters
- * are kept. Unlinked first, so the collector no longer reaches it. */
-static void thread_done(void *arg)
+/* The registry's list; rc.lock held. */
+static void link_slot(slot *sl)
 {
-    slot *sl = arg;
-    bool entered = hk_enter();
-    pthread_mutex_lock(&rc.lock);
+    sl->prev = NULL;
+    sl->next = rc.slots;
+    if (rc.slots)
+        rc.slots->prev = sl;
+    rc.slots = sl;
+}
+
+static void unlink_slot(slot *sl)
+{
     if (sl->prev)
         sl->prev->next = sl->next;
     else
         rc.slots = sl->next;
     if (sl->next)
         sl->next->prev = sl->prev;
-    pthread_mutex_unlock(&rc.lock);
+}
+
+/* An unlinked slot: its session in progress ends, its counters are kept. rc.lock held. */
+static void free_slot(slot *sl)
+{
     kl_builder_flush(sl->b);
     take_all(sl->b);
     kl_builder_totals t;
     kl_builder_get_totals(sl->b, &t);
-    pthread_mutex_lock(&rc.lock);
     add_totals(&rc.done, &t);
-    pthread_mutex_unlock(&rc.lock);
     kl_builder_free(sl->b);
     pthread_mutex_destroy(&sl->lock);
     free(sl);
-    my_slot = NULL;
+}
+
+/* A thread exits: its own slot leaves the registry and ends, its delegation is released. */
+static void thread_done(void *arg)
+{
+    thread_state *t = arg;
+    bool entered = hk_enter();
+    pthread_mutex_lock(&rc.lock);
+    if (t->own) {
+        unlink_slot(t->own);
+        free_slot(t->own);
+    }
+    if (t->delegate)
+        t->delegate->users--;
+    pthread_mutex_unlock(&rc.lock);
+    kl_buf_free(&t->answer);
+    free(t);
+    me = NULL;
     if (entered)
         hk_leave();
 }
@@ -112,7 +149,8 @@ static void *collector_main(void *arg)
         if (rc.stopping)
             break;
         int64_t now = now_ns();
-        for (slot *sl = rc.slots; sl; sl = sl->next) {
+        for (slot *sl = rc.slots, *next; sl; sl = next) {
+            next = sl->next;
             pthread_mutex_lock(&sl->lock);
             if (kl_builder_tick(sl->b, now) == KL_ERR_NOMEM)
                 hk_log(HK_WARN, "out of memory: a session was dropped");
@@ -123,6 +161,11 @@ static void *collector_main(void *arg)
             }
             take_all(sl->b);
             pthread_mutex_unlock(&sl->lock);
+            /* A virtual thread nobody delegates to any more is gone once idle. */
+            if (sl->vtid && !sl->users && sl->idle) {
+                unlink_slot(sl);
+                free_slot(sl);
+            }
         }
     }
     pthread_mutex_unlock(&rc.lock);
@@ -161,17 +204,22 @@ static void fork_parent(void)
     pthread_mutex_unlock(&rc.lock);
 }
 
-/* The child has one thread: the registry keeps only its slot (the others' builders are
+/* The child has one thread: the registry keeps only its slots (the others' builders are
  * forgotten, never touched: their owners may have been halfway through a feed), and its
  * collector starts at its first event, not here (thread creation may need locks the fork
  * left held). No slot lock is held: the collector holds them only under rc.lock. */
 static void fork_child(void)
 {
     pthread_mutex_init(&rc.lock, NULL);
-    rc.slots = my_slot;
-    if (my_slot) {
-        pthread_mutex_init(&my_slot->lock, NULL);
-        my_slot->prev = my_slot->next = NULL;
+    rc.slots = NULL;
+    if (me && me->own) {
+        pthread_mutex_init(&me->own->lock, NULL);
+        link_slot(me->own);
+    }
+    if (me && me->delegate) {
+        pthread_mutex_init(&me->delegate->lock, NULL);
+        me->delegate->users = 1;
+        link_slot(me->delegate);
     }
     memset(&rc.done, 0, sizeof rc.done);
     atomic_store(&rc.restart, rc.collecting);
@@ -185,6 +233,8 @@ void hk_record_init(const hk_config *c)
         rc.host[0] = 0;
     rc.host[sizeof rc.host - 1] = 0;
     snprintf(rc.program, sizeof rc.program, "%s", program_invocation_short_name);
+    kl_trace_machine(rc.host, rc.machine);
+    atomic_store(&rc.trace_counter, (unsigned)(now_ns() ^ getpid()));
     if (pthread_key_create(&rc.key, thread_done) != 0) {
         hk_log(HK_ERROR, "cannot create a thread key; recording is off");
         return;
@@ -217,14 +267,12 @@ void hk_record_stop(void)
     pthread_mutex_unlock(&rc.lock);
 }
 
-/* The calling thread's slot, registered at its first inbound byte. */
-static slot *builder(bool create)
+/* A new slot for thread (or virtual thread) id, not yet registered. */
+static slot *slot_new(int64_t id)
 {
-    if (my_slot || !create)
-        return my_slot;
     kl_builder_opts o;
     kl_builder_opts_init(&o);
-    o.thread_id = gettid();
+    o.thread_id = id;
     o.host = rc.host;
     o.pid = getpid();
     o.program = rc.program;
@@ -235,20 +283,46 @@ static slot *builder(bool create)
         o.max_actions = (size_t)rc.cfg.max_actions;
     slot *sl = calloc(1, sizeof *sl);
     if (!sl || kl_builder_new(&sl->b, &o) != KL_OK) {
-        hk_log(HK_WARN, "thread %d: no memory for a session builder", (int)o.thread_id);
+        hk_log(HK_WARN, "thread %lld: no memory for a session builder", (long long)id);
         free(sl);
         return NULL;
     }
     pthread_mutex_init(&sl->lock, NULL);
     sl->last = now_ns();
-    pthread_setspecific(rc.key, sl);
+    return sl;
+}
+
+/* The calling thread's state, made on first use. */
+static thread_state *state(void)
+{
+    if (me)
+        return me;
+    thread_state *t = calloc(1, sizeof *t);
+    if (!t || pthread_setspecific(rc.key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    return me = t;
+}
+
+/* The builder the calling thread's traffic goes to: its virtual thread's when it delegates,
+ * else its own, registered at its first inbound byte. */
+static slot *builder(bool create)
+{
+    thread_state *t = me;
+    if (t && t->delegate)
+        return t->delegate;
+    if ((t && t->own) || !create)
+        return t ? t->own : NULL;
+    if (!(t = state()))
+        return NULL;
+    slot *sl = slot_new(gettid());
+    if (!sl)
+        return NULL;
     pthread_mutex_lock(&rc.lock);
-    sl->next = rc.slots;
-    if (rc.slots)
-        rc.slots->prev = sl;
-    rc.slots = sl;
+    link_slot(sl);
     pthread_mutex_unlock(&rc.lock);
-    return my_slot = sl;
+    return t->own = sl;
 }
 
 static void feed(slot *sl, const kl_event *ev)
@@ -399,13 +473,27 @@ void hk_on_send(int fd, const void *buf, ssize_t n)
         on_data(fd, &one, 1, (size_t)n, true, k);
 }
 
-void hk_on_recv(int fd, const void *buf, ssize_t n)
+/* Whether a failed read on fd is an outbound call's receive timeout (SO_RCVTIMEO): EAGAIN
+ * from a blocking read. A nonblocking one only found nothing yet. */
+static bool timed_out(int fd, int err, int flags, hk_fd_kind k)
 {
+    if ((err != EAGAIN && err != EWOULDBLOCK) || (flags & MSG_DONTWAIT) || k != HK_FD_OUTBOUND)
+        return false;
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+/* End of stream, or a timeout, on an outbound socket is an answer of nothing; inbound it is
+ * no data. */
+void hk_on_recv(int fd, const void *buf, ssize_t n, int flags)
+{
+    int err = errno;
     hk_fd_kind k;
+    if ((flags & MSG_PEEK) || !recorded(fd, &k, false))
+        return;
     struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
-    /* End of stream on an outbound socket is an answer of nothing; inbound it is no data. */
-    if (n >= 0 && recorded(fd, &k, false) && (n > 0 || k == HK_FD_OUTBOUND))
-        on_data(fd, &one, 1, (size_t)n, false, k);
+    if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
+        on_data(fd, &one, 1, n > 0 ? (size_t)n : 0, false, k);
 }
 
 void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
@@ -415,11 +503,53 @@ void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
         on_data(fd, iov, cnt, (size_t)n, true, k);
 }
 
-void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n)
+void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
+{
+    int err = errno;
+    hk_fd_kind k;
+    if ((flags & MSG_PEEK) || !recorded(fd, &k, false))
+        return;
+    if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
+        on_data(fd, iov, cnt, n > 0 ? (size_t)n : 0, false, k);
+}
+
+bool hk_records_send(int fd)
 {
     hk_fd_kind k;
-    if (n >= 0 && recorded(fd, &k, false) && (n > 0 || k == HK_FD_OUTBOUND))
-        on_data(fd, iov, cnt, (size_t)n, false, k);
+    return recorded(fd, &k, true);
+}
+
+off_t hk_sendfile_start(int out, int in, const off_t *offset)
+{
+    hk_fd_kind k;
+    if (!recorded(out, &k, true))
+        return -1;
+    return offset ? *offset : lseek(in, 0, SEEK_CUR);
+}
+
+/* Read back in pieces of at most 256 KiB: a service thread's stack may be small. */
+void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
+{
+    hk_fd_kind k;
+    if (!recorded(out, &k, true))
+        return;
+    size_t cap = (size_t)n < 256 * 1024 ? (size_t)n : 256 * 1024;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return;
+    for (size_t done = 0; done < (size_t)n;) {
+        size_t want = (size_t)n - done < cap ? (size_t)n - done : cap;
+        ssize_t got = pread(in, buf, want, start + (off_t)done);
+        if (got <= 0) {
+            hk_log(HK_DEBUG, "sendfile from fd %d: %zu bytes sent could not be read back", in,
+                   (size_t)n - done);
+            break;
+        }
+        struct iovec one = {buf, (size_t)got};
+        on_data(out, &one, 1, (size_t)got, true, k);
+        done += (size_t)got;
+    }
+    free(buf);
 }
 
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len)
@@ -474,6 +604,115 @@ void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n)
     }
     hk_on_sendto(fd, dgram, n, msg->msg_name, msg->msg_namelen);
     free(dgram);
+}
+
+void hk_record_read_storage(const uint8_t *data, size_t len)
+{
+    slot *b;
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !(b = builder(true)))
+        return;
+    kl_event ev = {.type = KL_EV_READ_STORAGE, .time = now_ns(), .fd = -1, .data = data, .len = len};
+    feed(b, &ev);
+}
+
+static void end_session(slot *sl)
+{
+    pthread_mutex_lock(&sl->lock);
+    if (kl_builder_flush(sl->b) == KL_ERR_NOMEM)
+        hk_log(HK_WARN, "out of memory: a session was dropped");
+    take_all(sl->b);
+    pthread_mutex_unlock(&sl->lock);
+}
+
+void hk_record_shutdown(int64_t vtid)
+{
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    if (!vtid) {
+        slot *b = builder(false);
+        if (b)
+            end_session(b);
+        return;
+    }
+    pthread_mutex_lock(&rc.lock);
+    for (slot *sl = rc.slots; sl; sl = sl->next)
+        if (sl->vtid == vtid) {
+            end_session(sl);
+            break;
+        }
+    pthread_mutex_unlock(&rc.lock);
+}
+
+void hk_record_delegate(int64_t vtid)
+{
+    thread_state *t;
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !(t = state()))
+        return;
+    pthread_mutex_lock(&rc.lock);
+    if (t->delegate)
+        t->delegate->users--;
+    t->delegate = NULL;
+    if (vtid) {
+        slot *sl = rc.slots;
+        while (sl && sl->vtid != vtid)
+            sl = sl->next;
+        if (!sl && (sl = slot_new(vtid))) {
+            sl->vtid = vtid;
+            link_slot(sl);
+        }
+        if (sl) {
+            sl->users++;
+            t->delegate = sl;
+        }
+    }
+    pthread_mutex_unlock(&rc.lock);
+}
+
+void hk_record_trace(hk_trace_op op, const uint8_t *payload, size_t len)
+{
+    thread_state *t;
+    slot *b;
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !(t = state()) ||
+        !(b = builder(true)))
+        return;
+    char id[KL_TRACE_ID_LEN + 1];
+    kl_trace_id(id, time(NULL), rc.machine, getpid(), atomic_fetch_add(&rc.trace_counter, 1));
+    t->answer.len = 0;
+    int err = KL_OK;
+    pthread_mutex_lock(&b->lock);
+    switch (op) {
+    case HK_TRACE_HEADER:
+        err = kl_builder_trace_header(b->b, id, &t->answer);
+        break;
+    case HK_TRACE_GET:
+        err = kl_builder_trace_get(b->b, id, payload, len, &t->answer);
+        break;
+    case HK_TRACE_SET: {
+        const uint8_t *nl = memchr(payload, '\n', len);
+        if (!nl) {
+            hk_log(HK_WARN, "to-koala!set-trace-header-key: the payload is not \"key\\nvalue\"");
+            break;
+        }
+        size_t klen = (size_t)(nl - payload);
+        err = kl_builder_trace_set(b->b, id, payload, klen, nl + 1, len - klen - 1);
+        break;
+    }
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (err != KL_OK && err != KL_ERR_NOTFOUND)
+        hk_log(HK_WARN, "trace header helper message: %s", kl_strerror(err));
+}
+
+size_t hk_record_answer(void *buf, size_t len)
+{
+    thread_state *t = me;
+    if (!t)
+        return 0;
+    size_t n = t->answer.len < len ? t->answer.len : len;
+    if (n)
+        memcpy(buf, t->answer.data, n);
+    t->answer.len = 0;
+    return n;
 }
 
 void hk_record_totals(kl_builder_totals *t)

@@ -49,6 +49,7 @@ typedef struct talk {
     size_t n_acts, cap_acts;
     size_t used;         /* bytes kept, against max_bytes */
     uint64_t dropped_bytes, dropped_actions;
+    stream hdr;          /* the trace header in the original's binary form; empty: none yet */
 } talk;
 
 struct kl_builder {
@@ -66,7 +67,7 @@ static void stream_free(stream *s)
     *s = (stream){0};
 }
 
-static void talk_free(talk *t)
+static void free_payload(talk *t)
 {
     for (size_t i = 0; i < t->n_acts; i++) {
         stream_free(&t->acts[i].req);
@@ -78,17 +79,24 @@ static void talk_free(talk *t)
     stream_free(&t->resp);
 }
 
+static void talk_free(talk *t)
+{
+    free_payload(t);
+    stream_free(&t->hdr);
+}
+
 /* Memory ran out: drop what the session holds but keep its state, so that it still ends
- * where it would have. */
+ * where it would have. The trace header stays, so the service reads the same trace id
+ * until the session ends. */
 static int lose(kl_builder *b)
 {
     talk *t = &b->t;
     b->totals.dropped++;
-    b->totals.dropped_bytes += t->used;
-    talk_free(t);
+    b->totals.dropped_bytes += t->used - t->hdr.len;
+    free_payload(t);
     t->acts = NULL;
     t->n_acts = t->cap_acts = 0;
-    t->used = 0;
+    t->used = t->hdr.len;
     t->lost = true;
     t->req_failed = t->resp_failed = true;
     return KL_ERR_NOMEM;
@@ -229,6 +237,46 @@ static int add_count_label(kl_session *s, const char *key, uint64_t n)
                              (kl_bytes){(const uint8_t *)v, (size_t)len});
 }
 
+static const kl_bytes key_ti = {(const uint8_t *)"ti", 2}, key_si = {(const uint8_t *)"si", 2};
+
+/* One entry of a trace header at *off, which moves past it; false at the end. The header
+ * is well formed: only header_set() writes it. */
+static bool next_entry(const stream *h, size_t *off, kl_bytes *key, kl_bytes *value)
+{
+    if (*off >= h->len)
+        return false;
+    const uint8_t *p = h->data + *off;
+    key->len = (size_t)p[0] << 8 | p[1];
+    key->data = p + 2;
+    p += 2 + key->len;
+    value->len = (size_t)p[0] << 8 | p[1];
+    value->data = p + 2;
+    *off += 4 + key->len + value->len;
+    return true;
+}
+
+static bool bytes_eq(kl_bytes a, kl_bytes b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+/* The header's entries as trace_header, "ti" and "si" as trace_id and span_id. */
+static int copy_trace(kl_session *s, const talk *t)
+{
+    kl_bytes key, value;
+    for (size_t off = 0; next_entry(&t->hdr, &off, &key, &value);) {
+        int err = kl_session_add_kv(s, &s->trace_header, &s->n_trace_header, key, value);
+        if (err)
+            return err;
+        const kl_kv *kv = &s->trace_header[s->n_trace_header - 1];
+        if (bytes_eq(key, key_ti))
+            s->trace_id = kv->value;
+        else if (bytes_eq(key, key_si))
+            s->span_id = kv->value;
+    }
+    return KL_OK;
+}
+
 static void format_id(char *buf, size_t len, int64_t time, int64_t thread)
 {
     snprintf(buf, len, "%lld-%lld", (long long)time, (long long)thread);
@@ -257,7 +305,8 @@ static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const
         (b->o.program && !(s->program = kli_strdup(m, b->o.program))) ||
         (next_id && !(s->next_session_id = kli_strdup(m, next_id))) ||
         copy_stream(m, &s->call_from_inbound.request, &t->req, req_n) ||
-        copy_stream(m, &s->return_inbound.response, &t->resp, resp_n) || copy_actions(s, t))
+        copy_stream(m, &s->return_inbound.response, &t->resp, resp_n) || copy_actions(s, t) ||
+        copy_trace(s, t))
         goto fail;
     if (t->truncated && ((err = add_count_label(s, "dropped_bytes", t->dropped_bytes)) ||
                          (err = add_count_label(s, "dropped_actions", t->dropped_actions))))
@@ -389,8 +438,10 @@ static void start_successor(talk *old, talk *next, int64_t id_time)
 /* Hand the session out, or count why not. */
 static int deliver(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const char *next_id)
 {
-    if (t->lost)
+    if (t->lost) {
+        b->totals.dropped_bytes += t->used; /* its trace header: all it kept since the loss */
         return KL_OK;
+    }
     if (!t->has_request) {
         b->totals.orphans += t->n_acts > 0;
         b->totals.dropped_bytes += t->used;
@@ -636,6 +687,84 @@ static int one_shot(kl_builder *b, const kl_event *ev, kl_action_type type)
     if (type == KL_ACTION_SEND_UDP)
         a->peer = *peer_of(ev);
     return keep(b, &a->req, ev->data, ev->len);
+}
+
+/* -------------------------------------------------------------- trace header */
+
+static uint8_t *put_field(uint8_t *p, kl_bytes f)
+{
+    p[0] = (uint8_t)(f.len >> 8);
+    p[1] = (uint8_t)f.len;
+    if (f.len)
+        memcpy(p + 2, f.data, f.len);
+    return p + 2 + f.len;
+}
+
+/* Put key = value first, followed by the other entries in their order. */
+static int header_set(kl_builder *b, kl_bytes key, kl_bytes value)
+{
+    talk *t = &b->t;
+    kl_bytes k, v;
+    size_t n = 4 + key.len + value.len;
+    for (size_t off = 0; next_entry(&t->hdr, &off, &k, &v);)
+        n += bytes_eq(k, key) ? 0 : 4 + k.len + v.len;
+    if (n > t->hdr.len && n - t->hdr.len > b->o.max_bytes - t->used) {
+        t->truncated = true;
+        t->dropped_bytes += n - t->hdr.len;
+        return KL_ERR_TOOBIG;
+    }
+    uint8_t *h = malloc(n);
+    if (!h)
+        return KL_ERR_NOMEM;
+    uint8_t *p = put_field(put_field(h, key), value);
+    for (size_t off = 0, at = 0; next_entry(&t->hdr, &off, &k, &v); at = off)
+        if (!bytes_eq(k, key)) {
+            memcpy(p, t->hdr.data + at, off - at);
+            p += off - at;
+        }
+    t->used = t->used - t->hdr.len + n;
+    stream_free(&t->hdr);
+    t->hdr = (stream){.data = h, .len = n, .cap = n};
+    return KL_OK;
+}
+
+/* The original's GetTraceHeader(): a session's header is created on first use. */
+static int ensure_header(kl_builder *b, const char *new_trace_id)
+{
+    if (b->t.hdr.len)
+        return KL_OK;
+    size_t n = new_trace_id ? strlen(new_trace_id) : 0;
+    if (!new_trace_id || n > KL_TRACE_FIELD_MAX)
+        return KL_ERR_INVALID;
+    return header_set(b, key_ti, (kl_bytes){(const uint8_t *)new_trace_id, n});
+}
+
+int kl_builder_trace_header(kl_builder *b, const char *new_trace_id, kl_buf *out)
+{
+    int err = ensure_header(b, new_trace_id);
+    return err ? err : kl_buf_append(out, b->t.hdr.data, b->t.hdr.len);
+}
+
+int kl_builder_trace_get(kl_builder *b, const char *new_trace_id, const uint8_t *key,
+                         size_t key_len, kl_buf *out)
+{
+    int err = ensure_header(b, new_trace_id);
+    if (err)
+        return err;
+    kl_bytes k, v;
+    for (size_t off = 0; next_entry(&b->t.hdr, &off, &k, &v);)
+        if (bytes_eq(k, (kl_bytes){key, key_len}))
+            return kl_buf_append(out, v.data, v.len);
+    return KL_ERR_NOTFOUND;
+}
+
+int kl_builder_trace_set(kl_builder *b, const char *new_trace_id, const uint8_t *key,
+                         size_t key_len, const uint8_t *value, size_t value_len)
+{
+    if (key_len > KL_TRACE_FIELD_MAX || value_len > KL_TRACE_FIELD_MAX)
+        return KL_ERR_INVALID;
+    int err = ensure_header(b, new_trace_id);
+    return err ? err : header_set(b, (kl_bytes){key, key_len}, (kl_bytes){value, value_len});
 }
 
 /* -------------------------------------------------------------------- public */

@@ -683,6 +683,55 @@ KL_API void kl_builder_get_totals(const kl_builder *b, kl_builder_totals *t);
 /** Free the builder, the session in progress and sessions not taken. Accepts NULL. */
 KL_API void kl_builder_free(kl_builder *b);
 
+/* The trace header of the session in progress, for the to-koala!get-trace-header,
+ * get-trace-header-key and set-trace-header-key helper messages. It is the original koala's
+ * binary form: entries of a 16-bit big-endian key length, the key, a 16-bit big-endian value
+ * length, the value. The session in progress is the one the next events go into: a header
+ * set before the first inbound byte belongs to the request that follows, one set while a
+ * session lingers belongs to that session. Every session starts without a header; a
+ * finished one carries it as trace_header (in order), trace_id ("ti"'s value) and span_id
+ * ("si"'s value). A header on a session discarded without request goes with it. Its bytes
+ * count against max_bytes; a change that would pass the limit is refused with KL_ERR_TOOBIG,
+ * the session marked truncated and the bytes counted as dropped.
+ * new_trace_id (NUL-terminated, normally from kl_trace_id()) is used only when the session
+ * has no header yet: the header is then created holding "ti" = new_trace_id, as the
+ * original's GetTraceHeader() does on first use. */
+
+#define KL_TRACE_FIELD_MAX 65535u   /* longest key, and longest value, of a header entry */
+
+/** Append the session's header to out, creating it first if needed.
+ * @return KL_OK; KL_ERR_INVALID for a NULL or over-long new_trace_id when one is needed;
+ *         KL_ERR_TOOBIG; KL_ERR_NOMEM (the header is as it was). */
+KL_API int kl_builder_trace_header(kl_builder *b, const char *new_trace_id, kl_buf *out);
+/** Append the value of key to out (the header is created first if needed).
+ * @return KL_OK; KL_ERR_NOTFOUND when the header has no such key (out unchanged); else as
+ *         kl_builder_trace_header(). */
+KL_API int kl_builder_trace_get(kl_builder *b, const char *new_trace_id, const uint8_t *key,
+                                size_t key_len, kl_buf *out);
+/** Set key to value: the entry goes first, followed by the others in their order without
+ * any earlier entry of that key (the original's TraceHeader.Set). The header is created
+ * first if needed, so "ti" follows the first key set.
+ * @return KL_OK; KL_ERR_INVALID for a key or value longer than KL_TRACE_FIELD_MAX (nothing
+ *         changes, not even the header's creation); else as kl_builder_trace_header(). */
+KL_API int kl_builder_trace_set(kl_builder *b, const char *new_trace_id, const uint8_t *key,
+                                size_t key_len, const uint8_t *value, size_t value_len);
+
+#define KL_TRACE_ID_LEN 20
+
+/** Write a trace id as the original koala made them (an xid: 4 bytes of unix seconds,
+ * 3 machine bytes, the low 16 bits of pid, the low 24 bits of counter, all big-endian, in
+ * lowercase base32hex without padding) into out, NUL-terminated. libkoala keeps no state, so
+ * the caller owns the parts: unix_sec = time(NULL); machine from kl_trace_machine() once per
+ * process; pid = getpid(), taken again in a forked child; counter from one process-wide
+ * atomic counter, started at a random value and incremented for every id.
+ * @return out. */
+KL_API char *kl_trace_id(char out[KL_TRACE_ID_LEN + 1], int64_t unix_sec, const uint8_t machine[3],
+                         int64_t pid, uint32_t counter);
+/** The 3 machine bytes of a trace id from a host name (NULL as ""): a hash of it (the
+ * original took md5's first 3 bytes; any stable spread serves, the bytes only tell hosts
+ * apart). */
+KL_API void kl_trace_machine(const char *host, uint8_t machine[3]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -733,6 +733,242 @@ START_TEST(a_lingering_session_keeps_the_work_done_after_answering)
 }
 END_TEST
 
+/* ------------------------------------------------------------------- trace header */
+
+#define XID1 "bh3gosadh3gqsmdbpnng"
+#define XID2 "cl9v2001081lcu00000g"
+
+/* Append one header entry in the original's binary form. */
+static void entry(kl_buf *h, const char *key, const char *value)
+{
+    size_t k = strlen(key), v = strlen(value);
+    uint8_t kl[2] = {(uint8_t)(k >> 8), (uint8_t)k}, vl[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    ck_assert(!kl_buf_append(h, kl, 2) && !kl_buf_append(h, key, k) && !kl_buf_append(h, vl, 2) &&
+              !kl_buf_append(h, value, v));
+}
+
+/* The builder's header equals want (an existing header: no id is given to create one). */
+static void ck_header(kl_builder *b, kl_buf *want)
+{
+    kl_buf got = {0};
+    ck_assert_int_eq(kl_builder_trace_header(b, NULL, &got), KL_OK);
+    ck_assert_uint_eq(got.len, want->len);
+    ck_assert_mem_eq(got.data, want->data, want->len);
+    kl_buf_free(&got);
+    kl_buf_free(want);
+}
+
+static int tset(kl_builder *b, const char *new_id, const char *key, const char *value)
+{
+    return kl_builder_trace_set(b, new_id, (const uint8_t *)key, strlen(key),
+                                (const uint8_t *)value, strlen(value));
+}
+
+/* The value of key, which must be there. */
+static void ck_get(kl_builder *b, const char *key, const char *want)
+{
+    kl_buf v = {0};
+    ck_assert_int_eq(kl_builder_trace_get(b, NULL, (const uint8_t *)key, strlen(key), &v), KL_OK);
+    ck_bytes(((kl_bytes){(const uint8_t *)v.data, v.len}), want);
+    kl_buf_free(&v);
+}
+
+static void ck_kv(const kl_kv *kv, const char *key, const char *value)
+{
+    ck_bytes(kv->key, key);
+    ck_bytes(kv->value, value);
+}
+
+START_TEST(the_trace_header_is_created_once_holding_the_new_trace_id)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    kl_buf h = {0};
+    ck_assert_int_eq(kl_builder_trace_header(b, NULL, &h), KL_ERR_INVALID); /* no id to make one */
+    ck_assert_uint_eq(h.len, 0);
+    ck_assert_int_eq(kl_builder_trace_header(b, XID1, &h), KL_OK);
+    ck_assert_uint_eq(h.len, 26);
+    ck_assert_mem_eq(h.data, "\0\2ti\0\24" XID1, 26);
+    ck_assert_int_eq(kl_builder_trace_header(b, XID2, &h), KL_OK); /* appended: the same again */
+    ck_assert_uint_eq(h.len, 52);
+    ck_assert_mem_eq(h.data + 26, h.data, 26);
+    kl_buf_free(&h);
+    kl_buf v = {0};
+    ck_assert_int_eq(kl_builder_trace_get(b, XID2, (const uint8_t *)"ti", 2, &v), KL_OK);
+    ck_assert_str_eq(v.data, XID1);
+    kl_buf_free(&v);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_key_set_goes_first_replacing_its_old_entry_and_the_others_keep_their_order)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    kl_buf want = {0};
+    ck_assert_int_eq(tset(b, XID1, "order_id", "42"), KL_OK); /* the header is made first */
+    entry(&want, "order_id", "42");
+    entry(&want, "ti", XID1);
+    ck_header(b, &want);
+    ck_assert_int_eq(tset(b, NULL, "si", "span-1"), KL_OK);
+    ck_assert_int_eq(tset(b, NULL, "order_id", "43"), KL_OK);
+    entry(&want, "order_id", "43");
+    entry(&want, "si", "span-1");
+    entry(&want, "ti", XID1);
+    ck_header(b, &want);
+    ck_assert_int_eq(tset(b, NULL, "ti", XID2), KL_OK);
+    ck_assert_int_eq(tset(b, NULL, "empty", ""), KL_OK);
+    entry(&want, "empty", "");
+    entry(&want, "ti", XID2);
+    entry(&want, "order_id", "43");
+    entry(&want, "si", "span-1");
+    ck_header(b, &want);
+    ck_get(b, "order_id", "43");
+    ck_get(b, "empty", "");
+    kl_buf v = {0};
+    ck_assert_int_eq(kl_buf_append(&v, "x", 1), KL_OK);
+    ck_assert_int_eq(kl_builder_trace_get(b, NULL, (const uint8_t *)"order", 5, &v), KL_ERR_NOTFOUND);
+    ck_assert_uint_eq(v.len, 1);
+    kl_buf_free(&v);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(an_over_long_key_or_value_is_refused_and_nothing_changes)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    uint8_t *big = malloc(KL_TRACE_FIELD_MAX + 1);
+    memset(big, 'k', KL_TRACE_FIELD_MAX + 1);
+    ck_assert_int_eq(kl_builder_trace_set(b, XID1, big, KL_TRACE_FIELD_MAX + 1, big, 1), KL_ERR_INVALID);
+    kl_buf want = {0};
+    ck_assert_int_eq(kl_builder_trace_header(b, XID2, &want), KL_OK); /* not made by the refusal */
+    ck_assert_uint_eq(want.len, 26);
+    ck_assert_mem_eq(want.data, "\0\2ti\0\24" XID2, 26);
+    ck_assert_int_eq(kl_builder_trace_set(b, NULL, big, 1, big, KL_TRACE_FIELD_MAX + 1), KL_ERR_INVALID);
+    ck_header(b, &want);
+    ck_assert_int_eq(kl_builder_trace_set(b, NULL, big, KL_TRACE_FIELD_MAX, big, KL_TRACE_FIELD_MAX),
+                     KL_OK);
+    kl_buf v = {0};
+    ck_assert_int_eq(kl_builder_trace_get(b, NULL, big, KL_TRACE_FIELD_MAX, &v), KL_OK);
+    ck_assert_uint_eq(v.len, KL_TRACE_FIELD_MAX);
+    ck_assert_mem_eq(v.data, big, KL_TRACE_FIELD_MAX);
+    kl_buf_free(&v);
+    ck_assert_int_eq(kl_builder_trace_header(b, NULL, &v), KL_OK);
+    ck_assert_uint_eq(v.len, 4 + 2 * KL_TRACE_FIELD_MAX + 26);
+    ck_assert_mem_eq(v.data, "\xff\xff", 2);
+    ck_assert_mem_eq(v.data + 2 + KL_TRACE_FIELD_MAX, "\xff\xff", 2);
+    kl_buf_free(&v);
+    free(big);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(the_finished_session_carries_its_header_and_the_next_starts_without_one)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    ck_assert_int_eq(tset(b, XID1, "order_id", "42"), KL_OK); /* before the first inbound byte */
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    ck_assert_int_eq(tset(b, NULL, "si", "span-1"), KL_OK);
+    feed(b, KL_EV_INBOUND_SEND, T(40), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_trace_header, 3);
+    ck_kv(&s->trace_header[0], "si", "span-1");
+    ck_kv(&s->trace_header[1], "order_id", "42");
+    ck_kv(&s->trace_header[2], "ti", XID1);
+    ck_bytes(s->trace_id, XID1);
+    ck_bytes(s->span_id, "span-1");
+    kl_buf j = {0};
+    ck_assert_int_eq(kl_json_session(s, 0, &j), KL_OK);
+    ck_assert_ptr_nonnull(
+        strstr(j.data, "\"TraceHeader\":{\"si\":\"span-1\",\"order_id\":\"42\",\"ti\":\"" XID1 "\"}"));
+    ck_assert_ptr_nonnull(strstr(j.data, "\"TraceId\":\"" XID1 "\",\"SpanId\":\"span-1\""));
+    kl_buf_free(&j);
+    kl_session_free(s);
+
+    feed(b, KL_EV_INBOUND_RECV, T(100), 5, &client, GET2);
+    feed(b, KL_EV_INBOUND_SEND, T(140), 5, &client, OK2);
+    s = take(b);
+    ck_assert_uint_eq(s->n_trace_header, 0);
+    ck_assert_uint_eq(s->trace_id.len, 0);
+    ck_assert_uint_eq(s->span_id.len, 0);
+    ck_assert_int_eq(kl_json_session(s, 0, &j), KL_OK);
+    ck_assert_ptr_nonnull(strstr(j.data, "\"TraceHeader\":null"));
+    kl_buf_free(&j);
+    kl_session_free(s);
+    kl_buf want = {0};
+    ck_assert_int_eq(kl_builder_trace_header(b, XID2, &want), KL_OK); /* a new one for the next */
+    ck_assert_mem_eq(want.data, "\0\2ti\0\24" XID2, 26);
+    kl_buf_free(&want);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_header_on_a_session_discarded_without_request_goes_with_it)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    ck_assert_int_eq(tset(b, XID1, "k", "v"), KL_OK); /* 6 bytes, and 26 for "ti" */
+    feed(b, KL_EV_OUTBOUND_SEND, T(0), 7, &redis, RGET);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    ck_assert_ptr_null(kl_builder_take(b));
+    kl_buf v = {0};
+    ck_assert_int_eq(kl_builder_trace_get(b, XID2, (const uint8_t *)"k", 1, &v), KL_ERR_NOTFOUND);
+    feed(b, KL_EV_INBOUND_RECV, T(10), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(20), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_trace_header, 1); /* what the get made, and nothing of the flushed one */
+    ck_kv(&s->trace_header[0], "ti", XID2);
+    ck_bytes(s->trace_id, XID2);
+    ck_assert_uint_eq(s->span_id.len, 0);
+    kl_session_free(s);
+    kl_builder_totals tot;
+    kl_builder_get_totals(b, &tot);
+    ck_assert_uint_eq(tot.orphans, 1);
+    ck_assert_uint_eq(tot.dropped_bytes, strlen(RGET) + 32);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_header_set_while_a_session_lingers_belongs_to_it)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 1000000); /* 1 ms */
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(10), 5, &client, OK1);
+    ck_assert_int_eq(tset(b, XID1, "k", "v"), KL_OK);
+    ck_assert_int_eq(kl_builder_tick(b, T(1010)), KL_OK);
+    kl_session *s = take(b);
+    ck_assert_uint_eq(s->n_trace_header, 2);
+    ck_kv(&s->trace_header[0], "k", "v");
+    ck_bytes(s->trace_id, XID1);
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_RECV, T(2000), 5, &client, GET2);
+    feed(b, KL_EV_INBOUND_SEND, T(2010), 5, &client, OK2);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    s = take(b);
+    ck_assert_uint_eq(s->n_trace_header, 0);
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(header_bytes_count_against_the_byte_limit)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 60, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);  /* 36 bytes */
+    ck_assert_int_eq(tset(b, "id1", "k", "12345"), KL_OK); /* 9 for "ti", 10: 55 */
+    ck_assert_int_eq(tset(b, NULL, "x", "0123456789"), KL_ERR_TOOBIG); /* 15 more */
+    ck_assert_int_eq(tset(b, NULL, "k", "1"), KL_OK);       /* 4 fewer: 51 */
+    feed(b, KL_EV_INBOUND_SEND, T(40), 5, &client, OK1);     /* 45: 9 kept */
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    kl_session *s = take(b);
+    ck_assert(s->truncated);
+    ck_assert_uint_eq(s->n_trace_header, 2);
+    ck_kv(&s->trace_header[0], "k", "1");
+    ck_kv(&s->trace_header[1], "ti", "id1");
+    ck_assert_uint_eq(s->return_inbound.response.len, 9);
+    ck_bytes(s->labels[0].value, "51"); /* the refused entry and 36 of the response */
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
 START_TEST(an_unknown_event_is_refused)
 {
     kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
@@ -768,10 +1004,15 @@ START_TEST(running_out_of_memory_drops_the_session_and_goes_on)
     fclose(f);
     lim = old;
     lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16u << 20);
+    ck_assert_int_eq(tset(b, XID1, "k", "v"), KL_OK); /* 32 bytes */
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
     int r = feedn(b, KL_EV_INBOUND_RECV, T(10), 5, &client, data, big);
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
     ck_assert_int_eq(r, KL_ERR_NOMEM);
+    kl_buf v = {0}; /* the service reads the same trace id until the lost session ends */
+    ck_assert_int_eq(kl_builder_trace_get(b, XID2, (const uint8_t *)"ti", 2, &v), KL_OK);
+    ck_assert_str_eq(v.data, XID1);
+    kl_buf_free(&v);
 
     feed(b, KL_EV_OUTBOUND_SEND, T(11), 7, &redis, RGET); /* ignored: the session is lost */
     feed(b, KL_EV_INBOUND_SEND, T(12), 5, &client, OK1);
@@ -780,12 +1021,13 @@ START_TEST(running_out_of_memory_drops_the_session_and_goes_on)
     feed(b, KL_EV_INBOUND_SEND, T(14), 5, &client, OK2);
     kl_session *s = take(b);
     ck_bytes(s->call_from_inbound.request, GET2);
+    ck_assert_uint_eq(s->n_trace_header, 0);
     kl_session_free(s);
     kl_builder_totals tot;
     kl_builder_get_totals(b, &tot);
     ck_assert_uint_eq(tot.dropped, 1);
     ck_assert_uint_eq(tot.sessions, 2);
-    ck_assert_uint_eq(tot.dropped_bytes, big + strlen(RGET) + strlen(OK1));
+    ck_assert_uint_eq(tot.dropped_bytes, big + strlen(RGET) + strlen(OK1) + 32);
     kl_builder_free(b);
     free(data);
 #endif
@@ -818,6 +1060,13 @@ int main(void)
     tcase_add_test(tc, the_byte_limit_cuts_bytes_and_the_session_still_ends);
     tcase_add_test(tc, a_flush_hands_out_the_session_or_discards_an_orphan);
     tcase_add_test(tc, a_lingering_session_keeps_the_work_done_after_answering);
+    tcase_add_test(tc, the_trace_header_is_created_once_holding_the_new_trace_id);
+    tcase_add_test(tc, a_key_set_goes_first_replacing_its_old_entry_and_the_others_keep_their_order);
+    tcase_add_test(tc, an_over_long_key_or_value_is_refused_and_nothing_changes);
+    tcase_add_test(tc, the_finished_session_carries_its_header_and_the_next_starts_without_one);
+    tcase_add_test(tc, a_header_on_a_session_discarded_without_request_goes_with_it);
+    tcase_add_test(tc, a_header_set_while_a_session_lingers_belongs_to_it);
+    tcase_add_test(tc, header_bytes_count_against_the_byte_limit);
     tcase_add_test(tc, an_unknown_event_is_refused);
     tcase_add_test(tc, running_out_of_memory_drops_the_session_and_goes_on);
     suite_add_tcase(s, tc);

@@ -58,6 +58,8 @@ RECORDER := $(B)/lib/libkoala-recorder.so
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 TEST_LIB := $(B)/obj/tests/testutil.o
+PROG_SRC := $(wildcard tests/progs/*.c)
+PROGS    := $(patsubst tests/progs/%.c,$(B)/tests/progs/%,$(PROG_SRC))
 
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCHES   := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
@@ -66,7 +68,8 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd \
-            check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools
+            check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools \
+            nginx-light curl wrk
 
 .PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz
 .DEFAULT_GOAL := all
@@ -186,7 +189,15 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIB) $(LIB_A) $(LIBS) $(CHECK_LIBS)
 
-tests: $(TESTS)
+# Programs the preload tests run, built as distributions build services: optimized and
+# fortified, so that the fortified entry points (__read_chk...) are the ones called. Not
+# sanitized: a sanitized recorder brings its runtime along.
+$(B)/tests/progs/%: tests/progs/%.c hook/koala_helper.h
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@) && $(CC) -std=c11 -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 $(WARN) \
+	  -Ihook -pthread -o $@ $<
+
+tests: $(TESTS) $(PROGS)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all tests
@@ -224,7 +235,8 @@ install: all
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libkoala.so.0
 	ln -sf libkoala.so.0 $(DESTDIR)$(PREFIX)/lib/libkoala.so
-	install -m 644 libkoala/koala.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(RECORDER) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 libkoala/koala.h hook/koala_helper.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e "s|@VERSION@|$$(sed -n 's/.*KLI_VERSION \"\(.*\)\"/\1/p' libkoala/kl_internal.h)|" \
 	  libkoala/koala.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/koala.pc
 

@@ -161,6 +161,9 @@ int hk_sink_start(const hk_sink_opts *o);
 bool hk_sink_put(kl_session *s);
 /* Write everything queued, close the file, stop the thread. Safe to call twice. */
 void hk_sink_stop(void);
+/* From a SIGTERM or SIGINT handler (async-signal-safe: takes no lock): have the writer write
+ * what is queued and close the file, waiting at most timeout_ns. */
+void hk_sink_drain(int64_t timeout_ns);
 /* Sessions written and dropped, file bytes, files opened, so far. */
 hk_sink_totals hk_sink_get_totals(void);
 

@@ -3,6 +3,7 @@
 #include "hk.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 
 static hk_config cfg;
@@ -11,6 +12,31 @@ static bool recording;
 static const char *env(const char *name)
 {
     return getenv(name);
+}
+
+/* A service that leaves SIGTERM or SIGINT at their default dies without running exit
+ * handlers: what the writer holds would be lost. This handler has it written (waiting at
+ * most 2 s), then the signal, raised again with the default action back (SA_RESETHAND), ends
+ * the process as it would have ended. A service that installs its own handler replaces it
+ * and exits its own way, through the destructor below. */
+static void on_stop_signal(int sig)
+{
+    int saved = errno;
+    hk_sink_drain(2000000000);
+    raise(sig);
+    errno = saved;
+}
+
+static void watch_stop_signals(void)
+{
+    static const int sigs[] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+            !(old.sa_flags & SA_SIGINFO))
+            sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 __attribute__((constructor)) static void hk_start(void)
@@ -36,6 +62,7 @@ __attribute__((constructor)) static void hk_start(void)
         return;
     }
     hk_record_init(&cfg);
+    watch_stop_signals();
     recording = true;
     hk_leave();
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,12 @@ static struct {
     int64_t file_started, next_flush;
     bool failed;
 } sk = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+/* hk_sink_drain() from a signal handler, which may take no lock: it raises `drain` and waits
+ * for the writer, which looks at least every DRAIN_POLL_NS, to write the queue, close the
+ * file and set `drained`. `live` mirrors a running writer. */
+#define DRAIN_POLL_NS 100000000
+static atomic_bool live, drain, drained;
 
 static int64_t mono_ns(void)
 {
@@ -172,7 +179,7 @@ static void *writer_main(void *arg)
     hk_own_thread();
     pthread_mutex_lock(&sk.lock);
     for (;;) {
-        while (!sk.head && !sk.stopping) {
+        while (!sk.head && !sk.stopping && !atomic_load(&drain)) {
             int64_t wait = sk.next_flush - mono_ns();
             if (wait <= 0) {
                 pthread_mutex_unlock(&sk.lock);
@@ -180,6 +187,8 @@ static void *writer_main(void *arg)
                 pthread_mutex_lock(&sk.lock);
                 continue;
             }
+            if (wait > DRAIN_POLL_NS)
+                wait = DRAIN_POLL_NS;
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
             int64_t ns = until.tv_nsec + wait;
@@ -190,6 +199,9 @@ static void *writer_main(void *arg)
         item *batch = sk.head;
         sk.head = sk.tail = NULL;
         sk.queued_bytes = 0;
+        /* A drain is the last batch: the process is about to die of its signal. */
+        if (atomic_load(&drain))
+            sk.stopping = true;
         bool last = sk.stopping;
         pthread_mutex_unlock(&sk.lock);
         while (batch) {
@@ -205,7 +217,24 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&sk.lock);
     close_file();
+    if (atomic_load(&drain)) {
+        hk_sink_totals t = hk_sink_get_totals();
+        hk_log(HK_INFO, "stopped by a signal: %llu sessions written, %llu dropped, %llu bytes in %llu files",
+               (unsigned long long)t.written, (unsigned long long)t.dropped,
+               (unsigned long long)t.bytes, (unsigned long long)t.files);
+        atomic_store(&drained, true);
+    }
     return NULL;
+}
+
+void hk_sink_drain(int64_t timeout_ns)
+{
+    if (!atomic_load(&live))
+        return;
+    atomic_store(&drain, true);
+    struct timespec step = {0, 5000000};
+    for (int64_t waited = 0; waited < timeout_ns && !atomic_load(&drained); waited += step.tv_nsec)
+        nanosleep(&step, NULL);
 }
 
 static void fork_prepare(void);
@@ -246,6 +275,7 @@ int hk_sink_start(const hk_sink_opts *o)
         goto out;
     }
     sk.running = true;
+    atomic_store(&live, true);
 out:
     pthread_mutex_unlock(&sk.lock);
     return err;
@@ -304,6 +334,7 @@ void hk_sink_stop(void)
     sk.stopping = true;
     sk.running = false;
     sk.restart = false;
+    atomic_store(&live, false);
     pthread_cond_signal(&sk.cond);
     pthread_mutex_unlock(&sk.lock);
     if (was)
@@ -336,6 +367,7 @@ static void fork_child(void)
     memset(&sk.totals, 0, sizeof sk.totals);
     sk.restart = sk.running;
     sk.running = false;
+    atomic_store(&live, false);
 }
 
 hk_sink_totals hk_sink_get_totals(void)

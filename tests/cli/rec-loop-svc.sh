@@ -1,0 +1,103 @@
+# The recorder on a one-thread event-loop service built with -O2 -D_FORTIFY_SOURCE=2
+# (tests/progs/loop-svc.c): two connections served in turn by one thread, each its own
+# virtual thread (to-koala!set-delegated-from-thread-id); requests read by __read_chk and
+# __recv_chk, a static file sent by sendfile, log lines appended through stdio, the trace
+# header, read-storage and thread-shutdown helper messages answered through __recvfrom_chk.
+# The service keeps SIGTERM's default action: the recorder writes what it has before dying.
+case $B in
+    /*) so="$B/lib/libkoala-recorder.so" ;;
+    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
+esac
+svc="$B/tests/progs/loop-svc"
+fail() { echo "rec-loop-svc: $*" >&2; exit 2; }
+[ -f "$so" ] && [ -x "$svc" ] || fail "$so or $svc not built"
+preload="$so"
+asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
+[ -z "$asan" ] || preload="$asan $so"
+
+/usr/bin/python3 -c 'import sys; sys.stdout.write("".join("line %05d of the static file\n" % i for i in range(700)))' >"$T/static.txt"
+LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
+    "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" >"$T/svc.out" 2>"$T/svc.err" &
+pid=$!
+for i in $(seq 50); do grep -q listening "$T/svc.out" && break; sleep 0.1; done
+port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
+[ -n "$port" ] || { kill $pid; fail "loop-svc did not start: $(cat "$T/svc.err")"; }
+
+# Connection a (virtual thread 1001) sends its first request in two pieces around b's.
+timeout 20 /usr/bin/python3 - "$port" "$T/exchanges.json" <<'PY' || { kill $pid; fail "client failed"; }
+import json, re, socket, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+log = []
+
+def response(s, until=None):
+    data = b""
+    while True:
+        if until is not None and data.endswith(until):
+            return data
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        m = re.search(rb"Content-Length: (\d+)", head)
+        if until is None and sep and m and len(rest) >= int(m.group(1)):
+            return data
+        more = s.recv(65536)
+        if not more:
+            raise SystemExit("connection closed early")
+        data += more
+
+def call(s, vt, req, until=None):
+    s.sendall(req)
+    log.append({"vt": vt, "request": req.decode(), "response": response(s, until).decode()})
+
+a = socket.create_connection(("127.0.0.1", port))
+b = socket.create_connection(("127.0.0.1", port))
+first = b"GET /static HTTP/1.1\r\nHost: a\r\n"
+a.sendall(first)
+time.sleep(0.2)
+call(b, 1002, b"GET /trace HTTP/1.1\r\nX-Rid: r-42\r\n\r\n")
+call(a, 1001, b"\r\n")
+log[-1]["request"] = (first + b"\r\n").decode()
+call(b, 1002, b"GET /storage HTTP/1.1\r\n\r\n")
+call(a, 1001, b"GET /open HTTP/1.1\r\n\r\n", until=b"no length here\n")
+call(b, 1002, b"GET /hello HTTP/1.1\r\n\r\n")
+a.close()
+b.close()
+json.dump(log, open(out, "w"))
+PY
+sleep 0.2
+kill -TERM $pid
+wait $pid
+echo "loop-svc: exit $? (SIGTERM is 143)"
+grep -c 'INFO stopped by a signal: 5 sessions written, 0 dropped' "$T/svc.err"
+ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
+koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
+/usr/bin/python3 - "$T/json" "$T/exchanges.json" <<'PY'
+import json, re, sys
+
+def unescape(s):
+    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), s.encode("latin-1"))
+
+sessions = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+sessions.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+exchanges = json.load(open(sys.argv[2]))
+print("sessions:", len(sessions), "exchanges:", len(exchanges))
+for s in sessions:
+    req = unescape(s["CallFromInbound"]["Request"])
+    resp = unescape(s["ReturnInbound"]["Response"])
+    match = [e for e in exchanges if e["request"].encode() == req]
+    e = match[0] if len(match) == 1 else None
+    print("thread %d %s: request %s, response %s (%d bytes)" % (
+        s["ThreadId"], req.split(b" ")[1].decode(), "same" if e else "UNKNOWN",
+        "same" if e and e["response"].encode() == resp and e["vt"] == s["ThreadId"] else "DIFFERENT",
+        len(resp)))
+    th = s.get("TraceHeader") or {}
+    if th:
+        print("    trace header keys", sorted(th), "rid", th.get("rid"),
+              "ti is TraceId" if th.get("ti") == s.get("TraceId") and len(s.get("TraceId") or "") == 20 else "ti WRONG")
+    for a in s["Actions"]:
+        kind = a["ActionType"]
+        if kind == "AppendFile":
+            print("   ", kind, a["FileName"].rsplit("/", 1)[1], repr(a["Content"]))
+        elif kind == "ReadStorage":
+            print("   ", kind, repr(a["Content"]))
+        elif kind != "ReturnInbound":
+            print("   ", kind)
+PY

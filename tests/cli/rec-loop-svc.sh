@@ -3,7 +3,8 @@
 # virtual thread (to-koala!set-delegated-from-thread-id); requests read by __read_chk and
 # __recv_chk, a static file sent by sendfile, log lines appended through stdio, the trace
 # header, read-storage and thread-shutdown helper messages answered through __recvfrom_chk.
-# The service keeps SIGTERM's default action: the recorder writes what it has before dying.
+# A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the first without
+# answer. The service keeps SIGTERM's default action: the recorder writes what it has before dying.
 case $B in
     /*) so="$B/lib/libkoala-recorder.so" ;;
     *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
@@ -16,8 +17,29 @@ asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
 [ -z "$asan" ] || preload="$asan $so"
 
 /usr/bin/python3 -c 'import sys; sys.stdout.write("".join("line %05d of the static file\n" % i for i in range(700)))' >"$T/static.txt"
+# The backend, not recorded: leaves each connection's first "ping" unanswered.
+/usr/bin/python3 -c '
+import socket, threading
+up = socket.socket(); up.bind(("127.0.0.1", 0)); up.listen()
+print(up.getsockname()[1], flush=True)
+def serve(c):
+    pings = 0
+    while True:
+        q = c.recv(100)
+        if not q:
+            break
+        pings += q.count(b"ping")
+        if pings >= 2:
+            c.sendall(b"pong\n")
+while True:
+    threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
+' >"$T/backend.out" &
+bpid=$!
+trap 'kill $bpid 2>/dev/null' EXIT
+for i in $(seq 50); do [ -s "$T/backend.out" ] && break; sleep 0.1; done
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
-    "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" >"$T/svc.out" 2>"$T/svc.err" &
+    "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" \
+    --backend "127.0.0.1:$(cat "$T/backend.out")" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
 for i in $(seq 50); do grep -q listening "$T/svc.out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
@@ -58,6 +80,7 @@ log[-1]["request"] = (first + b"\r\n").decode()
 call(b, 1002, b"GET /storage HTTP/1.1\r\n\r\n")
 call(a, 1001, b"GET /open HTTP/1.1\r\n\r\n", until=b"no length here\n")
 call(b, 1002, b"GET /hello HTTP/1.1\r\n\r\n")
+call(a, 1001, b"GET /slow HTTP/1.1\r\n\r\n")
 a.close()
 b.close()
 json.dump(log, open(out, "w"))
@@ -66,7 +89,7 @@ sleep 0.2
 kill -TERM $pid
 wait $pid
 echo "loop-svc: exit $? (SIGTERM is 143)"
-grep -c 'INFO stopped by a signal: 5 sessions written, 0 dropped' "$T/svc.err"
+grep -c 'INFO stopped by a signal: 6 sessions written, 0 dropped' "$T/svc.err"
 ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 /usr/bin/python3 - "$T/json" "$T/exchanges.json" <<'PY'
@@ -98,6 +121,9 @@ for s in sessions:
             print("   ", kind, a["FileName"].rsplit("/", 1)[1], repr(a["Content"]))
         elif kind == "ReadStorage":
             print("   ", kind, repr(a["Content"]))
+        elif kind == "CallOutbound":
+            print("   ", kind, repr(unescape(a["Request"]).decode()), "->",
+                  repr(unescape(a["Response"]).decode()))
         elif kind != "ReturnInbound":
             print("   ", kind)
 PY

@@ -5,12 +5,13 @@
  * __read_chk and __recv_chk), sends static files with sendfile, appends a log line per request
  * through stdio (fopen "a", fprintf, fputs, fwrite), and uses every koala_helper.h message.
  *
- *   loop-svc --listen 127.0.0.1:0 --static FILE --log FILE
+ *   loop-svc --listen 127.0.0.1:0 --static FILE --log FILE [--backend HOST:PORT]
  *
  * Paths: /static (FILE, body by sendfile), /trace (sets the trace header key "rid" to the
  * request's X-Rid, answers it read back, and the whole header's length), /storage (a
  * read_storage action "config=v1"), /open (answers without a length and keeps the connection:
- * ends its session with thread-shutdown, then logs "after shutdown"). Prints "listening on
+ * ends its session with thread-shutdown, then logs "after shutdown"), /slow (asks the backend
+ * "ping" with a 200 ms SO_RCVTIMEO, and again after the timeout). Prints "listening on
  * HOST:PORT" once ready. */
 #include "koala_helper.h"
 
@@ -36,6 +37,7 @@ typedef struct conn {
 } conn;
 
 static const char *static_path;
+static struct sockaddr_in backend;
 static FILE *log_file;
 
 static void write_all(int fd, const char *p, size_t n)
@@ -57,6 +59,33 @@ static void answer(int fd, const char *body)
                      strlen(body));
     write_all(fd, head, (size_t)n);
     write_all(fd, body, strlen(body));
+}
+
+/* Ping the backend until it answers, at most 3 times, each wait cut by SO_RCVTIMEO. */
+static void ask_backend(int fd)
+{
+    int up = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {0, 200000};
+    if (up < 0 || connect(up, (struct sockaddr *)&backend, sizeof backend) != 0 ||
+        setsockopt(up, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        answer(fd, "no backend\n");
+        if (up >= 0)
+            close(up);
+        return;
+    }
+    char got[64] = "";
+    for (int i = 0; i < 3; i++) {
+        write_all(up, "ping\n", 5);
+        ssize_t n = recv(up, got, sizeof got - 1, 0);
+        if (n > 0) {
+            got[n] = 0;
+            break;
+        }
+    }
+    close(up);
+    char body[128];
+    snprintf(body, sizeof body, "backend said %s", got);
+    answer(fd, body);
 }
 
 static void send_static(int fd)
@@ -128,6 +157,8 @@ static void serve(conn *c, const char *req)
     } else if (strcmp(path, "/storage") == 0) {
         koala_read_storage("config=v1", 9);
         answer(c->fd, "read config\n");
+    } else if (strcmp(path, "/slow") == 0) {
+        ask_backend(c->fd);
     } else if (strcmp(path, "/open") == 0) {
         const char *resp = "HTTP/1.1 200 OK\r\n\r\nno length here\n";
         write_all(c->fd, resp, strlen(resp));
@@ -172,7 +203,7 @@ static bool on_readable(conn *c)
 
 int main(int argc, char **argv)
 {
-    const char *listen_addr = NULL, *log_path = NULL;
+    const char *listen_addr = NULL, *log_path = NULL, *backend_addr = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--listen") == 0)
             listen_addr = argv[i + 1];
@@ -180,12 +211,21 @@ int main(int argc, char **argv)
             static_path = argv[i + 1];
         else if (strcmp(argv[i], "--log") == 0)
             log_path = argv[i + 1];
+        else if (strcmp(argv[i], "--backend") == 0)
+            backend_addr = argv[i + 1];
     }
     char host[64];
     int port;
     if (!listen_addr || !static_path || !log_path || sscanf(listen_addr, "%63[^:]:%d", host, &port) != 2) {
-        fprintf(stderr, "usage: loop-svc --listen HOST:PORT --static FILE --log FILE\n");
+        fprintf(stderr, "usage: loop-svc --listen HOST:PORT --static FILE --log FILE [--backend HOST:PORT]\n");
         return 2;
+    }
+    char bhost[64];
+    int bport;
+    if (backend_addr && sscanf(backend_addr, "%63[^:]:%d", bhost, &bport) == 2) {
+        backend.sin_family = AF_INET;
+        backend.sin_port = htons((uint16_t)bport);
+        inet_pton(AF_INET, bhost, &backend.sin_addr);
     }
     log_file = fopen(log_path, "a");
     int ls = socket(AF_INET, SOCK_STREAM, 0);

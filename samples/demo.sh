@@ -1,6 +1,8 @@
 #!/bin/sh
-# demo.sh - `make demo`: generate sample sessions, then dump, filter, merge and show stats,
-# printing each command before its output. Runs from the repository root with $B the build dir.
+# demo.sh - `make demo`: record the sample service under a client's load with its real Redis
+# and HTTP backend and dump what was recorded; then generate sample sessions and dump, filter,
+# merge and show stats, printing each command before its output. Runs from the repository
+# root with $B the build dir.
 set -e
 B=${B:-build}
 case $B in
@@ -8,7 +10,6 @@ case $B in
     *) PATH="$(pwd)/$B/bin:$PATH" ;;
 esac
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
 
 # Print a command (quoting arguments with spaces) in bold, then run it.
 step() {
@@ -20,7 +21,62 @@ step() {
     "$@" 2>&1 | sed "s|$out|/tmp/demo|g"
 }
 
-echo "koala demo: sample sessions of an HTTP JSON API that calls Redis, MySQL and HTTP backends"
+# ------------------------------------------------------------------ recording
+# The sample service with its real dependencies on free loopback ports: redis-server, the
+# HTTP backend, a statsd listener; then the service under the recorder and a client's load.
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$out"' EXIT
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port_of() {
+    i=0
+    until grep -q '^listening on ' "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { echo "demo: $1 did not start" >&2; exit 1; }
+        sleep 0.1
+    done
+    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
+}
+rp=$(free_port)
+redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$out" \
+    --logfile "$out/redis.log" &
+pids="$pids $!"
+python3 samples/svc/backend.py --listen 127.0.0.1:0 >"$out/backend.out" 2>&1 &
+pids="$pids $!"
+bp=$(port_of "$out/backend.out")
+up=$(free_port)
+python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+while True: s.recv(2048)' "$up" &
+pids="$pids $!"
+until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do sleep 0.1; done
+case $B in
+    /*) so="$B/lib/libkoala-recorder.so" ;;
+    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
+esac
+
+echo "koala demo, part 1: record the sample service (samples/svc) under a client's load"
+printf '\n\033[1m$ LD_PRELOAD=%s KOALA_RECORD_TO_DIR=/tmp/demo/rec sample-svc --listen 127.0.0.1:0 --backend ... --redis ... &\033[0m\n' "$B/lib/libkoala-recorder.so"
+LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$out/rec" sample-svc --listen 127.0.0.1:0 \
+    --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --statsd "127.0.0.1:$up" \
+    --log "$out/svc.log" --threads 4 >"$out/svc.out" 2>"$out/svc.err" &
+svc=$!
+pids="$pids $svc"
+sp=$(port_of "$out/svc.out")
+step sample-client --to "127.0.0.1:$sp" --threads 4 --requests 50
+printf '\n\033[1m$ kill -TERM %%1    # koala writes what it holds; its log line:\033[0m\n'
+kill -TERM "$svc"
+wait "$svc" 2>/dev/null
+sed -n 's|.*INFO \([0-9]* sessions written.*\)|\1|p' "$out/svc.err" | sed "s|$out|/tmp/demo|g"
+step ls "$out/rec"
+step koala-dump -c 4 "$out"/rec/*.pb
+step koala-dump --stats "$out"/rec/*.pb
+id=$(koala-dump -Y 'inbound.request ~ "POST /order"' -c 1 "$out"/rec/*.pb | cut -d' ' -f2)
+printf '\n\033[1m$ koala-dump -v --session %s /tmp/demo/rec/*.pb\033[0m\n' "$id"
+koala-dump -v --session "$id" "$out"/rec/*.pb | sed "s|$out|/tmp/demo|g"
+
+echo
+echo "koala demo, part 2: sample sessions of an HTTP JSON API that calls Redis, MySQL and HTTP backends"
 step koala-samplegen "$out"
 step ls -l "$out"
 step koala-dump -c 5 "$out/mixed.pb"

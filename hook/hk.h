@@ -4,6 +4,7 @@
 
 #include "koala.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>

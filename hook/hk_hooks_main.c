@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#define EXPORT __attribute__((visibility("default")))
+
 static hk_config cfg;
 static bool recording;
 
@@ -17,8 +19,10 @@ static const char *env(const char *name)
 /* A service that leaves SIGTERM or SIGINT at their default dies without running exit
  * handlers: what the writer holds would be lost. This handler has it written (waiting at
  * most 2 s), then the signal, raised again with the default action back (SA_RESETHAND), ends
- * the process as it would have ended. A service that installs its own handler replaces it
- * and exits its own way, through the destructor below. */
+ * the process as it would have ended. The service never sees it: sigaction and signal report
+ * it as the default (Python, for one, installs its SIGINT handler only over the default), and
+ * a handler the service installs replaces it, the service then exiting its own way, through
+ * the destructor below. */
 static void on_stop_signal(int sig)
 {
     int saved = errno;
@@ -33,10 +37,27 @@ static void watch_stop_signals(void)
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction old, sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND};
         sigemptyset(&sa.sa_mask);
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+        if (REAL(sigaction)(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
             !(old.sa_flags & SA_SIGINFO))
-            sigaction(sigs[i], &sa, NULL);
+            REAL(sigaction)(sigs[i], &sa, NULL);
     }
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    int n = REAL(sigaction)(sig, act, old);
+    if (n == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == on_stop_signal) {
+        old->sa_handler = SIG_DFL;
+        old->sa_flags = 0;
+        sigemptyset(&old->sa_mask);
+    }
+    return n;
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    sighandler_t old = REAL(signal)(sig, handler);
+    return old == on_stop_signal ? SIG_DFL : old;
 }
 
 __attribute__((constructor)) static void hk_start(void)

@@ -373,6 +373,9 @@ void hk_on_accept(int fd)
         return;
     hk_fd_info info = {.kind = HK_FD_INBOUND};
     addrs_of(fd, &info);
+    /* A unix client is unnamed: the socket it came through (php-fpm's path) tells more. */
+    if (info.peer.unix_net[0] && !info.peer.unix_path[0])
+        snprintf(info.peer.unix_path, sizeof info.peer.unix_path, "%s", info.local.unix_path);
     hk_fd_set(fd, &info);
 }
 

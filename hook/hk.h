@@ -91,6 +91,8 @@ void hk_log_open(const hk_config *c);
 /* One line: "2026-11-22T04:50:00.123456Z koala[pid] WARN message". Thread-safe; lines below
  * the configured level cost one comparison. */
 void hk_log(hk_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether lines at level are written: test it before preparing costly arguments. */
+bool hk_log_on(hk_level level);
 /* Rotate now if unix_sec falls in another hour than the open file (hk_log does this itself;
  * a timer may call it so that a quiet process still rotates). */
 void hk_log_rotate_at(int64_t unix_sec);

@@ -32,6 +32,7 @@ void hk_on_helper(const uint8_t *msg, size_t len, int flags)
     size_t tlen = (size_t)(nl - msg);
     const uint8_t *body = nl + 1;
     size_t blen = len - tlen - 1;
+    hk_log(HK_DEBUG, "helper message %.*s, %zu bytes of payload, flags %d", (int)tlen, type, blen, flags);
     if (is(type, tlen, "to-koala!read-storage"))
         hk_record_read_storage(body, blen);
     else if (is(type, tlen, "to-koala!thread-shutdown"))

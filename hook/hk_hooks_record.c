@@ -63,8 +63,22 @@ static int64_t now_ns(void)
 
 static void take_all(kl_builder *b)
 {
-    for (kl_session *s; (s = kl_builder_take(b));)
+    for (kl_session *s; (s = kl_builder_take(b));) {
+        if (hk_log_on(HK_DEBUG))
+            hk_log(HK_DEBUG, "session %s: %zu request and %zu response bytes, %zu actions%s", s->id,
+                   s->call_from_inbound.request.len, s->return_inbound.response.len, s->n_actions,
+                   s->truncated ? ", truncated" : "");
         hk_sink_put(s);
+    }
+}
+
+/* One DEBUG line per connection the recorder starts to follow. */
+static void log_conn(int fd, const char *what, const kl_addr *peer)
+{
+    if (!hk_log_on(HK_DEBUG))
+        return;
+    char a[KL_ADDR_STRLEN];
+    hk_log(HK_DEBUG, "fd %d: %s %s", fd, what, kl_addr_format(peer, a, sizeof a));
 }
 
 static void add_totals(kl_builder_totals *t, const kl_builder_totals *a)
@@ -377,6 +391,7 @@ void hk_on_accept(int fd)
     if (info.peer.unix_net[0] && !info.peer.unix_path[0])
         snprintf(info.peer.unix_path, sizeof info.peer.unix_path, "%s", info.local.unix_path);
     hk_fd_set(fd, &info);
+    log_conn(fd, "inbound connection from", &info.peer);
 }
 
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -399,6 +414,10 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         kl_addr_from_sockaddr((struct sockaddr *)&ss, sl, &info.local);
     hk_fd_set(fd, &info);
+    log_conn(fd, info.kind == HK_FD_OUTBOUND ? "outbound connection to"
+                 : info.kind == HK_FD_UDP    ? "UDP socket connected to"
+                                             : "not recorded (bypassed or not a stream), connection to",
+             &info.peer);
 }
 
 void hk_on_open(int fd, const char *path, int flags)

@@ -93,6 +93,11 @@ static void rotate(int64_t hour)
     lg.hour = hour;
 }
 
+bool hk_log_on(hk_level level)
+{
+    return level >= lg.level;
+}
+
 void hk_log(hk_level level, const char *fmt, ...)
 {
     if (level < lg.level)

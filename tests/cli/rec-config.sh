@@ -30,7 +30,7 @@ cat "$T/svc.err"
 grep -q ' DEBUG ' "$T/koala.log" && debug=present || debug=MISSING
 echo "# the log: DEBUG lines $debug; the others:"
 sed -n 's/^[0-9-]*T[0-9:.]*Z koala\[[0-9]*\] //p' "$T/koala.log" | grep -v '^DEBUG' |
-    sed -e "s|$T|\$T|g" -e 's/sample-svc-[0-9]*-[0-9]*\.pb/sample-svc-PID-START.pb/'
+    sed -e "s|$T|\$T|g" -e 's/sample-svc-[0-9]*-[0-9]*\.pb/sample-svc-PID-START.pb/' -e 's/ [0-9]* bytes in / N bytes in /'
 echo "# the sessions: no Redis call, at most 1 action"
 koala-dump "$T"/rec/*.pb | sed 's/^[^ ]* [^ ]* [^ ]* //' | sort
 koala-dump -Y 'outbound.port == '"$rp" --count "$T"/rec/*.pb

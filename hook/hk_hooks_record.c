@@ -487,12 +487,40 @@ static bool recorded(int fd, hk_fd_kind *k, bool sent)
     return *k == HK_FD_INBOUND || *k == HK_FD_OUTBOUND || (sent && *k == HK_FD_APPEND);
 }
 
+/* One datagram on a UDP socket, to `to` or, when NULL, to the peer it is connected to. */
+static void send_datagram(int fd, const void *buf, size_t n, const struct sockaddr *to, socklen_t len)
+{
+    slot *b = builder(false);
+    if (!b)
+        return;
+    hk_fd_info info;
+    kl_addr peer;
+    if (to) {
+        if (kl_addr_from_sockaddr(to, len, &peer) != KL_OK)
+            return;
+    } else if (hk_fd_get(fd, &info)) {
+        peer = info.peer;
+    } else {
+        return;
+    }
+    kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
+                   .data = buf, .len = n};
+    feed(b, &ev);
+}
+
+/* send() and write() on a connected UDP socket are datagrams too (a statsd client's way). */
 void hk_on_send(int fd, const void *buf, ssize_t n)
 {
     hk_fd_kind k;
-    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
-    if (n > 0 && recorded(fd, &k, true))
+    if (n <= 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    k = kind_of(fd);
+    if (k == HK_FD_UDP) {
+        send_datagram(fd, buf, (size_t)n, NULL, 0);
+    } else if (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND || k == HK_FD_APPEND) {
+        struct iovec one = {(void *)buf, (size_t)n};
         on_data(fd, &one, 1, (size_t)n, true, k);
+    }
 }
 
 /* Whether a failed read on fd is an outbound call's receive timeout (SO_RCVTIMEO): EAGAIN
@@ -578,27 +606,10 @@ void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to,
 {
     if (n < 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
-    hk_fd_kind k = kind_of(fd);
-    if (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) {
+    if (kind_of(fd) == HK_FD_UDP)
+        send_datagram(fd, buf, (size_t)n, to, len);
+    else
         hk_on_send(fd, buf, n);
-        return;
-    }
-    slot *b = builder(false);
-    if (k != HK_FD_UDP || !b)
-        return;
-    hk_fd_info info;
-    kl_addr peer;
-    if (to) {
-        if (kl_addr_from_sockaddr(to, len, &peer) != KL_OK)
-            return;
-    } else if (hk_fd_get(fd, &info)) {
-        peer = info.peer;
-    } else {
-        return;
-    }
-    kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
-                   .data = buf, .len = (size_t)n};
-    feed(b, &ev);
 }
 
 void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n)

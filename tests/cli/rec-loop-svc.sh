@@ -4,7 +4,8 @@
 # __recv_chk, a static file sent by sendfile, log lines appended through stdio, the trace
 # header, read-storage and thread-shutdown helper messages answered through __recvfrom_chk.
 # A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the first without
-# answer. The service keeps SIGTERM's default action: the recorder writes what it has before dying.
+# answer. A datagram sent with send() on a connected UDP socket is a SendUDP action. The
+# service keeps SIGTERM's default action: the recorder writes what it has before dying.
 case $B in
     /*) so="$B/lib/libkoala-recorder.so" ;;
     *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
@@ -35,11 +36,19 @@ while True:
     threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
 ' >"$T/backend.out" &
 bpid=$!
-trap 'kill $bpid 2>/dev/null' EXIT
-for i in $(seq 50); do [ -s "$T/backend.out" ] && break; sleep 0.1; done
+/usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+while True:
+    s.recv(2048)
+' >"$T/statsd.out" &
+upid=$!
+trap 'kill $bpid $upid 2>/dev/null' EXIT
+for i in $(seq 50); do [ -s "$T/backend.out" ] && [ -s "$T/statsd.out" ] && break; sleep 0.1; done
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
     "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" \
-    --backend "127.0.0.1:$(cat "$T/backend.out")" >"$T/svc.out" 2>"$T/svc.err" &
+    --backend "127.0.0.1:$(cat "$T/backend.out")" --statsd "127.0.0.1:$(cat "$T/statsd.out")" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
 for i in $(seq 50); do grep -q listening "$T/svc.out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
@@ -119,6 +128,8 @@ for s in sessions:
         kind = a["ActionType"]
         if kind == "AppendFile":
             print("   ", kind, a["FileName"].rsplit("/", 1)[1], repr(a["Content"]))
+        elif kind == "SendUDP":
+            print("   ", kind, repr(a["Content"]))
         elif kind == "ReadStorage":
             print("   ", kind, repr(a["Content"]))
         elif kind == "CallOutbound":

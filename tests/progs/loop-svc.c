@@ -5,14 +5,15 @@
  * __read_chk and __recv_chk), sends static files with sendfile, appends a log line per request
  * through stdio (fopen "a", fprintf, fputs, fwrite), and uses every koala_helper.h message.
  *
- *   loop-svc --listen 127.0.0.1:0 --static FILE --log FILE [--backend HOST:PORT]
+ *   loop-svc --listen 127.0.0.1:0 --static FILE --log FILE [--backend HOST:PORT] [--statsd HOST:PORT]
  *
  * Paths: /static (FILE, body by sendfile), /trace (sets the trace header key "rid" to the
  * request's X-Rid, answers it read back, and the whole header's length), /storage (a
  * read_storage action "config=v1"), /open (answers without a length and keeps the connection:
  * ends its session with thread-shutdown, then logs "after shutdown"), /slow (asks the backend
  * "ping" with a 200 ms SO_RCVTIMEO, and again after the timeout). Prints "listening on
- * HOST:PORT" once ready. */
+ * HOST:PORT" once ready. Every request also counts itself with send() on a UDP socket connected
+ * to the statsd address. */
 #include "koala_helper.h"
 
 #include <errno.h>
@@ -38,6 +39,7 @@ typedef struct conn {
 
 static const char *static_path;
 static struct sockaddr_in backend;
+static int statsd = -1;
 static FILE *log_file;
 
 static void write_all(int fd, const char *p, size_t n)
@@ -142,6 +144,8 @@ static void serve(conn *c, const char *req)
     fwrite(path, 1, strlen(path), log_file);
     fputc('\n', log_file);
     fflush(log_file);
+    if (statsd >= 0)
+        send(statsd, "loop.requests:1|c", 17, 0);
     if (strcmp(path, "/static") == 0) {
         send_static(c->fd);
     } else if (strcmp(path, "/trace") == 0) {
@@ -203,7 +207,7 @@ static bool on_readable(conn *c)
 
 int main(int argc, char **argv)
 {
-    const char *listen_addr = NULL, *log_path = NULL, *backend_addr = NULL;
+    const char *listen_addr = NULL, *log_path = NULL, *backend_addr = NULL, *statsd_addr = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--listen") == 0)
             listen_addr = argv[i + 1];
@@ -213,11 +217,14 @@ int main(int argc, char **argv)
             log_path = argv[i + 1];
         else if (strcmp(argv[i], "--backend") == 0)
             backend_addr = argv[i + 1];
+        else if (strcmp(argv[i], "--statsd") == 0)
+            statsd_addr = argv[i + 1];
     }
     char host[64];
     int port;
     if (!listen_addr || !static_path || !log_path || sscanf(listen_addr, "%63[^:]:%d", host, &port) != 2) {
-        fprintf(stderr, "usage: loop-svc --listen HOST:PORT --static FILE --log FILE [--backend HOST:PORT]\n");
+        fprintf(stderr, "usage: loop-svc --listen HOST:PORT --static FILE --log FILE [--backend HOST:PORT] "
+                        "[--statsd HOST:PORT]\n");
         return 2;
     }
     char bhost[64];
@@ -226,6 +233,15 @@ int main(int argc, char **argv)
         backend.sin_family = AF_INET;
         backend.sin_port = htons((uint16_t)bport);
         inet_pton(AF_INET, bhost, &backend.sin_addr);
+    }
+    if (statsd_addr && sscanf(statsd_addr, "%63[^:]:%d", bhost, &bport) == 2) {
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bport)};
+        inet_pton(AF_INET, bhost, &to.sin_addr);
+        statsd = socket(AF_INET, SOCK_DGRAM, 0);
+        if (statsd >= 0 && connect(statsd, (struct sockaddr *)&to, sizeof to) != 0) {
+            close(statsd);
+            statsd = -1;
+        }
     }
     log_file = fopen(log_path, "a");
     int ls = socket(AF_INET, SOCK_STREAM, 0);

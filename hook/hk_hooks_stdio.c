@@ -111,21 +111,25 @@ static int print_recorded(FILE *f, const char *fmt, va_list ap)
     return n == (size_t)len ? len : -1;
 }
 
-EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap)
-{
-    if (!hk_enter())
-        return REAL(vfprintf)(f, fmt, ap);
-    if (!hk_records_send(fileno_unlocked(f))) {
-        int n = REAL(vfprintf)(f, fmt, ap);
-        hk_leave();
-        return n;
+/* vfprintf and its fortified form: a stream that is not recorded goes straight through. */
+#define VFPRINTF(name, params, args)                                                              \
+    EXPORT int name params                                                                        \
+    {                                                                                             \
+        if (!hk_enter())                                                                          \
+            return REAL(name) args;                                                               \
+        if (!hk_records_send(fileno_unlocked(f))) {                                               \
+            int n = REAL(name) args;                                                              \
+            hk_leave();                                                                           \
+            return n;                                                                             \
+        }                                                                                         \
+        int n = print_recorded(f, fmt, ap);                                                       \
+        int saved = errno;                                                                        \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
     }
-    int n = print_recorded(f, fmt, ap);
-    int saved = errno;
-    hk_leave();
-    errno = saved;
-    return n;
-}
+
+VFPRINTF(vfprintf, (FILE *f, const char *fmt, va_list ap), (f, fmt, ap))
 
 EXPORT int fprintf(FILE *f, const char *fmt, ...)
 {
@@ -141,21 +145,7 @@ EXPORT int fprintf(FILE *f, const char *fmt, ...)
 int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap);
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...);
 
-EXPORT int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap)
-{
-    if (!hk_enter())
-        return REAL(__vfprintf_chk)(f, flag, fmt, ap);
-    if (!hk_records_send(fileno_unlocked(f))) {
-        int n = REAL(__vfprintf_chk)(f, flag, fmt, ap);
-        hk_leave();
-        return n;
-    }
-    int n = print_recorded(f, fmt, ap);
-    int saved = errno;
-    hk_leave();
-    errno = saved;
-    return n;
-}
+VFPRINTF(__vfprintf_chk, (FILE *f, int flag, const char *fmt, va_list ap), (f, flag, fmt, ap))
 
 EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
 {

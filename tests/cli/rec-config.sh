@@ -4,14 +4,7 @@
 # log line with its default used.
 name=rec-config
 . tests/cli/svc-env.inc
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" KOALA_OUTBOUND_BYPASS_ADDR=":$rp" \
     KOALA_MAX_ACTIONS=1 KOALA_LOG_FILE="$T/koala.log" KOALA_LOG_LEVEL=DEBUG \

@@ -5,15 +5,7 @@
 # on the open connection still writes that thread's session.
 name=rec-idle
 . tests/cli/svc-env.inc
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
-# An ASan build's runtime must come first; Python's own leaks are not ours to report.
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 
 # Serves one connection in a worker thread: reads a request, answers without length, waits
 # for the client to close (the idle case) or exits at once (the exit case).

@@ -6,16 +6,10 @@
 # A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the first without
 # answer. A datagram sent with send() on a connected UDP socket is a SendUDP action. The
 # service keeps SIGTERM's default action: the recorder writes what it has before dying.
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
 svc="$B/tests/progs/loop-svc"
 fail() { echo "rec-loop-svc: $*" >&2; exit 2; }
-[ -f "$so" ] && [ -x "$svc" ] || fail "$so or $svc not built"
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+[ -x "$svc" ] || fail "$svc not built"
+. tests/cli/preload.inc
 
 /usr/bin/python3 -c 'import sys; sys.stdout.write("".join("line %05d of the static file\n" % i for i in range(700)))' >"$T/static.txt"
 # The backend, not recorded: leaves each connection's first "ping" unanswered.

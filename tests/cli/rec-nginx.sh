@@ -8,17 +8,9 @@
 # Needs nginx-light, curl, redis-server.
 name=rec-nginx
 . tests/cli/svc-env.inc
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
 [ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx not found (apt-get install nginx-light)"
 [ -x /usr/bin/curl ] || fail "/usr/bin/curl not found (apt-get install curl)"
-# An ASan build's runtime must come first; nginx's own leaks are not ours to report.
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 py=/usr/bin/python3
 
 sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --threads 2 \

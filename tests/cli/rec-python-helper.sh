@@ -1,15 +1,8 @@
 # Helper messages from Python, as the README shows them: a threaded http.server whose handler
 # records what it read from elsewhere (to-koala!read-storage) and puts the caller's user id in
 # the session's trace header, reading it back with recvfrom(..., 127127).
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
 fail() { echo "rec-python-helper: $*" >&2; exit 2; }
-[ -f "$so" ] || fail "$so not built"
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 
 cat >"$T/svc.py" <<'PY'
 import socket

@@ -6,15 +6,7 @@ fail() {
     echo "rec-python-msg: $*" >&2
     exit 2
 }
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
-# An ASan build's runtime must come first; Python's own leaks are not ours to report.
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 
 # The upstream, not recorded: answers "+" and what it got, upper-cased.
 python3 -c '

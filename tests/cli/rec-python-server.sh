@@ -9,15 +9,7 @@ fail() {
     echo "$name: $*" >&2
     exit 2
 }
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
-# An ASan build's runtime must come first; Python's own leaks are not ours to report.
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 py=/usr/bin/python3
 
 mkdir "$T/www" "$T/rec"

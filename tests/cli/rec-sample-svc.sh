@@ -5,15 +5,7 @@
 # Needs redis-server (Debian package redis-server).
 name=rec-sample-svc
 . tests/cli/svc-env.inc
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
-# An ASan build's runtime must come first among the loaded libraries.
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 
 python3 -c '
 import socket

@@ -8,14 +8,7 @@
 # Needs redis-server.
 name=rec-stress
 . tests/cli/svc-env.inc
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
-[ -f "$so" ] || fail "$so not built"
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 py=/usr/bin/python3
 
 mkdir "$T/rec"

@@ -2,16 +2,9 @@
 # socket (php-fpm style) and on [::1], calling redis-server over its unix socket and an
 # upstream over IPv6. koala-dump shows each session's peers as they were.
 name=rec-unix-ipv6
-case $B in
-    /*) so="$B/lib/libkoala-recorder.so" ;;
-    *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
-esac
 fail() { echo "$name: $*" >&2; exit 2; }
-[ -f "$so" ] || fail "$so not built"
 command -v redis-server >/dev/null || fail "redis-server not found (apt-get install redis-server)"
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+. tests/cli/preload.inc
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done' EXIT
 

@@ -97,9 +97,8 @@ ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 /usr/bin/python3 - "$T/json" "$T/exchanges.json" <<'PY'
 import json, re, sys
-
-def unescape(s):
-    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), s.encode("latin-1"))
+sys.path.insert(0, "tests/cli")
+from rec_lib import unescape
 
 sessions = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
 sessions.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])

@@ -41,25 +41,13 @@ ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 python3 - "$T/json" "$T/sent" "$T/raw" "$rp" "$bp" "$up" <<'PY'
 import json, re, sys
-
-def unescape(s):
-    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), s.encode("latin-1"))
-
-def messages(data):
-    """Split HTTP/1.1 messages with Content-Length bodies."""
-    out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        m = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
-        n = int(m.group(1)) if m else 0
-        out.append(head + sep + rest[:n])
-        data = rest[n:]
-    return out
+sys.path.insert(0, "tests/cli")
+from rec_lib import http_messages, unescape
 
 path, sent, raw, rp, bp, up = sys.argv[1:]
 sessions = [json.loads(l) for l in open(path, encoding="utf-8")]
-reqs = messages(open(sent, "rb").read())
-resps = messages(open(raw, "rb").read())
+reqs = http_messages(open(sent, "rb").read())
+resps = http_messages(open(raw, "rb").read())
 print("sessions:", len(sessions), "requests:", len(reqs), "responses:", len(resps))
 for i, (s, q, a) in enumerate(zip(sessions, reqs, resps)):
     cfi = s["CallFromInbound"]

@@ -1,0 +1,150 @@
+# The recorder in a FastCGI responder on a unix socket (php-fpm's place), behind Debian's nginx
+# with fastcgi_keep_conn: the connection stays open across requests, so each session must end
+# at its END_REQUEST record (KOALA_INBOUND_PROTOCOL=fastcgi), not at a close or an idle
+# timeout. The sessions are read while everything still runs: every request is already
+# there, with the FastCGI records nginx sent and the responder's answer byte for byte, and the
+# Redis call the responder made for it. Needs nginx-light, curl, redis-server.
+name=rec-fastcgi
+. tests/cli/svc-env.inc
+[ -x /usr/sbin/nginx ] || fail "/usr/sbin/nginx not found (apt-get install nginx-light)"
+. tests/cli/preload.inc
+py=/usr/bin/python3
+
+# A FastCGI responder: per request one Redis INCR, then "hits N" for the script name.
+cat >"$T/fcgi.py" <<'PY'
+import socket, struct, sys, threading
+path, redis_port = sys.argv[1], int(sys.argv[2])
+
+def records(c):
+    buf = b""
+    while True:
+        while len(buf) < 8 or len(buf) < 8 + struct.unpack(">H", buf[4:6])[0] + buf[6]:
+            more = c.recv(65536)
+            if not more:
+                return
+            buf += more
+        _, kind, rid, clen, plen, _ = struct.unpack(">BBHHBB", buf[:8])
+        yield kind, rid, buf[8:8 + clen]
+        buf = buf[8 + clen + plen:]
+
+def params(data):
+    out, i = {}, 0
+    while i < len(data):
+        lens = []
+        for _ in range(2):
+            n = data[i]
+            if n >> 7:
+                n = struct.unpack(">I", data[i:i + 4])[0] & 0x7fffffff
+                i += 4
+            else:
+                i += 1
+            lens.append(n)
+        out[data[i:i + lens[0]].decode()] = data[i + lens[0]:i + lens[0] + lens[1]].decode()
+        i += lens[0] + lens[1]
+    return out
+
+def record(kind, rid, data):
+    return struct.pack(">BBHHBB", 1, kind, rid, len(data), 0, 0) + data
+
+def serve(c):
+    redis = socket.create_connection(("127.0.0.1", redis_port))
+    p = b""
+    for kind, rid, data in records(c):
+        if kind == 4:
+            p += data
+        elif kind == 5 and not data:
+            script = params(p).get("SCRIPT_NAME", "?")
+            p = b""
+            redis.sendall(b"INCR hits:%s\r\n" % script.encode())
+            hits = redis.recv(100).strip(b":\r\n")
+            body = b"hits " + hits + b"\n"
+            out = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body
+            c.sendall(record(6, rid, out) + record(6, rid, b"") + record(3, rid, bytes(8)))
+
+ls = socket.socket(socket.AF_UNIX)
+ls.bind(path)
+ls.listen()
+print("listening on unix:0", flush=True)
+while True:
+    threading.Thread(target=serve, args=(ls.accept()[0],), daemon=True).start()
+PY
+LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
+    KOALA_INBOUND_PROTOCOL=fastcgi KOALA_GC_GLOBAL_STATUS_TIMEOUT=1m \
+    $py "$T/fcgi.py" "$T/fcgi.sock" "$rp" >"$T/fcgi.out" 2>"$T/fcgi.err" &
+fcgi=$!
+pids="$pids $fcgi"
+port_of "$T/fcgi.out" >/dev/null
+
+n="$T/ngx"
+mkdir -p "$n"
+np=$($py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$n/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $n/nginx.pid;
+error_log $n/error.log notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $n/body;
+    proxy_temp_path $n/proxy;
+    fastcgi_temp_path $n/fastcgi;
+    uwsgi_temp_path $n/uwsgi;
+    scgi_temp_path $n/scgi;
+    upstream responder {
+        server unix:$T/fcgi.sock;
+        keepalive 2;
+    }
+    server {
+        listen 127.0.0.1:$np;
+        location / {
+            fastcgi_pass responder;
+            fastcgi_keep_conn on;
+            fastcgi_param SCRIPT_NAME \$uri;
+            fastcgi_param REQUEST_METHOD \$request_method;
+            fastcgi_param QUERY_STRING \$query_string;
+        }
+    }
+}
+EOF
+/usr/sbin/nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" >"$T/nginx.out" 2>&1 &
+pids="$pids $!"
+for i in $(seq 100); do [ -s "$n/nginx.pid" ] && break; sleep 0.1; done
+[ -s "$n/nginx.pid" ] || fail "nginx did not start: $(cat "$n/error.log")"
+
+for page in /a.php /b.php /a.php /c.php /a.php; do
+    timeout 10 curl -s "http://127.0.0.1:$np$page" || fail "curl $page failed"
+done
+# Written within the second the sink flushes, while the connection is still open.
+sleep 1.5
+echo "# read while the responder still runs"
+koala-dump --json "$T"/rec/*.pb >"$T/json" 2>"$T/dump.err"
+$py - "$T/json" <<'PY'
+import struct, sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import sessions, unescape
+
+def records(data):
+    out = []
+    while len(data) >= 8:
+        _, kind, rid, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
+        out.append((kind, data[8:8 + clen]))
+        data = data[8 + clen + plen:]
+    return out, data
+
+names = {1: "BEGIN", 3: "END", 4: "PARAMS", 5: "STDIN", 6: "STDOUT"}
+ss = sessions(sys.argv[1])
+ss.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+print("sessions:", len(ss), "on", len({s["ThreadId"] for s in ss}), "connection thread(s)")
+for s in ss:
+    req, rest_q = records(unescape(s["CallFromInbound"]["Request"]))
+    resp, rest_a = records(unescape(s["ReturnInbound"]["Response"]))
+    script = [d for k, d in req if k == 4 and d]
+    name = script[0].split(b"SCRIPT_NAME", 1)[1][1:7].decode() if script else "?"
+    body = b"".join(d for k, d in resp if k == 6).split(b"\r\n\r\n", 1)[1]
+    calls = [(unescape(a["Request"]), unescape(a["Response"])) for a in s["Actions"]
+             if a["ActionType"] == "CallOutbound"]
+    print(name, "request", "+".join(names[k] for k, _ in req), "(%d loose bytes)" % len(rest_q),
+          "| response", "+".join(names[k] for k, _ in resp), "(%d loose bytes)" % len(rest_a),
+          repr(body), "| redis", calls)
+PY

@@ -1,0 +1,228 @@
+#!/bin/sh
+# bench_recorder.sh - the recorder's cost on real services, measured with wrk: the sample service
+# (GET /user/7: two Redis calls, one backend.py call, one log line) and nginx serving a 1 KiB
+# static file, each run twice at once, plain and under LD_PRELOAD=libkoala-recorder.so with
+# KOALA_RECORD_TO_DIR, and driven in alternated runs: throughput over 8 keep-alive connections,
+# and p99 latency over one connection, where nothing queues, so that it shows the time the
+# recorder adds to a request. Each figure takes the best run (other work on the machine only
+# slows runs down); the service's CPU time per request, over every run, is shown beside it.
+# Prints the figure lines; exits 1 when a service cannot be run. bench/run.sh runs it with B set
+# (default build). Needs wrk, redis-server, python3, nginx (nginx-light) and curl: make deps.
+set -u
+B=${B:-build}
+case $B in /*) ;; *) B=$(pwd)/$B ;; esac
+so=$B/lib/libkoala-recorder.so
+here=$(cd "$(dirname "$0")" && pwd)
+ROUNDS=5   # alternated runs per figure
+SECS=1     # seconds per wrk run
+scratch=/tmp
+[ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
+T=$(mktemp -d "$scratch/koala-bench-rec.XXXXXX") || exit 1
+pids=""
+# Stop what a part started, so that the next part has the machine to itself.
+cleanup_part() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    pids=""
+}
+cleanup() {
+    cleanup_part
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+status=0
+# A part that cannot run says why and makes the script exit 1; the other part still runs.
+cannot() {
+    echo "bench_recorder: $*" >&2
+    status=1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The port of the "listening on HOST:PORT" line a server writes to $1, within 10 s.
+port_of() {
+    i=0
+    until grep -q '^listening on ' "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -le 100 ] || return 1
+        sleep 0.1
+    done
+    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
+}
+
+# Waits until URL answers 200, 10 s at most.
+answers() {
+    i=0
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ]; do
+        i=$((i + 1))
+        [ $i -le 100 ] || return 1
+        sleep 0.1
+    done
+}
+
+# On-CPU nanoseconds of every thread of the processes $@ (the recorder's threads included).
+cpu_ns() {
+    for p in "$@"; do cat /proc/"$p"/task/*/schedstat; done 2>/dev/null |
+        awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+# Process $1 and its children (nginx's workers).
+family() {
+    echo "$1" $(grep -l "^[0-9]* ([^)]*) . $1 " /proc/[0-9]*/stat 2>/dev/null | cut -d/ -f3)
+}
+
+# One wrk run: run_wrk URL CONNECTIONS SECONDS FILE PIDS...; appends "REQ/S P99_US REQUESTS
+# CPU_NS P50_US" to FILE, CPU_NS being what the service's processes PIDS used meanwhile. A run with
+# non-2xx answers or socket errors measured something else: it fails.
+run_wrk() {
+    url=$1 conns=$2 secs=$3 file=$4
+    shift 4
+    c0=$(cpu_ns "$@")
+    wrk -t1 -c"$conns" -d"$secs"s --latency "$url" >"$T/wrk.out" 2>&1 ||
+        { cannot "wrk $url: $(cat "$T/wrk.out")"; return 1; }
+    c1=$(cpu_ns "$@")
+    awk -v cpu=$((c1 - c0)) '
+        /Non-2xx|Socket errors/ { bad = 1 }
+        function us(v, u) { u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
+                            return v * (u == "s" ? 1e6 : u == "ms" ? 1e3 : 1) }
+        /^ +50%/ { p50 = us($2) }
+        /^ +99%/ { p99 = us($2) }
+        /requests in/ { n = $1 }
+        /^Requests\/sec:/ { rps = $2 }
+        END { if (bad || rps == "" || p99 == "") exit 1; print rps, p99, n, cpu, p50 }' "$T/wrk.out" >>"$file" ||
+        { cannot "wrk $url: $(cat "$T/wrk.out")"; return 1; }
+}
+
+# Alternated runs against the plain service (URL $1, process $2) and the recorded one ($3, $4);
+# results in $T/$5.*
+measure() {
+    rm -f "$T/$5".*
+    pp=$(family "$2") pr=$(family "$4")
+    run_wrk "$1" 8 1 "$T/$5.warm" $pp && run_wrk "$3" 8 1 "$T/$5.rec.warm" $pr || return 1
+    r=0
+    while [ $r -lt $ROUNDS ]; do
+        # plain first in even rounds, recorded first in odd ones: neither always runs warmer
+        if [ $((r % 2)) = 0 ]; then
+            run_wrk "$1" 8 $SECS "$T/$5.plain.c8" $pp && run_wrk "$3" 8 $SECS "$T/$5.rec.c8" $pr &&
+                run_wrk "$3" 1 $SECS "$T/$5.rec.c1" $pr && run_wrk "$1" 1 $SECS "$T/$5.plain.c1" $pp
+        else
+            run_wrk "$3" 8 $SECS "$T/$5.rec.c8" $pr && run_wrk "$1" 8 $SECS "$T/$5.plain.c8" $pp &&
+                run_wrk "$1" 1 $SECS "$T/$5.plain.c1" $pp && run_wrk "$3" 1 $SECS "$T/$5.rec.c1" $pr
+        fi || return 1
+        r=$((r + 1))
+    done
+}
+
+best_rps() { sort -n -k1,1 "$1" | tail -n 1 | cut -d' ' -f1; }
+best_p99() { sort -n -k2,2 "$1" | head -n 1 | cut -d' ' -f2; }
+best_p50() { sort -n -k5,5 "$1" | head -n 1 | cut -d' ' -f5; }
+# The service's CPU time per request over every run in files $@, in us.
+cpu_per_req() { cat "$@" | awk '{ n += $3; c += $4 } END { printf "%.1f", c / n / 1000 }'; }
+# Requests the recorded service answered: every wrk run's, the warm-up's and curl's first one.
+requests() { cat "$T/$1".rec.* | awk '{ n += $3 } END { print n + 1 }'; }
+
+# The figure lines of part $1 ($2: its name on the lines, $3: what it serves), with the
+# sessions the recorder wrote and dropped, from the summary lines in files $4...
+report() {
+    part=$1 name=$2 what=$3
+    shift 3
+    p=$(best_rps "$T/$part.plain.c8") r=$(best_rps "$T/$part.rec.c8")
+    lp=$(best_p99 "$T/$part.plain.c1") lr=$(best_p99 "$T/$part.rec.c1")
+    mp=$(best_p50 "$T/$part.plain.c1") mr=$(best_p50 "$T/$part.rec.c1")
+    cp=$(cpu_per_req "$T/$part.plain.c8" "$T/$part.plain.c1")
+    cr=$(cpu_per_req "$T/$part.rec.c8" "$T/$part.rec.c1")
+    summary=$(cat "$@" | sed -n 's/.* \([0-9]*\) sessions written, \([0-9]*\) dropped.*/\1 \2/p' |
+              awk '{ w += $1; d += $2 } END { if (NR) printf "%d sessions written, %d dropped", w, d }')
+    awk -v name="$name" -v what="$what" -v p="$p" -v r="$r" -v lp="$lp" -v lr="$lr" -v mp="$mp" -v mr="$mr" \
+        -v cp="$cp" -v cr="$cr" -v n="$(requests "$part")" -v rounds=$ROUNDS -v secs=$SECS \
+        -v summary="${summary:-no recorder summary line}" 'BEGIN {
+        ratio = r / p
+        printf "%s: %.0f req/s under the recorder vs %.0f req/s without = %.3f (%s; wrk -t1 -c8 keep-alive, best of %d alternated %d s runs; service CPU %.1f vs %.1f us/request; %d requests answered, %s) (target >= 0.90) %s\n",
+            name, r, p, ratio, what, rounds, secs, cr, cp, n, summary, (ratio >= 0.90 ? "PASS" : "FAIL")
+        added = lr - lp
+        printf "%s-p99: %.0f us under the recorder vs %.0f us without = %+.0f us (wrk -t1 -c1, best p99 of %d alternated %d s runs; best p50 %.0f vs %.0f us) (target < +100 us) %s\n",
+            name, lr, lp, added, rounds, secs, mr, mp, (added < 100 ? "PASS" : "FAIL")
+    }'
+}
+
+[ -f "$so" ] || { echo "bench_recorder: $so not built (make hook)" >&2; exit 1; }
+command -v wrk >/dev/null && command -v curl >/dev/null ||
+    { echo "bench_recorder: wrk and curl are needed (make deps)" >&2; exit 1; }
+
+# ------------------------------------------------------------- the sample service
+sample_svc() {
+    command -v redis-server >/dev/null || { cannot "redis-server not found (make deps)"; return; }
+    [ -x "$B/bin/sample-svc" ] || { cannot "$B/bin/sample-svc not built (make svc)"; return; }
+    rp=$(free_port)
+    redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
+        --logfile "$T/redis.log" &
+    pids="$pids $!"
+    python3 "$here/../samples/svc/backend.py" --listen 127.0.0.1:0 >"$T/backend.out" 2>&1 &
+    pids="$pids $!"
+    bp=$(port_of "$T/backend.out") || { cannot "backend.py did not start: $(cat "$T/backend.out")"; return; }
+    mkdir "$T/svc-rec"
+    "$B/bin/sample-svc" --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
+        --log "$T/svc-plain.log" >"$T/svc-plain.out" 2>&1 &
+    plain=$!
+    pids="$pids $plain"
+    LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$T/svc-rec" "$B/bin/sample-svc" --listen 127.0.0.1:0 \
+        --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --log "$T/svc-rec.log" \
+        >"$T/svc-rec.out" 2>"$T/svc-rec.err" &
+    rec=$!
+    pids="$pids $rec"
+    sp=$(port_of "$T/svc-plain.out") && sr=$(port_of "$T/svc-rec.out") &&
+        answers "http://127.0.0.1:$sp/user/7" && answers "http://127.0.0.1:$sr/user/7" ||
+        { cannot "sample-svc did not start: $(cat "$T"/svc-*.out "$T/svc-rec.err" "$T/redis.log")"; return; }
+    measure "http://127.0.0.1:$sp/user/7" "$plain" "http://127.0.0.1:$sr/user/7" "$rec" svc || return
+    kill -TERM "$rec" && wait "$rec" # its exit writes what it holds and the summary line
+    report svc rec-svc "sample-svc GET /user/7: 2 Redis calls, 1 backend.py call, 1 log line" "$T/svc-rec.err"
+    cleanup_part
+}
+
+# ------------------------------------------------------------- nginx
+# nginx in $T/$1 on port $2 with a master and one forked worker, as Debian configures it:
+# sendfile on, one access log line per request.
+nginx_conf() {
+    mkdir -p "$T/$1"
+    {
+        echo "daemon off; master_process on; worker_processes 1;"
+        [ "$(id -u)" = 0 ] && echo "user root;" # workers as root: they write the recording
+        echo "pid $T/$1/nginx.pid; error_log $T/$1/error.log;"
+        echo "events { worker_connections 64; }"
+        echo "http { access_log $T/$1/access.log; sendfile on;"
+        for t in client_body proxy fastcgi uwsgi scgi; do echo "  ${t}_temp_path $T/$1/$t;"; done
+        echo "  server { listen 127.0.0.1:$2; root $T/www; } }"
+    } >"$T/$1/nginx.conf"
+}
+
+nginx_part() {
+    ngx=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$ngx" ] || { cannot "nginx not found (make deps: nginx-light)"; return; }
+    mkdir "$T/www" "$T/ngx-rec-dir"
+    head -c 1024 /dev/zero | tr '\0' k >"$T/www/index.html"
+    np=$(free_port) nr=$(free_port)
+    nginx_conf ngx-plain "$np"
+    nginx_conf ngx-rec "$nr"
+    "$ngx" -p "$T/ngx-plain" -c "$T/ngx-plain/nginx.conf" -e "$T/ngx-plain/error.log" \
+        >"$T/ngx-plain/out" 2>&1 &
+    plain=$!
+    pids="$pids $plain"
+    LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$T/ngx-rec-dir" "$ngx" -p "$T/ngx-rec" \
+        -c "$T/ngx-rec/nginx.conf" -e "$T/ngx-rec/error.log" >"$T/ngx-rec/out" 2>&1 &
+    rec=$!
+    pids="$pids $rec"
+    answers "http://127.0.0.1:$np/index.html" && answers "http://127.0.0.1:$nr/index.html" ||
+        { cannot "nginx did not start: $(cat "$T"/ngx-*/out "$T"/ngx-*/error.log)"; return; }
+    measure "http://127.0.0.1:$np/index.html" "$plain" "http://127.0.0.1:$nr/index.html" "$rec" ngx || return
+    kill -TERM "$rec" && wait "$rec"
+    report ngx rec-nginx "nginx 1 KiB static file, 1 worker, sendfile and access log on" "$T/ngx-rec/out" \
+        "$T/ngx-rec/error.log"
+    cleanup_part
+}
+
+sample_svc
+nginx_part
+exit $status

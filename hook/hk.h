@@ -128,6 +128,9 @@ hk_fd_kind hk_fd_kind_of(int fd);
 /* Everything known of fd, consistent even while another thread changes it.
  * @return false when fd is unknown or out of range. */
 bool hk_fd_get(int fd, hk_fd_info *out);
+/* The same without lock or copy while fd's entry is unchanged: the calling thread's copy,
+ * valid until its next call. NULL when fd is unknown or out of range. */
+const hk_fd_info *hk_fd_peek(int fd);
 /* Record what fd is (on accept, connect, open, socket...). */
 void hk_fd_set(int fd, const hk_fd_info *info);
 /* fd was closed: its number may come back as something else. */

@@ -16,9 +16,19 @@
 
 typedef struct entry {
     atomic_uchar kind;
+    atomic_uint gen;             /* changes with every store: a thread's copy is still good */
     pthread_mutex_t lock;
     hk_fd_info info;
 } entry;
+
+/* The calling thread's copy of the last entry it read: data calls on one connection in a row
+ * (the common case) neither lock nor copy. */
+static __thread struct {
+    int fd;
+    unsigned gen;
+    entry *e;
+    hk_fd_info info;
+} cache __attribute__((tls_model("initial-exec")));
 
 static _Atomic(entry *) chunks[CHUNKS];
 
@@ -64,6 +74,23 @@ bool hk_fd_get(int fd, hk_fd_info *out)
     return out->kind != HK_FD_UNKNOWN;
 }
 
+const hk_fd_info *hk_fd_peek(int fd)
+{
+    entry *e = slot(fd, false);
+    if (!e)
+        return NULL;
+    unsigned gen = atomic_load_explicit(&e->gen, memory_order_acquire);
+    if (cache.e != e || cache.fd != fd || cache.gen != gen) {
+        pthread_mutex_lock(&e->lock);
+        cache.info = e->info;
+        cache.gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
+        pthread_mutex_unlock(&e->lock);
+        cache.fd = fd;
+        cache.e = e;
+    }
+    return cache.info.kind != HK_FD_UNKNOWN ? &cache.info : NULL;
+}
+
 static void store(entry *e, const hk_fd_info *info)
 {
     pthread_mutex_lock(&e->lock);
@@ -71,6 +98,7 @@ static void store(entry *e, const hk_fd_info *info)
         e->info = *info;
     else
         memset(&e->info, 0, sizeof e->info);
+    atomic_fetch_add_explicit(&e->gen, 1, memory_order_release);
     atomic_store_explicit(&e->kind, (unsigned char)e->info.kind, memory_order_release);
     pthread_mutex_unlock(&e->lock);
 }

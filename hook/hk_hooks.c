@@ -12,6 +12,15 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* A wrapper whose real call returns n and whose bookkeeping is `after`. */
+/* The same for a data call on fd: an fd koala knows it does not record (a file, a pipe) goes
+ * straight to libc at the cost of one load, before the guard and errno are touched. */
+#define WRAP_FD(type, name, fd, args, after)                                                      \
+    do {                                                                                          \
+        if (hk_fd_kind_of(fd) == HK_FD_OTHER)                                                     \
+            return REAL(name) args;                                                               \
+        WRAP(type, name, args, after);                                                            \
+    } while (0)
+
 #define WRAP(type, name, args, after)                                                             \
     do {                                                                                          \
         if (!hk_enter())                                                                          \
@@ -120,12 +129,12 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    WRAP(ssize_t, send, (fd, buf, len, flags), hk_on_send(fd, buf, n));
+    WRAP_FD(ssize_t, send, fd, (fd, buf, len, flags), hk_on_send(fd, buf, n));
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    WRAP(ssize_t, recv, (fd, buf, len, flags), hk_on_recv(fd, buf, n, flags));
+    WRAP_FD(ssize_t, recv, fd, (fd, buf, len, flags), hk_on_recv(fd, buf, n, flags));
 }
 
 /* A datagram to koala's helper address is a message for koala: consumed, never sent. */
@@ -196,22 +205,22 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    WRAP(ssize_t, read, (fd, buf, len), hk_on_recv(fd, buf, n, 0));
+    WRAP_FD(ssize_t, read, fd, (fd, buf, len), hk_on_recv(fd, buf, n, 0));
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-    WRAP(ssize_t, write, (fd, buf, len), hk_on_send(fd, buf, n));
+    WRAP_FD(ssize_t, write, fd, (fd, buf, len), hk_on_send(fd, buf, n));
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    WRAP(ssize_t, readv, (fd, iov, cnt), hk_on_recvv(fd, iov, cnt, n, 0));
+    WRAP_FD(ssize_t, readv, fd, (fd, iov, cnt), hk_on_recvv(fd, iov, cnt, n, 0));
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    WRAP(ssize_t, writev, (fd, iov, cnt), hk_on_sendv(fd, iov, cnt, n));
+    WRAP_FD(ssize_t, writev, fd, (fd, iov, cnt), hk_on_sendv(fd, iov, cnt, n));
 }
 
 /* The fortified reads (_FORTIFY_SOURCE): the real one checks len against buflen. Declared
@@ -223,12 +232,12 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
-    WRAP(ssize_t, __read_chk, (fd, buf, len, buflen), hk_on_recv(fd, buf, n, 0));
+    WRAP_FD(ssize_t, __read_chk, fd, (fd, buf, len, buflen), hk_on_recv(fd, buf, n, 0));
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
-    WRAP(ssize_t, __recv_chk, (fd, buf, len, buflen, flags),
+    WRAP_FD(ssize_t, __recv_chk, fd, (fd, buf, len, buflen, flags),
          hk_on_recv(fd, buf, n, flags));
 }
 

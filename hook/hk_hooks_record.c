@@ -451,14 +451,14 @@ void hk_on_close(int fd)
  * once for the whole call. n == 0 is one empty event (end of stream). */
 static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sent, hk_fd_kind k)
 {
-    hk_fd_info info;
-    if (!hk_fd_get(fd, &info))
+    const hk_fd_info *info = hk_fd_peek(fd);
+    if (!info)
         return;
     slot *b = builder(k == HK_FD_INBOUND && !sent);
     if (!b)
         return;
-    kl_event ev = {.time = now_ns(), .fd = fd, .peer = &info.peer, .local = &info.local,
-                   .file_name = info.file_name};
+    kl_event ev = {.time = now_ns(), .fd = fd, .peer = &info->peer, .local = &info->local,
+                   .file_name = info->file_name};
     if (k == HK_FD_APPEND)
         ev.type = KL_EV_APPEND_FILE;
     else if (k == HK_FD_INBOUND)

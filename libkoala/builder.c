@@ -290,6 +290,17 @@ static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const
     if (!s)
         return KL_ERR_NOMEM;
     kli_mem *m = s->mem;
+    /* Everything below in one block: the strings, both streams, every action and its bytes
+     * (each allocation rounds up to 16), the trace header and the labels. */
+    size_t need = 1024 + req_n + resp_n + kli_cap(t->n_acts) * sizeof(kl_action);
+    for (size_t i = 0; i < t->n_acts; i++)
+        need += t->acts[i].req.len + t->acts[i].resp.len + 64 +
+                (t->acts[i].name ? strlen(t->acts[i].name) : 0);
+    need += t->hdr.len * 2;
+    if (kli_mem_reserve(m, need) != KL_OK) {
+        kl_session_free(s);
+        return KL_ERR_NOMEM;
+    }
     char id[48];
     format_id(id, sizeof id, t->id_time, b->o.thread_id);
     s->thread_id = b->o.thread_id;

@@ -50,6 +50,21 @@ void kli_mem_reset(kli_mem *m)
     m->head = keep;
 }
 
+int kli_mem_reserve(kli_mem *m, size_t n)
+{
+    if (m->head || n > SIZE_MAX - sizeof(kli_chunk) - 15)
+        return KL_OK;
+    n = (n + 15) & ~(size_t)15;
+    kli_chunk *c = malloc(sizeof(kli_chunk) + n);
+    if (!c)
+        return KL_ERR_NOMEM;
+    c->cap = n;
+    c->used = 0;
+    c->next = NULL;
+    m->head = c;
+    return KL_OK;
+}
+
 void *kli_alloc(kli_mem *m, size_t n)
 {
     n = (n + 15) & ~(size_t)15;

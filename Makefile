@@ -131,11 +131,15 @@ $(B)/obj/hook/%.o: hook/%.c
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -fPIC -fvisibility=hidden -Ilibkoala -Ihook \
 	  -c $< -o $@
 
-# Everything linked in with hidden visibility; the version script exports the wrappers only.
+# Everything linked in with hidden visibility, zstd, protobuf-c, PCRE2 and jansson from their
+# static archives: the .so needs nothing but libc where the service runs, and a service's own
+# copy of those libraries can neither replace ours nor be replaced. The version script exports
+# the wrappers only.
 $(RECORDER): $(HOOK_OBJ) $(LIB_OBJ) hook/recorder.map
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/recorder.map \
-	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_OBJ) $(LIBS) -ldl
+	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_OBJ) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
+	  -Wl,-Bdynamic -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
 hook: $(HOOK_OBJ) $(RECORDER)
 

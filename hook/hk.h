@@ -183,6 +183,9 @@ hk_sink_totals hk_sink_get_totals(void);
 void hk_record_init(const hk_config *c);
 /* fd came from accept/accept4: an inbound connection. */
 void hk_on_accept(int fd);
+/* socket() returned fd of type (SOCK_DGRAM...): a datagram socket from the start, else what
+ * connect or accept make of it. */
+void hk_on_socket(int fd, int type);
 /* connect(fd, addr) succeeded or is in progress: an outbound connection, unless bypassed. */
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
 /* open/openat returned fd for path: a file opened with O_APPEND is recorded, as append_file. */

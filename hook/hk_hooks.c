@@ -43,6 +43,12 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     WRAP(int, accept4, (fd, addr, len, flags), if (n >= 0) hk_on_accept(n));
 }
 
+/* A new socket may take the number of an fd closed where no wrapper saw it (inside libc). */
+EXPORT int socket(int domain, int type, int protocol)
+{
+    WRAP(int, socket, (domain, type, protocol), if (n >= 0) hk_on_socket(n, type));
+}
+
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     /* A nonblocking connect in progress is a connection too. */

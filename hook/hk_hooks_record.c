@@ -394,6 +394,18 @@ void hk_on_accept(int fd)
     log_conn(fd, "inbound connection from", &info.peer);
 }
 
+void hk_on_socket(int fd, int type)
+{
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    if ((type & 0xf) == SOCK_DGRAM) {
+        hk_fd_info info = {.kind = HK_FD_UDP};
+        hk_fd_set(fd, &info);
+    } else {
+        hk_fd_forget(fd);
+    }
+}
+
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !addr)

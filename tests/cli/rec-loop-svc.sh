@@ -4,7 +4,8 @@
 # __recv_chk, a static file sent by sendfile, log lines appended through stdio, the trace
 # header, read-storage and thread-shutdown helper messages answered through __recvfrom_chk.
 # A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the first without
-# answer. A datagram sent with send() on a connected UDP socket is a SendUDP action. The
+# answer. Datagrams sent with send() on a connected UDP socket, and with sendto() on a socket
+# whose fd number libc closed unseen, are SendUDP actions. The
 # service keeps SIGTERM's default action: the recorder writes what it has before dying.
 svc="$B/tests/progs/loop-svc"
 fail() { echo "rec-loop-svc: $*" >&2; exit 2; }
@@ -44,7 +45,7 @@ LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
     "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" \
     --backend "127.0.0.1:$(cat "$T/backend.out")" --statsd "127.0.0.1:$(cat "$T/statsd.out")" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
-for i in $(seq 50); do grep -q listening "$T/svc.out" && break; sleep 0.1; done
+for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
 [ -n "$port" ] || { kill $pid; fail "loop-svc did not start: $(cat "$T/svc.err")"; }
 

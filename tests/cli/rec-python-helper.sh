@@ -39,7 +39,7 @@ PY
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
     /usr/bin/python3 "$T/svc.py" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
-for i in $(seq 50); do grep -q listening "$T/svc.out" && break; sleep 0.1; done
+for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
 [ -n "$port" ] || { kill $pid; fail "the service did not start: $(cat "$T/svc.err")"; }
 for uid in 7 42 1000; do

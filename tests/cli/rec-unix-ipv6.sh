@@ -64,7 +64,7 @@ LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
     /usr/bin/python3 "$T/svc.py" "$T" "$(cat "$T/up.out")" >"$T/svc.out" 2>"$T/svc.err" &
 svc=$!
 pids="$pids $svc"
-for i in $(seq 50); do grep -q listening "$T/svc.out" && break; sleep 0.1; done
+for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
 [ -n "$port" ] || fail "the service did not start: $(cat "$T/svc.err")"
 timeout 10 /usr/bin/python3 - "$T/svc.sock" "$port" <<'PY' || fail "client failed"

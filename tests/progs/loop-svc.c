@@ -12,10 +12,12 @@
  * read_storage action "config=v1"), /open (answers without a length and keeps the connection:
  * ends its session with thread-shutdown, then logs "after shutdown"), /slow (asks the backend
  * "ping" with a 200 ms SO_RCVTIMEO, and again after the timeout). Prints "listening on
- * HOST:PORT" once ready. Every request also counts itself with send() on a UDP socket connected
- * to the statsd address. */
+ * HOST:PORT" once ready. Every request also counts itself to the statsd address twice: with
+ * send() on a connected UDP socket, and with sendto() on an unconnected one whose fd number
+ * was a directory's, closed inside libc (closedir) where no wrapper saw it. */
 #include "koala_helper.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,7 +41,8 @@ typedef struct conn {
 
 static const char *static_path;
 static struct sockaddr_in backend;
-static int statsd = -1;
+static int statsd = -1, statsd_any = -1;
+static struct sockaddr_in statsd_to;
 static FILE *log_file;
 
 static void write_all(int fd, const char *p, size_t n)
@@ -146,6 +149,8 @@ static void serve(conn *c, const char *req)
     fflush(log_file);
     if (statsd >= 0)
         send(statsd, "loop.requests:1|c", 17, 0);
+    if (statsd_any >= 0)
+        sendto(statsd_any, "loop.served:1|c", 15, 0, (struct sockaddr *)&statsd_to, sizeof statsd_to);
     if (strcmp(path, "/static") == 0) {
         send_static(c->fd);
     } else if (strcmp(path, "/trace") == 0) {
@@ -235,13 +240,18 @@ int main(int argc, char **argv)
         inet_pton(AF_INET, bhost, &backend.sin_addr);
     }
     if (statsd_addr && sscanf(statsd_addr, "%63[^:]:%d", bhost, &bport) == 2) {
-        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)bport)};
-        inet_pton(AF_INET, bhost, &to.sin_addr);
+        statsd_to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)bport)};
+        inet_pton(AF_INET, bhost, &statsd_to.sin_addr);
         statsd = socket(AF_INET, SOCK_DGRAM, 0);
-        if (statsd >= 0 && connect(statsd, (struct sockaddr *)&to, sizeof to) != 0) {
+        if (statsd >= 0 && connect(statsd, (struct sockaddr *)&statsd_to, sizeof statsd_to) != 0) {
             close(statsd);
             statsd = -1;
         }
+        int dfd = open("/", O_RDONLY | O_DIRECTORY);
+        DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (dir)
+            closedir(dir);
+        statsd_any = socket(AF_INET, SOCK_DGRAM, 0);
     }
     log_file = fopen(log_path, "a");
     int ls = socket(AF_INET, SOCK_STREAM, 0);

@@ -47,6 +47,27 @@ FILE *fopen64(const char *path, const char *mode);
 FOPEN(fopen)
 FOPEN(fopen64)
 
+/* freopen closes the stream's fd and opens path, often under the same number (a log file
+ * reopened after rotation): the fd is described again. Without a path only the mode changes. */
+#define FREOPEN(name)                                                                             \
+    EXPORT FILE *name(const char *path, const char *mode, FILE *stream)                           \
+    {                                                                                             \
+        if (!hk_enter())                                                                          \
+            return REAL(name)(path, mode, stream);                                                \
+        if (path)                                                                                 \
+            hk_on_close(fileno_unlocked(stream));                                                 \
+        FILE *f = REAL(name)(path, mode, stream);                                                 \
+        int saved = errno;                                                                        \
+        if (f && path)                                                                            \
+            hk_on_open(fileno_unlocked(f), path, mode && strchr(mode, 'a') ? O_APPEND : 0);       \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return f;                                                                                 \
+    }
+FILE *freopen64(const char *path, const char *mode, FILE *stream);
+FREOPEN(freopen)
+FREOPEN(freopen64)
+
 /* fclose closes through libc's internal close: forget the fd first, as close() does. */
 EXPORT int fclose(FILE *f)
 {

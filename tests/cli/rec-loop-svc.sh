@@ -1,12 +1,12 @@
 # The recorder on a one-thread event-loop service built with -O2 -D_FORTIFY_SOURCE=2
-# (tests/progs/loop-svc.c): two connections served in turn by one thread, each its own
-# virtual thread (to-koala!set-delegated-from-thread-id); requests read by __read_chk and
-# __recv_chk, a static file sent by sendfile, log lines appended through stdio, the trace
-# header, read-storage and thread-shutdown helper messages answered through __recvfrom_chk.
-# A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the first without
-# answer. Datagrams sent with send() on a connected UDP socket, and with sendto() on a socket
-# whose fd number libc closed unseen, are SendUDP actions. The
-# service keeps SIGTERM's default action: the recorder writes what it has before dying.
+# (tests/progs/loop-svc.c): two connections served in turn by one thread, each its own virtual
+# thread (to-koala!set-delegated-from-thread-id); requests read by __read_chk and __recv_chk, a
+# static file sent by sendfile, log lines appended through stdio (and the log reopened by
+# freopen), the trace header, read-storage and thread-shutdown helper messages answered through
+# __recvfrom_chk. A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the
+# first without answer. Datagrams sent with send() on a connected UDP socket, and with sendto()
+# on a socket whose fd number libc closed unseen, are SendUDP actions. The service keeps
+# SIGTERM's default action: the recorder writes what it has before dying.
 svc="$B/tests/progs/loop-svc"
 fail() { echo "rec-loop-svc: $*" >&2; exit 2; }
 [ -x "$svc" ] || fail "$svc not built"
@@ -84,6 +84,7 @@ log[-1]["request"] = (first + b"\r\n").decode()
 call(b, 1002, b"GET /storage HTTP/1.1\r\n\r\n")
 call(a, 1001, b"GET /open HTTP/1.1\r\n\r\n", until=b"no length here\n")
 call(b, 1002, b"GET /hello HTTP/1.1\r\n\r\n")
+call(b, 1002, b"GET /rotate HTTP/1.1\r\n\r\n")
 call(a, 1001, b"GET /slow HTTP/1.1\r\n\r\n")
 a.close()
 b.close()
@@ -93,7 +94,7 @@ sleep 0.2
 kill -TERM $pid
 wait $pid
 echo "loop-svc: exit $? (SIGTERM is 143)"
-grep -c 'INFO stopped by a signal: 6 sessions written, 0 dropped' "$T/svc.err"
+grep -c 'INFO stopped by a signal: 7 sessions written, 0 dropped' "$T/svc.err"
 ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 /usr/bin/python3 - "$T/json" "$T/exchanges.json" <<'PY'

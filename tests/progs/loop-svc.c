@@ -10,7 +10,8 @@
  * Paths: /static (FILE, body by sendfile), /trace (sets the trace header key "rid" to the
  * request's X-Rid, answers it read back, and the whole header's length), /storage (a
  * read_storage action "config=v1"), /open (answers without a length and keeps the connection:
- * ends its session with thread-shutdown, then logs "after shutdown"), /slow (asks the backend
+ * ends its session with thread-shutdown, then logs "after shutdown"), /rotate (reopens the
+ * log as FILE.2 with freopen, as log rotation does), /slow (asks the backend
  * "ping" with a 200 ms SO_RCVTIMEO, and again after the timeout). Prints "listening on
  * HOST:PORT" once ready. Every request also counts itself to the statsd address twice: with
  * send() on a connected UDP socket, and with sendto() on an unconnected one whose fd number
@@ -39,7 +40,7 @@ typedef struct conn {
     size_t len;
 } conn;
 
-static const char *static_path;
+static const char *static_path, *log_path;
 static struct sockaddr_in backend;
 static int statsd = -1, statsd_any = -1;
 static struct sockaddr_in statsd_to;
@@ -166,6 +167,14 @@ static void serve(conn *c, const char *req)
     } else if (strcmp(path, "/storage") == 0) {
         koala_read_storage("config=v1", 9);
         answer(c->fd, "read config\n");
+    } else if (strcmp(path, "/rotate") == 0) {
+        char rotated[4096];
+        snprintf(rotated, sizeof rotated, "%s.2", log_path);
+        if (!(log_file = freopen(rotated, "a", log_file)))
+            exit(1);
+        fprintf(log_file, "rotated\n");
+        fflush(log_file);
+        answer(c->fd, "rotated\n");
     } else if (strcmp(path, "/slow") == 0) {
         ask_backend(c->fd);
     } else if (strcmp(path, "/open") == 0) {
@@ -212,7 +221,7 @@ static bool on_readable(conn *c)
 
 int main(int argc, char **argv)
 {
-    const char *listen_addr = NULL, *log_path = NULL, *backend_addr = NULL, *statsd_addr = NULL;
+    const char *listen_addr = NULL, *backend_addr = NULL, *statsd_addr = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--listen") == 0)
             listen_addr = argv[i + 1];

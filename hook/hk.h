@@ -4,6 +4,7 @@
 
 #include "koala.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,6 +139,22 @@ void hk_fd_forget(int fd);
 /* newfd now names what oldfd names (dup, dup2, dup3, fcntl F_DUPFD). */
 void hk_fd_dup(int oldfd, int newfd);
 
+/* koala's own fd, whose number the caller keeps in *fd and uses only while holding lock
+ * (held now): moved above the numbers services use, close-on-exec, marked HK_FD_KOALA. A
+ * service's close() of it then does nothing, and its dup2()/dup3() onto it first moves it
+ * away (hk_fd_evict), so the service can neither close koala's file nor have koala write
+ * into one of its own. */
+void hk_fd_adopt(int *fd, pthread_mutex_t *lock);
+/* Before koala closes an adopted fd itself (with its lock held). */
+void hk_fd_disown(int *fd);
+/* koala's own fds, ascending, at most max of them. @return how many. */
+int hk_fd_owned(int *out, int max);
+/* One past the highest fd number the table may know something of. */
+int hk_fd_span(void);
+/* fd, one of koala's, is about to be replaced (dup2/dup3 onto it): its owner gets a copy
+ * elsewhere. Takes the owner's lock. */
+void hk_fd_evict(int fd);
+
 /* -------------------------------------------------------------------- sink */
 
 /* Where finished sessions go: a bounded queue and a writer thread that writes them to
@@ -190,6 +207,8 @@ void hk_on_socket(int fd, int type);
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
 /* open/openat returned fd for path: a file opened with O_APPEND is recorded, as append_file. */
 void hk_on_open(int fd, const char *path, int flags);
+/* Every fd from lo to hi is about to be closed (close_range, closefrom). */
+void hk_on_close_range(unsigned lo, unsigned hi);
 /* fd is about to be closed (or replaced by dup2/dup3): its number may come back. */
 void hk_on_close(int fd);
 /* n bytes of buf went out on fd (n <= 0: nothing). */

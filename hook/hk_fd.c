@@ -6,10 +6,14 @@
  * for each other. */
 #include "hk.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CHUNK 1024
 #define CHUNKS (HK_FD_MAX / CHUNK)
@@ -124,4 +128,100 @@ void hk_fd_dup(int oldfd, int newfd)
     entry *to = slot(newfd, known);
     if (to)
         store(to, known ? &copy : NULL);
+}
+
+/* koala's own fds: where each owner keeps the number, and the lock it holds while using it. */
+#define MAX_OWN 4
+static struct {
+    int *fd;
+    pthread_mutex_t *lock;
+} own[MAX_OWN];
+static pthread_mutex_t own_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A copy of fd above the numbers services use (a "close every fd below 1024" loop, a dup2 onto
+ * 3), close-on-exec, marked as koala's. @return it, or fd itself when no copy can be made. */
+static int move_up(int fd)
+{
+    struct rlimit rl;
+    long floor = 3;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        floor = rl.rlim_cur > 2048 ? 1024 : (long)rl.rlim_cur * 3 / 4;
+    long moved = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor);
+    if (moved < 0)
+        return fd;
+    syscall(SYS_close, fd);
+    return (int)moved;
+}
+
+void hk_fd_adopt(int *fd, pthread_mutex_t *lock)
+{
+    *fd = move_up(*fd);
+    hk_fd_info info = {.kind = HK_FD_KOALA};
+    hk_fd_set(*fd, &info);
+    pthread_mutex_lock(&own_lock);
+    for (int i = 0; i < MAX_OWN; i++)
+        if (!own[i].fd || own[i].fd == fd) {
+            own[i].fd = fd;
+            own[i].lock = lock;
+            break;
+        }
+    pthread_mutex_unlock(&own_lock);
+}
+
+void hk_fd_disown(int *fd)
+{
+    hk_fd_forget(*fd);
+    pthread_mutex_lock(&own_lock);
+    for (int i = 0; i < MAX_OWN; i++)
+        if (own[i].fd == fd)
+            own[i].fd = NULL;
+    pthread_mutex_unlock(&own_lock);
+}
+
+void hk_fd_evict(int fd)
+{
+    for (int i = 0; i < MAX_OWN; i++) {
+        pthread_mutex_lock(&own_lock);
+        int *where = own[i].fd;
+        pthread_mutex_t *lock = own[i].lock;
+        pthread_mutex_unlock(&own_lock);
+        if (!where)
+            continue;
+        pthread_mutex_lock(lock);
+        if (*where == fd) {
+            int moved = move_up(fd);
+            if (moved != fd) {
+                hk_fd_forget(fd);
+                hk_fd_info info = {.kind = HK_FD_KOALA};
+                hk_fd_set(moved, &info);
+                *where = moved;
+            }
+        }
+        pthread_mutex_unlock(lock);
+    }
+}
+
+int hk_fd_owned(int *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&own_lock);
+    for (int i = 0; i < MAX_OWN && n < max; i++)
+        if (own[i].fd && *own[i].fd >= 0)
+            out[n++] = *own[i].fd;
+    pthread_mutex_unlock(&own_lock);
+    for (int i = 1; i < n; i++) /* insertion sort: a handful */
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            int t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return n;
+}
+
+int hk_fd_span(void)
+{
+    for (int c = CHUNKS - 1; c >= 0; c--)
+        if (atomic_load_explicit(&chunks[c], memory_order_acquire))
+            return (c + 1) * CHUNK;
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <linux/close_range.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -59,6 +60,9 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
  * same number back and describe it before we would forget the old one. */
 EXPORT int close(int fd)
 {
+    /* koala's own file stays open: the service believes it closed what it never opened. */
+    if (hk_fd_kind_of(fd) == HK_FD_KOALA)
+        return 0;
     if (!hk_enter())
         return REAL(close)(fd);
     hk_on_close(fd);
@@ -66,19 +70,59 @@ EXPORT int close(int fd)
     return REAL(close)(fd);
 }
 
+/* close_range and closefrom close around koala's own fds: each range is cut at them. */
+EXPORT int close_range(unsigned lo, unsigned hi, int flags)
+{
+    if (!hk_enter())
+        return REAL(close_range)(lo, hi, flags);
+    if (!(flags & CLOSE_RANGE_CLOEXEC))
+        hk_on_close_range(lo, hi);
+    int own[4], n = hk_fd_owned(own, 4), rc = 0;
+    unsigned from = lo;
+    bool done = false;
+    for (int i = 0; i < n && !rc && !done; i++) {
+        unsigned k = (unsigned)own[i];
+        if (k < from || k > hi)
+            continue;
+        if (k > from)
+            rc = REAL(close_range)(from, k - 1, flags);
+        done = k == hi;
+        from = k + 1;
+    }
+    if (!rc && !done)
+        rc = REAL(close_range)(from, hi, flags);
+    int saved = errno;
+    hk_leave();
+    errno = saved;
+    return rc;
+}
+
+/* Through close_range() above; glibc's own closefrom() only where the kernel has no
+ * close_range (before Linux 5.9), and it closes koala's files too. */
+EXPORT void closefrom(int lowfd)
+{
+    if (lowfd < 0 || close_range((unsigned)lowfd, ~0U, 0) != 0)
+        REAL(closefrom)(lowfd);
+}
+
 EXPORT int dup(int fd)
 {
     WRAP(int, dup, (fd), if (n >= 0) hk_fd_dup(fd, n));
 }
 
-/* dup2 and dup3 close fd2 first when it is open: the same bookkeeping as close. */
+/* dup2 and dup3 close fd2 first when it is open: the same bookkeeping as close. When fd2 is
+ * koala's own, koala's copy moves elsewhere first. */
 EXPORT int dup2(int fd, int fd2)
 {
+    if (hk_fd_kind_of(fd2) == HK_FD_KOALA && fd != fd2)
+        hk_fd_evict(fd2);
     WRAP(int, dup2, (fd, fd2), if (n >= 0 && fd != fd2) { hk_on_close(fd2); hk_fd_dup(fd, fd2); });
 }
 
 EXPORT int dup3(int fd, int fd2, int flags)
 {
+    if (hk_fd_kind_of(fd2) == HK_FD_KOALA && fd != fd2)
+        hk_fd_evict(fd2);
     WRAP(int, dup3, (fd, fd2, flags), if (n >= 0) { hk_on_close(fd2); hk_fd_dup(fd, fd2); });
 }
 

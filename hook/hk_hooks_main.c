@@ -71,6 +71,7 @@ __attribute__((constructor)) static void hk_start(void)
         hk_log(HK_WARN, "%s", cfg.warnings[i]);
     if (!cfg.record_dir[0]) {
         hk_log(HK_INFO, "KOALA_RECORD_TO_DIR is not set: recording nothing");
+        hk_log_close(); /* a process koala leaves alone holds none of koala's fds */
         hk_leave();
         hk_disable();
         return;
@@ -78,6 +79,7 @@ __attribute__((constructor)) static void hk_start(void)
     hk_sink_opts o;
     hk_sink_opts_init(&o, cfg.record_dir, program_invocation_short_name);
     if (hk_sink_start(&o) != KL_OK) {
+        hk_log_close();
         hk_leave();
         hk_disable();
         return;

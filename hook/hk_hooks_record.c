@@ -458,6 +458,16 @@ void hk_on_close(int fd)
     hk_fd_forget(fd);
 }
 
+void hk_on_close_range(unsigned lo, unsigned hi)
+{
+    unsigned span = (unsigned)hk_fd_span();
+    for (unsigned fd = lo; fd <= hi && fd < span; fd++) {
+        hk_fd_kind k = hk_fd_kind_of((int)fd);
+        if (k != HK_FD_UNKNOWN && k != HK_FD_KOALA)
+            hk_on_close((int)fd);
+    }
+}
+
 /* Data on an inbound or outbound socket, or written to an appended file: the first n bytes
  * of iov, one event per piece, with the fd's addresses, the builder and the time looked up
  * once for the whole call. n == 0 is one empty event (end of stream). */

@@ -61,6 +61,8 @@ void hk_log_open(const hk_config *c)
         snprintf(lg.path, sizeof lg.path, "%s", c->log_file);
         lg.fd = raw_open(lg.path);
         lg.own_fd = lg.fd >= 0;
+        if (lg.own_fd)
+            hk_fd_adopt(&lg.fd, &lg.lock);
         struct timespec ts;
         now(&ts);
         lg.hour = ts.tv_sec / 3600;
@@ -87,8 +89,10 @@ static void rotate(int64_t hour)
     syscall(SYS_renameat, AT_FDCWD, lg.path, AT_FDCWD, old);
     int fd = raw_open(lg.path);
     if (fd >= 0) {
+        hk_fd_disown(&lg.fd);
         syscall(SYS_close, lg.fd);
         lg.fd = fd;
+        hk_fd_adopt(&lg.fd, &lg.lock);
     }
     lg.hour = hour;
 }
@@ -139,8 +143,10 @@ void hk_log_rotate_at(int64_t unix_sec)
 void hk_log_close(void)
 {
     pthread_mutex_lock(&lg.lock);
-    if (lg.own_fd)
+    if (lg.own_fd) {
+        hk_fd_disown(&lg.fd);
         syscall(SYS_close, lg.fd);
+    }
     lg.fd = -1;
     lg.own_fd = false;
     pthread_mutex_unlock(&lg.lock);

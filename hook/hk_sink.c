@@ -33,12 +33,14 @@ static struct {
     bool restart;             /* a forked child's writer, started by its first session */
     pthread_t thread;
     hk_sink_totals totals;
-    /* owned by the writer thread */
+    /* owned by the writer thread; fd_lock is held around every use of fd, so that a service's
+     * dup2() onto it waits and moves it (hk_fd_evict) */
     kl_writer *w;
+    pthread_mutex_t fd_lock;
     int fd;
     int64_t file_started, next_flush;
     bool failed;
-} sk = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+} sk = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd_lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 /* hk_sink_drain() from a signal handler, which may take no lock: it raises `drain` and waits
  * for the writer, which looks at least every DRAIN_POLL_NS, to write the queue, close the
@@ -58,7 +60,9 @@ static int64_t mono_ns(void)
  * sees every byte, the last frame and the index that close writes included. */
 static ssize_t raw_write(void *ctx, const void *buf, size_t len)
 {
+    pthread_mutex_lock(&sk.fd_lock);
     ssize_t n = (ssize_t)syscall(SYS_write, *(int *)ctx, buf, len);
+    pthread_mutex_unlock(&sk.fd_lock);
     if (n > 0) {
         pthread_mutex_lock(&sk.lock);
         sk.totals.bytes += (uint64_t)n;
@@ -87,6 +91,17 @@ static size_t session_bytes(const kl_session *s)
     return n;
 }
 
+static void close_fd(void)
+{
+    pthread_mutex_lock(&sk.fd_lock);
+    if (sk.fd >= 0) {
+        hk_fd_disown(&sk.fd);
+        syscall(SYS_close, sk.fd);
+    }
+    sk.fd = -1;
+    pthread_mutex_unlock(&sk.fd_lock);
+}
+
 /* DIR/PROGRAM-PID-STARTMS.pb, with -N added should that name exist. */
 static int open_file(void)
 {
@@ -107,6 +122,9 @@ static int open_file(void)
         hk_log(HK_ERROR, "cannot create %s: %s; recording stops", path, strerror(errno));
         return KL_ERR_IO;
     }
+    pthread_mutex_lock(&sk.fd_lock);
+    hk_fd_adopt(&sk.fd, &sk.fd_lock);
+    pthread_mutex_unlock(&sk.fd_lock);
     kl_io io = {&sk.fd, NULL, raw_write, NULL};
     kl_writer_opts wo;
     kl_writer_opts_init(&wo);
@@ -119,7 +137,7 @@ static int open_file(void)
         hk_log(HK_ERROR, "%s: %s; recording stops", path, sk.w ? kl_writer_error(sk.w) : kl_strerror(err));
         kl_writer_close(sk.w);
         sk.w = NULL;
-        syscall(SYS_close, sk.fd);
+        close_fd();
         return err;
     }
     sk.file_started = mono_ns();
@@ -137,9 +155,8 @@ static void close_file(void)
     int err = kl_writer_close(sk.w);
     if (err)
         hk_log(HK_ERROR, "closing the session file: %s", kl_strerror(err));
-    syscall(SYS_close, sk.fd);
+    close_fd();
     sk.w = NULL;
-    sk.fd = -1;
 }
 
 /* Write one session; recording fails open: after an error, later sessions are dropped.
@@ -377,10 +394,9 @@ static void fork_child(void)
     pthread_mutex_init(&sk.lock, NULL);
     sk.head = sk.tail = NULL;
     sk.queued_bytes = 0;
-    if (sk.fd >= 0)
-        syscall(SYS_close, sk.fd);
+    pthread_mutex_init(&sk.fd_lock, NULL);
+    close_fd();
     sk.w = NULL;
-    sk.fd = -1;
     memset(&sk.totals, 0, sizeof sk.totals);
     sk.restart = sk.running;
     sk.running = false;

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -124,8 +125,28 @@ typedef struct hk_fd_info {
     char file_name[256];       /* HK_FD_APPEND: the path it was opened with */
 } hk_fd_info;
 
-/* The kind of fd: one atomic load, lock-free. */
-hk_fd_kind hk_fd_kind_of(int fd);
+/* The table (hk_fd.c): chunks of HK_FD_CHUNK entries, allocated on first use, never freed.
+ * Declared here so that the kind lookup on every data call inlines to a few loads. */
+#define HK_FD_CHUNK 1024
+typedef struct hk_fd_entry {
+    atomic_uchar kind;
+    atomic_uint gen;             /* changes with every store: a thread's copy is still good */
+    pthread_mutex_t lock;
+    hk_fd_info info;
+} hk_fd_entry;
+extern _Atomic(hk_fd_entry *) hk_fd_chunks[HK_FD_MAX / HK_FD_CHUNK];
+
+/* The kind of fd: lock-free, no call. */
+static inline hk_fd_kind hk_fd_kind_of(int fd)
+{
+    if (fd >= HK_FD_MAX)
+        return HK_FD_OTHER;
+    if (fd < 0)
+        return HK_FD_UNKNOWN;
+    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
+    return c ? (hk_fd_kind)atomic_load_explicit(&c[fd % HK_FD_CHUNK].kind, memory_order_acquire)
+             : HK_FD_UNKNOWN;
+}
 /* Everything known of fd, consistent even while another thread changes it.
  * @return false when fd is unknown or out of range. */
 bool hk_fd_get(int fd, hk_fd_info *out);

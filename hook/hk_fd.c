@@ -15,15 +15,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define CHUNK 1024
+#define CHUNK HK_FD_CHUNK
 #define CHUNKS (HK_FD_MAX / CHUNK)
 
-typedef struct entry {
-    atomic_uchar kind;
-    atomic_uint gen;             /* changes with every store: a thread's copy is still good */
-    pthread_mutex_t lock;
-    hk_fd_info info;
-} entry;
+typedef hk_fd_entry entry;
 
 /* The calling thread's copy of the last entry it read: data calls on one connection in a row
  * (the common case) neither lock nor copy. */
@@ -34,21 +29,21 @@ static __thread struct {
     hk_fd_info info;
 } cache __attribute__((tls_model("initial-exec")));
 
-static _Atomic(entry *) chunks[CHUNKS];
+_Atomic(hk_fd_entry *) hk_fd_chunks[CHUNKS];
 
 /* The entry of fd, allocating its chunk when create is true; NULL when out of range. */
 static entry *slot(int fd, bool create)
 {
     if (fd < 0 || fd >= HK_FD_MAX)
         return NULL;
-    entry *c = atomic_load_explicit(&chunks[fd / CHUNK], memory_order_acquire);
+    entry *c = atomic_load_explicit(&hk_fd_chunks[fd / CHUNK], memory_order_acquire);
     if (!c && create) {
         entry *fresh = calloc(CHUNK, sizeof *fresh);
         if (!fresh)
             return NULL;
         for (int i = 0; i < CHUNK; i++)
             pthread_mutex_init(&fresh[i].lock, NULL);
-        if (atomic_compare_exchange_strong(&chunks[fd / CHUNK], &c, fresh)) {
+        if (atomic_compare_exchange_strong(&hk_fd_chunks[fd / CHUNK], &c, fresh)) {
             c = fresh;
         } else {
             for (int i = 0; i < CHUNK; i++)
@@ -57,14 +52,6 @@ static entry *slot(int fd, bool create)
         }
     }
     return c ? &c[fd % CHUNK] : NULL;
-}
-
-hk_fd_kind hk_fd_kind_of(int fd)
-{
-    if (fd >= HK_FD_MAX)
-        return HK_FD_OTHER;
-    entry *e = slot(fd, false);
-    return e ? (hk_fd_kind)atomic_load_explicit(&e->kind, memory_order_acquire) : HK_FD_UNKNOWN;
 }
 
 bool hk_fd_get(int fd, hk_fd_info *out)
@@ -221,7 +208,7 @@ int hk_fd_owned(int *out, int max)
 int hk_fd_span(void)
 {
     for (int c = CHUNKS - 1; c >= 0; c--)
-        if (atomic_load_explicit(&chunks[c], memory_order_acquire))
+        if (atomic_load_explicit(&hk_fd_chunks[c], memory_order_acquire))
             return (c + 1) * CHUNK;
     return 0;
 }

@@ -25,7 +25,14 @@ step() {
 # The sample service with its real dependencies on free loopback ports: redis-server, the
 # HTTP backend, a statsd listener; then the service under the recorder and a client's load.
 pids=""
-trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$out"' EXIT
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    rm -rf "$out"
+}
+trap cleanup EXIT
+# A signal (also SIGPIPE, when the output goes to `head`) exits through the EXIT trap, so the
+# servers never outlive the demo.
+trap 'exit 1' HUP INT TERM PIPE
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -5,23 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <linux/close_range.h>
+#include <stdarg.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
 /* A wrapper whose real call returns n and whose bookkeeping is `after`. */
-/* The same for a data call on fd: an fd koala knows it does not record (a file, a pipe) goes
- * straight to libc at the cost of one load, before the guard and errno are touched. */
-#define WRAP_FD(type, name, fd, args, after)                                                      \
-    do {                                                                                          \
-        if (hk_fd_kind_of(fd) == HK_FD_OTHER)                                                     \
-            return REAL(name) args;                                                               \
-        WRAP(type, name, args, after);                                                            \
-    } while (0)
-
 #define WRAP(type, name, args, after)                                                             \
     do {                                                                                          \
         if (!hk_enter())                                                                          \
@@ -32,6 +23,15 @@
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \
+    } while (0)
+
+/* The same for a data call on fd: an fd koala knows it does not record (a file, a pipe) goes
+ * straight to libc at the cost of a few loads, before the guard and errno are touched. */
+#define WRAP_FD(type, name, fd, args, after)                                                      \
+    do {                                                                                          \
+        if (hk_fd_kind_of(fd) == HK_FD_OTHER)                                                     \
+            return REAL(name) args;                                                               \
+        WRAP(type, name, args, after);                                                            \
     } while (0)
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)

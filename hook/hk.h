@@ -232,7 +232,7 @@ void hk_on_open(int fd, const char *path, int flags);
 void hk_on_close_range(unsigned lo, unsigned hi);
 /* fd is about to be closed (or replaced by dup2/dup3): its number may come back. */
 void hk_on_close(int fd);
-/* n bytes of buf went out on fd (n <= 0: nothing). */
+/* n bytes of buf went out on fd (n <= 0: nothing); on a connected UDP socket, a datagram. */
 void hk_on_send(int fd, const void *buf, ssize_t n);
 /* n bytes came in on fd, read with flags (MSG_PEEK: nothing is recorded, the bytes come
  * again). 0 is end of stream and -1 with errno EAGAIN on a blocking socket a receive timeout
@@ -250,6 +250,9 @@ off_t hk_sendfile_start(int out, int in, const off_t *offset);
 void hk_on_sendfile(int out, int in, off_t start, ssize_t n);
 /* True when bytes written to fd are recorded (stdio wrappers format only for those). */
 bool hk_records_send(int fd);
+/* The first n bytes of iov in one piece: iov's own when it has one, else a copy left in
+ * *copy for the caller to free. NULL when out of memory. */
+const uint8_t *hk_gather(const struct iovec *iov, size_t cnt, size_t n, uint8_t **copy);
 /* sendmsg: a datagram when msg names an address on a UDP socket, else stream bytes. */
 void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n);
 /* Helper messages (hk_hooks_helper.c) acting on the calling thread's session: a

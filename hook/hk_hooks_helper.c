@@ -55,18 +55,13 @@ ssize_t hk_on_helper_msg(const struct msghdr *msg, int flags)
     size_t len = 0;
     for (size_t i = 0; i < msg->msg_iovlen; i++)
         len += msg->msg_iov[i].iov_len;
-    uint8_t *all = malloc(len ? len : 1);
+    uint8_t *copy;
+    const uint8_t *all = hk_gather(msg->msg_iov, msg->msg_iovlen, len, &copy);
     if (!all) {
         errno = ENOMEM;
         return -1;
     }
-    size_t at = 0;
-    for (size_t i = 0; i < msg->msg_iovlen; i++) {
-        if (msg->msg_iov[i].iov_len)
-            memcpy(all + at, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
-        at += msg->msg_iov[i].iov_len;
-    }
     hk_on_helper(all, len, flags);
-    free(all);
+    free(copy);
     return (ssize_t)len;
 }

@@ -11,7 +11,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +71,27 @@ static void take_all(kl_builder *b)
     }
 }
 
+/* A builder call that may drop a session when memory runs out: say so. */
+static void checked(int err)
+{
+    if (err == KL_ERR_NOMEM)
+        hk_log(HK_WARN, "out of memory: a session was dropped");
+}
+
+/* End the session in progress and hand out what is finished (the builder's lock held). */
+static void end_and_take(kl_builder *b)
+{
+    checked(kl_builder_flush(b));
+    take_all(b);
+}
+
+static void end_session(slot *sl)
+{
+    pthread_mutex_lock(&sl->lock);
+    end_and_take(sl->b);
+    pthread_mutex_unlock(&sl->lock);
+}
+
 /* One DEBUG line per connection the recorder starts to follow. */
 static void log_conn(int fd, const char *what, const kl_addr *peer)
 {
@@ -114,8 +134,7 @@ static void unlink_slot(slot *sl)
 /* An unlinked slot: its session in progress ends, its counters are kept. rc.lock held. */
 static void free_slot(slot *sl)
 {
-    kl_builder_flush(sl->b);
-    take_all(sl->b);
+    end_and_take(sl->b);
     kl_builder_totals t;
     kl_builder_get_totals(sl->b, &t);
     add_totals(&rc.done, &t);
@@ -166,14 +185,13 @@ static void *collector_main(void *arg)
         for (slot *sl = rc.slots, *next; sl; sl = next) {
             next = sl->next;
             pthread_mutex_lock(&sl->lock);
-            if (kl_builder_tick(sl->b, now) == KL_ERR_NOMEM)
-                hk_log(HK_WARN, "out of memory: a session was dropped");
+            checked(kl_builder_tick(sl->b, now));
             if (!sl->idle && now - sl->last >= rc.cfg.gc_timeout_ns) {
                 sl->idle = true;
-                if (kl_builder_flush(sl->b) == KL_ERR_NOMEM)
-                    hk_log(HK_WARN, "out of memory: a session was dropped");
+                end_and_take(sl->b);
+            } else {
+                take_all(sl->b);
             }
-            take_all(sl->b);
             pthread_mutex_unlock(&sl->lock);
             /* A virtual thread nobody delegates to any more is gone once idle. */
             if (sl->vtid && !sl->users && sl->idle) {
@@ -272,12 +290,8 @@ void hk_record_stop(void)
         pthread_join(rc.collector, NULL);
     atomic_store(&rc.restart, false);
     pthread_mutex_lock(&rc.lock);
-    for (slot *sl = rc.slots; sl; sl = sl->next) {
-        pthread_mutex_lock(&sl->lock);
-        kl_builder_flush(sl->b);
-        take_all(sl->b);
-        pthread_mutex_unlock(&sl->lock);
-    }
+    for (slot *sl = rc.slots; sl; sl = sl->next)
+        end_session(sl);
     pthread_mutex_unlock(&rc.lock);
 }
 
@@ -346,8 +360,7 @@ static void feed(slot *sl, const kl_event *ev)
     pthread_mutex_lock(&sl->lock);
     sl->last = ev->time;
     sl->idle = false;
-    if (kl_builder_feed(sl->b, ev) == KL_ERR_NOMEM)
-        hk_log(HK_WARN, "out of memory: a session was dropped");
+    checked(kl_builder_feed(sl->b, ev));
     take_all(sl->b);
     pthread_mutex_unlock(&sl->lock);
 }
@@ -358,27 +371,27 @@ static hk_fd_kind kind_of(int fd)
     hk_fd_kind k = hk_fd_kind_of(fd);
     if (k != HK_FD_UNKNOWN || fd < 0 || fd >= HK_FD_MAX)
         return k;
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return HK_FD_UNKNOWN;
-    hk_fd_info info = {.kind = HK_FD_OTHER};
+    /* One system call tells a datagram socket, another socket and a non-socket apart. */
     int type = 0;
     socklen_t tl = sizeof type;
-    if (S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_DGRAM)
-        info.kind = HK_FD_UDP;
+    hk_fd_info info = {.kind = HK_FD_OTHER};
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0) {
+        if (type == SOCK_DGRAM)
+            info.kind = HK_FD_UDP;
+    } else if (errno != ENOTSOCK) {
+        return HK_FD_UNKNOWN; /* not open */
+    }
     hk_fd_set(fd, &info);
     return info.kind;
 }
 
-static void addrs_of(int fd, hk_fd_info *info)
+/* fd's peer's address, or its own. */
+static void addr_of(int fd, bool peer, kl_addr *out)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-        kl_addr_from_sockaddr((struct sockaddr *)&ss, len, &info->peer);
-    len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        kl_addr_from_sockaddr((struct sockaddr *)&ss, len, &info->local);
+    if ((peer ? getpeername : getsockname)(fd, (struct sockaddr *)&ss, &len) == 0)
+        kl_addr_from_sockaddr((struct sockaddr *)&ss, len, out);
 }
 
 void hk_on_accept(int fd)
@@ -386,7 +399,8 @@ void hk_on_accept(int fd)
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
     hk_fd_info info = {.kind = HK_FD_INBOUND};
-    addrs_of(fd, &info);
+    addr_of(fd, true, &info.peer);
+    addr_of(fd, false, &info.local);
     /* A unix client is unnamed: the socket it came through (php-fpm's path) tells more. */
     if (info.peer.unix_net[0] && !info.peer.unix_path[0])
         snprintf(info.peer.unix_path, sizeof info.peer.unix_path, "%s", info.local.unix_path);
@@ -421,10 +435,7 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
         else if (type == SOCK_STREAM && !hk_config_bypassed(&rc.cfg, &info.peer))
             info.kind = HK_FD_OUTBOUND;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        kl_addr_from_sockaddr((struct sockaddr *)&ss, sl, &info.local);
+    addr_of(fd, false, &info.local);
     hk_fd_set(fd, &info);
     log_conn(fd, info.kind == HK_FD_OUTBOUND ? "outbound connection to"
                  : info.kind == HK_FD_UDP    ? "UDP socket connected to"
@@ -509,40 +520,68 @@ static bool recorded(int fd, hk_fd_kind *k, bool sent)
     return *k == HK_FD_INBOUND || *k == HK_FD_OUTBOUND || (sent && *k == HK_FD_APPEND);
 }
 
-/* One datagram on a UDP socket, to `to` or, when NULL, to the peer it is connected to. */
-static void send_datagram(int fd, const void *buf, size_t n, const struct sockaddr *to, socklen_t len)
+const uint8_t *hk_gather(const struct iovec *iov, size_t cnt, size_t n, uint8_t **copy)
+{
+    *copy = NULL;
+    if (cnt == 1 || n == 0)
+        return n ? iov[0].iov_base : (const uint8_t *)"";
+    if (!(*copy = malloc(n)))
+        return NULL;
+    size_t got = 0;
+    for (size_t i = 0; i < cnt && got < n; i++) {
+        size_t len = iov[i].iov_len < n - got ? iov[i].iov_len : n - got;
+        if (len)
+            memcpy(*copy + got, iov[i].iov_base, len);
+        got += len;
+    }
+    return *copy;
+}
+
+/* One datagram of the first n bytes of iov, to `to` or, when NULL, to the peer the socket is
+ * connected to: one SendUDP action. */
+static void send_datagram(int fd, const struct iovec *iov, size_t cnt, size_t n,
+                          const struct sockaddr *to, socklen_t len)
 {
     slot *b = builder(false);
     if (!b)
         return;
-    hk_fd_info info;
     kl_addr peer;
     if (to) {
         if (kl_addr_from_sockaddr(to, len, &peer) != KL_OK)
             return;
-    } else if (hk_fd_get(fd, &info)) {
-        peer = info.peer;
     } else {
-        return;
+        const hk_fd_info *info = hk_fd_peek(fd);
+        if (!info)
+            return;
+        peer = info->peer;
     }
-    kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
-                   .data = buf, .len = n};
-    feed(b, &ev);
+    uint8_t *copy;
+    const uint8_t *data = hk_gather(iov, cnt, n, &copy);
+    if (data) {
+        kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
+                       .data = data, .len = n};
+        feed(b, &ev);
+    }
+    free(copy);
 }
 
-/* send() and write() on a connected UDP socket are datagrams too (a statsd client's way). */
-void hk_on_send(int fd, const void *buf, ssize_t n)
+/* On a connected UDP socket, send(), write() and writev() send datagrams too (a statsd
+ * client's way). */
+void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
 {
-    hk_fd_kind k;
     if (n <= 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
-    k = kind_of(fd);
-    if (k == HK_FD_UDP) {
-        send_datagram(fd, buf, (size_t)n, NULL, 0);
-    } else if (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND || k == HK_FD_APPEND) {
-        struct iovec one = {(void *)buf, (size_t)n};
-        on_data(fd, &one, 1, (size_t)n, true, k);
-    }
+    hk_fd_kind k = kind_of(fd);
+    if (k == HK_FD_UDP)
+        send_datagram(fd, iov, (size_t)cnt, (size_t)n, NULL, 0);
+    else if (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND || k == HK_FD_APPEND)
+        on_data(fd, iov, cnt, (size_t)n, true, k);
+}
+
+void hk_on_send(int fd, const void *buf, ssize_t n)
+{
+    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
+    hk_on_sendv(fd, &one, 1, n);
 }
 
 /* Whether a failed read on fd is an outbound call's receive timeout (SO_RCVTIMEO): EAGAIN
@@ -557,24 +596,6 @@ static bool timed_out(int fd, int err, int flags, hk_fd_kind k)
 
 /* End of stream, or a timeout, on an outbound socket is an answer of nothing; inbound it is
  * no data. */
-void hk_on_recv(int fd, const void *buf, ssize_t n, int flags)
-{
-    int err = errno;
-    hk_fd_kind k;
-    if ((flags & MSG_PEEK) || !recorded(fd, &k, false))
-        return;
-    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
-    if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
-        on_data(fd, &one, 1, n > 0 ? (size_t)n : 0, false, k);
-}
-
-void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
-{
-    hk_fd_kind k;
-    if (n > 0 && recorded(fd, &k, true))
-        on_data(fd, iov, cnt, (size_t)n, true, k);
-}
-
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
 {
     int err = errno;
@@ -583,6 +604,12 @@ void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
         return;
     if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
         on_data(fd, iov, cnt, n > 0 ? (size_t)n : 0, false, k);
+}
+
+void hk_on_recv(int fd, const void *buf, ssize_t n, int flags)
+{
+    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
+    hk_on_recvv(fd, &one, 1, n, flags); /* no call in between: errno is still the read's */
 }
 
 bool hk_records_send(int fd)
@@ -628,37 +655,21 @@ void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to,
 {
     if (n < 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
+    struct iovec one = {(void *)buf, (size_t)n};
     if (kind_of(fd) == HK_FD_UDP)
-        send_datagram(fd, buf, (size_t)n, to, len);
+        send_datagram(fd, &one, 1, (size_t)n, to, len);
     else
-        hk_on_send(fd, buf, n);
+        hk_on_sendv(fd, &one, 1, n);
 }
 
 void hk_on_sendmsg(int fd, const struct msghdr *msg, ssize_t n)
 {
     if (n <= 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
-    if (!msg->msg_name || kind_of(fd) != HK_FD_UDP) {
+    if (msg->msg_name && kind_of(fd) == HK_FD_UDP)
+        send_datagram(fd, msg->msg_iov, msg->msg_iovlen, (size_t)n, msg->msg_name, msg->msg_namelen);
+    else
         hk_on_sendv(fd, msg->msg_iov, (int)msg->msg_iovlen, n);
-        return;
-    }
-    /* One datagram, one action: its pieces gathered into one buffer (unless it has one). */
-    if (msg->msg_iovlen == 1) {
-        hk_on_sendto(fd, msg->msg_iov[0].iov_base, n, msg->msg_name, msg->msg_namelen);
-        return;
-    }
-    uint8_t *dgram = malloc((size_t)n);
-    if (!dgram)
-        return;
-    size_t got = 0;
-    for (size_t i = 0; i < msg->msg_iovlen && got < (size_t)n; i++) {
-        size_t len = msg->msg_iov[i].iov_len < (size_t)n - got ? msg->msg_iov[i].iov_len : (size_t)n - got;
-        if (len)
-            memcpy(dgram + got, msg->msg_iov[i].iov_base, len);
-        got += len;
-    }
-    hk_on_sendto(fd, dgram, n, msg->msg_name, msg->msg_namelen);
-    free(dgram);
 }
 
 void hk_record_read_storage(const uint8_t *data, size_t len)
@@ -668,15 +679,6 @@ void hk_record_read_storage(const uint8_t *data, size_t len)
         return;
     kl_event ev = {.type = KL_EV_READ_STORAGE, .time = now_ns(), .fd = -1, .data = data, .len = len};
     feed(b, &ev);
-}
-
-static void end_session(slot *sl)
-{
-    pthread_mutex_lock(&sl->lock);
-    if (kl_builder_flush(sl->b) == KL_ERR_NOMEM)
-        hk_log(HK_WARN, "out of memory: a session was dropped");
-    take_all(sl->b);
-    pthread_mutex_unlock(&sl->lock);
 }
 
 void hk_record_shutdown(int64_t vtid)

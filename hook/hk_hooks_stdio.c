@@ -16,14 +16,18 @@
 #undef fputc_unlocked
 #undef putc
 
-/* Same shape as hk_hooks.c's WRAP: the real call, then what it wrote, as sent bytes. */
+/* Same shape as hk_hooks.c's WRAP_FD: a stream on an fd koala does not record goes straight
+ * to libc; else the real call, then what it wrote, as sent bytes, its length (a strlen for
+ * fputs) worked out only for a recorded stream. */
 #define WRAP_WRITE(type, name, args, f, data, len_of_n)                                           \
     do {                                                                                          \
-        if (!hk_enter())                                                                          \
+        int fd_ = fileno_unlocked(f);                                                             \
+        if (hk_fd_kind_of(fd_) == HK_FD_OTHER || !hk_enter())                                     \
             return REAL(name) args;                                                               \
         type n = REAL(name) args;                                                                 \
         int saved = errno;                                                                        \
-        hk_on_send(fileno_unlocked(f), data, len_of_n);                                           \
+        if (hk_records_send(fd_))                                                                 \
+            hk_on_send(fd_, data, len_of_n);                                                      \
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \
@@ -136,7 +140,7 @@ static int print_recorded(FILE *f, const char *fmt, va_list ap)
 #define VFPRINTF(name, params, args)                                                              \
     EXPORT int name params                                                                        \
     {                                                                                             \
-        if (!hk_enter())                                                                          \
+        if (hk_fd_kind_of(fileno_unlocked(f)) == HK_FD_OTHER || !hk_enter())                      \
             return REAL(name) args;                                                               \
         if (!hk_records_send(fileno_unlocked(f))) {                                               \
             int n = REAL(name) args;                                                              \

@@ -278,6 +278,9 @@ KL_API int kl_replayed_add_action(kl_replayed *r, const kl_replayed_action *a);
 KL_API int kl_replayed_add_unused(kl_replayed *r, int64_t index);
 /** Append a copy of an error message to r's errors. */
 KL_API int kl_replayed_add_error(kl_replayed *r, const char *msg);
+/** The replayed session's time in unix ns: its original request time, else the time in its
+ * session id, else 0 (kl_session_time() for replayed sessions). */
+KL_API int64_t kl_replayed_time(const kl_replayed *r);
 
 /* ----------------------------------------------------------------------- I/O */
 

@@ -127,3 +127,10 @@ int kl_replayed_add_error(kl_replayed *r, const char *msg)
     r->n_errors++;
     return KL_OK;
 }
+
+int64_t kl_replayed_time(const kl_replayed *r)
+{
+    if (r->original_request_time || !r->session_id)
+        return r->original_request_time;
+    return kli_time_from_id(r->session_id, strlen(r->session_id));
+}

@@ -222,10 +222,7 @@ int kl_stats_add(kl_stats *st, const kl_session *s)
 int kl_stats_add_replayed(kl_stats *st, const kl_replayed *r)
 {
     st->replayed++;
-    int64_t t = r->original_request_time;
-    if (!t && r->session_id)
-        t = kli_time_from_id(r->session_id, strlen(r->session_id));
-    add_time(st, t);
+    add_time(st, kl_replayed_time(r));
     st->bytes[IN_REQ] += r->original_request.len;
     st->bytes[IN_RESP] += r->response.len;
     st->same_responses += kli_bytes_equal(r->original_response, r->response);

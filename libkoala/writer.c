@@ -393,10 +393,7 @@ int kl_writer_write_replayed(kl_writer *w, const kl_replayed *r)
         w->content.len = before;
         return err;
     }
-    int64_t t = r->original_request_time;
-    if (!t && r->session_id)
-        t = kli_time_from_id(r->session_id, strlen(r->session_id));
-    return added(w, before, t);
+    return added(w, before, kl_replayed_time(r));
 }
 
 int kl_writer_write_raw(kl_writer *w, const kl_raw *raw)

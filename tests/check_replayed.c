@@ -30,11 +30,25 @@ START_TEST(replayed_sessions_clone_with_their_lists)
 }
 END_TEST
 
+START_TEST(replayed_time_is_the_original_request_time_else_the_time_in_the_id)
+{
+    kl_replayed r = {.original_request_time = 42, .session_id = "100-7"};
+    ck_assert_int_eq(kl_replayed_time(&r), 42);
+    r.original_request_time = 0;
+    ck_assert_int_eq(kl_replayed_time(&r), 100);
+    r.session_id = "123abc";
+    ck_assert_int_eq(kl_replayed_time(&r), 0);
+    r.session_id = NULL;
+    ck_assert_int_eq(kl_replayed_time(&r), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("replayed");
     TCase *tc = tcase_create("replayed");
     tcase_add_test(tc, replayed_sessions_clone_with_their_lists);
+    tcase_add_test(tc, replayed_time_is_the_original_request_time_else_the_time_in_the_id);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -232,15 +232,6 @@ static void print_item(dump *d, const item *it)
     tool_out_buf(&d->buf);
 }
 
-/* A replayed session's time, as the writer indexes it: the original request time, else the
- * time in its id "<unix-ns>-<thread>". */
-static int64_t replayed_time(const kl_replayed *rp)
-{
-    if (rp->original_request_time || !rp->session_id)
-        return rp->original_request_time;
-    return strtoll(rp->session_id, NULL, 10);
-}
-
 /* Reads the next session of r in the form d needs. */
 static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
 {
@@ -258,7 +249,7 @@ static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
         rc = kl_reader_next_replayed(r, &it->rp);
         if (rc == KL_OK) {
             it->id = it->rp->session_id;
-            it->time = replayed_time(it->rp);
+            it->time = kl_replayed_time(it->rp);
         }
     } else {
         rc = kl_reader_next(r, &it->s);

@@ -13,7 +13,7 @@ LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" KOALA_OUTBOUND_BYPASS_ADDR=":
     --log "$T/svc.log" --threads 2 >"$T/svc.out" 2>"$T/svc.err" &
 svc=$!
 pids="$pids $svc"
-sp=$(port_of "$T/svc.out")
+sp=$(port_of "$T/svc.out") || exit 2
 timeout 20 sample-client --to "127.0.0.1:$sp" --raw GET /user/7 'POST' /order '{"user":7,"item":"lamp","qty":1}' >/dev/null
 echo "client exit $?"
 kill -TERM "$svc"

@@ -133,8 +133,7 @@ def records(data):
     return out, data
 
 names = {1: "BEGIN", 3: "END", 4: "PARAMS", 5: "STDIN", 6: "STDOUT"}
-ss = sessions(sys.argv[1])
-ss.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+ss = sessions(sys.argv[1], by_time=True)
 print("sessions:", len(ss), "on", len({s["ThreadId"] for s in ss}), "connection thread(s)")
 for s in ss:
     req, rest_q = records(unescape(s["CallFromInbound"]["Request"]))

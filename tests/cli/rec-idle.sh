@@ -4,7 +4,7 @@
 # still runs; with the default 5 s, a server that calls exit() while its worker thread waits
 # on the open connection still writes that thread's session.
 name=rec-idle
-. tests/cli/svc-env.inc
+. tests/cli/proc.inc
 . tests/cli/preload.inc
 
 # Serves one connection in a worker thread: reads a request, answers without length, waits

@@ -7,8 +7,9 @@
 # first without answer. Datagrams sent with send() on a connected UDP socket, and with sendto()
 # on a socket whose fd number libc closed unseen, are SendUDP actions. The service keeps
 # SIGTERM's default action: the recorder writes what it has before dying.
+name=rec-loop-svc
+. tests/cli/proc.inc
 svc="$B/tests/progs/loop-svc"
-fail() { echo "rec-loop-svc: $*" >&2; exit 2; }
 [ -x "$svc" ] || fail "$svc not built"
 . tests/cli/preload.inc
 
@@ -17,7 +18,7 @@ fail() { echo "rec-loop-svc: $*" >&2; exit 2; }
 /usr/bin/python3 -c '
 import socket, threading
 up = socket.socket(); up.bind(("127.0.0.1", 0)); up.listen()
-print(up.getsockname()[1], flush=True)
+print("listening on 127.0.0.1:%d" % up.getsockname()[1], flush=True)
 def serve(c):
     pings = 0
     while True:
@@ -30,27 +31,26 @@ def serve(c):
 while True:
     threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
 ' >"$T/backend.out" &
-bpid=$!
+pids="$pids $!"
 /usr/bin/python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
+print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
 while True:
     s.recv(2048)
 ' >"$T/statsd.out" &
-upid=$!
-trap 'kill $bpid $upid 2>/dev/null' EXIT
-for i in $(seq 50); do [ -s "$T/backend.out" ] && [ -s "$T/statsd.out" ] && break; sleep 0.1; done
+pids="$pids $!"
+bp=$(port_of "$T/backend.out") || exit 2
+up=$(port_of "$T/statsd.out") || exit 2
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
     "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" \
-    --backend "127.0.0.1:$(cat "$T/backend.out")" --statsd "127.0.0.1:$(cat "$T/statsd.out")" >"$T/svc.out" 2>"$T/svc.err" &
+    --backend "127.0.0.1:$bp" --statsd "127.0.0.1:$up" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
-for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
-[ -n "$port" ] || { kill $pid; fail "loop-svc did not start: $(cat "$T/svc.err")"; }
+pids="$pids $pid"
+port=$(port_of "$T/svc.out") || exit 2
 
 # Connection a (virtual thread 1001) sends its first request in two pieces around b's.
-timeout 20 /usr/bin/python3 - "$port" "$T/exchanges.json" <<'PY' || { kill $pid; fail "client failed"; }
+timeout 20 /usr/bin/python3 - "$port" "$T/exchanges.json" <<'PY' || fail "client failed"
 import json, re, socket, sys, time
 port, out = int(sys.argv[1]), sys.argv[2]
 log = []
@@ -100,10 +100,9 @@ koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 /usr/bin/python3 - "$T/json" "$T/exchanges.json" <<'PY'
 import json, re, sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import unescape
+from rec_lib import sessions, unescape
 
-sessions = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-sessions.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+sessions = sessions(sys.argv[1], by_time=True)
 exchanges = json.load(open(sys.argv[2]))
 print("sessions:", len(sessions), "exchanges:", len(exchanges))
 for s in sessions:

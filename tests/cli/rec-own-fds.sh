@@ -1,7 +1,8 @@
 # A service that closes every fd it did not open (closerange, a close() loop) and later points
 # every fd it does not know at /dev/null with dup2, as daemons do: koala's log and session file
 # survive it, no koala byte reaches the service's files or sockets, and nothing is lost.
-fail() { echo "rec-own-fds: $*" >&2; exit 2; }
+name=rec-own-fds
+. tests/cli/proc.inc
 . tests/cli/preload.inc
 
 cat >"$T/svc.py" <<'PY'
@@ -46,11 +47,10 @@ PY
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
     KOALA_LOG_FILE="$T/koala.log" /usr/bin/python3 "$T/svc.py" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
-for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
-[ -n "$port" ] || { kill $pid; fail "the service did not start: $(cat "$T/svc.err")"; }
+pids="$pids $pid"
+port=$(port_of "$T/svc.out") || exit 2
 for path in /one /two /detach /three /four; do
-    timeout 10 curl -s "http://127.0.0.1:$port$path" || { kill $pid; fail "curl $path failed"; }
+    timeout 10 curl -s "http://127.0.0.1:$port$path" || fail "curl $path failed"
 done
 kill -TERM $pid
 wait $pid

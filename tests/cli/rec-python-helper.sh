@@ -1,7 +1,8 @@
 # Helper messages from Python, as the README shows them: a threaded http.server whose handler
 # records what it read from elsewhere (to-koala!read-storage) and puts the caller's user id in
 # the session's trace header, reading it back with recvfrom(..., 127127).
-fail() { echo "rec-python-helper: $*" >&2; exit 2; }
+name=rec-python-helper
+. tests/cli/proc.inc
 . tests/cli/preload.inc
 
 cat >"$T/svc.py" <<'PY'
@@ -39,20 +40,20 @@ PY
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
     /usr/bin/python3 "$T/svc.py" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!
-for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
-[ -n "$port" ] || { kill $pid; fail "the service did not start: $(cat "$T/svc.err")"; }
+pids="$pids $pid"
+port=$(port_of "$T/svc.out") || exit 2
 for uid in 7 42 1000; do
-    timeout 10 curl -s "http://127.0.0.1:$port/user/$uid" || { kill $pid; fail "curl failed"; }
+    timeout 10 curl -s "http://127.0.0.1:$port/user/$uid" || fail "curl failed"
 done
 kill -TERM $pid
 wait $pid
 echo "service: exit $? (SIGTERM is 143)"
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 /usr/bin/python3 - "$T/json" <<'PY'
-import json, sys
-sessions = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-sessions.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+import sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import sessions
+sessions = sessions(sys.argv[1], by_time=True)
 print("sessions:", len(sessions))
 for s in sessions:
     req = s["CallFromInbound"]["Request"].split("\r\n")[0]

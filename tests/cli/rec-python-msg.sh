@@ -1,18 +1,15 @@
 # The recorder in a Python server, for the calls sample-svc does not make: recvmsg and sendmsg
 # on the inbound socket, os.readv and os.writev on a dup of it, an outbound call with os.write
 # and os.read, a UDP datagram by sendmsg with an address, and the fd numbers closed and reused.
-set -u
-fail() {
-    echo "rec-python-msg: $*" >&2
-    exit 2
-}
+name=rec-python-msg
+. tests/cli/proc.inc
 . tests/cli/preload.inc
 
 # The upstream, not recorded: answers "+" and what it got, upper-cased.
 python3 -c '
 import socket, threading
 up = socket.socket(); up.bind(("127.0.0.1", 0)); up.listen()
-print(up.getsockname()[1], flush=True)
+print("listening on 127.0.0.1:%d" % up.getsockname()[1], flush=True)
 def serve(c):
     while True:
         q = c.recv(100)
@@ -22,17 +19,11 @@ def serve(c):
 while True:
     threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
 ' >"$T/up" &
-upstream=$!
-trap 'kill $upstream 2>/dev/null' EXIT
-i=0
-until [ -s "$T/up" ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the upstream did not start"
-    sleep 0.1
-done
+pids="$pids $!"
+upp=$(port_of "$T/up") || exit 2
 
 mkdir "$T/rec"
-LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" UP=$(cat "$T/up") timeout 20 python3 -c '
+LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" UP=$upp timeout 20 python3 -c '
 import os, socket, threading
 ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
 up = ("127.0.0.1", int(os.environ["UP"]))

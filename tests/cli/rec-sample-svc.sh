@@ -40,12 +40,12 @@ echo "# what koala-dump reads from the recording"
 ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 python3 - "$T/json" "$T/sent" "$T/raw" "$rp" "$bp" "$up" <<'PY'
-import json, re, sys
+import re, sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import http_messages, unescape
+from rec_lib import http_messages, sessions, unescape
 
 path, sent, raw, rp, bp, up = sys.argv[1:]
-sessions = [json.loads(l) for l in open(path, encoding="utf-8")]
+sessions = sessions(path)
 reqs = http_messages(open(sent, "rb").read())
 resps = http_messages(open(raw, "rb").read())
 print("sessions:", len(sessions), "requests:", len(reqs), "responses:", len(resps))

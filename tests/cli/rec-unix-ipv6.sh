@@ -2,11 +2,9 @@
 # socket (php-fpm style) and on [::1], calling redis-server over its unix socket and an
 # upstream over IPv6. koala-dump shows each session's peers as they were.
 name=rec-unix-ipv6
-fail() { echo "$name: $*" >&2; exit 2; }
+. tests/cli/proc.inc
 command -v redis-server >/dev/null || fail "redis-server not found (apt-get install redis-server)"
 . tests/cli/preload.inc
-pids=""
-trap 'for p in $pids; do kill $p 2>/dev/null; done' EXIT
 
 redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no --dir "$T" \
     --logfile "$T/redis.log" &
@@ -15,7 +13,7 @@ pids="$pids $!"
 /usr/bin/python3 -c '
 import socket, threading
 up = socket.socket(socket.AF_INET6); up.bind(("::1", 0)); up.listen()
-print(up.getsockname()[1], flush=True)
+print("listening on [::1]:%d" % up.getsockname()[1], flush=True)
 def serve(c):
     while True:
         q = c.recv(100)
@@ -26,7 +24,8 @@ while True:
     threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
 ' >"$T/up.out" &
 pids="$pids $!"
-for i in $(seq 50); do [ -s "$T/up.out" ] && [ -S "$T/redis.sock" ] && break; sleep 0.1; done
+upp=$(port_of "$T/up.out") || exit 2
+for i in $(seq 50); do [ -S "$T/redis.sock" ] && break; sleep 0.1; done
 [ -S "$T/redis.sock" ] || fail "redis-server did not start: $(cat "$T/redis.log")"
 
 cat >"$T/svc.py" <<'PY'
@@ -61,12 +60,10 @@ print("listening on [::1]:%d" % v6.getsockname()[1], flush=True)
 serve(v6)
 PY
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
-    /usr/bin/python3 "$T/svc.py" "$T" "$(cat "$T/up.out")" >"$T/svc.out" 2>"$T/svc.err" &
+    /usr/bin/python3 "$T/svc.py" "$T" "$upp" >"$T/svc.out" 2>"$T/svc.err" &
 svc=$!
 pids="$pids $svc"
-for i in $(seq 50); do grep -qs listening "$T/svc.out" && break; sleep 0.1; done
-port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/svc.out")
-[ -n "$port" ] || fail "the service did not start: $(cat "$T/svc.err")"
+port=$(port_of "$T/svc.out") || exit 2
 timeout 10 /usr/bin/python3 - "$T/svc.sock" "$port" <<'PY' || fail "client failed"
 import socket, sys
 for family, addr, path in ((socket.AF_UNIX, sys.argv[1], "/over-unix"),
@@ -87,14 +84,15 @@ wait $svc
 echo "service: exit $? (SIGTERM is 143)"
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
 /usr/bin/python3 - "$T/json" "$T" <<'PY'
-import json, sys
+import sys
 tdir = sys.argv[2]
 def peer(p):
     if p.get("Name"):
         return p["Name"].replace(tdir, "$T")
     return "[%s]:%s" % (p["IP"], "PORT" if p["Port"] else 0) if ":" in p["IP"] else "%s:%s" % (p["IP"], p["Port"])
-sessions = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-sessions.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+sys.path.insert(0, "tests/cli")
+from rec_lib import sessions
+sessions = sessions(sys.argv[1], by_time=True)
 print("sessions:", len(sessions))
 for s in sessions:
     cfi = s["CallFromInbound"]

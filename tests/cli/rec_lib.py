@@ -13,10 +13,14 @@ def unescape(s):
     return _ESC.sub(lambda m: bytes([int(m.group(1), 16)]), s.encode("utf-8"))
 
 
-def sessions(path):
-    """Every session of a `koala-dump --json` output file, in file order."""
+def sessions(path, by_time=False):
+    """Every session of a `koala-dump --json` output file, in file order, or by the time of
+    their inbound request."""
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        out = [json.loads(line) for line in f if line.strip()]
+    if by_time:
+        out.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
+    return out
 
 
 def http_messages(data):

@@ -1,14 +1,13 @@
 #!/bin/sh
 # run.sh - CLI tests. Each case is NAME.sh with its expected stdout in NAME.out and, when it
 # is not 0, its expected exit status in NAME.code. Cases run from the repository root with
-# build/bin first on PATH, $B the build directory and $T a fresh scratch directory.
+# build/bin first on PATH, $B the build directory (an absolute path) and $T a fresh scratch
+# directory.
 # Prints "ok NAME" or "not ok NAME" per case, with a diff on failure.
 B=${B:-build}
 root=$(pwd)
-case $B in
-    /*) PATH="$B/bin:$PATH" ;;
-    *) PATH="$root/$B/bin:$PATH" ;;
-esac
+case $B in /*) ;; *) B="$root/$B" ;; esac
+PATH="$B/bin:$PATH"
 export PATH B
 for sh in tests/cli/*.sh; do
     name=$(basename "$sh" .sh)

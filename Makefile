@@ -212,9 +212,9 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) sh samples/demo.sh
 
-$(B)/bench/%: bench/%.c $(LIB_A) $(PROTO_H)
+$(B)/bench/%: bench/%.c $(LIB_A)
 	$(call say,CC,$<)
-	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes -I$(GEN) -Ilibkoala \
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes -Ilibkoala \
 	  -o $@ $< $(LIB_A) $(LIBS)
 
 benches: $(BENCHES)
@@ -245,6 +245,6 @@ install: all
 	  libkoala/koala.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/koala.pc
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -75,9 +75,11 @@ noreturn void tool_bad_option(int c, char **argv)
     tool_usage_error("unknown option '%s'", opt);
 }
 
+static void out(const void *data, size_t len);
+
 noreturn void tool_help(const char *usage)
 {
-    tool_out_str(usage);
+    out(usage, strlen(usage));
     tool_out_flush();
     exit(TOOL_EXIT_OK);
 }
@@ -161,7 +163,7 @@ void tool_out_flush(void)
     out_write(out_buf, n);
 }
 
-void tool_out(const void *data, size_t len)
+static void out(const void *data, size_t len)
 {
     if (out_failed || len == 0)
         return;
@@ -178,13 +180,9 @@ void tool_out(const void *data, size_t len)
 
 void tool_out_buf(kl_buf *b)
 {
-    tool_out(b->data, b->len);
+    out(b->data, b->len);
     b->len = 0;
     if (b->data)
         b->data[0] = '\0';
 }
 
-void tool_out_str(const char *s)
-{
-    tool_out(s, strlen(s));
-}

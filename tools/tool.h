@@ -55,10 +55,8 @@ uint64_t tool_parse_count(const char *opt, const char *text, uint64_t min, uint6
 
 /* Buffered stdout: data goes through a large buffer; a failed write (the reader closed the
  * pipe, the disk is full) exits TOOL_EXIT_TROUBLE, quietly for a closed pipe. */
-void tool_out(const void *data, size_t len);
 /** Write b's bytes, then empty b (its memory is kept for the next use). */
 void tool_out_buf(kl_buf *b);
-void tool_out_str(const char *s);
 /** Write out what is buffered. */
 void tool_out_flush(void);
 

@@ -46,6 +46,19 @@ static int statsd = -1, statsd_any = -1;
 static struct sockaddr_in statsd_to;
 static FILE *log_file;
 
+/* "IP:PORT" (IPv4). @return false when it is not one. */
+static bool parse_in4(const char *s, struct sockaddr_in *out)
+{
+    char ip[INET_ADDRSTRLEN];
+    int port;
+    *out = (struct sockaddr_in){.sin_family = AF_INET};
+    if (sscanf(s, "%15[^:]:%d", ip, &port) != 2 || port < 0 || port > 65535 ||
+        inet_pton(AF_INET, ip, &out->sin_addr) != 1)
+        return false;
+    out->sin_port = htons((uint16_t)port);
+    return true;
+}
+
 static void write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -156,7 +169,7 @@ static void serve(conn *c, const char *req)
         send_static(c->fd);
     } else if (strcmp(path, "/trace") == 0) {
         char rid[128], got[128], hdr[512], body[512];
-        volatile size_t got_cap = sizeof got - 1, hdr_cap = sizeof hdr; /* as above */
+        volatile size_t got_cap = sizeof got - 1, hdr_cap = sizeof hdr; /* see on_readable */
         header(req, "\r\nX-Rid:", rid, sizeof rid);
         koala_set_trace_header_key("rid", rid);
         int n = koala_get_trace_header_key("rid", got, got_cap);
@@ -234,23 +247,15 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--statsd") == 0)
             statsd_addr = argv[i + 1];
     }
-    char host[64];
-    int port;
-    if (!listen_addr || !static_path || !log_path || sscanf(listen_addr, "%63[^:]:%d", host, &port) != 2) {
-        fprintf(stderr, "usage: loop-svc --listen HOST:PORT --static FILE --log FILE [--backend HOST:PORT] "
-                        "[--statsd HOST:PORT]\n");
+    struct sockaddr_in sa;
+    if (!listen_addr || !static_path || !log_path || !parse_in4(listen_addr, &sa) ||
+        (backend_addr && !parse_in4(backend_addr, &backend)) ||
+        (statsd_addr && !parse_in4(statsd_addr, &statsd_to))) {
+        fprintf(stderr, "usage: loop-svc --listen IP:PORT --static FILE --log FILE [--backend IP:PORT] "
+                        "[--statsd IP:PORT]\n");
         return 2;
     }
-    char bhost[64];
-    int bport;
-    if (backend_addr && sscanf(backend_addr, "%63[^:]:%d", bhost, &bport) == 2) {
-        backend.sin_family = AF_INET;
-        backend.sin_port = htons((uint16_t)bport);
-        inet_pton(AF_INET, bhost, &backend.sin_addr);
-    }
-    if (statsd_addr && sscanf(statsd_addr, "%63[^:]:%d", bhost, &bport) == 2) {
-        statsd_to = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)bport)};
-        inet_pton(AF_INET, bhost, &statsd_to.sin_addr);
+    if (statsd_addr) {
         statsd = socket(AF_INET, SOCK_DGRAM, 0);
         if (statsd >= 0 && connect(statsd, (struct sockaddr *)&statsd_to, sizeof statsd_to) != 0) {
             close(statsd);
@@ -266,15 +271,14 @@ int main(int argc, char **argv)
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     socklen_t sl = sizeof sa;
-    if (!log_file || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-        bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(ls, 16) != 0 ||
+    if (!log_file || bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(ls, 16) != 0 ||
         getsockname(ls, (struct sockaddr *)&sa, &sl) != 0) {
         perror("loop-svc");
         return 1;
     }
-    printf("listening on %s:%d\n", host, ntohs(sa.sin_port));
+    char ip[INET_ADDRSTRLEN];
+    printf("listening on %s:%d\n", inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip), ntohs(sa.sin_port));
     fflush(stdout);
     conn conns[MAX_CONNS];
     int nconns = 0, next_vtid = 1001;

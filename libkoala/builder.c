@@ -33,7 +33,6 @@ typedef struct talk {
     bool complete;       /* the response, and the request, are complete by framing */
     bool lost;           /* memory ran out: bytes are ignored until the session ends */
     bool truncated;
-    bool id_reserved;    /* id_time was fixed when the previous session named it as next */
     int in_fd;
     kl_addr in_peer;
     int64_t req_at, resp_at, complete_at, id_time;
@@ -255,11 +254,6 @@ static bool next_entry(const stream *h, size_t *off, kl_bytes *key, kl_bytes *va
     return true;
 }
 
-static bool bytes_eq(kl_bytes a, kl_bytes b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
-}
-
 /* The header's entries as trace_header, "ti" and "si" as trace_id and span_id. */
 static int copy_trace(kl_session *s, const talk *t)
 {
@@ -269,9 +263,9 @@ static int copy_trace(kl_session *s, const talk *t)
         if (err)
             return err;
         const kl_kv *kv = &s->trace_header[s->n_trace_header - 1];
-        if (bytes_eq(key, key_ti))
+        if (kli_bytes_equal(key, key_ti))
             s->trace_id = kv->value;
-        else if (bytes_eq(key, key_si))
+        else if (kli_bytes_equal(key, key_si))
             s->span_id = kv->value;
     }
     return KL_OK;
@@ -434,7 +428,7 @@ static stream leftover(stream *s, size_t n)
 static void start_successor(talk *old, talk *next, int64_t id_time)
 {
     *next = (talk){.has_request = true, .in_fd = old->in_fd, .in_peer = old->in_peer,
-                   .req_at = old->extra_at, .id_time = id_time, .id_reserved = true,
+                   .req_at = old->extra_at, .id_time = id_time,
                    .proto = old->proto, .proto_known = old->proto_known};
     next->req = leftover(&old->req, old->req_len);
     next->used = next->req.len;
@@ -483,7 +477,7 @@ static int finish(kl_builder *b, int64_t next_at)
         t->dropped_bytes += t->resp.len - resp_n; /* an answer to no request */
     char next_id[48], *nid = NULL;
     if (next_at) {
-        next = (talk){.id_time = reserve_id_time(b, next_at), .id_reserved = true};
+        next = (talk){.id_time = reserve_id_time(b, next_at)};
         format_id(next_id, sizeof next_id, next.id_time, b->o.thread_id);
         nid = next_id;
     }
@@ -539,7 +533,7 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
         t->in_peer = ev->peer ? *ev->peer : (kl_addr){0};
         t->req_at = ev->time;
         t->in_index = t->n_acts;
-        if (!t->id_reserved)
+        if (!t->id_time) /* else the previous session named it as next */
             t->id_time = reserve_id_time(b, ev->time);
     }
     int r = keep(b, &t->req, ev->data, ev->len);
@@ -718,7 +712,7 @@ static int header_set(kl_builder *b, kl_bytes key, kl_bytes value)
     kl_bytes k, v;
     size_t n = 4 + key.len + value.len;
     for (size_t off = 0; next_entry(&t->hdr, &off, &k, &v);)
-        n += bytes_eq(k, key) ? 0 : 4 + k.len + v.len;
+        n += kli_bytes_equal(k, key) ? 0 : 4 + k.len + v.len;
     if (n > t->hdr.len && n - t->hdr.len > b->o.max_bytes - t->used) {
         t->truncated = true;
         t->dropped_bytes += n - t->hdr.len;
@@ -729,7 +723,7 @@ static int header_set(kl_builder *b, kl_bytes key, kl_bytes value)
         return KL_ERR_NOMEM;
     uint8_t *p = put_field(put_field(h, key), value);
     for (size_t off = 0, at = 0; next_entry(&t->hdr, &off, &k, &v); at = off)
-        if (!bytes_eq(k, key)) {
+        if (!kli_bytes_equal(k, key)) {
             memcpy(p, t->hdr.data + at, off - at);
             p += off - at;
         }
@@ -764,7 +758,7 @@ int kl_builder_trace_get(kl_builder *b, const char *new_trace_id, const uint8_t 
         return err;
     kl_bytes k, v;
     for (size_t off = 0; next_entry(&b->t.hdr, &off, &k, &v);)
-        if (bytes_eq(k, (kl_bytes){key, key_len}))
+        if (kli_bytes_equal(k, (kl_bytes){key, key_len}))
             return kl_buf_append(out, v.data, v.len);
     return KL_ERR_NOTFOUND;
 }

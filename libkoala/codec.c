@@ -1062,7 +1062,7 @@ int kli_scan_record(const uint8_t *data, size_t len, kl_kind *kind, int64_t *tim
         }
         at += (size_t)n;
     }
-    if (!body && *kind == KL_KIND_UNKNOWN)
+    if (!body)
         return KL_ERR_CORRUPT;
     const char *id = "";
     size_t idl = 0;

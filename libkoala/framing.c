@@ -314,10 +314,10 @@ static int chunk_size(const uint8_t *d, size_t len, kl_frame_state *st)
         return r == KL_ERR_TOOBIG ? KL_ERR_CORRUPT : r;
     uint64_t size = 0;
     size_t i = st->pos;
-    for (; i < nl && hex_value(d[i]) >= 0; i++) {
+    for (int h; i < nl && (h = hex_value(d[i])) >= 0; i++) {
         if (size >> 56)
             return KL_ERR_CORRUPT;
-        size = size * 16 + (uint64_t)hex_value(d[i]);
+        size = size * 16 + (uint64_t)h;
     }
     if (i == st->pos)
         return KL_ERR_CORRUPT;

@@ -53,6 +53,8 @@ void *kli_grow(kli_mem *m, const void *arr, size_t n, size_t sz);
 /* Deep copies used by clone and add_action. */
 int kli_copy_action(kli_mem *m, kl_action *dst, const kl_action *src);
 int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src);
+/* True when a and b hold the same bytes. */
+bool kli_bytes_equal(kl_bytes a, kl_bytes b);
 
 /* Make room for extra more bytes (and a NUL) in b. @return KL_OK or KL_ERR_NOMEM. */
 int kli_buf_reserve(kl_buf *b, size_t extra);

@@ -37,7 +37,5 @@ static inline size_t kli_utf8_len(const uint8_t *p, size_t len)
 }
 /* Append bytes for a terminal: valid UTF-8 as is, control and invalid bytes as \xNN (tabs kept). */
 int kli_text_escaped(kl_buf *out, const uint8_t *p, size_t len);
-/* True when a and b hold the same bytes. */
-bool kli_bytes_equal(kl_bytes a, kl_bytes b);
 
 #endif

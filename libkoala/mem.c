@@ -83,7 +83,7 @@ void *kli_alloc(kli_mem *m, size_t n)
         nc->cap = cap;
         nc->used = 0;
         /* A big one-off allocation goes behind the current chunk so its free space stays in use. */
-        if (c && n > c->cap - c->used && cap == n && c->cap - c->used >= 256) {
+        if (c && cap == n && c->cap - c->used >= 256) {
             nc->next = c->next;
             c->next = nc;
             nc->used = n;
@@ -154,4 +154,9 @@ int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src)
     dst->data = p;
     dst->len = src.len;
     return KL_OK;
+}
+
+bool kli_bytes_equal(kl_bytes a, kl_bytes b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
 }

@@ -50,10 +50,6 @@ int kli_text_fixed(kl_buf *out, double v, int decimals)
                          (unsigned long long)(units % scale));
 }
 
-bool kli_bytes_equal(kl_bytes a, kl_bytes b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
-}
 
 static bool is_control(uint8_t c)
 {

@@ -47,7 +47,6 @@ struct kl_reader {
     bool in_eof;
     /* framing */
     state st;
-    bool raw_mode;          /* no zstd framing at all */
     uint64_t data_start;    /* offset of the first data frame or record */
     uint64_t frame_off;
     bool frame_done;
@@ -561,7 +560,6 @@ static int detect(kl_reader *r)
     } else if (magic == KLI_ZSTD_MAGIC || (magic >= KLI_SKIP_MAGIC_MIN && magic <= KLI_SKIP_MAGIC_MAX)) {
         r->info.compressed = true;
     } else {
-        r->raw_mode = true;
         r->st = ST_RAW;
         if (content_room(r, r->in_len - r->in_pos))
             return r->err;
@@ -569,7 +567,7 @@ static int detect(kl_reader *r)
         r->c_len = r->in_len - r->in_pos;
         r->in_pos = r->in_len;
     }
-    r->data_start = r->raw_mode ? r->in_off + r->in_pos - r->c_len : in_at(r);
+    r->data_start = r->info.compressed ? in_at(r) : r->in_off + r->in_pos - r->c_len;
     if (r->info.kind != KL_KIND_UNKNOWN)
         return KL_OK;
     /* No header: the first record tells the kind. */
@@ -581,9 +579,9 @@ static int detect(kl_reader *r)
         kli_scan_record(r->p_data, r->p_len, &kind, &t, r->idbuf, sizeof r->idbuf);
     }
     /* A first length over the limit is named as such: it may be a damaged plain stream. */
-    if (r->raw_mode && err == KL_ERR_TOOBIG)
+    if (!r->info.compressed && err == KL_ERR_TOOBIG)
         return err;
-    if (r->raw_mode && kind == KL_KIND_UNKNOWN)
+    if (!r->info.compressed && kind == KL_KIND_UNKNOWN)
         return fail(r, KL_ERR_BADMAGIC, "not a koala session file (no zstd frame, and no session at byte 0)");
     r->info.kind = kind;
     if (err == KL_END) {
@@ -740,7 +738,7 @@ static int reposition(kl_reader *r, uint64_t off, uint64_t delivered)
     r->c_off = 0;
     r->pending = false;
     r->err = 0;
-    r->st = r->raw_mode ? ST_RAW : ST_FRAMES;
+    r->st = r->info.compressed ? ST_FRAMES : ST_RAW;
     r->delivered = delivered;
     return KL_OK;
 }

@@ -134,17 +134,21 @@ static int keep(kl_builder *b, stream *s, const uint8_t *data, size_t len)
     return KL_OK;
 }
 
-/* Start an action. @return KL_OK with *out NULL when the session is lost or at its action
- * limit (the marker is exempt: a response always has one), or KL_ERR_NOMEM. */
-static int add_action(kl_builder *b, kl_action_type type, int64_t at, act **out)
+/* Start an action for an event of len payload bytes. @return KL_OK with *out NULL when the
+ * session is lost or at its action limit (the marker is exempt: a response always has one):
+ * the payload is then counted as dropped; or KL_ERR_NOMEM. */
+static int add_action(kl_builder *b, kl_action_type type, int64_t at, size_t len, act **out)
 {
     talk *t = &b->t;
     *out = NULL;
-    if (t->lost)
+    if (t->lost) {
+        t->dropped_bytes += len;
         return KL_OK;
+    }
     if (t->n_acts >= b->o.max_actions && type != KL_ACTION_RETURN_INBOUND) {
         t->truncated = true;
         t->dropped_actions++;
+        t->dropped_bytes += len;
         return KL_OK;
     }
     if (t->n_acts == t->cap_acts) {
@@ -490,7 +494,7 @@ static int finish(kl_builder *b, int64_t next_at)
     *t = next;
     if (split) {
         act *marker = NULL;
-        int r = t->responded ? add_action(b, KL_ACTION_RETURN_INBOUND, t->resp_at, &marker) : KL_OK;
+        int r = t->responded ? add_action(b, KL_ACTION_RETURN_INBOUND, t->resp_at, 0, &marker) : KL_OK;
         if (!err)
             err = r;
         frame_request(b, t->req_at);
@@ -556,7 +560,7 @@ static int inbound_send(kl_builder *b, const kl_event *ev)
         t->responded = true;
         t->resp_at = ev->time;
         act *marker;
-        int r = add_action(b, KL_ACTION_RETURN_INBOUND, ev->time, &marker);
+        int r = add_action(b, KL_ACTION_RETURN_INBOUND, ev->time, 0, &marker);
         if (r)
             return r;
         if (marker)
@@ -596,11 +600,10 @@ static act *last_call(talk *t, int fd)
  * fd's previous call is closed, so that this call's response cannot land in it. */
 static int new_call(kl_builder *b, const kl_event *ev, act *prev, act **c)
 {
-    int r = add_action(b, KL_ACTION_CALL_OUTBOUND, ev->time, c);
+    int r = add_action(b, KL_ACTION_CALL_OUTBOUND, ev->time, ev->len, c);
     if (r || !*c) {
         if (!r && prev)
             prev->closed = true;
-        b->t.dropped_bytes += r ? 0 : ev->len;
         return r;
     }
     (*c)->fd = ev->fd;
@@ -666,13 +669,12 @@ static int append_file(kl_builder *b, const kl_event *ev)
         if (n > b->o.max_bytes - t->used) { /* the name counts against the byte limit too */
             t->truncated = true;
             t->dropped_actions++;
+            t->dropped_bytes += ev->len;
         } else {
-            r = add_action(b, KL_ACTION_APPEND_FILE, ev->time, &a);
+            r = add_action(b, KL_ACTION_APPEND_FILE, ev->time, ev->len, &a);
         }
-        if (r || !a) {
-            t->dropped_bytes += r ? 0 : ev->len;
+        if (r || !a)
             return r;
-        }
         if (!(a->name = malloc(n)))
             return lose(b);
         memcpy(a->name, name, n);
@@ -684,11 +686,9 @@ static int append_file(kl_builder *b, const kl_event *ev)
 static int one_shot(kl_builder *b, const kl_event *ev, kl_action_type type)
 {
     act *a;
-    int r = add_action(b, type, ev->time, &a);
-    if (r || !a) {
-        b->t.dropped_bytes += r ? 0 : ev->len;
+    int r = add_action(b, type, ev->time, ev->len, &a);
+    if (r || !a)
         return r;
-    }
     if (type == KL_ACTION_SEND_UDP)
         a->peer = *peer_of(ev);
     return keep(b, &a->req, ev->data, ev->len);

@@ -116,16 +116,8 @@ static bool needs_decode(const dump *d)
 
 static void out_close(dump *d)
 {
-    if (!d->w)
-        return;
-    /* Flush first: the detail of a failed write is gone once the writer is closed. */
-    int rc = kl_writer_flush(d->w);
-    if (rc != KL_OK)
-        tool_die_writing(d->out_name, kl_writer_error(d->w));
-    rc = kl_writer_close(d->w);
+    tool_writer_close(d->w, d->out_name);
     d->w = NULL;
-    if (rc != KL_OK)
-        tool_die_writing(d->out_name, kl_strerror(rc));
 }
 
 /* OUT-00000.pb for split n of OUT(.pb). */
@@ -149,18 +141,7 @@ static void out_open(dump *d, kl_kind kind)
     d->out_name = splitting(d) ? split_name(d->out_path, d->out_files) : strdup(d->out_path);
     if (!d->out_name)
         tool_die("out of memory");
-    kl_writer_opts o;
-    kl_writer_opts_init(&o);
-    o.kind = kind;
-    o.level = d->level;
-    o.program = "koala-dump";
-    o.async = true; /* compress on a second thread while the next frame fills */
-    int rc = kl_writer_open(&d->w, d->out_name, &o);
-    if (rc != KL_OK) {
-        if (d->w)
-            tool_die_writing(d->out_name, kl_writer_error(d->w));
-        tool_die_writing(d->out_name, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
-    }
+    d->w = tool_writer_open(d->out_name, kind, d->level);
     d->out_kind = kind;
     d->out_files++;
     d->in_out_file = 0;
@@ -263,9 +244,7 @@ static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
 
 static void read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t before)
 {
-    const char *detail = kl_reader_error(r);
-    tool_warn("%s: %s (%llu session%s read before it)", name, *detail ? detail : kl_strerror(rc),
-              (unsigned long long)before, before == 1 ? "" : "s");
+    tool_warn_read(name, r, rc, before);
     d->status = TOOL_EXIT_TROUBLE;
 }
 

@@ -56,24 +56,6 @@ static void refuse_output_as_input(const char *out, char **inputs, int n)
             tool_die("%s: the output is also an input", out);
 }
 
-static kl_writer *open_output(const char *out, kl_kind kind, int level)
-{
-    kl_writer_opts o;
-    kl_writer_opts_init(&o);
-    o.kind = kind;
-    o.level = level;
-    o.program = "koala-merge";
-    o.async = true; /* compress on a second thread while the next frame fills */
-    kl_writer *w = NULL;
-    int rc = kl_writer_open(&w, out, &o);
-    if (rc != KL_OK) {
-        if (w)
-            tool_die_writing(out, kl_writer_error(w));
-        tool_die_writing(out, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
-    }
-    return w;
-}
-
 int main(int argc, char **argv)
 {
     tool_init("koala-merge");
@@ -147,7 +129,7 @@ int main(int argc, char **argv)
     /* Only an empty input without a header leaves the kind unknown. */
     if (kind == KL_KIND_UNKNOWN)
         kind = KL_KIND_RECORDED;
-    kl_writer *w = open_output(out, kind, level);
+    kl_writer *w = tool_writer_open(out, kind, level);
     for (;;) {
         kl_raw raw;
         size_t src;
@@ -155,11 +137,7 @@ int main(int argc, char **argv)
         if (rc == KL_END)
             break;
         if (rc < 0) {
-            const char *detail = kl_reader_error(readers[src]);
-            uint64_t before = kl_reader_delivered(readers[src]);
-            tool_warn("%s: %s (%llu session%s read before it)", names[src],
-                      *detail ? detail : kl_strerror(rc), (unsigned long long)before,
-                      before == 1 ? "" : "s");
+            tool_warn_read(names[src], readers[src], rc, kl_reader_delivered(readers[src]));
             status = TOOL_EXIT_TROUBLE;
             continue;
         }
@@ -171,12 +149,7 @@ int main(int argc, char **argv)
     }
     uint64_t written = 0;
     kl_writer_totals(w, &written, NULL, NULL);
-    /* Flush first: the detail of a failed write is gone once the writer is closed. */
-    if (kl_writer_flush(w) != KL_OK)
-        tool_die_writing(out, kl_writer_error(w));
-    rc = kl_writer_close(w);
-    if (rc != KL_OK)
-        tool_die_writing(out, kl_strerror(rc));
+    tool_writer_close(w, out);
     if (verbose)
         fprintf(stderr, "%s: %llu session%s from %zu input%s, %llu duplicate%s dropped\n",
                 tool_name, (unsigned long long)written, written == 1 ? "" : "s", nr,

@@ -109,6 +109,43 @@ void tool_refuse_tty(const char *path)
                  "redirect it to a file or a pipe");
 }
 
+kl_writer *tool_writer_open(const char *path, kl_kind kind, int level)
+{
+    kl_writer_opts o;
+    kl_writer_opts_init(&o);
+    o.kind = kind;
+    o.level = level;
+    o.program = tool_name;
+    o.async = true; /* compress on a second thread while the next frame fills */
+    kl_writer *w = NULL;
+    int rc = kl_writer_open(&w, path, &o);
+    if (rc != KL_OK) {
+        if (w)
+            tool_die_writing(path, kl_writer_error(w));
+        tool_die_writing(path, rc == KL_ERR_IO ? strerror(errno) : kl_strerror(rc));
+    }
+    return w;
+}
+
+void tool_writer_close(kl_writer *w, const char *path)
+{
+    if (!w)
+        return;
+    /* Flush first: the detail of a failed write is gone once the writer is closed. */
+    if (kl_writer_flush(w) != KL_OK)
+        tool_die_writing(path, kl_writer_error(w));
+    int rc = kl_writer_close(w);
+    if (rc != KL_OK)
+        tool_die_writing(path, kl_strerror(rc));
+}
+
+void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before)
+{
+    const char *detail = kl_reader_error(r);
+    tool_warn("%s: %s (%llu session%s read before it)", name, *detail ? detail : kl_strerror(rc),
+              (unsigned long long)before, before == 1 ? "" : "s");
+}
+
 noreturn void tool_die_writing(const char *path, const char *detail)
 {
     if (tool_is_stdio(path)) {

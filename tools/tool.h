@@ -48,6 +48,13 @@ void tool_refuse_tty(const char *path);
 /** A kl_writer on path ("-": stdout) failed: "NAME: path: detail" and exit TOOL_EXIT_TROUBLE;
  * quietly when stdout is a pipe whose reader has gone (head), as the buffered stdout does. */
 noreturn void tool_die_writing(const char *path, const char *detail);
+/** A writer of kind on path ("-": stdout) at zstd level, compressing on a second thread, with
+ * the tool's name in its header; dies with the reason when it cannot be opened. */
+kl_writer *tool_writer_open(const char *path, kl_kind kind, int level);
+/** Flush and close w (NULL: nothing), dying with the reason when the last writes fail. */
+void tool_writer_close(kl_writer *w, const char *path);
+/** A reader failed with rc: "NAME: name: detail (N sessions read before it)". */
+void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
 
 /** Parse a count for option opt ("--max-count"); dies with a usage error when text is not a
  * whole number in [min, max]. */

@@ -136,31 +136,11 @@ static long find(struct conn *c, size_t from, const char *delim)
     }
 }
 
-static bool head_value(const char *head, size_t n, const char *name, const char **v, size_t *vl)
-{
-    size_t nl = strlen(name);
-    const char *end = head + n, *p = memmem(head, n, "\r\n", 2);
-    while (p && p + 2 < end) {
-        const char *line = p + 2, *eol = memmem(line, (size_t)(end - line), "\r\n", 2);
-        if (!eol || eol == line)
-            return false;
-        if ((size_t)(eol - line) > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
-            *v = line + nl + 1;
-            while (*v < eol && **v == ' ')
-                (*v)++;
-            *vl = (size_t)(eol - *v);
-            return true;
-        }
-        p = eol;
-    }
-    return false;
-}
-
 static bool value_is(const char *head, size_t n, const char *name, const char *want)
 {
     const char *v;
     size_t vl;
-    return head_value(head, n, name, &v, &vl) && vl >= strlen(want) &&
+    return net_head_value(head, n, name, &v, &vl) && vl >= strlen(want) &&
            strncasecmp(v, want, strlen(want)) == 0;
 }
 
@@ -216,7 +196,7 @@ static int read_response(struct conn *c, struct response *r, char *body, const c
             return -1;
         }
         pos = (size_t)end;
-    } else if (head_value(h, (size_t)hl, "Content-Length", &v, &vl)) {
+    } else if (net_head_value(h, (size_t)hl, "Content-Length", &v, &vl)) {
         unsigned long cl = strtoul(v, NULL, 10);
         if (cl > BUF_MAX - pos || need(c, pos + cl) < 0) {
             *why = "body shorter than its Content-Length";

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 int net_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -44,4 +45,30 @@ int net_write_all(int fd, const char *p, size_t n, bool use_send)
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* Finds header `name` in head[0, n) (start line first, "\r\n\r\n" last); sets the trimmed value. */
+bool net_head_value(const char *head, size_t n, const char *name, const char **val, size_t *vlen)
+{
+    size_t nl = strlen(name);
+    const char *end = head + n;
+    const char *p = memmem(head, n, "\r\n", 2);
+    while (p && p + 2 < end) {
+        const char *line = p + 2;
+        const char *eol = memmem(line, (size_t)(end - line), "\r\n", 2);
+        if (!eol || eol == line)
+            break;
+        if ((size_t)(eol - line) > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
+            const char *v = line + nl + 1, *e = eol;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            *val = v;
+            *vlen = (size_t)(e - v);
+            return true;
+        }
+        p = eol;
+    }
+    return false;
 }

@@ -260,32 +260,6 @@ static int stream_take(struct stream *s, char *dst, size_t n)
 
 /* ------------------------------------------------------------------ HTTP heads */
 
-/* Finds header `name` in head[0, n) (start line first, "\r\n\r\n" last); sets the trimmed value. */
-static bool head_value(const char *head, size_t n, const char *name, const char **val, size_t *vlen)
-{
-    size_t nl = strlen(name);
-    const char *end = head + n;
-    const char *p = memmem(head, n, "\r\n", 2);
-    while (p && p + 2 < end) {
-        const char *line = p + 2;
-        const char *eol = memmem(line, (size_t)(end - line), "\r\n", 2);
-        if (!eol || eol == line)
-            break;
-        if ((size_t)(eol - line) > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
-            const char *v = line + nl + 1, *e = eol;
-            while (v < e && (*v == ' ' || *v == '\t'))
-                v++;
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            *val = v;
-            *vlen = (size_t)(e - v);
-            return true;
-        }
-        p = eol;
-    }
-    return false;
-}
-
 /* True when the comma-separated list v[0, n) holds `token` (case-insensitive). */
 static bool has_token(const char *v, size_t n, const char *token)
 {
@@ -310,7 +284,7 @@ static bool header_has_token(const char *head, size_t n, const char *name, const
 {
     const char *v;
     size_t vl;
-    return head_value(head, n, name, &v, &vl) && has_token(v, vl, token);
+    return net_head_value(head, n, name, &v, &vl) && has_token(v, vl, token);
 }
 
 /* Parses the decimal v[0, n) into *out when it is at most max. Returns 0, or -1. */
@@ -650,7 +624,7 @@ static ssize_t backend_read(struct worker *w, int *status, bool *reusable)
     size_t vl;
     long long cl = -1;
     bool chunked = header_has_token(head, n, "Transfer-Encoding", "chunked");
-    if (!chunked && head_value(head, n, "Content-Length", &v, &vl) &&
+    if (!chunked && net_head_value(head, n, "Content-Length", &v, &vl) &&
         parse_num(v, vl, BODY_MAX, &cl) < 0)
         return errno = EPROTO, -1;
     stream_skip(s, n);
@@ -944,10 +918,10 @@ static int read_request(struct worker *w, struct request *rq)
         rq->keep_alive = header_has_token(head, n, "Connection", "keep-alive");
     const char *v;
     size_t vl;
-    if (head_value(head, n, "Transfer-Encoding", &v, &vl))
+    if (net_head_value(head, n, "Transfer-Encoding", &v, &vl))
         return 501;
     long long cl = 0;
-    if (head_value(head, n, "Content-Length", &v, &vl) && parse_num(v, vl, LLONG_MAX, &cl) < 0)
+    if (net_head_value(head, n, "Content-Length", &v, &vl) && parse_num(v, vl, LLONG_MAX, &cl) < 0)
         return 400;
     if (cl > BODY_MAX)
         return 413;

@@ -42,16 +42,8 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# The port of the "listening on HOST:PORT" line a server writes to $1, within 10 s.
-port_of() {
-    i=0
-    until grep -q '^listening on ' "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 100 ] || return 1
-        sleep 0.1
-    done
-    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
-}
+svc_dir=$here/../samples/svc
+. "$svc_dir/env.sh"
 
 # Waits until URL answers 200, 10 s at most.
 answers() {
@@ -156,13 +148,8 @@ command -v wrk >/dev/null && command -v curl >/dev/null ||
 sample_svc() {
     command -v redis-server >/dev/null || { cannot "redis-server not found (make deps)"; return; }
     [ -x "$B/bin/sample-svc" ] || { cannot "$B/bin/sample-svc not built (make svc)"; return; }
-    rp=$(free_port)
-    redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
-        --logfile "$T/redis.log" &
-    pids="$pids $!"
-    python3 "$here/../samples/svc/backend.py" --listen 127.0.0.1:0 >"$T/backend.out" 2>&1 &
-    pids="$pids $!"
-    bp=$(port_of "$T/backend.out") || { cannot "backend.py did not start: $(cat "$T/backend.out")"; return; }
+    start_redis "$T" || { cannot "redis-server did not start"; return; }
+    start_backend "$T" || { cannot "backend.py did not start"; return; }
     mkdir "$T/svc-rec"
     "$B/bin/sample-svc" --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
         --log "$T/svc-plain.log" >"$T/svc-plain.out" 2>&1 &
@@ -173,7 +160,7 @@ sample_svc() {
         >"$T/svc-rec.out" 2>"$T/svc-rec.err" &
     rec=$!
     pids="$pids $rec"
-    sp=$(port_of "$T/svc-plain.out") && sr=$(port_of "$T/svc-rec.out") &&
+    sp=$(svc_port_of "$T/svc-plain.out") && sr=$(svc_port_of "$T/svc-rec.out") &&
         answers "http://127.0.0.1:$sp/user/7" && answers "http://127.0.0.1:$sr/user/7" ||
         { cannot "sample-svc did not start: $(cat "$T"/svc-*.out "$T/svc-rec.err" "$T/redis.log")"; return; }
     measure "http://127.0.0.1:$sp/user/7" "$plain" "http://127.0.0.1:$sr/user/7" "$rec" svc || return

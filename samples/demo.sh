@@ -33,30 +33,8 @@ trap cleanup EXIT
 # A signal (also SIGPIPE, when the output goes to `head`) exits through the EXIT trap, so the
 # servers never outlive the demo.
 trap 'exit 1' HUP INT TERM PIPE
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-port_of() {
-    i=0
-    until grep -q '^listening on ' "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 100 ] || { echo "demo: $1 did not start" >&2; exit 1; }
-        sleep 0.1
-    done
-    sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
-}
-rp=$(free_port)
-redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$out" \
-    --logfile "$out/redis.log" &
-pids="$pids $!"
-python3 samples/svc/backend.py --listen 127.0.0.1:0 >"$out/backend.out" 2>&1 &
-pids="$pids $!"
-bp=$(port_of "$out/backend.out")
-up=$(free_port)
-python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
-while True: s.recv(2048)' "$up" &
-pids="$pids $!"
-until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do sleep 0.1; done
+. samples/svc/env.sh
+start_redis "$out" && start_backend "$out" && start_statsd "$out" || exit 1
 case $B in
     /*) so="$B/lib/libkoala-recorder.so" ;;
     *) so="$(pwd)/$B/lib/libkoala-recorder.so" ;;
@@ -69,7 +47,7 @@ LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$out/rec" sample-svc --listen 127.0.0.1:0 
     --log "$out/svc.log" --threads 4 >"$out/svc.out" 2>"$out/svc.err" &
 svc=$!
 pids="$pids $svc"
-sp=$(port_of "$out/svc.out")
+sp=$(svc_port_of "$out/svc.out") || exit 1
 step sample-client --to "127.0.0.1:$sp" --threads 4 --requests 50
 printf '\n\033[1m$ kill -TERM %%1    # koala writes what it holds; its log line:\033[0m\n'
 kill -TERM "$svc"

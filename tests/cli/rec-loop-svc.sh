@@ -32,16 +32,8 @@ while True:
     threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
 ' >"$T/backend.out" &
 pids="$pids $!"
-/usr/bin/python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
-print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
-while True:
-    s.recv(2048)
-' >"$T/statsd.out" &
-pids="$pids $!"
 bp=$(port_of "$T/backend.out") || exit 2
-up=$(port_of "$T/statsd.out") || exit 2
+start_statsd "$T" || fail "the statsd listener did not start"
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
     "$svc" --listen 127.0.0.1:0 --static "$T/static.txt" --log "$T/svc.log" \
     --backend "127.0.0.1:$bp" --statsd "127.0.0.1:$up" >"$T/svc.out" 2>"$T/svc.err" &

@@ -7,16 +7,7 @@ name=rec-sample-svc
 . tests/cli/svc-env.inc
 . tests/cli/preload.inc
 
-python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
-while True:
-    s.recv(2048)
-' >"$T/statsd.out" &
-pids="$pids $!"
-up=$(port_of "$T/statsd.out") || exit 2
+start_statsd "$T" || fail "the statsd listener did not start"
 
 mkdir "$T/rec"
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \

@@ -10,19 +10,7 @@ mask() {
     sed -e 's/"ts":[0-9]*/"ts":T/g' -e 's/^[0-9-]*T[0-9:]*Z /TIME /' -e 's/\r/\\r/g'
 }
 
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-s.bind(("127.0.0.1", 0))
-print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
-with open(sys.argv[1], "a") as f:
-    while True:
-        f.write(s.recv(2048).decode() + "\n")
-        f.flush()
-' "$T/metrics" >"$T/statsd.out" &
-pids="$pids $!"
-up=$(port_of "$T/statsd.out") || exit 2
+start_statsd "$T" "$T/metrics" || fail "the statsd listener did not start"
 
 sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
     --log "$T/svc.log" --statsd "127.0.0.1:$up" --threads 4 >"$T/svc.out" 2>"$T/svc.err" &

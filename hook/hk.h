@@ -39,7 +39,8 @@ bool hk_enter(void);
 void hk_leave(void);
 /* Turn koala off for good in this process (recording fails open). */
 void hk_disable(void);
-/* Hold the guard for the calling thread forever: for koala's own threads. */
+/* For koala's own threads: hold the guard forever, and run in the idle class (SCHED_IDLE),
+ * only when the service's threads leave a CPU free, a request arriving taking it back at once. */
 void hk_own_thread(void);
 
 /* ------------------------------------------------------------------ config */
@@ -189,6 +190,7 @@ typedef struct hk_sink_opts {
     int64_t flush_ns;         /* a crash loses at most about this much */
     uint64_t rotate_bytes;    /* start a new file past this many bytes of sessions (uncompressed) */
     int64_t rotate_ns;        /* and past this age */
+    void (*before_drain)(void); /* run by the writer before a signal's drain: last sessions */
 } hk_sink_opts;
 
 typedef struct hk_sink_totals {
@@ -210,6 +212,19 @@ void hk_sink_stop(void);
 void hk_sink_drain(int64_t timeout_ns);
 /* Sessions written and dropped, file bytes, files opened, so far. */
 hk_sink_totals hk_sink_get_totals(void);
+
+/* ------------------------------------------------------------------ events */
+
+/* Builder events kept in a byte buffer with copies of what they point to (the fields their
+ * type uses, as koala.h lists them): a service thread appends what it saw, the collector
+ * builds the sessions later (hk_events.c). */
+
+/* Append ev. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID (4 GiB of data or more); b is
+ * unchanged on error. */
+int hk_events_put(kl_buf *b, const kl_event *ev);
+/* The event at *off, which moves past it; its pointers point into b, valid while b is
+ * unchanged. @return false past the last one. */
+bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);
 
 /* ------------------------------------------------------------------ record */
 
@@ -285,6 +300,10 @@ ssize_t hk_on_helper_msg(const struct msghdr *msg, int flags);
  * thread's builder and flushes those idle past gc_timeout_ns), then end every thread's
  * session in progress and hand out what they finished. At exit, before hk_sink_stop(). */
 void hk_record_stop(void);
+/* From the sink's writer when a stop signal came: every thread's queued events are built, so
+ * that the sessions they finish are written. A lock the signalled thread may hold is waited
+ * for 500 ms at most. */
+void hk_record_catch_up(void);
 /* Builder counters of the threads done so far and of every thread still running. */
 void hk_record_totals(kl_builder_totals *t);
 

@@ -78,6 +78,7 @@ __attribute__((constructor)) static void hk_start(void)
     }
     hk_sink_opts o;
     hk_sink_opts_init(&o, cfg.record_dir, program_invocation_short_name);
+    o.before_drain = hk_record_catch_up;
     if (hk_sink_start(&o) != KL_OK) {
         hk_log_close();
         hk_leave();

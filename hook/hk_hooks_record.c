@@ -1,7 +1,7 @@
 /* hk_hooks_record.c - what the wrappers saw, as builder events: the fd table says what an fd
  * is, a builder per thread (created at its first inbound byte, kept in a registry) or per
- * virtual thread (helper messages) cuts sessions, a collector thread ends idle ones, the sink
- * gets them. */
+ * virtual thread (helper messages) cuts sessions, a collector thread builds them and ends idle
+ * ones, the sink gets them. */
 #include "hk.h"
 
 #include <errno.h>
@@ -15,14 +15,19 @@
 #include <unistd.h>
 
 /* A builder in the registry: a thread's own, or a virtual thread's that threads delegate to
- * (to-koala!set-delegated-from-thread-id). Its lock is held by the thread feeding it and by
- * the collector while it ticks or flushes, so a builder is never used by two threads at
- * once; uncontended, it costs the owner one atomic pair per event. */
+ * (to-koala!set-delegated-from-thread-id). A service thread only copies each event into
+ * `pend`, under the short qlock; the builder is fed from it later, with lock held, by the
+ * collector (woken once WAKE_BYTES wait), by the thread itself when FULL_BYTES wait or when it
+ * needs the builder's state now (a helper message, its exit), or at the end. Building off the
+ * service's path keeps the service's cost per event to one copy. */
 typedef struct slot {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;         /* the builder and `spare`; taken before qlock */
     kl_builder *b;
-    int64_t last;                 /* time of the last event */
-    bool idle;                    /* flushed for idleness, no event since */
+    pthread_mutex_t qlock;        /* pend */
+    kl_buf pend;                  /* events not yet built (hk_events.c) */
+    kl_buf spare;                 /* empty: swapped with pend to build what it holds */
+    _Atomic int64_t last;         /* time of the last event */
+    atomic_bool idle;             /* flushed for idleness, no event since */
     int64_t vtid;                 /* a virtual thread's id; 0 for a thread's own builder */
     int users;                    /* threads delegated to this virtual thread (rc.lock) */
     struct slot *prev, *next;
@@ -46,12 +51,18 @@ static struct {
     pthread_mutex_t lock;         /* the registry, done, users; taken before any slot's lock */
     slot *slots;
     kl_builder_totals done;       /* of the builders freed so far */
-    pthread_cond_t cond;          /* wakes the collector early to stop it */
+    pthread_cond_t cond;          /* wakes the collector early: to build, or to stop */
+    atomic_bool wake;             /* a slot has WAKE_BYTES of events to build */
     bool collecting, stopping;
     pthread_t collector;
 } rc = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static __thread thread_state *me __attribute__((tls_model("initial-exec")));
+
+#define WAKE_BYTES (512u << 10)
+#define FULL_BYTES (4u << 20)     /* the collector lags: the thread builds itself */
+#define DIRECT_BYTES (64u << 10)  /* an event this large is built at once: one copy, not two */
+#define SPARE_KEEP (1u << 20)     /* a buffer grown larger by a burst is freed once built */
 
 static int64_t now_ns(void)
 {
@@ -78,17 +89,49 @@ static void checked(int err)
         hk_log(HK_WARN, "out of memory: a session was dropped");
 }
 
-/* End the session in progress and hand out what is finished (the builder's lock held). */
-static void end_and_take(kl_builder *b)
+/* Build the events sl's threads queued and hand out what is finished (sl->lock held). With a
+ * deadline, a queue whose lock cannot be had by then is left alone. @return false then. */
+static bool catch_up(slot *sl, const struct timespec *deadline)
 {
-    checked(kl_builder_flush(b));
-    take_all(b);
+    if (deadline ? pthread_mutex_timedlock(&sl->qlock, deadline) != 0
+                 : pthread_mutex_lock(&sl->qlock) != 0)
+        return false;
+    kl_buf queued = sl->pend;
+    sl->pend = sl->spare;
+    pthread_mutex_unlock(&sl->qlock);
+    kl_event ev;
+    for (size_t off = 0; hk_events_next(&queued, &off, &ev);)
+        checked(kl_builder_feed(sl->b, &ev));
+    take_all(sl->b);
+    queued.len = 0;
+    if (queued.cap > SPARE_KEEP)
+        kl_buf_free(&queued);
+    sl->spare = queued;
+    return true;
+}
+
+/* End the session in progress and hand out what is finished (sl->lock held). */
+static void end_and_take(slot *sl)
+{
+    catch_up(sl, NULL);
+    checked(kl_builder_flush(sl->b));
+    take_all(sl->b);
+}
+
+/* An idle slot gives back its event buffers (sl->lock held). */
+static void release_buffers(slot *sl)
+{
+    kl_buf_free(&sl->spare);
+    pthread_mutex_lock(&sl->qlock);
+    if (!sl->pend.len)
+        kl_buf_free(&sl->pend);
+    pthread_mutex_unlock(&sl->qlock);
 }
 
 static void end_session(slot *sl)
 {
     pthread_mutex_lock(&sl->lock);
-    end_and_take(sl->b);
+    end_and_take(sl);
     pthread_mutex_unlock(&sl->lock);
 }
 
@@ -134,12 +177,15 @@ static void unlink_slot(slot *sl)
 /* An unlinked slot: its session in progress ends, its counters are kept. rc.lock held. */
 static void free_slot(slot *sl)
 {
-    end_and_take(sl->b);
+    end_and_take(sl);
     kl_builder_totals t;
     kl_builder_get_totals(sl->b, &t);
     add_totals(&rc.done, &t);
     kl_builder_free(sl->b);
+    kl_buf_free(&sl->pend);
+    kl_buf_free(&sl->spare);
     pthread_mutex_destroy(&sl->lock);
+    pthread_mutex_destroy(&sl->qlock);
     free(sl);
 }
 
@@ -163,38 +209,44 @@ static void thread_done(void *arg)
         hk_leave();
 }
 
-/* Every 100 ms: lingering sessions whose delay has passed, and the sessions in progress of
- * threads idle past KOALA_GC_GLOBAL_STATUS_TIMEOUT, go to the sink. */
+/* Every 100 ms, and when a thread has WAKE_BYTES of events queued: the queued events are
+ * built; lingering sessions whose delay has passed, and the sessions in progress of threads
+ * idle past KOALA_GC_GLOBAL_STATUS_TIMEOUT, go to the sink. */
 static void *collector_main(void *arg)
 {
     (void)arg;
     hk_own_thread();
     pthread_mutex_lock(&rc.lock);
     while (!rc.stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 100000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
+        if (!atomic_load(&rc.wake)) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += 100000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
         }
-        pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
         if (rc.stopping)
             break;
+        atomic_store(&rc.wake, false);
         int64_t now = now_ns();
         for (slot *sl = rc.slots, *next; sl; sl = next) {
             next = sl->next;
             pthread_mutex_lock(&sl->lock);
+            catch_up(sl, NULL);
             checked(kl_builder_tick(sl->b, now));
-            if (!sl->idle && now - sl->last >= rc.cfg.gc_timeout_ns) {
-                sl->idle = true;
-                end_and_take(sl->b);
+            if (!atomic_load(&sl->idle) && now - atomic_load(&sl->last) >= rc.cfg.gc_timeout_ns) {
+                atomic_store(&sl->idle, true);
+                end_and_take(sl);
+                release_buffers(sl);
             } else {
                 take_all(sl->b);
             }
             pthread_mutex_unlock(&sl->lock);
             /* A virtual thread nobody delegates to any more is gone once idle. */
-            if (sl->vtid && !sl->users && sl->idle) {
+            if (sl->vtid && !sl->users && atomic_load(&sl->idle)) {
                 unlink_slot(sl);
                 free_slot(sl);
             }
@@ -226,9 +278,17 @@ static void start_collector(void)
     pthread_mutex_unlock(&rc.lock);
 }
 
+/* What the forking thread queued is built first: the child would build it a second time. */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&rc.lock);
+    slot *mine[2] = {me ? me->own : NULL, me ? me->delegate : NULL};
+    for (int i = 0; i < 2; i++)
+        if (mine[i]) {
+            pthread_mutex_lock(&mine[i]->lock);
+            catch_up(mine[i], NULL);
+            pthread_mutex_unlock(&mine[i]->lock);
+        }
 }
 
 static void fork_parent(void)
@@ -246,14 +306,17 @@ static void fork_child(void)
     rc.slots = NULL;
     if (me && me->own) {
         pthread_mutex_init(&me->own->lock, NULL);
+        pthread_mutex_init(&me->own->qlock, NULL);
         link_slot(me->own);
     }
     if (me && me->delegate) {
         pthread_mutex_init(&me->delegate->lock, NULL);
+        pthread_mutex_init(&me->delegate->qlock, NULL);
         me->delegate->users = 1;
         link_slot(me->delegate);
     }
     memset(&rc.done, 0, sizeof rc.done);
+    atomic_store(&rc.wake, false);
     atomic_store(&rc.restart, rc.collecting);
     rc.collecting = false;
 }
@@ -316,7 +379,9 @@ static slot *slot_new(int64_t id)
         return NULL;
     }
     pthread_mutex_init(&sl->lock, NULL);
-    sl->last = now_ns();
+    pthread_mutex_init(&sl->qlock, NULL);
+    atomic_init(&sl->last, now_ns());
+    atomic_init(&sl->idle, false);
     return sl;
 }
 
@@ -353,13 +418,31 @@ static slot *builder(bool create)
     return t->own = sl;
 }
 
+/* Queue ev for the collector; build it at once when it is large or cannot be queued. */
 static void feed(slot *sl, const kl_event *ev)
 {
     if (atomic_load_explicit(&rc.restart, memory_order_relaxed) && atomic_exchange(&rc.restart, false))
         start_collector();
+    atomic_store_explicit(&sl->last, ev->time, memory_order_relaxed);
+    atomic_store_explicit(&sl->idle, false, memory_order_relaxed);
+    if (ev->len < DIRECT_BYTES) {
+        pthread_mutex_lock(&sl->qlock);
+        int err = hk_events_put(&sl->pend, ev);
+        size_t queued = sl->pend.len;
+        pthread_mutex_unlock(&sl->qlock);
+        if (err == KL_OK) {
+            if (queued >= FULL_BYTES) {
+                pthread_mutex_lock(&sl->lock);
+                catch_up(sl, NULL);
+                pthread_mutex_unlock(&sl->lock);
+            } else if (queued >= WAKE_BYTES && !atomic_exchange(&rc.wake, true)) {
+                pthread_cond_signal(&rc.cond);
+            }
+            return;
+        }
+    }
     pthread_mutex_lock(&sl->lock);
-    sl->last = ev->time;
-    sl->idle = false;
+    catch_up(sl, NULL);
     checked(kl_builder_feed(sl->b, ev));
     take_all(sl->b);
     pthread_mutex_unlock(&sl->lock);
@@ -737,6 +820,7 @@ void hk_record_trace(hk_trace_op op, const uint8_t *payload, size_t len)
     t->answer.len = 0;
     int err = KL_OK;
     pthread_mutex_lock(&b->lock);
+    catch_up(b, NULL);
     switch (op) {
     case HK_TRACE_HEADER:
         err = kl_builder_trace_header(b->b, id, &t->answer);
@@ -770,6 +854,25 @@ size_t hk_record_answer(void *buf, size_t len)
         memcpy(buf, t->answer.data, n);
     t->answer.len = 0;
     return n;
+}
+
+void hk_record_catch_up(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 500000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    if (pthread_mutex_timedlock(&rc.lock, &until) != 0)
+        return;
+    for (slot *sl = rc.slots; sl; sl = sl->next)
+        if (pthread_mutex_timedlock(&sl->lock, &until) == 0) {
+            catch_up(sl, &until);
+            pthread_mutex_unlock(&sl->lock);
+        }
+    pthread_mutex_unlock(&rc.lock);
 }
 
 void hk_record_totals(kl_builder_totals *t)

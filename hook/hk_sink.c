@@ -5,13 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,13 +193,9 @@ static void flush_due(void)
 static void *writer_main(void *arg)
 {
     (void)arg;
+    /* Fewer CPUs than the service can use: the queue fills and sessions are dropped
+     * (counted), the service is not slowed. */
     hk_own_thread();
-    /* The idle class: the writer runs when the service's threads have nothing to do, and a
-     * request arriving takes the CPU back at once. Fewer CPUs than the service can use: the
-     * queue fills and sessions are dropped (counted), the service is not slowed. */
-    struct sched_param idle = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     pthread_mutex_lock(&sk.lock);
     for (;;) {
         while (!sk.head && !sk.stopping && !atomic_load(&drain)) {
@@ -220,6 +214,11 @@ static void *writer_main(void *arg)
             until.tv_sec += (time_t)(ns / 1000000000);
             until.tv_nsec = (long)(ns % 1000000000);
             pthread_cond_timedwait(&sk.cond, &sk.lock, &until);
+        }
+        if (atomic_load(&drain) && !sk.stopping && sk.o.before_drain) {
+            pthread_mutex_unlock(&sk.lock);
+            sk.o.before_drain();
+            pthread_mutex_lock(&sk.lock);
         }
         item *batch = sk.head;
         sk.head = sk.tail = NULL;

@@ -1,0 +1,123 @@
+/* hk_events.c - builder events kept in a byte buffer: a service thread appends what it saw in
+ * one copy, and the collector builds the sessions later, off the service's path. */
+#include "hk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One event; after it, in this order, its peer and local addresses when `addrs` says so, its
+ * file name with its NUL, its data, and padding to 8 bytes. */
+typedef struct record {
+    int64_t time;
+    uint32_t len;       /* data bytes */
+    int32_t fd;
+    uint16_t name_len;  /* file name bytes with the NUL; 0: none */
+    uint8_t type;
+    uint8_t addrs;      /* ADDR_PEER | ADDR_LOCAL */
+    uint32_t pad;
+} record;
+
+#define ADDR_PEER 1
+#define ADDR_LOCAL 2
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+/* The fields ev's type uses, as koala.h lists them per event type. */
+static unsigned addrs_of(const kl_event *ev)
+{
+    switch (ev->type) {
+    case KL_EV_INBOUND_RECV:
+    case KL_EV_SEND_UDP: return ev->peer ? ADDR_PEER : 0;
+    case KL_EV_OUTBOUND_SEND:
+    case KL_EV_OUTBOUND_RECV: return (ev->peer ? ADDR_PEER : 0) | (ev->local ? ADDR_LOCAL : 0);
+    case KL_EV_INBOUND_SEND:
+    case KL_EV_INBOUND_CLOSE:
+    case KL_EV_OUTBOUND_CLOSE:
+    case KL_EV_APPEND_FILE:
+    case KL_EV_READ_STORAGE: return 0;
+    }
+    return 0;
+}
+
+/* Room for n more bytes, doubling: appends cost one copy each, amortised. */
+static int reserve(kl_buf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return KL_OK;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2)
+            return KL_ERR_NOMEM;
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return KL_ERR_NOMEM;
+    b->data = p;
+    b->cap = cap;
+    return KL_OK;
+}
+
+int hk_events_put(kl_buf *b, const kl_event *ev)
+{
+    if (ev->len > UINT32_MAX)
+        return KL_ERR_INVALID;
+    unsigned addrs = addrs_of(ev);
+    size_t name = ev->type == KL_EV_APPEND_FILE && ev->file_name ? strlen(ev->file_name) + 1 : 0;
+    if (name > UINT16_MAX)
+        name = 0;
+    size_t size = sizeof(record) + (addrs & ADDR_PEER ? sizeof(kl_addr) : 0) +
+                  (addrs & ADDR_LOCAL ? sizeof(kl_addr) : 0) + name + ev->len;
+    /* the buffer's start is malloc's, 8-aligned; every record keeps the next one aligned */
+    if (reserve(b, align8(size)) != KL_OK)
+        return KL_ERR_NOMEM;
+    uint8_t *p = (uint8_t *)b->data + b->len;
+    record r = {.time = ev->time, .len = (uint32_t)ev->len, .fd = ev->fd,
+                .name_len = (uint16_t)name, .type = (uint8_t)ev->type, .addrs = (uint8_t)addrs};
+    memcpy(p, &r, sizeof r);
+    p += sizeof r;
+    if (addrs & ADDR_PEER) {
+        memcpy(p, ev->peer, sizeof(kl_addr));
+        p += sizeof(kl_addr);
+    }
+    if (addrs & ADDR_LOCAL) {
+        memcpy(p, ev->local, sizeof(kl_addr));
+        p += sizeof(kl_addr);
+    }
+    if (name) {
+        memcpy(p, ev->file_name, name);
+        p += name;
+    }
+    if (ev->len)
+        memcpy(p, ev->data, ev->len);
+    b->len += align8(size);
+    return KL_OK;
+}
+
+bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev)
+{
+    if (*off >= b->len)
+        return false;
+    const uint8_t *p = (const uint8_t *)b->data + *off;
+    const record *r = (const record *)(const void *)p;
+    size_t size = sizeof *r;
+    *ev = (kl_event){.type = (kl_event_type)r->type, .time = r->time, .fd = r->fd, .len = r->len};
+    if (r->addrs & ADDR_PEER) {
+        ev->peer = (const kl_addr *)(const void *)(p + size);
+        size += sizeof(kl_addr);
+    }
+    if (r->addrs & ADDR_LOCAL) {
+        ev->local = (const kl_addr *)(const void *)(p + size);
+        size += sizeof(kl_addr);
+    }
+    if (r->name_len) {
+        ev->file_name = (const char *)p + size;
+        size += r->name_len;
+    }
+    ev->data = p + size;
+    *off += align8(size + r->len);
+    return true;
+}

@@ -1,0 +1,142 @@
+/* check_hk_events.c - tests of hook/hk_events.c: events kept in a buffer come back as they
+ * were put, with the fields their type uses. */
+#include "testutil.h"
+#include "hk.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static kl_addr addr(const char *text)
+{
+    kl_addr a;
+    ck_assert_int_eq(kl_addr_parse(text, &a), KL_OK);
+    return a;
+}
+
+START_TEST(each_type_keeps_the_fields_it_uses)
+{
+    kl_addr peer = addr("10.0.0.7:6379"), local = addr("127.0.0.1:40000");
+    const char *data = "GET user:1\r\n";
+    kl_event in[] = {
+        {.type = KL_EV_INBOUND_RECV, .time = 1, .fd = 5, .peer = &peer, .local = &local},
+        {.type = KL_EV_INBOUND_SEND, .time = 2, .fd = 5, .peer = &peer, .local = &local},
+        {.type = KL_EV_INBOUND_CLOSE, .time = 3, .fd = 5},
+        {.type = KL_EV_OUTBOUND_SEND, .time = 4, .fd = 9, .peer = &peer, .local = &local},
+        {.type = KL_EV_OUTBOUND_RECV, .time = 5, .fd = 9, .peer = &peer, .local = &local},
+        {.type = KL_EV_OUTBOUND_CLOSE, .time = 6, .fd = 9},
+        {.type = KL_EV_APPEND_FILE, .time = 7, .fd = 11, .file_name = "/var/log/app.log"},
+        {.type = KL_EV_SEND_UDP, .time = 8, .fd = 12, .peer = &peer, .local = &local},
+        {.type = KL_EV_READ_STORAGE, .time = 9, .fd = -1},
+    };
+    size_t n = sizeof in / sizeof in[0];
+    kl_buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        in[i].data = (const uint8_t *)data;
+        in[i].len = i % 3 == 2 ? 0 : strlen(data) - i; /* closes carry nothing */
+        ck_assert_int_eq(hk_events_put(&b, &in[i]), KL_OK);
+    }
+    size_t off = 0, i = 0;
+    kl_event ev;
+    for (; hk_events_next(&b, &off, &ev); i++) {
+        ck_assert_uint_lt(i, n);
+        kl_event_type t = in[i].type;
+        ck_assert_int_eq(ev.type, t);
+        ck_assert_int_eq(ev.time, in[i].time);
+        ck_assert_int_eq(ev.fd, in[i].fd);
+        ck_assert_uint_eq(ev.len, in[i].len);
+        ck_assert_mem_eq(ev.data, data, ev.len);
+        bool has_peer = t == KL_EV_INBOUND_RECV || t == KL_EV_OUTBOUND_SEND ||
+                        t == KL_EV_OUTBOUND_RECV || t == KL_EV_SEND_UDP;
+        bool has_local = t == KL_EV_OUTBOUND_SEND || t == KL_EV_OUTBOUND_RECV;
+        ck_assert(has_peer == (ev.peer != NULL));
+        ck_assert(has_local == (ev.local != NULL));
+        if (has_peer)
+            ck_assert_mem_eq(ev.peer, &peer, sizeof peer);
+        if (has_local)
+            ck_assert_mem_eq(ev.local, &local, sizeof local);
+        if (t == KL_EV_APPEND_FILE)
+            ck_assert_str_eq(ev.file_name, "/var/log/app.log");
+        else
+            ck_assert_ptr_null(ev.file_name);
+        ck_assert_uint_eq((uintptr_t)ev.peer % _Alignof(kl_addr), 0);
+    }
+    ck_assert_uint_eq(i, n);
+    kl_buf_free(&b);
+}
+END_TEST
+
+/* Sizes that are no multiple of anything, past several doublings of the buffer. */
+START_TEST(many_events_come_back_in_order_across_growth)
+{
+    static uint8_t data[5000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    kl_addr peer = addr("[::1]:8080");
+    kl_buf b = {0};
+    int count = 3000;
+    for (int i = 0; i < count; i++) {
+        kl_event ev = {.type = i % 2 ? KL_EV_INBOUND_SEND : KL_EV_INBOUND_RECV, .time = 1000 + i,
+                       .fd = i, .peer = &peer, .data = data + i % 97,
+                       .len = (size_t)(i * 131) % sizeof data % (sizeof data - 97)};
+        ck_assert_int_eq(hk_events_put(&b, &ev), KL_OK);
+    }
+    kl_event ev;
+    size_t off = 0;
+    int i = 0;
+    for (; hk_events_next(&b, &off, &ev); i++) {
+        ck_assert_int_eq(ev.time, 1000 + i);
+        ck_assert_int_eq(ev.fd, i);
+        ck_assert_uint_eq(ev.len, (size_t)(i * 131) % sizeof data % (sizeof data - 97));
+        ck_assert_mem_eq(ev.data, data + i % 97, ev.len);
+        ck_assert_uint_eq((uintptr_t)ev.data % 8, (uintptr_t)(i % 2 ? 0 : sizeof(kl_addr)) % 8);
+    }
+    ck_assert_int_eq(i, count);
+    ck_assert_uint_eq(off, b.len);
+    kl_buf_free(&b);
+}
+END_TEST
+
+START_TEST(an_empty_buffer_has_no_event)
+{
+    kl_buf b = {0};
+    kl_event ev;
+    size_t off = 0;
+    ck_assert(!hk_events_next(&b, &off, &ev));
+    ck_assert_uint_eq(off, 0);
+}
+END_TEST
+
+START_TEST(an_event_of_4_gib_is_refused_and_the_buffer_kept)
+{
+    kl_buf b = {0};
+    kl_event small = {.type = KL_EV_INBOUND_SEND, .time = 1, .fd = 3, .data = (const uint8_t *)"x", .len = 1};
+    ck_assert_int_eq(hk_events_put(&b, &small), KL_OK);
+    size_t len = b.len;
+    kl_event huge = small;
+    huge.len = (size_t)UINT32_MAX + 1;
+    ck_assert_int_eq(hk_events_put(&b, &huge), KL_ERR_INVALID);
+    ck_assert_uint_eq(b.len, len);
+    kl_event ev;
+    size_t off = 0;
+    ck_assert(hk_events_next(&b, &off, &ev));
+    ck_assert(!hk_events_next(&b, &off, &ev));
+    kl_buf_free(&b);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("hk_events");
+    TCase *tc = tcase_create("hk_events");
+    tcase_add_test(tc, each_type_keeps_the_fields_it_uses);
+    tcase_add_test(tc, many_events_come_back_in_order_across_growth);
+    tcase_add_test(tc, an_empty_buffer_has_no_event);
+    tcase_add_test(tc, an_event_of_4_gib_is_refused_and_the_buffer_kept);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(suite());
+}

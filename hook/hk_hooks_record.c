@@ -60,7 +60,7 @@ static struct {
 static __thread thread_state *me __attribute__((tls_model("initial-exec")));
 
 #define WAKE_BYTES (512u << 10)
-#define FULL_BYTES (4u << 20)     /* the collector lags: the thread builds itself */
+#define FULL_BYTES (1u << 20)     /* the collector lags: the thread builds itself */
 #define DIRECT_BYTES (64u << 10)  /* an event this large is built at once: one copy, not two */
 #define SPARE_KEEP (1u << 20)     /* a buffer grown larger by a burst is freed once built */
 

@@ -103,6 +103,43 @@ static void get_count(hk_config *c, const char *value, const char *name, int *ds
         *dst = (int)v;
 }
 
+/* An address to listen on or call; ":port" is loopback: nothing listens on every interface
+ * unless asked to. */
+static void get_addr(hk_config *c, const char *value, const char *name, kl_addr *dst,
+                     const char *dflt)
+{
+    kl_addr_parse(dflt, dst);
+    if (!value)
+        return;
+    kl_addr a;
+    char text[KL_ADDR_STRLEN];
+    snprintf(text, sizeof text, "%s%s", value[0] == ':' ? "127.0.0.1" : "", value);
+    if (kl_addr_parse(text, &a) != KL_OK || kl_addr_is_empty(&a) || (!a.unix_path[0] && !a.port))
+        warn(c, name, value, "is not ip:port, :port or a unix socket path", dflt);
+    else
+        *dst = a;
+}
+
+/* Ports, comma separated; a bad entry is skipped and named. */
+static void get_ports(hk_config *c, const char *value)
+{
+    c->n_bypass_ports = 0;
+    for (const char *p = value; p && *p;) {
+        size_t n = strcspn(p, ",");
+        char *end;
+        long port = strtol(p, &end, 10);
+        if (n == 0 || end != p + n || port < 1 || port > 65535)
+            warn(c, "KOALA_OUTBOUND_BYPASS_PORT", p, "has an entry that is not a port", "the other entries");
+        else if (c->n_bypass_ports == HK_MAX_BYPASS)
+            warn(c, "KOALA_OUTBOUND_BYPASS_PORT", p, "is past the 32 entries kept", "the first 32");
+        else
+            c->bypass_ports[c->n_bypass_ports++] = (uint16_t)port;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
 void hk_config_load(hk_config *c, const char *(*get)(const char *name))
 {
     memset(c, 0, sizeof *c);
@@ -116,10 +153,19 @@ void hk_config_load(hk_config *c, const char *(*get)(const char *name))
     get_duration(c, get("KOALA_GC_GLOBAL_STATUS_TIMEOUT"), "KOALA_GC_GLOBAL_STATUS_TIMEOUT",
                  &c->gc_timeout_ns, 5000000000, "5s");
     get_count(c, get("KOALA_MAX_ACTIONS"), "KOALA_MAX_ACTIONS", &c->max_actions, 500, "500");
+    get_addr(c, get("KOALA_SUT_ADDR"), "KOALA_SUT_ADDR", &c->sut_addr, "127.0.0.1:2515");
+    get_addr(c, get("KOALA_INBOUND_ADDR"), "KOALA_INBOUND_ADDR", &c->inbound_addr, "127.0.0.1:2514");
+    get_addr(c, get("KOALA_OUTBOUND_ADDR"), "KOALA_OUTBOUND_ADDR", &c->outbound_addr, "127.0.0.1:2516");
+    get_duration(c, get("KOALA_INBOUND_READ_TIMEOUT"), "KOALA_INBOUND_READ_TIMEOUT",
+                 &c->inbound_read_timeout_ns, 100000000, "100ms");
+    get_ports(c, get("KOALA_OUTBOUND_BYPASS_PORT"));
 }
 
 bool hk_config_bypassed(const hk_config *c, const kl_addr *peer)
 {
+    for (int i = 0; i < c->n_bypass_ports; i++)
+        if (peer->port && c->bypass_ports[i] == peer->port)
+            return true;
     for (int i = 0; i < c->n_bypass; i++) {
         const kl_addr *b = &c->bypass[i];
         if (b->port != peer->port)

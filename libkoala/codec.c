@@ -1,4 +1,5 @@
-/* codec.c - kl_session and kl_replayed to and from koala.Record protobuf bytes (proto/koala.proto).
+/* codec.c - kl_session and kl_replayed to and from protobuf bytes (proto/koala.proto): a file's
+ * koala.Record, or the Session or ReplayedSession message alone for the replayer's protocol.
  *
  * Hand-written for speed on the recording and reading paths: encoding counts, then writes, from
  * one description of each message; decoding points bytes fields into the caller's buffer
@@ -19,7 +20,7 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
  * writes, taking them back in the same order, so nothing is measured twice.
  *
  * Every function of this section is forced inline and takes the pass as `count`, a constant at
- * both roots (record_count, record_write): the compiler emits two straight-line copies with no
+ * both roots (root_count, root_write): the compiler emits two straight-line copies with no
  * per-field mode tests, and the enc state, local to each root, lives in registers. This is
  * about twice as fast as one out-of-line set of bodies testing the mode at every field. */
 #define ENC_FN static inline __attribute__((always_inline))
@@ -288,11 +289,11 @@ ENC_FN void return_inbound_body(enc *e, const kl_return_inbound *r, bool count)
     e_bytes(e, 3, r->response.data, r->response.len, count);
 }
 
-/* Slots a session may take: itself, five strings, the inbound call (itself and its peer), the
- * inbound return, its key/values and its actions. */
+/* Slots a session may take: five strings, the inbound call (itself and its peer), the inbound
+ * return, its key/values and its actions. */
 static size_t session_slots(const kl_session *s)
 {
-    return 1 + 5 + (1 + ADDR_SLOTS) + 1 + s->n_trace_header + s->n_labels + s->n_redirect_dirs +
+    return 5 + (1 + ADDR_SLOTS) + 1 + s->n_trace_header + s->n_labels + s->n_redirect_dirs +
            s->n_mock_files + ACTION_SLOTS * s->n_actions;
 }
 
@@ -347,11 +348,11 @@ ENC_FN void replayed_action_body(enc *e, const kl_replayed_action *a, bool count
     e_bytes(e, 7, a->matched_response.data, a->matched_response.len, count);
 }
 
-/* Slots a replayed session may take: itself, its id, the unused calls, its errors, and per
- * action itself and its action. */
+/* Slots a replayed session may take: its id, the unused calls, its errors, and per action
+ * itself and its action. */
 static size_t replayed_slots(const kl_replayed *r)
 {
-    return 1 + 1 + 1 + r->n_errors + (1 + ACTION_SLOTS) * r->n_actions;
+    return 1 + 1 + r->n_errors + (1 + ACTION_SLOTS) * r->n_actions;
 }
 
 ENC_FN void replayed_body(enc *e, const kl_replayed *r, bool count)
@@ -375,49 +376,62 @@ ENC_FN void replayed_body(enc *e, const kl_replayed *r, bool count)
         e_len(e, 10, r->errors[i], str_len(e, r->errors[i], count), count);
 }
 
-/* A Record holds exactly one of s (field 1) and r (field 2). */
-ENC_FN void record_body(enc *e, const kl_session *s, const kl_replayed *r, bool count)
+/* The root message: a Session or a ReplayedSession. */
+ENC_FN void root_body(enc *e, const kl_session *s, const kl_replayed *r, bool count)
 {
     if (s)
-        E_MSG(e, 1, count, session_body(e, s, count));
+        session_body(e, s, count);
     else
-        E_MSG(e, 2, count, replayed_body(e, r, count));
+        replayed_body(e, r, count);
 }
 
-/* @return the Record's size, filling lens. */
-static size_t record_count(const kl_session *s, const kl_replayed *r, uint32_t *lens)
+/* @return the root message's size, filling lens. */
+static size_t root_count(const kl_session *s, const kl_replayed *r, uint32_t *lens)
 {
     enc e = {NULL, 0, lens, 0};
-    record_body(&e, s, r, true);
+    root_body(&e, s, r, true);
     return e.n;
 }
 
-/* @return the end of the Record written at p. */
-static uint8_t *record_write(const kl_session *s, const kl_replayed *r, uint32_t *lens, uint8_t *p)
+/* @return the end of the root message written at p. */
+static uint8_t *root_write(const kl_session *s, const kl_replayed *r, uint32_t *lens, uint8_t *p)
 {
     enc e = {p, 0, lens, 0};
-    record_body(&e, s, r, false);
+    root_body(&e, s, r, false);
     return e.p;
 }
 
-/* Append the varint length and the Record holding s or r to out. max_slots bounds the lengths
- * noted, so they fit the stack for all but huge sessions. */
-static int encode_record(const kl_session *s, const kl_replayed *r, size_t max_slots, kl_buf *out)
+/* Append s or r to out: alone, or (record) as a file holds it, a varint length and a Record
+ * whose one member it is. That member is only its tag and length ahead of the message, so a
+ * file and the wire share every byte of it. max_slots bounds the lengths noted, so they fit
+ * the stack for all but huge sessions. */
+static int encode(const kl_session *s, const kl_replayed *r, size_t max_slots, bool record,
+                  kl_buf *out)
 {
     uint32_t stack[512];
     uint32_t *lens = max_slots <= 512 ? stack : malloc(max_slots * sizeof *lens);
     if (!lens)
         return KL_ERR_NOMEM;
-    size_t n = record_count(s, r, lens);
+    size_t n = root_count(s, r, lens);
+    size_t size = n;
+    uint8_t head[10 + 1 + 10];
+    enc h = {head, 0, NULL, 0};
+    if (record) {
+        size = 1 + varint_size(n) + n; /* the member's tag, one byte for fields 1 and 2 */
+        e_varint(&h, size, false);
+        e_tag(&h, s ? 1 : 2, WT_LEN, false);
+        e_varint(&h, n, false);
+    }
+    size_t hn = (size_t)(h.p - head);
     int err = KL_OK;
-    if (n > KL_MAX_RECORD)
+    if (size > KL_MAX_RECORD)
         err = KL_ERR_TOOBIG;
-    else if (kli_buf_reserve(out, 10 + n) != KL_OK)
+    else if (kli_buf_reserve(out, hn + n) != KL_OK)
         err = KL_ERR_NOMEM;
     if (!err) {
         uint8_t *p = (uint8_t *)out->data + out->len;
-        p += kli_varint_put(p, n);
-        p = record_write(s, r, lens, p);
+        memcpy(p, head, hn);
+        p = root_write(s, r, lens, p + hn);
         out->len = (size_t)(p - (uint8_t *)out->data);
     }
     if (lens != stack)
@@ -427,12 +441,22 @@ static int encode_record(const kl_session *s, const kl_replayed *r, size_t max_s
 
 int kli_encode_session(const kl_session *s, kl_buf *out)
 {
-    return encode_record(s, NULL, session_slots(s), out);
+    return encode(s, NULL, session_slots(s), true, out);
 }
 
 int kli_encode_replayed(const kl_replayed *r, kl_buf *out)
 {
-    return encode_record(NULL, r, replayed_slots(r), out);
+    return encode(NULL, r, replayed_slots(r), true, out);
+}
+
+int kl_session_encode(const kl_session *s, kl_buf *out)
+{
+    return encode(s, NULL, session_slots(s), false, out);
+}
+
+int kl_replayed_encode(const kl_replayed *r, kl_buf *out)
+{
+    return encode(NULL, r, replayed_slots(r), false, out);
 }
 
 /* ------------------------------------------------------------------ decode */
@@ -799,12 +823,14 @@ static bool session_field(dec *d, const field *f, void *out)
     }
 }
 
-/* Allocate n elements of sz bytes, or NULL for none; false when out of memory. */
+/* Allocate n elements of sz bytes, or NULL for none; false when out of memory. The room is
+ * kli_cap(n), so that an owning decoded session takes more (kl_session_add_action). */
 static bool alloc_array(dec *d, const void **arr, size_t n, size_t sz)
 {
     *arr = NULL;
     if (!n)
         return true;
+    n = kli_cap(n);
     if (n > SIZE_MAX / sz || !(*arr = kli_alloc(d->m, n * sz))) {
         d->err = KL_ERR_NOMEM;
         return false;
@@ -977,6 +1003,60 @@ int kli_decode_record(const uint8_t *data, size_t len, kli_mem *m, const kl_sess
         *r = NULL;
     }
     return ok ? KL_OK : d.err;
+}
+
+/* The start kl_session_decode and kl_replayed_decode share: len checked against the limit,
+ * then data copied into m, the arena of the owning result, for its bytes fields to point into.
+ * @return the copy, or NULL with d->err set. */
+static const uint8_t *owned_copy(dec *d, const uint8_t *data, size_t len)
+{
+    if (len > KL_MAX_RECORD) {
+        d->err = KL_ERR_TOOBIG;
+        kli_seterr(d->errbuf, "message of %zu bytes exceeds limit %u", len, KL_MAX_RECORD);
+        return NULL;
+    }
+    const uint8_t *p = kli_memdup(d->m, data, len);
+    if (!p)
+        d->err = KL_ERR_NOMEM;
+    return p;
+}
+
+int kl_session_decode(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
+{
+    *out = NULL;
+    kl_session *s = kl_session_new();
+    if (!s)
+        return KL_ERR_NOMEM;
+    dec d = {s->mem, errbuf, KL_OK};
+    const uint8_t *p = owned_copy(&d, data, len);
+    const kl_session *got;
+    if (!p || !decode_session(&d, p, len, &got)) {
+        kl_session_free(s);
+        return d.err;
+    }
+    *s = *got; /* the decoded struct is the arena's, the arena s's */
+    s->mem = d.m;
+    *out = s;
+    return KL_OK;
+}
+
+int kl_replayed_decode(const uint8_t *data, size_t len, kl_replayed **out, char *errbuf)
+{
+    *out = NULL;
+    kl_replayed *r = kl_replayed_new();
+    if (!r)
+        return KL_ERR_NOMEM;
+    dec d = {r->mem, errbuf, KL_OK};
+    const uint8_t *p = owned_copy(&d, data, len);
+    const kl_replayed *got;
+    if (!p || !decode_replayed(&d, p, len, &got)) {
+        kl_replayed_free(r);
+        return d.err;
+    }
+    *r = *got;
+    r->mem = d.m;
+    *out = r;
+    return KL_OK;
 }
 
 /* ------------------------------------------------------------------ scan */

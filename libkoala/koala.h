@@ -439,6 +439,35 @@ KL_API uint64_t kl_merge_duplicates(const kl_merge *m);
 /** Free the merge (not the readers). Accepts NULL. */
 KL_API void kl_merge_close(kl_merge *m);
 
+/* --------------------------------------------------------------------- wire */
+
+/* One session as one protobuf message of proto/koala.proto, koala.Session or
+ * koala.ReplayedSession, without a file's Record around it or a length before it: the body of
+ * the replayer's HTTP protocol (koala-replay sends a Session, the replayer answers with a
+ * ReplayedSession). The bytes are those of the message inside a file's Record.
+ * A protobuf message says neither which message it is nor where it ends, so the transport
+ * must: bytes cut at a field boundary decode as the fields before the cut, and the wrong
+ * message may decode without error. A Record holding a Session, given to kl_session_decode(),
+ * decodes as a session whose id holds the inner session's bytes and nothing else; one holding
+ * a ReplayedSession is KL_ERR_CORRUPT (kl_replayed_decode() likewise the other way round). */
+
+/** Append s to out as one koala.Session message.
+ * @return KL_OK; KL_ERR_TOOBIG past KL_MAX_RECORD bytes; KL_ERR_NOMEM. On failure out is
+ *         as it was. */
+KL_API int kl_session_encode(const kl_session *s, kl_buf *out);
+/** Append r to out as one koala.ReplayedSession message; as kl_session_encode(). */
+KL_API int kl_replayed_encode(const kl_replayed *r, kl_buf *out);
+/** Decode one koala.Session message, all len bytes of data, into a new owning session that
+ * copies what it keeps (data may be freed after). No bytes is the empty session, which
+ * encodes as none. Fields this version does not know are skipped.
+ * @return KL_OK and sets *out (free it with kl_session_free()); KL_ERR_CORRUPT for bytes that
+ *         do not decode, with the reason in errbuf (KL_ERRBUF_SIZE bytes, may be NULL);
+ *         KL_ERR_TOOBIG past KL_MAX_RECORD bytes; KL_ERR_NOMEM. *out is NULL on failure. */
+KL_API int kl_session_decode(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
+/** Decode one koala.ReplayedSession message into a new owning replayed session (free it with
+ * kl_replayed_free()); as kl_session_decode(). */
+KL_API int kl_replayed_decode(const uint8_t *data, size_t len, kl_replayed **out, char *errbuf);
+
 /* -------------------------------------------------------------------- parse */
 
 /** Parse an RFC 3339 time of len bytes ("2023-11-14T22:13:20Z", "...20.5Z", "...20+08:00") or

@@ -447,9 +447,9 @@ KL_API void kl_merge_close(kl_merge *m);
  * ReplayedSession). The bytes are those of the message inside a file's Record.
  * A protobuf message says neither which message it is nor where it ends, so the transport
  * must: bytes cut at a field boundary decode as the fields before the cut, and the wrong
- * message may decode without error. A Record holding a Session, given to kl_session_decode(),
- * decodes as a session whose id holds the inner session's bytes and nothing else; one holding
- * a ReplayedSession is KL_ERR_CORRUPT (kl_replayed_decode() likewise the other way round). */
+ * message may decode without error. A whole Record given to either decoder is KL_ERR_CORRUPT
+ * when it holds a ReplayedSession (its field 2 has the wrong wire type); holding a Session, it
+ * decodes as a message whose id alone is set, to the inner session's bytes. */
 
 /** Append s to out as one koala.Session message.
  * @return KL_OK; KL_ERR_TOOBIG past KL_MAX_RECORD bytes; KL_ERR_NOMEM. On failure out is

@@ -318,7 +318,8 @@ static const kl_session *roundtrip(const kl_session *s, kli_mem *m, kl_buf *b)
     return out;
 }
 
-START_TEST(every_session_field_survives_a_round_trip)
+/* A session with every field set, and an action of each kind. */
+static kl_session *full_session(void)
 {
     kl_session *s = kl_session_new();
     kl_session_dup_str(s, &s->id, "1548160113499755925-1158745");
@@ -387,7 +388,12 @@ START_TEST(every_session_field_survives_a_round_trip)
         a[i].occurred_at = 1548160113809542915 + i;
         ck_assert_int_eq(kl_session_add_action(s, &a[i]), KL_OK);
     }
+    return s;
+}
 
+START_TEST(every_session_field_survives_a_round_trip)
+{
+    kl_session *s = full_session();
     kli_mem *m = kli_mem_new();
     kl_buf b = {0};
     const kl_session *d = roundtrip(s, m, &b);
@@ -594,7 +600,9 @@ START_TEST(sessions_larger_than_the_encoders_stack_encode_exactly_as_protobuf_c_
 }
 END_TEST
 
-START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
+/* A replayed session with every field set: a matched call with a runner-up, an unmatched
+ * datagram, unused calls and errors (one empty). */
+static kl_replayed *full_replayed(void)
 {
     kl_replayed *r = kl_replayed_new();
     kl_replayed_dup_str(r, &r->session_id, "1700000000000000000-3");
@@ -604,8 +612,8 @@ START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
     kl_replayed_dup_bytes(r, &r->response, "HTTP/1.1 500 Oops\r\n\r\n", 21);
     r->replayed_at = 1800000000000000000;
     r->response_time = 1800000000000005000;
-    kl_replayed_action a = {.matched_index = 3, .matched_score = 0.875, .runner_up_index = -1,
-                            .runner_up_score = -0.0};
+    kl_replayed_action a = {.matched_index = 3, .matched_score = 0.875, .runner_up_index = 5,
+                            .runner_up_score = 0.25};
     a.action.type = KL_ACTION_CALL_OUTBOUND;
     a.action.request = B("*1\r\n$4\r\nPING\r\n");
     a.action.peer.family = AF_INET;
@@ -613,7 +621,7 @@ START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
     a.matched_request = B("*1\r\n$4\r\nPING\r\n");
     a.matched_response = B("+PONG\r\n");
     kl_replayed_add_action(r, &a);
-    kl_replayed_action u = {.matched_index = -1, .runner_up_index = -1};
+    kl_replayed_action u = {.matched_index = -1, .runner_up_index = -1, .runner_up_score = -0.0};
     u.action.type = KL_ACTION_SEND_UDP;
     u.action.content = B("m:1|c");
     kl_replayed_add_action(r, &u);
@@ -622,7 +630,12 @@ START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
     kl_replayed_add_unused(r, 300);
     kl_replayed_add_error(r, "");
     kl_replayed_add_error(r, "no match");
+    return r;
+}
 
+START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
+{
+    kl_replayed *r = full_replayed();
     kl_buf ours = {0}, ref = {0};
     kli_mem *m = kli_mem_new();
     ck_assert_int_eq(kli_encode_replayed(r, &ours), KL_OK);
@@ -645,8 +658,9 @@ START_TEST(replayed_sessions_encode_exactly_as_protobuf_c_does)
     ck_assert_uint_eq(d->n_actions, 2);
     ck_assert_int_eq(d->actions[0].matched_index, 3);
     ck_assert(d->actions[0].matched_score == 0.875);
-    ck_assert_int_eq(d->actions[0].runner_up_index, -1);
-    ck_assert_bytes_eq(d->actions[0].matched_response, a.matched_response);
+    ck_assert_int_eq(d->actions[0].runner_up_index, 5);
+    ck_assert(d->actions[0].runner_up_score == 0.25);
+    ck_assert_bytes_eq(d->actions[0].matched_response, r->actions[0].matched_response);
     ck_assert_int_eq(d->actions[0].action.peer.port, 6379);
     ck_assert_int_eq(d->actions[1].action.type, KL_ACTION_SEND_UDP);
     ck_assert_int_eq(d->actions[1].matched_index, -1);
@@ -698,6 +712,359 @@ START_TEST(unknown_fields_from_newer_writers_are_skipped)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- wire
+ * kl_session_encode and kl_replayed_encode write the message a file's Record holds, which the
+ * tests above check against protobuf-c. A decoded message equals what was encoded when it
+ * encodes to the same bytes again, since the encoder writes every field in a fixed order. */
+
+static const uint8_t *buf_data(const kl_buf *b)
+{
+    return (const uint8_t *)b->data;
+}
+
+static kl_bytes buf_bytes(const kl_buf *b)
+{
+    return (kl_bytes){buf_data(b), b->len};
+}
+
+/* The member of rec, an encoded Record with its length prefix, checking its tag. */
+static kl_bytes record_member(const kl_buf *rec, uint8_t tag)
+{
+    const uint8_t *p = (const uint8_t *)rec->data;
+    uint64_t n;
+    int vl = kli_varint_get(p, rec->len, &n);
+    ck_assert_int_gt(vl, 0);
+    ck_assert_uint_eq(p[vl], tag);
+    size_t at = (size_t)vl + 1;
+    int ml = kli_varint_get(p + at, rec->len - at, &n);
+    ck_assert_int_gt(ml, 0);
+    at += (size_t)ml;
+    ck_assert_uint_eq(at + n, rec->len);
+    return (kl_bytes){p + at, (size_t)n};
+}
+
+/* Encode s (or, when NULL, r) alone into w, checking it is the message a file's Record holds. */
+static void encode_alone(const kl_session *s, const kl_replayed *r, kl_buf *w)
+{
+    w->len = 0;
+    ck_assert_int_eq(s ? kl_session_encode(s, w) : kl_replayed_encode(r, w), KL_OK);
+    kl_buf rec = {0};
+    ck_assert_int_eq(s ? kli_encode_session(s, &rec) : kli_encode_replayed(r, &rec), KL_OK);
+    ck_assert_bytes_eq(record_member(&rec, s ? 0x0a : 0x12), buf_bytes(w));
+    kl_buf_free(&rec);
+}
+
+/* Encode s (or, when NULL, r) alone and compare with want. */
+static void assert_encodes_to(const kl_session *s, const kl_replayed *r, kl_bytes want)
+{
+    kl_buf b = {0};
+    ck_assert_int_eq(s ? kl_session_encode(s, &b) : kl_replayed_encode(r, &b), KL_OK);
+    ck_assert_bytes_eq(buf_bytes(&b), want);
+    kl_buf_free(&b);
+}
+
+/* True when protobuf-c decodes the len bytes at p as a Session (or a ReplayedSession). */
+static bool ref_accepts(const uint8_t *p, size_t len, bool replayed)
+{
+    if (replayed) {
+        Koala__ReplayedSession *ref = koala__replayed_session__unpack(NULL, len, p);
+        koala__replayed_session__free_unpacked(ref, NULL);
+        return ref != NULL;
+    }
+    Koala__Session *ref = koala__session__unpack(NULL, len, p);
+    koala__session__free_unpacked(ref, NULL);
+    return ref != NULL;
+}
+
+START_TEST(a_session_round_trips_alone_with_every_field)
+{
+    kl_buf w = {0};
+    for (int i = -1; i < 20; i++) {
+        kl_session *s = i < 0 ? full_session() : tu_session(i);
+        encode_alone(s, NULL, &w);
+        kl_session *d;
+        ck_assert_int_eq(kl_session_decode(buf_data(&w), w.len, &d, NULL), KL_OK);
+        assert_encodes_to(d, NULL, buf_bytes(&w));
+        ck_assert_str_eq(d->id, s->id);
+        ck_assert_uint_eq(d->n_actions, s->n_actions);
+        ck_assert(ref_accepts(buf_data(&w), w.len, false));
+        kl_session_free(d);
+        kl_session_free(s);
+    }
+    kl_buf_free(&w);
+}
+END_TEST
+
+START_TEST(a_replayed_session_round_trips_alone_with_every_field)
+{
+    kl_replayed *r = full_replayed();
+    kl_buf w = {0};
+    encode_alone(NULL, r, &w);
+    kl_replayed *d;
+    ck_assert_int_eq(kl_replayed_decode(buf_data(&w), w.len, &d, NULL), KL_OK);
+    assert_encodes_to(NULL, d, buf_bytes(&w));
+    ck_assert_str_eq(d->session_id, r->session_id);
+    ck_assert_uint_eq(d->n_actions, 2);
+    ck_assert_int_eq(d->actions[0].matched_index, 3);
+    ck_assert(d->actions[0].matched_score == 0.875);
+    ck_assert_int_eq(d->actions[0].runner_up_index, 5);
+    ck_assert(d->actions[0].runner_up_score == 0.25);
+    ck_assert_bytes_eq(d->actions[0].matched_request, r->actions[0].matched_request);
+    ck_assert_bytes_eq(d->actions[0].matched_response, r->actions[0].matched_response);
+    ck_assert_int_eq(d->actions[1].action.type, KL_ACTION_SEND_UDP);
+    ck_assert_int_eq(d->actions[1].runner_up_index, -1);
+    ck_assert_uint_eq(d->n_unused_calls, 3);
+    ck_assert_int_eq(d->unused_calls[1], 7);
+    ck_assert_int_eq(d->unused_calls[2], 300);
+    ck_assert_uint_eq(d->n_errors, 2);
+    ck_assert_str_eq(d->errors[0], "");
+    ck_assert_str_eq(d->errors[1], "no match");
+    ck_assert(ref_accepts(buf_data(&w), w.len, true));
+    kl_replayed_free(d);
+    kl_replayed_free(r);
+    kl_buf_free(&w);
+}
+END_TEST
+
+START_TEST(decoded_sessions_own_their_bytes)
+{
+    kl_session *s = full_session();
+    kl_buf w = {0};
+    ck_assert_int_eq(kl_session_encode(s, &w), KL_OK);
+    kl_session_free(s);
+    kl_session *d;
+    ck_assert_int_eq(kl_session_decode(buf_data(&w), w.len, &d, NULL), KL_OK);
+    memset(w.data, 0, w.len);
+    kl_buf_free(&w);
+    ck_assert_str_eq(d->id, "1548160113499755925-1158745");
+    ck_assert_bytes_eq(d->call_from_inbound.request, ((kl_bytes){(const uint8_t *)"\x01\x01\x00\x01", 4}));
+    ck_assert_bytes_eq(d->actions[0].request, B("GET / HTTP/1.1\r\n\r\n"));
+    ck_assert_bytes_eq(d->mock_files[0].value, B("content"));
+    kl_session_free(d);
+
+    kl_replayed *r = full_replayed();
+    ck_assert_int_eq(kl_replayed_encode(r, &w), KL_OK);
+    kl_replayed_free(r);
+    kl_replayed *dr;
+    ck_assert_int_eq(kl_replayed_decode(buf_data(&w), w.len, &dr, NULL), KL_OK);
+    memset(w.data, 0, w.len);
+    kl_buf_free(&w);
+    ck_assert_bytes_eq(dr->response, B("HTTP/1.1 500 Oops\r\n\r\n"));
+    ck_assert_bytes_eq(dr->actions[0].matched_response, B("+PONG\r\n"));
+    ck_assert_str_eq(dr->errors[1], "no match");
+    kl_replayed_free(dr);
+}
+END_TEST
+
+/* What both sides append in decoded_sessions_take_more_like_any_owning_session: enough to
+ * outgrow each array's first room. */
+static void add_more(kl_session *s, kl_replayed *r)
+{
+    kl_action a = {.type = KL_ACTION_READ_STORAGE, .index = 9, .content = B("more")};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(kl_session_add_action(s, &a), KL_OK);
+        ck_assert_int_eq(kl_replayed_add_error(r, "late"), KL_OK);
+        ck_assert_int_eq(kl_replayed_add_unused(r, 40 + i), KL_OK);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(kl_session_add_kv(s, &s->labels, &s->n_labels, B("k"), B("v")), KL_OK);
+    kl_replayed_action ra = {.matched_index = 1};
+    ra.action = a;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(kl_replayed_add_action(r, &ra), KL_OK);
+}
+
+START_TEST(decoded_sessions_take_more_like_any_owning_session)
+{
+    kl_session *s = full_session();
+    kl_replayed *r = full_replayed();
+    kl_buf w = {0};
+    kl_session *d;
+    kl_replayed *dr;
+    encode_alone(s, NULL, &w);
+    ck_assert_int_eq(kl_session_decode(buf_data(&w), w.len, &d, NULL), KL_OK);
+    encode_alone(NULL, r, &w);
+    ck_assert_int_eq(kl_replayed_decode(buf_data(&w), w.len, &dr, NULL), KL_OK);
+    add_more(s, r);
+    add_more(d, dr);
+    encode_alone(s, NULL, &w);
+    assert_encodes_to(d, NULL, buf_bytes(&w));
+    encode_alone(NULL, r, &w);
+    assert_encodes_to(NULL, dr, buf_bytes(&w));
+    kl_buf_free(&w);
+    kl_session_free(d);
+    kl_session_free(s);
+    kl_replayed_free(dr);
+    kl_replayed_free(r);
+}
+END_TEST
+
+/* Decode every prefix of w as kl_*_decode and as protobuf-c: a message carries no length of
+ * its own, so both accept exactly the cuts at a field boundary, and decode them as the fields
+ * before the cut; every other cut is KL_ERR_CORRUPT with a reason. */
+static void check_cuts(kl_bytes w, bool replayed)
+{
+    for (size_t len = 0; len < w.len; len++) {
+        char err[KL_ERRBUF_SIZE] = "";
+        kl_session *s = NULL;
+        kl_replayed *r = NULL;
+        int rc = replayed ? kl_replayed_decode(w.data, len, &r, err)
+                          : kl_session_decode(w.data, len, &s, err);
+        if (!ref_accepts(w.data, len, replayed)) {
+            ck_assert_msg(rc == KL_ERR_CORRUPT, "cut at %zu of %zu: %d", len, w.len, rc);
+            ck_assert_str_ne(err, "");
+            ck_assert_ptr_null(s);
+            ck_assert_ptr_null(r);
+            continue;
+        }
+        ck_assert_msg(rc == KL_OK, "cut at %zu of %zu: %s", len, w.len, err);
+        assert_encodes_to(s, r, (kl_bytes){w.data, len});
+        kl_session_free(s);
+        kl_replayed_free(r);
+    }
+}
+
+/* Decode w with each bit flipped in turn: whatever the decoder makes of it is KL_ERR_CORRUPT
+ * with a reason, or a session that encodes again (every pointer in it valid, under ASan) from
+ * bytes protobuf-c accepts too. The decoder is stricter than protobuf-c, not laxer: it also
+ * refuses field number 0, varints past 64 bits and addresses koala cannot hold. */
+static void check_flips(kl_bytes w, bool replayed)
+{
+    uint8_t *x = malloc(w.len);
+    ck_assert_ptr_nonnull(x);
+    size_t corrupt = 0;
+    for (size_t at = 0; at < w.len * 8; at++) {
+        memcpy(x, w.data, w.len);
+        x[at / 8] ^= (uint8_t)(1u << (at % 8));
+        char err[KL_ERRBUF_SIZE] = "";
+        kl_session *s = NULL;
+        kl_replayed *r = NULL;
+        kl_buf again = {0};
+        int rc = replayed ? kl_replayed_decode(x, w.len, &r, err) : kl_session_decode(x, w.len, &s, err);
+        if (rc == KL_OK) {
+            ck_assert_msg(ref_accepts(x, w.len, replayed), "bit %zu", at);
+            ck_assert_int_eq(s ? kl_session_encode(s, &again) : kl_replayed_encode(r, &again), KL_OK);
+        } else {
+            ck_assert_msg(rc == KL_ERR_CORRUPT, "bit %zu: %d", at, rc);
+            ck_assert_str_ne(err, "");
+            corrupt++;
+        }
+        kl_buf_free(&again);
+        kl_session_free(s);
+        kl_replayed_free(r);
+    }
+    ck_assert_uint_gt(corrupt, 0);
+    free(x);
+}
+
+START_TEST(cut_or_flipped_bytes_give_corrupt_or_a_session_never_a_crash)
+{
+    kl_buf w = {0};
+    for (int i = -1; i < 2; i++) {
+        kl_session *s = i < 0 ? full_session() : tu_session(i);
+        w.len = 0;
+        ck_assert_int_eq(kl_session_encode(s, &w), KL_OK);
+        check_cuts(buf_bytes(&w), false);
+        check_flips(buf_bytes(&w), false);
+        kl_session_free(s);
+    }
+    kl_replayed *r = full_replayed();
+    w.len = 0;
+    ck_assert_int_eq(kl_replayed_encode(r, &w), KL_OK);
+    check_cuts(buf_bytes(&w), true);
+    check_flips(buf_bytes(&w), true);
+    kl_replayed_free(r);
+    kl_buf_free(&w);
+}
+END_TEST
+
+/* Every field of an empty message is unset, so it encodes as no bytes, and no bytes are the
+ * empty message, not an error: protobuf's rule, which a transport with a length keeps. */
+START_TEST(no_bytes_are_the_empty_session_which_encodes_as_none)
+{
+    kl_session empty = {0};
+    kl_buf w = {0};
+    ck_assert_int_eq(kl_session_encode(&empty, &w), KL_OK);
+    ck_assert_uint_eq(w.len, 0);
+    kl_replayed empty_r = {0};
+    ck_assert_int_eq(kl_replayed_encode(&empty_r, &w), KL_OK);
+    ck_assert_uint_eq(w.len, 0);
+    kl_buf_free(&w);
+    kl_session *s;
+    ck_assert_int_eq(kl_session_decode(NULL, 0, &s, NULL), KL_OK);
+    ck_assert_ptr_null(s->id);
+    ck_assert(!s->call_from_inbound.present);
+    ck_assert_uint_eq(s->n_actions, 0);
+    kl_session_free(s);
+    kl_replayed *r;
+    ck_assert_int_eq(kl_replayed_decode(NULL, 0, &r, NULL), KL_OK);
+    ck_assert_ptr_null(r->session_id);
+    ck_assert_uint_eq(r->n_actions + r->n_errors + r->n_unused_calls, 0);
+    kl_replayed_free(r);
+}
+END_TEST
+
+START_TEST(a_record_decodes_as_a_session_holding_its_bytes_or_is_corrupt)
+{
+    kl_session *s = tu_session(1);
+    kl_buf rec = {0};
+    ck_assert_int_eq(kli_encode_session(s, &rec), KL_OK);
+    uint64_t len;
+    int vl = kli_varint_get((const uint8_t *)rec.data, rec.len, &len);
+    const uint8_t *body = (const uint8_t *)rec.data + vl;
+    kl_bytes inner = record_member(&rec, 0x0a);
+    char err[KL_ERRBUF_SIZE] = "";
+    kl_session *d;
+    /* Record field 1 (the session) reads as Session field 1 (the id): both are bytes. The id
+     * holds them all, and reads as a C string up to their first NUL. */
+    ck_assert_int_eq(kl_session_decode(body, (size_t)len, &d, err), KL_OK);
+    ck_assert_uint_eq(strlen(d->id), strnlen((const char *)inner.data, inner.len));
+    ck_assert_mem_eq(d->id, inner.data, strlen(d->id));
+    ck_assert(!d->call_from_inbound.present);
+    ck_assert_uint_eq(d->n_actions, 0);
+    kl_session_free(d);
+
+    kl_replayed *r = full_replayed();
+    rec.len = 0;
+    ck_assert_int_eq(kli_encode_replayed(r, &rec), KL_OK);
+    vl = kli_varint_get((const uint8_t *)rec.data, rec.len, &len);
+    body = (const uint8_t *)rec.data + vl;
+    /* Record field 2 (the replayed session) has the wrong wire type for either message's. */
+    ck_assert_int_eq(kl_session_decode(body, (size_t)len, &d, err), KL_ERR_CORRUPT);
+    ck_assert_str_eq(err, "unexpected wire type (field 2)");
+    ck_assert_ptr_null(d);
+    kl_replayed *dr;
+    err[0] = '\0';
+    ck_assert_int_eq(kl_replayed_decode(body, (size_t)len, &dr, err), KL_ERR_CORRUPT);
+    ck_assert_str_eq(err, "unexpected wire type (field 2)");
+    ck_assert_ptr_null(dr);
+    kl_replayed_free(r);
+    kl_session_free(s);
+    kl_buf_free(&rec);
+}
+END_TEST
+
+START_TEST(messages_past_the_limit_are_refused_both_ways)
+{
+    uint8_t *big = calloc(KL_MAX_RECORD + 1, 1);
+    ck_assert_ptr_nonnull(big);
+    kl_session s = {0};
+    s.call_from_inbound.present = true;
+    s.call_from_inbound.request = (kl_bytes){big, KL_MAX_RECORD};
+    kl_buf w = {0};
+    ck_assert_int_eq(kl_buf_append(&w, "x", 1), KL_OK);
+    ck_assert_int_eq(kl_session_encode(&s, &w), KL_ERR_TOOBIG);
+    ck_assert_uint_eq(w.len, 1);
+    kl_buf_free(&w);
+    kl_session *d;
+    char err[KL_ERRBUF_SIZE] = "";
+    ck_assert_int_eq(kl_session_decode(big, KL_MAX_RECORD + 1, &d, err), KL_ERR_TOOBIG);
+    ck_assert_ptr_null(d);
+    ck_assert_str_eq(err, "message of 67108865 bytes exceeds limit 67108864");
+    free(big);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("codec");
@@ -712,6 +1079,14 @@ static Suite *suite(void)
     tcase_add_test(tc, sessions_larger_than_the_encoders_stack_encode_exactly_as_protobuf_c_does);
     tcase_add_test(tc, unpacked_repeated_scalars_decode_too);
     tcase_add_test(tc, unknown_fields_from_newer_writers_are_skipped);
+    tcase_add_test(tc, a_session_round_trips_alone_with_every_field);
+    tcase_add_test(tc, a_replayed_session_round_trips_alone_with_every_field);
+    tcase_add_test(tc, decoded_sessions_own_their_bytes);
+    tcase_add_test(tc, decoded_sessions_take_more_like_any_owning_session);
+    tcase_add_test(tc, cut_or_flipped_bytes_give_corrupt_or_a_session_never_a_crash);
+    tcase_add_test(tc, no_bytes_are_the_empty_session_which_encodes_as_none);
+    tcase_add_test(tc, a_record_decodes_as_a_session_holding_its_bytes_or_is_corrupt);
+    tcase_add_test(tc, messages_past_the_limit_are_refused_both_ways);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -72,6 +72,19 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The time ns (< 1 s) from now on clock. */
+static struct timespec time_after(clockid_t clock, long ns)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    t.tv_nsec += ns;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
 static void take_all(kl_builder *b)
 {
     for (kl_session *s; (s = kl_builder_take(b));) {
@@ -220,13 +233,7 @@ static void *collector_main(void *arg)
     pthread_mutex_lock(&rc.lock);
     while (!rc.stopping) {
         if (!atomic_load(&rc.wake)) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += 100000000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
+            struct timespec until = time_after(CLOCK_MONOTONIC, 100000000);
             pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
         }
         if (rc.stopping)
@@ -867,13 +874,7 @@ size_t hk_record_answer(void *buf, size_t len)
 
 void hk_record_catch_up(void)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 500000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = time_after(CLOCK_REALTIME, 500000000); /* timedlock's clock */
     if (pthread_mutex_timedlock(&rc.lock, &until) != 0)
         return;
     for (slot *sl = rc.slots; sl; sl = sl->next)

@@ -608,6 +608,99 @@ KL_API int kl_frame_message(kl_protocol p, unsigned flags, const uint8_t *data, 
 /** The protocol's short name: "unknown", "http", "fastcgi", "resp" or "mysql". */
 KL_API const char *kl_protocol_name(kl_protocol p);
 
+/* ----------------------------------------------------------------- matching */
+
+/* Which recorded call answers a request the service sends during replay. The replayer's
+ * outbound server prepares one matcher per replaying session over its recorded CallOutbound
+ * actions, asks it about each request read from a redirected connection, and writes back the
+ * chosen call's recorded response.
+ *
+ * chunk (the original koala's matcher): the request is cut into 16-byte chunks; a request
+ * over 256 bytes leads instead with its first run of more than 8 printable bytes (cut at 16),
+ * and the chunks follow that run. Each recorded request is searched for chunk after chunk, each
+ * in the bytes from where the one before was found; a chunk found earns a point. Chunk 0
+ * earns the chunk count on a fresh connection (last == -1); on a matched one (last >= 0)
+ * only calls after last compete, and chunk 0 earns half the count (at least 2) when it starts
+ * the recorded request, else 1. The best call is taken when its points per chunk reach 0.85
+ * on a matched connection, else the search starts over as on a fresh one, which takes 0.1.
+ * A request and a call disagreeing on "Expect: 100-continue" never match.
+ *
+ * sim: cosine similarity of token vectors. Tokens are runs of ASCII letters, digits, '.', '_'
+ * and non-ASCII UTF-8 characters (cut every 128 bytes), weighing their length, and every other
+ * byte, weighing one; in an HTTP request the request line's URI (without query) and its path
+ * segments also weigh their length times one more than the count of header lines. Tokens
+ * are compared by a 64-bit hash. The best call is taken when its similarity reaches
+ * opts.threshold.
+ *
+ * Equal values rank, in order: the call matched fewer times so far (so repeated identical
+ * requests walk through their recorded repetitions), the first call after the last match
+ * (chunk: the highest index matched on any connection; sim: last, or that on a fresh
+ * connection), then for chunk the call whose points were complete first in the scan, then
+ * the first call. An empty request is answered by a recorded call with an empty request (a
+ * client waiting for a server's greeting), in the same order.
+ *
+ * Recorded calls are prepared once: chunk indexes every position of every distinct recorded
+ * request (about 27 bytes of memory per byte of recorded request, 35 while it is built), sim
+ * keeps their token vectors (about 3 bytes per byte). A matcher is used by one thread at a
+ * time. */
+
+typedef enum kl_match_strategy {
+    KL_MATCH_CHUNK = 0,         /* the original's chunk matcher, the default */
+    KL_MATCH_SIM,               /* cosine similarity of token vectors */
+} kl_match_strategy;
+
+#define KL_MATCH_THRESHOLD 0.7  /* the sim strategy's default threshold, as the original's */
+
+typedef struct kl_match_opts {
+    kl_match_strategy strategy; /* KOALA_REPLAYING_MATCH_STRATEGY: chunk (default) or sim */
+    double threshold;           /* sim: KOALA_REPLAYING_MATCH_THRESHOLD, default 0.7; a call
+                                   must score at least this (chunk has its own, fixed) */
+} kl_match_opts;
+
+/* The answer to one request. */
+typedef struct kl_match {
+    int64_t index;              /* the chosen call's kl_action.index; -1: none passed the
+                                   threshold (or none scored) */
+    double score;               /* 0 to 1, 1 for a request identical to the call. chunk: its
+                                   points over those of an identical request (the thresholds
+                                   above apply to points per chunk, as in the original); sim:
+                                   the cosine. 0 when index is -1 */
+    int64_t runner_up_index;    /* the next best call, or with index -1 the best one, which
+                                   fell short; -1 when no other call scored */
+    double runner_up_score;
+} kl_match;
+
+typedef struct kl_matcher kl_matcher;
+
+/** Fill o with the defaults: chunk, threshold KL_MATCH_THRESHOLD. */
+KL_API void kl_match_opts_init(kl_match_opts *o);
+/** Parse a strategy name, "chunk" or "sim", in any case (an unset variable means the default:
+ * the caller keeps kl_match_opts_init()'s). @return KL_OK and sets *out, or KL_ERR_INVALID. */
+KL_API int kl_match_strategy_parse(const char *text, kl_match_strategy *out);
+/** The strategy's name: "chunk", "sim", or "unknown". */
+KL_API const char *kl_match_strategy_name(kl_match_strategy s);
+/** Prepare the CallOutbound actions of s (matched by their kl_action.index, which increases
+ * along the session as recorded) for matching. s and the bytes it points at are borrowed and
+ * must outlive the matcher; o may be NULL for the defaults and is copied.
+ * @return KL_OK and sets *out; KL_ERR_INVALID for a NULL s or out, an unknown strategy or a NaN
+ *         threshold; KL_ERR_TOOBIG for requests of 4 GiB (one, or together); KL_ERR_NOMEM. */
+KL_API int kl_matcher_new(const kl_session *s, const kl_match_opts *o, kl_matcher **out);
+/** Match a request the service sent on one connection. last is the index of the call matched
+ * last on that connection, -1 for a connection that has matched nothing yet; pass the previous
+ * out->index on the same connection (the original starts a connection over after a request that
+ * matched nothing). The chosen call counts as used. req is borrowed for the call.
+ * @return KL_OK and fills *out (out->index -1 when no call answers: replay fails closed);
+ *         KL_ERR_INVALID for a NULL m or out, or a NULL req with len > 0; KL_ERR_NOMEM. */
+KL_API int kl_matcher_match(kl_matcher *m, const uint8_t *req, size_t len, int64_t last,
+                            kl_match *out);
+/** Write the indices of the recorded calls never matched, ascending, to out (at most max).
+ * @return how many there are, which may exceed max (as snprintf). */
+KL_API size_t kl_matcher_unused(const kl_matcher *m, int64_t *out, size_t max);
+/** How many times the recorded call of this index was matched so far (0 for no such call). */
+KL_API unsigned kl_matcher_uses(const kl_matcher *m, int64_t index);
+/** Free the matcher (not the session). Accepts NULL. */
+KL_API void kl_matcher_free(kl_matcher *m);
+
 /* ---------------------------------------------------------- session builder */
 
 /* The talk state machine of a recording thread: it turns the events the hook sees into

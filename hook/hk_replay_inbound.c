@@ -38,6 +38,7 @@ static struct {
     pthread_t poller;
     atomic_bool stop;
     atomic_uint unix_names; /* for the abstract addresses a unix service is called from */
+    bool running;
 } in;
 
 static int64_t now_ns(void)
@@ -332,12 +333,30 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
+/* libmicrohttpd starts here, on koala's thread, not in the constructor: under
+ * AddressSanitizer, starting it while the process loads corrupts libc's locale lock. */
 static void *poll_main(void *arg)
 {
     (void)arg;
     hk_own_thread(false);
+    const hk_config *c = &in.cfg;
+    char text[KL_ADDR_STRLEN];
+    kl_addr_format(&c->inbound_addr, text, sizeof text);
+    struct sockaddr_storage ss;
+    to_sockaddr(&c->inbound_addr, &ss);
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    in.d = MHD_start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+    if (!in.d) {
+        hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: cannot listen there: %s", text, strerror(errno));
+        return NULL;
+    }
+    hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
+           kl_addr_format(&c->sut_addr, (char[KL_ADDR_STRLEN]){0}, KL_ADDR_STRLEN));
     while (!atomic_load(&in.stop))
         MHD_run_wait(in.d, 200);
+    MHD_stop_daemon(in.d);
     return NULL;
 }
 
@@ -350,34 +369,19 @@ bool hk_replay_start(const hk_config *c)
         hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: the inbound server listens on ip:port only", text);
         return false;
     }
-    struct sockaddr_storage ss;
-    to_sockaddr(&c->inbound_addr, &ss);
-    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    in.d = MHD_start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
-    if (!in.d) {
-        hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: cannot listen there: %s", text, strerror(errno));
-        return false;
-    }
     atomic_store(&in.stop, false);
-    if (pthread_create(&in.poller, NULL, poll_main, NULL) != 0) {
+    in.running = pthread_create(&in.poller, NULL, poll_main, NULL) == 0;
+    if (!in.running)
         hk_log(HK_ERROR, "cannot start the inbound server's thread");
-        MHD_stop_daemon(in.d);
-        in.d = NULL;
-        return false;
-    }
-    hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
-           kl_addr_format(&c->sut_addr, (char[KL_ADDR_STRLEN]){0}, KL_ADDR_STRLEN));
-    return true;
+    return in.running;
 }
 
 void hk_replay_stop(void)
 {
-    if (!in.d)
+    if (!in.running)
         return;
     atomic_store(&in.stop, true);
     pthread_join(in.poller, NULL);
-    MHD_stop_daemon(in.d);
+    in.running = false;
     in.d = NULL;
 }

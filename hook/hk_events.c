@@ -2,7 +2,6 @@
  * one copy, and the collector builds the sessions later, off the service's path. */
 #include "hk.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* One event; after it, in this order, its peer and local addresses when `addrs` says so, its
@@ -42,25 +41,6 @@ static unsigned addrs_of(const kl_event *ev)
     return 0;
 }
 
-/* Room for n more bytes, doubling: appends cost one copy each, amortised. */
-static int reserve(kl_buf *b, size_t n)
-{
-    if (b->cap - b->len >= n)
-        return KL_OK;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n) {
-        if (cap > SIZE_MAX / 2)
-            return KL_ERR_NOMEM;
-        cap *= 2;
-    }
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return KL_ERR_NOMEM;
-    b->data = p;
-    b->cap = cap;
-    return KL_OK;
-}
-
 int hk_events_put(kl_buf *b, const kl_event *ev)
 {
     if (ev->len > UINT32_MAX)
@@ -72,7 +52,7 @@ int hk_events_put(kl_buf *b, const kl_event *ev)
     size_t size = sizeof(record) + (addrs & ADDR_PEER ? sizeof(kl_addr) : 0) +
                   (addrs & ADDR_LOCAL ? sizeof(kl_addr) : 0) + name + ev->len;
     /* the buffer's start is malloc's, 8-aligned; every record keeps the next one aligned */
-    if (reserve(b, align8(size)) != KL_OK)
+    if (kl_buf_reserve(b, align8(size)) != KL_OK)
         return KL_ERR_NOMEM;
     uint8_t *p = (uint8_t *)b->data + b->len;
     record r = {.time = ev->time, .len = (uint32_t)ev->len, .fd = ev->fd,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kli_buf_reserve(kl_buf *b, size_t extra)
+int kl_buf_reserve(kl_buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return KL_OK;
@@ -24,7 +24,7 @@ int kli_buf_reserve(kl_buf *b, size_t extra)
 
 int kl_buf_append(kl_buf *b, const void *data, size_t len)
 {
-    if (kli_buf_reserve(b, len) != KL_OK)
+    if (kl_buf_reserve(b, len) != KL_OK)
         return KL_ERR_NOMEM;
     if (len)
         memcpy(b->data + b->len, data, len);
@@ -44,7 +44,7 @@ int kl_buf_printf(kl_buf *b, const char *fmt, ...)
         return KL_ERR_INVALID;
     if ((size_t)n < sizeof small)
         return kl_buf_append(b, small, (size_t)n);
-    if (kli_buf_reserve(b, (size_t)n) != KL_OK)
+    if (kl_buf_reserve(b, (size_t)n) != KL_OK)
         return KL_ERR_NOMEM;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

@@ -426,7 +426,7 @@ static int encode(const kl_session *s, const kl_replayed *r, size_t max_slots, b
     int err = KL_OK;
     if (size > KL_MAX_RECORD)
         err = KL_ERR_TOOBIG;
-    else if (kli_buf_reserve(out, hn + n) != KL_OK)
+    else if (kl_buf_reserve(out, hn + n) != KL_OK)
         err = KL_ERR_NOMEM;
     if (!err) {
         uint8_t *p = (uint8_t *)out->data + out->len;

@@ -33,7 +33,7 @@ static char *jw_room(jw *w, size_t n)
 {
     if (w->err)
         return NULL;
-    if (kli_buf_reserve(w->b, n) != KL_OK) {
+    if (kl_buf_reserve(w->b, n) != KL_OK) {
         w->err = KL_ERR_NOMEM;
         return NULL;
     }

@@ -56,9 +56,6 @@ int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src);
 /* True when a and b hold the same bytes. */
 bool kli_bytes_equal(kl_bytes a, kl_bytes b);
 
-/* Make room for extra more bytes (and a NUL) in b. @return KL_OK or KL_ERR_NOMEM. */
-int kli_buf_reserve(kl_buf *b, size_t extra);
-
 /* ---- error detail (libpcap's errbuf) ---- */
 void kli_seterr(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -69,6 +69,9 @@ typedef struct kl_buf {
     size_t cap;
 } kl_buf;
 
+/** Make room for extra more bytes (and a NUL) past len, growing by doubling, so that appends
+ * cost one copy each, amortised. @return KL_OK or KL_ERR_NOMEM (the buffer is left as it was). */
+KL_API int kl_buf_reserve(kl_buf *b, size_t extra);
 /** Append len bytes. @return KL_OK or KL_ERR_NOMEM (the buffer is left as it was). */
 KL_API int kl_buf_append(kl_buf *b, const void *data, size_t len);
 /** Append formatted text. @return KL_OK or KL_ERR_NOMEM. */

@@ -407,7 +407,7 @@ int kl_writer_write_raw(kl_writer *w, const kl_raw *raw)
     size_t before = w->content.len;
     uint8_t pre[10];
     int pl = kli_varint_put(pre, raw->len);
-    if (kli_buf_reserve(&w->content, (size_t)pl + raw->len) != KL_OK)
+    if (kl_buf_reserve(&w->content, (size_t)pl + raw->len) != KL_OK)
         return fail(w, KL_ERR_NOMEM, "%s", "cannot grow the frame");
     kl_buf_append(&w->content, pre, (size_t)pl);
     kl_buf_append(&w->content, raw->data, raw->len);

@@ -165,7 +165,7 @@ static int ref_pack(const Koala__Record *rec, kl_buf *out)
     int pl = kli_varint_put(pre, n);
     if (kl_buf_append(out, pre, (size_t)pl) != KL_OK)
         return KL_ERR_NOMEM;
-    if (kli_buf_reserve(out, n) != KL_OK)
+    if (kl_buf_reserve(out, n) != KL_OK)
         return KL_ERR_NOMEM;
     size_t at = out->len;
     koala__record__pack(rec, (uint8_t *)out->data + at);

@@ -227,9 +227,10 @@ hk_sink_totals hk_sink_get_totals(void);
  * type uses, as koala.h lists them): a service thread appends what it saw, the collector
  * builds the sessions later (hk_events.c). */
 
-/* Append ev. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID (4 GiB of data or more); b is
- * unchanged on error. */
-int hk_events_put(kl_buf *b, const kl_event *ev);
+/* Append ev, its data the first ev->len bytes of iov's cnt pieces (ev->data is not read): one
+ * event for a whole writev. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID (4 GiB of data or
+ * more); b is unchanged on error. */
+int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cnt);
 /* The event at *off, which moves past it; its pointers point into b, valid while b is
  * unchanged. @return false past the last one. */
 bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);

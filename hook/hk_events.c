@@ -41,7 +41,7 @@ static unsigned addrs_of(const kl_event *ev)
     return 0;
 }
 
-int hk_events_put(kl_buf *b, const kl_event *ev)
+int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cnt)
 {
     if (ev->len > UINT32_MAX)
         return KL_ERR_INVALID;
@@ -71,8 +71,12 @@ int hk_events_put(kl_buf *b, const kl_event *ev)
         memcpy(p, ev->file_name, name);
         p += name;
     }
-    if (ev->len)
-        memcpy(p, ev->data, ev->len);
+    for (size_t left = ev->len; left && cnt > 0; iov++, cnt--) {
+        size_t n = iov->iov_len < left ? iov->iov_len : left;
+        memcpy(p, iov->iov_base, n);
+        p += n;
+        left -= n;
+    }
     b->len += align8(size);
     return KL_OK;
 }

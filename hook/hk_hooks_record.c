@@ -38,6 +38,7 @@ typedef struct thread_state {
     slot *own;                    /* registered at its first inbound byte */
     slot *delegate;               /* the virtual thread its traffic goes to, if any */
     kl_buf answer;                /* a helper message's answer, read back by recvfrom */
+    kl_buf scratch;               /* sendfile's bytes read back; kept up to SCRATCH_KEEP */
 } thread_state;
 
 static struct {
@@ -62,6 +63,7 @@ static __thread thread_state *me __attribute__((tls_model("initial-exec")));
 #define WAKE_BYTES (512u << 10)
 #define FULL_BYTES (1u << 20)     /* the collector lags: the thread builds itself */
 #define DIRECT_BYTES (64u << 10)  /* an event this large is built at once: one copy, not two */
+#define SCRATCH_KEEP (64u << 10)
 #define SPARE_KEEP (1u << 20)     /* a buffer grown larger by a burst is freed once built */
 
 static int64_t now_ns(void)
@@ -216,6 +218,7 @@ static void thread_done(void *arg)
         t->delegate->users--;
     pthread_mutex_unlock(&rc.lock);
     kl_buf_free(&t->answer);
+    kl_buf_free(&t->scratch);
     free(t);
     me = NULL;
     if (entered)
@@ -425,16 +428,17 @@ static slot *builder(bool create)
     return t->own = sl;
 }
 
-/* Queue ev for the collector; build it at once when it is large or cannot be queued. */
-static void feed(slot *sl, const kl_event *ev)
+/* Queue ev, its data the first ev->len bytes of iov, for the collector; build it at once when
+ * it is large or cannot be queued, a piece at a time (pieces of one stream join up). */
+static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
 {
     if (atomic_load_explicit(&rc.restart, memory_order_relaxed) && atomic_exchange(&rc.restart, false))
         start_collector();
-    atomic_store_explicit(&sl->last, ev->time, memory_order_relaxed);
+    atomic_store_explicit(&sl->last, ev.time, memory_order_relaxed);
     atomic_store_explicit(&sl->idle, false, memory_order_relaxed);
-    if (ev->len < DIRECT_BYTES) {
+    if (ev.len < DIRECT_BYTES) {
         pthread_mutex_lock(&sl->qlock);
-        int err = hk_events_put(&sl->pend, ev);
+        int err = hk_events_put(&sl->pend, &ev, iov, cnt);
         size_t queued = sl->pend.len;
         pthread_mutex_unlock(&sl->qlock);
         if (err == KL_OK) {
@@ -450,9 +454,25 @@ static void feed(slot *sl, const kl_event *ev)
     }
     pthread_mutex_lock(&sl->lock);
     catch_up(sl, NULL);
-    checked(kl_builder_feed(sl->b, ev));
+    if (!ev.len)
+        checked(kl_builder_feed(sl->b, &ev));
+    for (size_t left = ev.len; left && cnt > 0; iov++, cnt--) {
+        kl_event piece = ev;
+        piece.data = iov->iov_base;
+        piece.len = iov->iov_len < left ? iov->iov_len : left;
+        left -= piece.len;
+        if (piece.len)
+            checked(kl_builder_feed(sl->b, &piece));
+    }
     take_all(sl->b);
     pthread_mutex_unlock(&sl->lock);
+}
+
+/* The same for an event whose data is in one piece. */
+static void feed_one(slot *sl, const kl_event *ev)
+{
+    struct iovec one = {(void *)ev->data, ev->len};
+    feed(sl, *ev, &one, 1);
 }
 
 /* The kind of fd; a socket never seen by accept or connect is looked at once and cached. */
@@ -554,7 +574,7 @@ void hk_on_close(int fd)
     if (b && (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND)) {
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
                        .time = now_ns(), .fd = fd};
-        feed(b, &ev);
+        feed_one(b, &ev);
     }
     hk_fd_forget(fd);
 }
@@ -570,8 +590,8 @@ void hk_on_close_range(unsigned lo, unsigned hi)
 }
 
 /* Data on an inbound or outbound socket, or written to an appended file: the first n bytes
- * of iov, one event per piece, with the fd's addresses, the builder and the time looked up
- * once for the whole call. n == 0 is one empty event (end of stream). */
+ * of iov, one event for the whole call, with the fd's addresses. n == 0 is one empty event
+ * (end of stream). */
 static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sent, hk_fd_kind k)
 {
     const hk_fd_info *info = hk_fd_peek(fd);
@@ -588,18 +608,8 @@ static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sen
         ev.type = sent ? KL_EV_INBOUND_SEND : KL_EV_INBOUND_RECV;
     else
         ev.type = sent ? KL_EV_OUTBOUND_SEND : KL_EV_OUTBOUND_RECV;
-    if (n == 0) {
-        feed(b, &ev);
-        return;
-    }
-    size_t left = n;
-    for (int i = 0; i < cnt && left > 0; i++) {
-        ev.len = iov[i].iov_len < left ? iov[i].iov_len : left;
-        ev.data = iov[i].iov_base;
-        if (ev.len > 0)
-            feed(b, &ev);
-        left -= ev.len;
-    }
+    ev.len = n;
+    feed(b, ev, iov, cnt);
 }
 
 static bool recorded(int fd, hk_fd_kind *k, bool sent)
@@ -650,7 +660,7 @@ static void send_datagram(int fd, const struct iovec *iov, size_t cnt, size_t n,
     if (data) {
         kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
                        .data = data, .len = n};
-        feed(b, &ev);
+        feed_one(b, &ev);
     }
     free(copy);
 }
@@ -716,16 +726,19 @@ off_t hk_sendfile_start(int out, int in, const off_t *offset)
     return offset ? *offset : lseek(in, 0, SEEK_CUR);
 }
 
-/* Read back in pieces of at most 256 KiB: a service thread's stack may be small. */
+/* Read back in pieces of at most 256 KiB, into the thread's scratch buffer: a static file
+ * server sends one file per request, and allocates nothing for it here. */
 void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
 {
     hk_fd_kind k;
-    if (!recorded(out, &k, true))
+    thread_state *t;
+    if (!recorded(out, &k, true) || !(t = state()))
         return;
     size_t cap = (size_t)n < 256 * 1024 ? (size_t)n : 256 * 1024;
-    uint8_t *buf = malloc(cap);
-    if (!buf)
+    t->scratch.len = 0;
+    if (kl_buf_reserve(&t->scratch, cap) != KL_OK)
         return;
+    uint8_t *buf = (uint8_t *)t->scratch.data;
     for (size_t done = 0; done < (size_t)n;) {
         size_t want = (size_t)n - done < cap ? (size_t)n - done : cap;
         ssize_t got = pread(in, buf, want, start + (off_t)done);
@@ -738,7 +751,8 @@ void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
         on_data(out, &one, 1, (size_t)got, true, k);
         done += (size_t)got;
     }
-    free(buf);
+    if (t->scratch.cap > SCRATCH_KEEP)
+        kl_buf_free(&t->scratch);
 }
 
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len)
@@ -768,7 +782,7 @@ void hk_record_read_storage(const uint8_t *data, size_t len)
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !(b = builder(true)))
         return;
     kl_event ev = {.type = KL_EV_READ_STORAGE, .time = now_ns(), .fd = -1, .data = data, .len = len};
-    feed(b, &ev);
+    feed_one(b, &ev);
 }
 
 void hk_record_shutdown(int64_t vtid)

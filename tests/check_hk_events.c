@@ -13,6 +13,13 @@ static kl_addr addr(const char *text)
     return a;
 }
 
+/* ev with its data in one piece. */
+static int put(kl_buf *b, const kl_event *ev)
+{
+    struct iovec one = {(void *)ev->data, ev->len};
+    return hk_events_put(b, ev, &one, 1);
+}
+
 START_TEST(each_type_keeps_the_fields_it_uses)
 {
     kl_addr peer = addr("10.0.0.7:6379"), local = addr("127.0.0.1:40000");
@@ -33,7 +40,7 @@ START_TEST(each_type_keeps_the_fields_it_uses)
     for (size_t i = 0; i < n; i++) {
         in[i].data = (const uint8_t *)data;
         in[i].len = i % 3 == 2 ? 0 : strlen(data) - i; /* closes carry nothing */
-        ck_assert_int_eq(hk_events_put(&b, &in[i]), KL_OK);
+        ck_assert_int_eq(put(&b, &in[i]), KL_OK);
     }
     size_t off = 0, i = 0;
     kl_event ev;
@@ -78,7 +85,7 @@ START_TEST(many_events_come_back_in_order_across_growth)
         kl_event ev = {.type = i % 2 ? KL_EV_INBOUND_SEND : KL_EV_INBOUND_RECV, .time = 1000 + i,
                        .fd = i, .peer = &peer, .data = data + i % 97,
                        .len = (size_t)(i * 131) % sizeof data % (sizeof data - 97)};
-        ck_assert_int_eq(hk_events_put(&b, &ev), KL_OK);
+        ck_assert_int_eq(put(&b, &ev), KL_OK);
     }
     kl_event ev;
     size_t off = 0;
@@ -92,6 +99,22 @@ START_TEST(many_events_come_back_in_order_across_growth)
     }
     ck_assert_int_eq(i, count);
     ck_assert_uint_eq(off, b.len);
+    kl_buf_free(&b);
+}
+END_TEST
+
+START_TEST(the_pieces_of_a_writev_are_one_event_cut_at_its_length)
+{
+    struct iovec iov[] = {{"GET /a ", 7}, {"", 0}, {"HTTP/1.1\r\n", 10}, {"\r\nnot sent", 11}};
+    kl_event ev = {.type = KL_EV_OUTBOUND_SEND, .time = 5, .fd = 9, .len = 19};
+    kl_buf b = {0};
+    ck_assert_int_eq(hk_events_put(&b, &ev, iov, 4), KL_OK);
+    kl_event got;
+    size_t off = 0;
+    ck_assert(hk_events_next(&b, &off, &got));
+    ck_assert_uint_eq(got.len, 19);
+    ck_assert_mem_eq(got.data, "GET /a HTTP/1.1\r\n\r\n", 19);
+    ck_assert(!hk_events_next(&b, &off, &got));
     kl_buf_free(&b);
 }
 END_TEST
@@ -110,11 +133,11 @@ START_TEST(an_event_of_4_gib_is_refused_and_the_buffer_kept)
 {
     kl_buf b = {0};
     kl_event small = {.type = KL_EV_INBOUND_SEND, .time = 1, .fd = 3, .data = (const uint8_t *)"x", .len = 1};
-    ck_assert_int_eq(hk_events_put(&b, &small), KL_OK);
+    ck_assert_int_eq(put(&b, &small), KL_OK);
     size_t len = b.len;
     kl_event huge = small;
     huge.len = (size_t)UINT32_MAX + 1;
-    ck_assert_int_eq(hk_events_put(&b, &huge), KL_ERR_INVALID);
+    ck_assert_int_eq(put(&b, &huge), KL_ERR_INVALID);
     ck_assert_uint_eq(b.len, len);
     kl_event ev;
     size_t off = 0;
@@ -130,6 +153,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("hk_events");
     tcase_add_test(tc, each_type_keeps_the_fields_it_uses);
     tcase_add_test(tc, many_events_come_back_in_order_across_growth);
+    tcase_add_test(tc, the_pieces_of_a_writev_are_one_event_cut_at_its_length);
     tcase_add_test(tc, an_empty_buffer_has_no_event);
     tcase_add_test(tc, an_event_of_4_gib_is_refused_and_the_buffer_kept);
     suite_add_tcase(s, tc);

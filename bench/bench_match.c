@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "bench.h"
+#include "../tests/orig_chunks.h"
 
 #define CALLS 1000
 #define QUERIES 1000
@@ -113,31 +114,6 @@ static bool right(const kl_session *s, int64_t got, size_t want)
 
 /* ---- the original chunk matcher, as koala/replaying/matcher_chunk.go runs it on a fresh
  * connection ---- */
-
-static size_t orig_chunks(const uint8_t *key, size_t len, const uint8_t **cp, size_t *cl)
-{
-    size_t n = 0, from = 0;
-    if (len > 256)
-        for (size_t off = 0; off < len;) {
-            while (off < len && !(key[off] > 31 && key[off] < 127))
-                off++;
-            size_t e = off;
-            while (e < len && key[e] > 31 && key[e] < 127)
-                e++;
-            if (e - off > 8) {
-                size_t l = e - off < 16 ? e - off : 16;
-                cp[n] = key + off, cl[n++] = l;
-                from = off + l;
-                break;
-            }
-            off = e;
-        }
-    for (; from + 16 <= len; from += 16)
-        cp[n] = key + from, cl[n++] = 16;
-    if (from < len)
-        cp[n] = key + from, cl[n++] = len - from;
-    return n;
-}
 
 static int64_t orig_chunk_match(const req *q)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../samples/traffic.h"
+#include "orig_chunks.h"
 
 /* ---- helpers ---- */
 
@@ -686,27 +687,9 @@ typedef struct ref_scan {
 static void ref_pass(const kl_bytes *calls, size_t nc, const uint8_t *req, size_t len, long last,
                      ref_scan *r)
 {
+    ck_assert_uint_lt(len / 16 + 2, 600);
     const uint8_t *cp[600];
-    size_t cl[600], n = 0, from = 0;
-    if (len > 256)
-        for (size_t off = 0; off < len;) {
-            while (off < len && !(req[off] > 31 && req[off] < 127))
-                off++;
-            size_t e = off;
-            while (e < len && req[e] > 31 && req[e] < 127)
-                e++;
-            if (e - off > 8) {
-                size_t l = e - off < 16 ? e - off : 16;
-                cp[n] = req + off, cl[n++] = l;
-                from = off + l;
-                break;
-            }
-            off = e;
-        }
-    for (; from + 16 <= len; from += 16)
-        cp[n] = req + from, cl[n++] = 16;
-    if (from < len)
-        cp[n] = req + from, cl[n++] = len - from;
+    size_t cl[600], n = orig_chunks(req, len, cp, cl);
     ck_assert_uint_lt(n, 600);
     r->n = n;
     r->lead = cp[0] == req;

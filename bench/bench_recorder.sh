@@ -38,10 +38,6 @@ cannot() {
     status=1
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 svc_dir=$here/../samples/svc
 . "$svc_dir/env.sh"
 

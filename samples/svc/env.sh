@@ -16,9 +16,14 @@ svc_port_of() {
     sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
 }
 
+# A loopback TCP port free a moment ago (a server that cannot bind it says so).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # redis-server in directory $1, no persistence; sets rp.
 start_redis() {
-    rp=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    rp=$(free_port)
     redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$1" \
         --logfile "$1/redis.log" &
     pids="$pids $!"

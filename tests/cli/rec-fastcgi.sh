@@ -77,7 +77,7 @@ port_of "$T/fcgi.out" >/dev/null
 
 n="$T/ngx"
 mkdir -p "$n"
-np=$($py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+np=$(free_port)
 cat >"$n/nginx.conf" <<EOF
 daemon off;
 master_process off;

@@ -30,7 +30,7 @@ start_nginx() {
     tries=0
     while :; do
         tries=$((tries + 1))
-        np=$($py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        np=$(free_port)
         cat >"$n/nginx.conf" <<EOF
 daemon off;
 master_process on;

@@ -49,11 +49,17 @@ SAMPLE_GEN := $(B)/bin/koala-samplegen
 SVC_BINS   := $(B)/bin/sample-svc $(B)/bin/sample-client
 
 HOOK_SRC := $(wildcard hook/*.c)
-HOOK_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(HOOK_SRC))
+# hk_replay*.c are the replayer's own parts: in libkoala-replayer.so only.
+REPLAY_SRC := $(wildcard hook/hk_replay*.c)
+HOOK_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out $(REPLAY_SRC),$(HOOK_SRC)))
 # The interposers (hk_hooks*.c: the wrappers, the recording behind them, the constructor) stay
 # out of the hook's test suites.
 HOOK_CORE_OBJ := $(filter-out $(B)/obj/hook/hk_hooks%,$(HOOK_OBJ))
 RECORDER := $(B)/lib/libkoala-recorder.so
+# The replayer: every hook source built again with HK_REPLAY=1. It also records when
+# KOALA_RECORD_TO_DIR is set (recording while replaying, to measure it).
+REPLAYER_OBJ := $(patsubst hook/%.c,$(B)/obj/hook-replay/%.o,$(HOOK_SRC))
+REPLAYER := $(B)/lib/libkoala-replayer.so
 
 TEST_SRC := $(wildcard tests/check_*.c)
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
@@ -69,7 +75,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd \
             check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools \
-            nginx-light curl wrk
+            nginx-light curl wrk libmicrohttpd-dev
 
 .PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz
 .DEFAULT_GOAL := all
@@ -141,7 +147,19 @@ $(RECORDER): $(HOOK_OBJ) $(LIB_OBJ) hook/recorder.map
 	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_OBJ) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
 	  -Wl,-Bdynamic -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
-hook: $(HOOK_OBJ) $(RECORDER)
+$(B)/obj/hook-replay/%.o: hook/%.c
+	$(call say,CC,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -DHK_REPLAY=1 -pthread -fPIC -fvisibility=hidden \
+	  -Ilibkoala -Ihook -c $< -o $@
+
+# As the recorder, with libmicrohttpd (the inbound server) linked dynamically: it brings GnuTLS.
+$(REPLAYER): $(REPLAYER_OBJ) $(LIB_OBJ) hook/replayer.map
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/replayer.map \
+	  -Wl,-z,defs -o $@ $(REPLAYER_OBJ) $(LIB_OBJ) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
+	  -Wl,-Bdynamic -lmicrohttpd -lm -lpthread -ldl -Wl,--exclude-libs,ALL
+
+hook: $(HOOK_OBJ) $(RECORDER) $(REPLAYER)
 
 # --------------------------------------------------------------- tools
 $(B)/obj/tools/%.o: tools/%.c

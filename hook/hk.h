@@ -74,6 +74,11 @@ typedef struct hk_config {
     int n_bypass;
     int64_t gc_timeout_ns;                /* KOALA_GC_GLOBAL_STATUS_TIMEOUT */
     int max_actions;                      /* KOALA_MAX_ACTIONS */
+    /* The replayer's. An address given as ":port" is on loopback, 127.0.0.1. */
+    kl_addr sut_addr;                     /* KOALA_SUT_ADDR: the service, 127.0.0.1:2515 */
+    kl_addr inbound_addr;                 /* KOALA_INBOUND_ADDR: 127.0.0.1:2514 */
+    kl_addr outbound_addr;                /* KOALA_OUTBOUND_ADDR: 127.0.0.1:2516 */
+    int64_t inbound_read_timeout_ns;      /* KOALA_INBOUND_READ_TIMEOUT: 100ms */
     uint16_t bypass_ports[HK_MAX_BYPASS]; /* KOALA_OUTBOUND_BYPASS_PORT: never redirected */
     int n_bypass_ports;
     /* A bad value is kept here, to be logged once the log is open, and the default used. */

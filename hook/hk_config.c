@@ -103,6 +103,23 @@ static void get_count(hk_config *c, const char *value, const char *name, int *ds
         *dst = (int)v;
 }
 
+/* An address to listen on or call; ":port" is loopback: nothing listens on every interface
+ * unless asked to. */
+static void get_addr(hk_config *c, const char *value, const char *name, kl_addr *dst,
+                     const char *dflt)
+{
+    kl_addr_parse(dflt, dst);
+    if (!value)
+        return;
+    kl_addr a;
+    char text[KL_ADDR_STRLEN];
+    snprintf(text, sizeof text, "%s%s", value[0] == ':' ? "127.0.0.1" : "", value);
+    if (kl_addr_parse(text, &a) != KL_OK || kl_addr_is_empty(&a) || (!a.unix_path[0] && !a.port))
+        warn(c, name, value, "is not ip:port, :port or a unix socket path", dflt);
+    else
+        *dst = a;
+}
+
 /* Ports, comma separated; a bad entry is skipped and named. */
 static void get_ports(hk_config *c, const char *value)
 {
@@ -136,6 +153,11 @@ void hk_config_load(hk_config *c, const char *(*get)(const char *name))
     get_duration(c, get("KOALA_GC_GLOBAL_STATUS_TIMEOUT"), "KOALA_GC_GLOBAL_STATUS_TIMEOUT",
                  &c->gc_timeout_ns, 5000000000, "5s");
     get_count(c, get("KOALA_MAX_ACTIONS"), "KOALA_MAX_ACTIONS", &c->max_actions, 500, "500");
+    get_addr(c, get("KOALA_SUT_ADDR"), "KOALA_SUT_ADDR", &c->sut_addr, "127.0.0.1:2515");
+    get_addr(c, get("KOALA_INBOUND_ADDR"), "KOALA_INBOUND_ADDR", &c->inbound_addr, "127.0.0.1:2514");
+    get_addr(c, get("KOALA_OUTBOUND_ADDR"), "KOALA_OUTBOUND_ADDR", &c->outbound_addr, "127.0.0.1:2516");
+    get_duration(c, get("KOALA_INBOUND_READ_TIMEOUT"), "KOALA_INBOUND_READ_TIMEOUT",
+                 &c->inbound_read_timeout_ns, 100000000, "100ms");
     get_ports(c, get("KOALA_OUTBOUND_BYPASS_PORT"));
 }
 

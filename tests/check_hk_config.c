@@ -116,13 +116,29 @@ START_TEST(bypass_matches_an_address_or_any_ip_on_a_port)
 }
 END_TEST
 
-START_TEST(bypassed_ports_are_left_alone_on_any_ip)
+static void assert_addr(const kl_addr *a, const char *want)
+{
+    char text[KL_ADDR_STRLEN];
+    ck_assert_str_eq(kl_addr_format(a, text, sizeof text), want);
+}
+
+START_TEST(the_replayer_listens_and_calls_on_loopback_by_default)
 {
     hk_config c;
     load(&c, NULL);
+    assert_addr(&c.sut_addr, "127.0.0.1:2515");
+    assert_addr(&c.inbound_addr, "127.0.0.1:2514");
+    assert_addr(&c.outbound_addr, "127.0.0.1:2516");
+    ck_assert_int_eq(c.inbound_read_timeout_ns, 100000000);
     ck_assert_int_eq(c.n_bypass_ports, 0);
-    const char *const v[] = {"KOALA_OUTBOUND_BYPASS_PORT", "8500,2345", NULL};
+    const char *const v[] = {"KOALA_SUT_ADDR", "/run/php/fpm.sock", "KOALA_INBOUND_ADDR", ":3514",
+                             "KOALA_OUTBOUND_ADDR", "[::1]:3516", "KOALA_INBOUND_READ_TIMEOUT", "250ms",
+                             "KOALA_OUTBOUND_BYPASS_PORT", "8500,2345", NULL};
     load(&c, v);
+    assert_addr(&c.sut_addr, "unix:/run/php/fpm.sock");
+    assert_addr(&c.inbound_addr, "127.0.0.1:3514");
+    assert_addr(&c.outbound_addr, "[::1]:3516");
+    ck_assert_int_eq(c.inbound_read_timeout_ns, 250000000);
     ck_assert_int_eq(c.n_bypass_ports, 2);
     ck_assert_int_eq(c.n_warnings, 0);
     kl_addr a;
@@ -133,15 +149,24 @@ START_TEST(bypassed_ports_are_left_alone_on_any_ip)
 }
 END_TEST
 
-START_TEST(bad_bypass_ports_are_named_and_the_others_kept)
+START_TEST(bad_replayer_values_are_named_and_fall_back_to_the_default)
 {
-    const char *const v[] = {"KOALA_OUTBOUND_BYPASS_PORT", "80,http,70000,", NULL};
+    const char *const v[] = {"KOALA_SUT_ADDR", "service:80", "KOALA_INBOUND_ADDR", "127.0.0.1",
+                             "KOALA_OUTBOUND_BYPASS_PORT", "80,http,70000,",
+                             "KOALA_INBOUND_READ_TIMEOUT", "quick", NULL};
     hk_config c;
     load(&c, v);
+    assert_addr(&c.sut_addr, "127.0.0.1:2515");
+    assert_addr(&c.inbound_addr, "127.0.0.1:2514");
     ck_assert_int_eq(c.n_bypass_ports, 1);
     ck_assert_int_eq(c.bypass_ports[0], 80);
-    ck_assert_int_eq(c.n_warnings, 2);
-    ck_assert_str_eq(c.warnings[0], "KOALA_OUTBOUND_BYPASS_PORT=http,70000, has an entry that is "
+    ck_assert_int_eq(c.inbound_read_timeout_ns, 100000000);
+    ck_assert_int_eq(c.n_warnings, 5);
+    ck_assert_str_eq(c.warnings[0], "KOALA_SUT_ADDR=service:80 is not ip:port, :port or a unix "
+                                    "socket path; using 127.0.0.1:2515");
+    ck_assert_str_eq(c.warnings[2], "KOALA_INBOUND_READ_TIMEOUT=quick is not a duration such as "
+                                    "100ms, 5s or 1m; using 100ms");
+    ck_assert_str_eq(c.warnings[3], "KOALA_OUTBOUND_BYPASS_PORT=http,70000, has an entry that is "
                                     "not a port; using the other entries");
 }
 END_TEST
@@ -155,8 +180,8 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_values_are_named_and_fall_back_to_the_default);
     tcase_add_test(tc, a_path_too_long_is_refused_whole);
     tcase_add_test(tc, bypass_matches_an_address_or_any_ip_on_a_port);
-    tcase_add_test(tc, bypassed_ports_are_left_alone_on_any_ip);
-    tcase_add_test(tc, bad_bypass_ports_are_named_and_the_others_kept);
+    tcase_add_test(tc, the_replayer_listens_and_calls_on_loopback_by_default);
+    tcase_add_test(tc, bad_replayer_values_are_named_and_fall_back_to_the_default);
     suite_add_tcase(s, tc);
     return s;
 }

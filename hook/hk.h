@@ -39,9 +39,10 @@ bool hk_enter(void);
 void hk_leave(void);
 /* Turn koala off for good in this process (recording fails open). */
 void hk_disable(void);
-/* For koala's own threads: hold the guard forever, and run in the idle class (SCHED_IDLE),
- * only when the service's threads leave a CPU free, a request arriving taking it back at once. */
-void hk_own_thread(void);
+/* For koala's own threads: hold the guard forever. In the idle class (SCHED_IDLE), the thread
+ * runs only when the service's threads leave a CPU free, a request arriving taking it back at
+ * once: for work off the service's path (building and writing sessions). */
+void hk_own_thread(bool idle_class);
 
 /* ------------------------------------------------------------------ config */
 
@@ -132,6 +133,7 @@ typedef struct hk_fd_info {
     kl_addr peer;
     kl_addr local;
     char file_name[256];       /* HK_FD_APPEND: the path it was opened with */
+    uint64_t replay;           /* HK_FD_INBOUND: the token of the session replayed on it, or 0 */
 } hk_fd_info;
 
 /* The table (hk_fd.c): chunks of HK_FD_CHUNK entries, allocated on first use, never freed.
@@ -235,14 +237,42 @@ int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cn
  * unchanged. @return false past the last one. */
 bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);
 
+/* ------------------------------------------------------------------ replay */
+
+#ifndef HK_REPLAY
+#define HK_REPLAY 0 /* 1 in libkoala-replayer.so */
+#endif
+
+/* One session being replayed (hk_replay.c): the recorded session, what the service did
+ * meanwhile, the addresses its connections come from. */
+typedef struct hk_replay hk_replay;
+
+/* Start the replayer's servers with c (copied). @return false when none could start. */
+bool hk_replay_start(const hk_config *c);
+/* Stop them at exit; sessions in flight end with an error. */
+void hk_replay_stop(void);
+/* Start replaying s (taken) under a fresh token. NULL when out of memory. */
+hk_replay *hk_replay_begin(kl_session *s);
+/* The recorded session being replayed. */
+const kl_session *hk_replay_session(const hk_replay *r);
+/* Connections from local belong to r: the service's accept() of one marks its fd. */
+void hk_replay_claim(hk_replay *r, const kl_addr *local);
+/* End r: the replayed session, with what the service answered (response, when its first byte
+ * came) and error (NULL for none); r is forgotten. NULL when out of memory. */
+kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
+                           int64_t response_time, const char *error);
+/* The token of the session whose connection peer is (0: none): for hk_on_accept. */
+uint64_t hk_replay_token_of(const kl_addr *peer);
+
 /* ------------------------------------------------------------------ record */
 
 /* What the wrappers saw, turned into sessions by a per-thread kl_builder and handed to the
  * sink. Every hk_on_* is called with the guard held, after the real call, with what it
  * returned; before hk_record_init() they do nothing. */
 
-/* Start recording with c (copied; the host name and program are looked up once). */
-void hk_record_init(const hk_config *c);
+/* Start recording with c (copied; the host name and program are looked up once). Without
+ * recording, only the fd table is kept, for the replayer. */
+void hk_record_init(const hk_config *c, bool recording);
 /* fd came from accept/accept4: an inbound connection. */
 void hk_on_accept(int fd);
 /* socket() returned fd of type (SOCK_DGRAM...): a datagram socket from the start, else what

@@ -1,5 +1,5 @@
-/* hk_hooks_main.c - the recorder's start and end: configuration, log, sink, and the summary
- * line at exit. */
+/* hk_hooks_main.c - koala's start and end in a process: configuration, log, the recording's
+ * sink and the replayer's servers, and the summary line at exit. */
 #include "hk.h"
 
 #include <errno.h>
@@ -9,7 +9,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 static hk_config cfg;
-static bool recording;
+static bool recording, replaying;
 
 static const char *env(const char *name)
 {
@@ -60,6 +60,19 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
     return old == on_stop_signal ? SIG_DFL : old;
 }
 
+/* The sink's writer thread, when KOALA_RECORD_TO_DIR names a place. */
+static bool start_recording(void)
+{
+    if (!cfg.record_dir[0]) {
+        hk_log(HK_INFO, "KOALA_RECORD_TO_DIR is not set: recording nothing");
+        return false;
+    }
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, cfg.record_dir, program_invocation_short_name);
+    o.before_drain = hk_record_catch_up;
+    return hk_sink_start(&o) == KL_OK;
+}
+
 __attribute__((constructor)) static void hk_start(void)
 {
     if (!hk_enter())
@@ -69,25 +82,19 @@ __attribute__((constructor)) static void hk_start(void)
     hk_log_open(&cfg);
     for (int i = 0; i < cfg.n_warnings; i++)
         hk_log(HK_WARN, "%s", cfg.warnings[i]);
-    if (!cfg.record_dir[0]) {
-        hk_log(HK_INFO, "KOALA_RECORD_TO_DIR is not set: recording nothing");
+    recording = start_recording();
+#if HK_REPLAY
+    replaying = hk_replay_start(&cfg);
+#endif
+    if (!recording && !replaying) {
         hk_log_close(); /* a process koala leaves alone holds none of koala's fds */
         hk_leave();
         hk_disable();
         return;
     }
-    hk_sink_opts o;
-    hk_sink_opts_init(&o, cfg.record_dir, program_invocation_short_name);
-    o.before_drain = hk_record_catch_up;
-    if (hk_sink_start(&o) != KL_OK) {
-        hk_log_close();
-        hk_leave();
-        hk_disable();
-        return;
-    }
-    hk_record_init(&cfg);
-    watch_stop_signals();
-    recording = true;
+    hk_record_init(&cfg, recording);
+    if (recording)
+        watch_stop_signals();
     hk_leave();
 }
 
@@ -95,19 +102,25 @@ __attribute__((constructor)) static void hk_start(void)
  * stopped by exit() loses nothing it finished. */
 __attribute__((destructor)) static void hk_stop(void)
 {
-    if (!recording || !hk_enter())
+    if ((!recording && !replaying) || !hk_enter())
         return;
-    recording = false;
+#if HK_REPLAY
+    if (replaying)
+        hk_replay_stop();
+#endif
     hk_record_stop();
-    hk_sink_stop();
-    kl_builder_totals bt;
-    hk_record_totals(&bt);
-    hk_sink_totals st = hk_sink_get_totals();
-    /* Quiet for the many short processes a service may spawn that record nothing. */
-    bool any = st.written || st.dropped || bt.dropped;
-    hk_log(any ? HK_INFO : HK_DEBUG, "%llu sessions written, %llu dropped, %llu bytes in %llu files",
-           (unsigned long long)st.written, (unsigned long long)(st.dropped + bt.dropped),
-           (unsigned long long)st.bytes, (unsigned long long)st.files);
+    if (recording) {
+        hk_sink_stop();
+        kl_builder_totals bt;
+        hk_record_totals(&bt);
+        hk_sink_totals st = hk_sink_get_totals();
+        /* Quiet for the many short processes a service may spawn that record nothing. */
+        bool any = st.written || st.dropped || bt.dropped;
+        hk_log(any ? HK_INFO : HK_DEBUG, "%llu sessions written, %llu dropped, %llu bytes in %llu files",
+               (unsigned long long)st.written, (unsigned long long)(st.dropped + bt.dropped),
+               (unsigned long long)st.bytes, (unsigned long long)st.files);
+    }
+    recording = replaying = false;
     hk_log_close();
     hk_leave();
     hk_disable();

@@ -43,6 +43,7 @@ typedef struct thread_state {
 
 static struct {
     atomic_bool ready;
+    bool recording;               /* false: the fd table is kept (for the replayer), no session */
     atomic_bool restart;          /* a forked child's collector, started by its first event */
     hk_config cfg;
     char host[256], program[256];
@@ -231,7 +232,7 @@ static void thread_done(void *arg)
 static void *collector_main(void *arg)
 {
     (void)arg;
-    hk_own_thread();
+    hk_own_thread(true);
     pthread_mutex_lock(&rc.lock);
     while (!rc.stopping) {
         if (!atomic_load(&rc.wake)) {
@@ -331,9 +332,10 @@ static void fork_child(void)
     rc.collecting = false;
 }
 
-void hk_record_init(const hk_config *c)
+void hk_record_init(const hk_config *c, bool recording)
 {
     rc.cfg = *c;
+    rc.recording = recording;
     if (gethostname(rc.host, sizeof rc.host) != 0)
         rc.host[0] = 0;
     rc.host[sizeof rc.host - 1] = 0;
@@ -346,7 +348,8 @@ void hk_record_init(const hk_config *c)
     }
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         hk_log(HK_WARN, "cannot watch forks: a forked child collects no idle sessions");
-    start_collector();
+    if (recording)
+        start_collector();
     atomic_store(&rc.ready, true);
 }
 
@@ -412,6 +415,8 @@ static thread_state *state(void)
  * else its own, registered at its first inbound byte. */
 static slot *builder(bool create)
 {
+    if (!rc.recording)
+        return NULL;
     thread_state *t = me;
     if (t && t->delegate)
         return t->delegate;
@@ -514,8 +519,12 @@ void hk_on_accept(int fd)
     /* A unix client is unnamed: the socket it came through (php-fpm's path) tells more. */
     if (info.peer.unix_net[0] && !info.peer.unix_path[0])
         snprintf(info.peer.unix_path, sizeof info.peer.unix_path, "%s", info.local.unix_path);
+#if HK_REPLAY
+    info.replay = hk_replay_token_of(&info.peer);
+#endif
     hk_fd_set(fd, &info);
-    log_conn(fd, "inbound connection from", &info.peer);
+    log_conn(fd, info.replay ? "inbound connection of a replayed session from" : "inbound connection from",
+             &info.peer);
 }
 
 void hk_on_socket(int fd, int type)
@@ -807,7 +816,7 @@ void hk_record_shutdown(int64_t vtid)
 void hk_record_delegate(int64_t vtid)
 {
     thread_state *t;
-    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !(t = state()))
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !rc.recording || !(t = state()))
         return;
     pthread_mutex_lock(&rc.lock);
     if (t->delegate)

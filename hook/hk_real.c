@@ -68,9 +68,11 @@ void hk_disable(void)
     atomic_store(&disabled, true);
 }
 
-void hk_own_thread(void)
+void hk_own_thread(bool idle_class)
 {
     depth = 1;
+    if (!idle_class)
+        return;
     struct sched_param idle = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);

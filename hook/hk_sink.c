@@ -195,7 +195,7 @@ static void *writer_main(void *arg)
     (void)arg;
     /* Fewer CPUs than the service can use: the queue fills and sessions are dropped
      * (counted), the service is not slowed. */
-    hk_own_thread();
+    hk_own_thread(true);
     pthread_mutex_lock(&sk.lock);
     for (;;) {
         while (!sk.head && !sk.stopping && !atomic_load(&drain)) {

@@ -3,6 +3,8 @@
 #include "hk.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,8 +47,27 @@ START_TEST(the_guard_lets_one_level_in_per_thread)
     hk_leave();
     ck_assert(hk_enter());
     hk_leave();
-    hk_own_thread();
+    hk_own_thread(false);
     ck_assert(!hk_enter());
+    ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER);
+}
+END_TEST
+
+static void *own_idle(void *arg)
+{
+    (void)arg;
+    hk_own_thread(true);
+    return (void *)(intptr_t)(sched_getscheduler(0) == SCHED_IDLE && !hk_enter());
+}
+
+START_TEST(koalas_background_threads_run_in_the_idle_class)
+{
+    pthread_t t;
+    void *idle;
+    pthread_create(&t, NULL, own_idle, NULL);
+    pthread_join(t, &idle);
+    ck_assert(idle != NULL);
+    ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER); /* the caller's class is its own */
 }
 END_TEST
 
@@ -68,6 +89,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("hk_real");
     tcase_add_test(tc, every_real_function_is_libcs);
     tcase_add_test(tc, the_guard_lets_one_level_in_per_thread);
+    tcase_add_test(tc, koalas_background_threads_run_in_the_idle_class);
     tcase_add_test(tc, a_disabled_hook_lets_everything_through);
     suite_add_tcase(s, tc);
     return s;

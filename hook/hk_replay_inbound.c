@@ -1,0 +1,387 @@
+/* hk_replay_inbound.c - the replayer's inbound server. An HTTP POST carries one recorded
+ * session (a protobuf koala.Session); its request goes to the service (KOALA_SUT_ADDR) from a
+ * local address of its own, and what the service answers comes back as one protobuf
+ * koala.ReplayedSession. libmicrohttpd is polled by koala's own thread, so none of its calls
+ * is recorded or redirected; each session is replayed on a thread of its own while its HTTP
+ * connection waits, suspended. */
+#include "hk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BODY (256u << 20)            /* a session larger than this is refused */
+#define CONNECT_MS 5000
+#define ANSWER_NS (30 * (int64_t)1000000000) /* a service silent this long fails the session */
+
+/* One POST, from its first byte to its answer. */
+typedef struct job {
+    struct MHD_Connection *conn;
+    kl_buf body;
+    bool too_big, started;
+    unsigned status;      /* of the answer */
+    const char *type;
+    kl_buf answer;        /* a ReplayedSession, or a line of text saying what went wrong */
+} job;
+
+static struct {
+    hk_config cfg;
+    struct MHD_Daemon *d;
+    pthread_t poller;
+    atomic_bool stop;
+    atomic_uint unix_names; /* for the abstract addresses a unix service is called from */
+    bool running;
+} in;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* a as a socket address; for a unix path, its name (abstract when it starts with '@'). */
+static socklen_t to_sockaddr(const kl_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->unix_path[0]) {
+        struct sockaddr_un *un = (struct sockaddr_un *)ss;
+        un->sun_family = AF_UNIX;
+        size_t n = strnlen(a->unix_path, sizeof un->sun_path - 1);
+        memcpy(un->sun_path, a->unix_path, n);
+        if (un->sun_path[0] == '@')
+            un->sun_path[0] = 0;
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    }
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        memcpy(&s6->sin6_addr, a->ip, 16);
+        return sizeof *s6;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a->port);
+    memcpy(&s4->sin_addr, a->ip, 4);
+    return sizeof *s4;
+}
+
+/* Bind fd, about to call the service, to an address no other connection has: loopback with
+ * a port the kernel picks, or a fresh abstract unix name. The service's accept() then tells
+ * the session by its peer. */
+static int bind_unique(int fd, const kl_addr *sut, kl_addr *local)
+{
+    kl_addr want;
+    if (sut->unix_path[0]) {
+        char name[64];
+        snprintf(name, sizeof name, "@koala-replay-%ld-%u", (long)getpid(),
+                 atomic_fetch_add(&in.unix_names, 1));
+        kl_addr_parse(name, &want);
+    } else {
+        kl_addr_parse(sut->family == AF_INET6 ? "[::1]:0" : "127.0.0.1:0", &want);
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = to_sockaddr(&want, &ss);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0)
+        return -1;
+    len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        kl_addr_from_sockaddr((struct sockaddr *)&ss, len, local) != KL_OK)
+        return -1;
+    return 0;
+}
+
+/* Wait for events on fd until deadline (monotonic ms). @return >0 ready, 0 timed out, -1 error. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+        if (n > 0 || (n < 0 && errno != EINTR))
+            return n;
+    }
+}
+
+static int send_all(int fd, const uint8_t *data, size_t len, int64_t deadline)
+{
+    while (len) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (wait_fd(fd, POLLOUT, deadline) <= 0)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether resp holds the whole answer to req by its protocol (HTTP, FastCGI, RESP). */
+static bool complete(kl_protocol p, const kl_bytes *req, const kl_buf *resp, bool eof)
+{
+    if (p == KL_PROTO_UNKNOWN || p == KL_PROTO_MYSQL)
+        return false;
+    unsigned flags = KL_FRAME_RESPONSE | (eof ? KL_FRAME_EOF : 0);
+    if (p == KL_PROTO_HTTP && req->len >= 5 && memcmp(req->data, "HEAD ", 5) == 0)
+        flags |= KL_FRAME_HEAD;
+    kl_frame_state st = {0};
+    size_t n = 0;
+    return kl_frame_message(p, flags, (const uint8_t *)resp->data, resp->len, &st, &n) == KL_OK && n;
+}
+
+/* Send the recorded request to the service and read its answer into resp: complete when its
+ * protocol says so, at the end of the stream, or after the read timeout of silence once
+ * bytes came. @return NULL, or what went wrong. */
+static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, char *why, size_t cap)
+{
+    const kl_addr *sut = &in.cfg.sut_addr;
+    const kl_bytes *req = &hk_replay_session(r)->call_from_inbound.request;
+    struct sockaddr_storage ss;
+    socklen_t len = to_sockaddr(sut, &ss);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    kl_addr local;
+    char sut_text[KL_ADDR_STRLEN];
+    kl_addr_format(sut, sut_text, sizeof sut_text);
+    if (fd < 0 || bind_unique(fd, sut, &local) != 0) {
+        snprintf(why, cap, "cannot make a socket to call the service at %s: %s", sut_text, strerror(errno));
+        goto out;
+    }
+    hk_replay_claim(r, &local);
+    int64_t deadline = mono_ms() + CONNECT_MS;
+    int err = 0;
+    socklen_t el = sizeof err;
+    if ((connect(fd, (struct sockaddr *)&ss, len) != 0 &&
+         (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) <= 0)) ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
+        snprintf(why, cap, "cannot connect to the service at %s (KOALA_SUT_ADDR): %s", sut_text,
+                 strerror(err ? err : errno ? errno : ETIMEDOUT));
+        goto out;
+    }
+    deadline = mono_ms() + ANSWER_NS / 1000000;
+    if (send_all(fd, req->data, req->len, deadline) != 0) {
+        snprintf(why, cap, "sending the request to the service: %s", strerror(errno));
+        goto out;
+    }
+    kl_protocol p = kl_frame_detect(req->data, req->len);
+    int64_t silence = in.cfg.inbound_read_timeout_ns / 1000000;
+    for (;;) {
+        int64_t until = resp->len && (p == KL_PROTO_UNKNOWN || p == KL_PROTO_MYSQL) ? mono_ms() + silence : deadline;
+        if (until > deadline)
+            until = deadline;
+        int ready = wait_fd(fd, POLLIN, until);
+        if (ready == 0) {
+            if (!resp->len)
+                snprintf(why, cap, "the service answered nothing in %d s", (int)(ANSWER_NS / 1000000000));
+            else if (mono_ms() >= deadline)
+                snprintf(why, cap, "the service's answer was still incomplete after %d s",
+                         (int)(ANSWER_NS / 1000000000));
+            break;
+        }
+        char buf[16384];
+        ssize_t n = ready < 0 ? -1 : recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n < 0) {
+            snprintf(why, cap, "reading the service's answer: %s", strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if (!resp->len)
+            *first_at = now_ns();
+        if (kl_buf_append(resp, buf, (size_t)n) != KL_OK) {
+            snprintf(why, cap, "out of memory reading the service's answer");
+            break;
+        }
+        if (complete(p, req, resp, false))
+            break;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return why[0] ? why : NULL;
+}
+
+/* A line of text: what went wrong, and why. */
+static void answer_text(job *j, unsigned status, const char *what, const char *why)
+{
+    j->status = status;
+    j->type = "text/plain; charset=utf-8";
+    j->answer.len = 0;
+    kl_buf_printf(&j->answer, "%s%s\n", what, why);
+}
+
+static void *replay_main(void *arg)
+{
+    job *j = arg;
+    hk_own_thread(false);
+    char why[512] = "";
+    kl_session *s = NULL;
+    if (j->too_big) {
+        answer_text(j, 413, "a session larger than 256 MiB is refused", "");
+    } else if (kl_session_decode((const uint8_t *)j->body.data, j->body.len, &s, why) != KL_OK) {
+        answer_text(j, 400, "the body is not a koala.Session (protobuf): ", why);
+    } else {
+        hk_replay *r = hk_replay_begin(s);
+        kl_buf resp = {0};
+        int64_t first = 0;
+        kl_replayed *out = NULL;
+        if (r) {
+            const char *err = call_service(r, &resp, &first, why, sizeof why);
+            if (err)
+                hk_log(HK_WARN, "replaying %s: %s", hk_replay_session(r)->id ? hk_replay_session(r)->id : "a session", err);
+            out = hk_replay_end(r, (const uint8_t *)resp.data, resp.len, first, err);
+        }
+        kl_buf_free(&resp);
+        if (!out || kl_replayed_encode(out, &j->answer) != KL_OK) {
+            answer_text(j, 500, "out of memory", "");
+        } else {
+            j->status = 200;
+            j->type = "application/x-protobuf";
+        }
+        kl_replayed_free(out);
+    }
+    MHD_resume_connection(j->conn);
+    return NULL;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *type,
+                             const void *data, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    enum MHD_Result rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *data,
+                              size_t *size, void **state)
+{
+    (void)cls, (void)url, (void)version;
+    job *j = *state;
+    if (!j) {
+        if (strcmp(method, "POST") != 0) {
+            static const char use[] = "koala replayer: POST a recorded session (protobuf koala.Session); "
+                                      "the answer is a koala.ReplayedSession\n";
+            return queue(c, 405, "text/plain; charset=utf-8", use, sizeof use - 1);
+        }
+        if (!(j = calloc(1, sizeof *j)))
+            return MHD_NO;
+        j->conn = c;
+        *state = j;
+        return MHD_YES;
+    }
+    if (*size) {
+        if (j->body.len + *size > MAX_BODY || kl_buf_append(&j->body, data, *size) != KL_OK)
+            j->too_big = true;
+        *size = 0;
+        return MHD_YES;
+    }
+    if (!j->started) {
+        j->started = true;
+        MHD_suspend_connection(c);
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &a, replay_main, j) != 0) {
+            answer_text(j, 503, "no thread to replay the session", "");
+            MHD_resume_connection(c);
+        }
+        pthread_attr_destroy(&a);
+        return MHD_YES;
+    }
+    return queue(c, j->status, j->type, j->answer.data, j->answer.len);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **state,
+                      enum MHD_RequestTerminationCode why)
+{
+    (void)cls, (void)c, (void)why;
+    job *j = *state;
+    if (!j)
+        return;
+    kl_buf_free(&j->body);
+    kl_buf_free(&j->answer);
+    free(j);
+    *state = NULL;
+}
+
+/* libmicrohttpd starts here, on koala's thread, not in the constructor: under
+ * AddressSanitizer, starting it while the process loads corrupts libc's locale lock. */
+static void *poll_main(void *arg)
+{
+    (void)arg;
+    hk_own_thread(false);
+    const hk_config *c = &in.cfg;
+    char text[KL_ADDR_STRLEN];
+    kl_addr_format(&c->inbound_addr, text, sizeof text);
+    struct sockaddr_storage ss;
+    to_sockaddr(&c->inbound_addr, &ss);
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    in.d = MHD_start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+    if (!in.d) {
+        hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: cannot listen there: %s", text, strerror(errno));
+        return NULL;
+    }
+    hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
+           kl_addr_format(&c->sut_addr, (char[KL_ADDR_STRLEN]){0}, KL_ADDR_STRLEN));
+    while (!atomic_load(&in.stop))
+        MHD_run_wait(in.d, 200);
+    MHD_stop_daemon(in.d);
+    return NULL;
+}
+
+bool hk_replay_start(const hk_config *c)
+{
+    in.cfg = *c;
+    char text[KL_ADDR_STRLEN];
+    kl_addr_format(&c->inbound_addr, text, sizeof text);
+    if (c->inbound_addr.unix_path[0]) {
+        hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: the inbound server listens on ip:port only", text);
+        return false;
+    }
+    atomic_store(&in.stop, false);
+    in.running = pthread_create(&in.poller, NULL, poll_main, NULL) == 0;
+    if (!in.running)
+        hk_log(HK_ERROR, "cannot start the inbound server's thread");
+    return in.running;
+}
+
+void hk_replay_stop(void)
+{
+    if (!in.running)
+        return;
+    atomic_store(&in.stop, true);
+    pthread_join(in.poller, NULL);
+    in.running = false;
+    in.d = NULL;
+}

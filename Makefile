@@ -152,12 +152,12 @@ $(B)/obj/hook-replay/%.o: hook/%.c
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -DHK_REPLAY=1 -pthread -fPIC -fvisibility=hidden \
 	  -Ilibkoala -Ihook -c $< -o $@
 
-# As the recorder, with libmicrohttpd (the inbound server) linked dynamically: it brings GnuTLS.
+# As the recorder; libmicrohttpd (the inbound server) is dlopen'ed when it starts.
 $(REPLAYER): $(REPLAYER_OBJ) $(LIB_OBJ) hook/replayer.map
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/replayer.map \
 	  -Wl,-z,defs -o $@ $(REPLAYER_OBJ) $(LIB_OBJ) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
-	  -Wl,-Bdynamic -lmicrohttpd -lm -lpthread -ldl -Wl,--exclude-libs,ALL
+	  -Wl,-Bdynamic -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
 hook: $(HOOK_OBJ) $(RECORDER) $(REPLAYER)
 

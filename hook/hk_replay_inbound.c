@@ -3,9 +3,16 @@
  * local address of its own, and what the service answers comes back as one protobuf
  * koala.ReplayedSession. libmicrohttpd is polled by koala's own thread, so none of its calls
  * is recorded or redirected; each session is replayed on a thread of its own while its HTTP
- * connection waits, suspended. */
+ * connection waits, suspended.
+ *
+ * libmicrohttpd is loaded with dlopen when the server starts, not linked: linked, it and the
+ * GnuTLS stack it brings would be loaded, and their constructors run, in every process the
+ * service spawns; and under AddressSanitizer those constructors (p11-kit's newlocale) run
+ * before the sanitizer's own and leave libc's locale lock corrupted, hanging the process at
+ * exit. */
 #include "hk.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -31,6 +38,32 @@ typedef struct job {
     const char *type;
     kl_buf answer;        /* a ReplayedSession, or a line of text saying what went wrong */
 } job;
+
+/* The libmicrohttpd functions the server calls. */
+#define MHD_FNS(X)                                                                                \
+    X(start_daemon) X(stop_daemon) X(run_wait) X(suspend_connection) X(resume_connection)         \
+    X(create_response_from_buffer) X(add_response_header) X(queue_response) X(destroy_response)
+static struct {
+#define X(f) __typeof__(MHD_##f) *f;
+    MHD_FNS(X)
+#undef X
+} mhd;
+
+#define MHD_SONAME "libmicrohttpd.so.12"
+
+/* Load libmicrohttpd. @return NULL, or why it cannot be used. */
+static const char *mhd_load(void)
+{
+    void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return dlerror();
+#define X(f)                                                                                      \
+    if (!(mhd.f = (__typeof__(MHD_##f) *)dlsym(h, "MHD_" #f)))                                    \
+        return "MHD_" #f " is missing";
+    MHD_FNS(X)
+#undef X
+    return NULL;
+}
 
 static struct {
     hk_config cfg;
@@ -263,19 +296,19 @@ static void *replay_main(void *arg)
         }
         kl_replayed_free(out);
     }
-    MHD_resume_connection(j->conn);
+    mhd.resume_connection(j->conn);
     return NULL;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *type,
                              const void *data, size_t len)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = mhd.create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", type);
-    enum MHD_Result rc = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
+    mhd.add_response_header(resp, "Content-Type", type);
+    enum MHD_Result rc = mhd.queue_response(c, status, resp);
+    mhd.destroy_response(resp);
     return rc;
 }
 
@@ -305,14 +338,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (!j->started) {
         j->started = true;
-        MHD_suspend_connection(c);
+        mhd.suspend_connection(c);
         pthread_t t;
         pthread_attr_t a;
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &a, replay_main, j) != 0) {
             answer_text(j, 503, "no thread to replay the session", "");
-            MHD_resume_connection(c);
+            mhd.resume_connection(c);
         }
         pthread_attr_destroy(&a);
         return MHD_YES;
@@ -333,8 +366,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
-/* libmicrohttpd starts here, on koala's thread, not in the constructor: under
- * AddressSanitizer, starting it while the process loads corrupts libc's locale lock. */
+/* libmicrohttpd is loaded and started here, on koala's thread, once the process is up. */
 static void *poll_main(void *arg)
 {
     (void)arg;
@@ -342,10 +374,15 @@ static void *poll_main(void *arg)
     const hk_config *c = &in.cfg;
     char text[KL_ADDR_STRLEN];
     kl_addr_format(&c->inbound_addr, text, sizeof text);
+    const char *why = mhd_load();
+    if (why) {
+        hk_log(HK_ERROR, "no inbound server: cannot load %s (Debian: libmicrohttpd12): %s", MHD_SONAME, why);
+        return NULL;
+    }
     struct sockaddr_storage ss;
     to_sockaddr(&c->inbound_addr, &ss);
     unsigned flags = MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    in.d = MHD_start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
+    in.d = mhd.start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
     if (!in.d) {
@@ -355,8 +392,8 @@ static void *poll_main(void *arg)
     hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
            kl_addr_format(&c->sut_addr, (char[KL_ADDR_STRLEN]){0}, KL_ADDR_STRLEN));
     while (!atomic_load(&in.stop))
-        MHD_run_wait(in.d, 200);
-    MHD_stop_daemon(in.d);
+        mhd.run_wait(in.d, 200);
+    mhd.stop_daemon(in.d);
     return NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -177,6 +178,42 @@ int kl_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, kl_addr *a)
     if (err)
         memset(a, 0, sizeof *a);
     return err;
+}
+
+int kl_addr_to_sockaddr(const kl_addr *a, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(a->port);
+        memcpy(&in->sin_addr, a->ip, 4);
+        *len = sizeof *in;
+    } else if (a->family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(a->port);
+        memcpy(&in6->sin6_addr, a->ip, 16);
+        if (a->zone[0]) {
+            char *end;
+            unsigned long id = strtoul(a->zone, &end, 10);
+            if (*end || id > UINT32_MAX)
+                return KL_ERR_INVALID;
+            in6->sin6_scope_id = (uint32_t)id;
+        }
+        *len = sizeof *in6;
+    } else if (a->unix_path[0]) {
+        struct sockaddr_un *un = (struct sockaddr_un *)ss;
+        un->sun_family = AF_UNIX;
+        size_t n = strnlen(a->unix_path, sizeof un->sun_path);
+        memcpy(un->sun_path, a->unix_path, n);
+        if (un->sun_path[0] == '@')
+            un->sun_path[0] = '\0';
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        return KL_ERR_INVALID;
+    }
+    return KL_OK;
 }
 
 bool kl_addr_is_empty(const kl_addr *a)

@@ -107,6 +107,10 @@ KL_API int kl_addr_parse(const char *text, kl_addr *a);
 KL_API char *kl_addr_format(const kl_addr *a, char *buf, size_t len);
 /** Fill a from a socket address (AF_INET, AF_INET6, AF_UNIX). @return KL_OK or KL_ERR_INVALID. */
 KL_API int kl_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, kl_addr *a);
+/** Fill ss and *len from a, the reverse of kl_addr_from_sockaddr() (a leading '@' names an
+ * abstract unix socket; a numeric zone is the scope id). @return KL_OK, or KL_ERR_INVALID for
+ * an empty address or a non-numeric zone. */
+KL_API int kl_addr_to_sockaddr(const kl_addr *a, struct sockaddr_storage *ss, socklen_t *len);
 /** True when a holds no IP and no unix path. */
 KL_API bool kl_addr_is_empty(const kl_addr *a);
 /** True when a and b name the same address (IP, port, zone and unix path). */

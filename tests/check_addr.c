@@ -253,6 +253,33 @@ START_TEST(other_families_and_short_lengths_are_invalid)
 }
 END_TEST
 
+START_TEST(to_sockaddr_is_the_reverse_of_from_sockaddr)
+{
+    const char *forms[] = {"10.1.2.3:8080", "[2001:db8::1]:443", "[fe80::1%3]:53", "/run/app.sock",
+                           "@koala-outbound-7"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        kl_addr a, back;
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        ck_assert_int_eq(kl_addr_parse(forms[i], &a), KL_OK);
+        ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_OK);
+        ck_assert_int_eq(kl_addr_from_sockaddr((struct sockaddr *)&ss, len, &back), KL_OK);
+        ck_assert_msg(kl_addr_equal(&a, &back), "%s came back as %s", forms[i], fmt(&back));
+    }
+    kl_addr a;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    ck_assert_int_eq(kl_addr_parse("@x", &a), KL_OK);
+    ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_OK);
+    ck_assert_int_eq(((struct sockaddr_un *)&ss)->sun_path[0], 0); /* abstract */
+    ck_assert_int_eq(len, offsetof(struct sockaddr_un, sun_path) + 2);
+    ck_assert_int_eq(kl_addr_parse("-", &a), KL_OK);
+    ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_ERR_INVALID);
+    ck_assert_int_eq(kl_addr_parse("[fe80::1%eth0]:53", &a), KL_OK);
+    ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_ERR_INVALID);
+}
+END_TEST
+
 static Suite *addr_suite(void)
 {
     Suite *s = suite_create("addr");
@@ -275,6 +302,7 @@ static Suite *addr_suite(void)
     tcase_add_test(tc, abstract_sockaddr_un_prints_as_at_name);
     tcase_add_test(tc, unnamed_sockaddr_un_is_an_empty_unix_address);
     tcase_add_test(tc, other_families_and_short_lengths_are_invalid);
+    tcase_add_test(tc, to_sockaddr_is_the_reverse_of_from_sockaddr);
     suite_add_tcase(s, tc);
     return s;
 }

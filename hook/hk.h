@@ -10,7 +10,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/timeb.h>
 #include <sys/uio.h>
+#include <time.h>
 
 /* -------------------------------------------------------------- real libc */
 
@@ -82,6 +85,7 @@ typedef struct hk_config {
     int64_t inbound_read_timeout_ns;      /* KOALA_INBOUND_READ_TIMEOUT: 100ms */
     uint16_t bypass_ports[HK_MAX_BYPASS]; /* KOALA_OUTBOUND_BYPASS_PORT: never redirected */
     int n_bypass_ports;
+    kl_match_opts match;                  /* KOALA_REPLAYING_MATCH_STRATEGY, _THRESHOLD */
     /* A bad value is kept here, to be logged once the log is open, and the default used. */
     char warnings[HK_MAX_WARNINGS][256];
     int n_warnings;
@@ -133,7 +137,7 @@ typedef struct hk_fd_info {
     kl_addr peer;
     kl_addr local;
     char file_name[256];       /* HK_FD_APPEND: the path it was opened with */
-    uint64_t replay;           /* HK_FD_INBOUND: the token of the session replayed on it, or 0 */
+    uint64_t replay;           /* the token of the replayed session the connection serves, or 0 */
 } hk_fd_info;
 
 /* The table (hk_fd.c): chunks of HK_FD_CHUNK entries, allocated on first use, never freed.
@@ -243,26 +247,96 @@ bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);
 #define HK_REPLAY 0 /* 1 in libkoala-replayer.so */
 #endif
 
-/* One session being replayed (hk_replay.c): the recorded session, what the service did
- * meanwhile, the addresses its connections come from. */
+/* One session being replayed (hk_replay.c): the recorded session, its matcher, what the
+ * service did meanwhile. The registry also knows each redirected outbound connection (by the
+ * address the service's end is bound to: its key) and the session it serves now, and each
+ * service thread's current session: that of the replayed inbound connection it read last.
+ * Everything the service does while replaying goes through the functions below, called with
+ * the guard held. */
 typedef struct hk_replay hk_replay;
 
 /* Start the replayer's servers with c (copied). @return false when none could start. */
 bool hk_replay_start(const hk_config *c);
-/* Stop them at exit; sessions in flight end with an error. */
+/* Stop them at exit. */
 void hk_replay_stop(void);
+/* The inbound and outbound servers (hk_replay_inbound.c, hk_replay_outbound.c). */
+bool hk_replay_inbound_start(const hk_config *c);
+void hk_replay_inbound_stop(void);
+bool hk_replay_outbound_start(const hk_config *c);
+void hk_replay_outbound_stop(void);
+/* The outbound server's abstract unix name (the service's unix sockets connect there). */
+void hk_replay_outbound_unix(kl_addr *out);
+
 /* Start replaying s (taken) under a fresh token. NULL when out of memory. */
 hk_replay *hk_replay_begin(kl_session *s);
 /* The recorded session being replayed. */
 const kl_session *hk_replay_session(const hk_replay *r);
 /* Connections from local belong to r: the service's accept() of one marks its fd. */
 void hk_replay_claim(hk_replay *r, const kl_addr *local);
+/* The request is about to be sent: from now on r's threads read the recorded clock. */
+void hk_replay_injected(hk_replay *r);
 /* End r: the replayed session, with what the service answered (response, when its first byte
  * came) and error (NULL for none); r is forgotten. NULL when out of memory. */
 kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
                            int64_t response_time, const char *error);
 /* The token of the session whose connection peer is (0: none): for hk_on_accept. */
 uint64_t hk_replay_token_of(const kl_addr *peer);
+
+/* The service's side. The calling thread read from inbound fd, described by info: its current
+ * session is now that of the connection (none for a connection koala did not make). */
+void hk_replay_on_inbound(const hk_fd_info *info);
+/* connect(fd, addr): where the connection goes instead. @return addr itself (left alone:
+ * bypassed, a datagram socket, not IP or unix), out filled with the outbound server's address
+ * (fd is then bound to a unique local address, its key, mapped to the calling thread's
+ * session), or NULL: refused (ECONNREFUSED), nothing may leave. */
+const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                                         struct sockaddr_storage *out, socklen_t *out_len);
+/* The calling thread's current session's token, 0 for none. */
+uint64_t hk_replay_current(void);
+/* Before the service sends iov on fd (to: the datagram's address or NULL): an outbound
+ * connection moves to the calling thread's session; a UDP datagram is kept in it and not
+ * sent. @return the datagram's length when it was kept (the wrapper returns it), else -1. */
+ssize_t hk_replay_before_send(int fd, const struct iovec *iov, int cnt, const struct sockaddr *to,
+                              socklen_t tolen);
+/* n bytes of iov were appended to the file fd names: kept in the calling thread's session. */
+void hk_replay_on_append(const hk_fd_info *info, const struct iovec *iov, int cnt, size_t n);
+/* The service closes fd (info): a redirected connection's key is forgotten. */
+void hk_replay_on_close(const hk_fd_info *info);
+/* to-koala!call-function / to-koala!return-function: a JSON payload. */
+void hk_replay_function(bool call, const uint8_t *json, size_t len);
+/* The path open() and fopen() use instead of path, for the calling thread's session's
+ * redirect_dirs and mock_files: path itself, or buf (cap bytes) holding the new one. A mock
+ * file's content is in a memory file, *tmp_fd, for the caller to close once opened (-1: none). */
+const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd);
+/* For the open wrappers: `use` is the path to open instead of path, and OPENED() after the
+ * real call closes a mock file's memory file. */
+#if HK_REPLAY
+#define OPEN_PATH(path, use)                                                                      \
+    char moved_[HK_PATH_MAX];                                                                     \
+    int mock_fd_ = -1;                                                                            \
+    const char *use = hk_replay_path(path, moved_, sizeof moved_, &mock_fd_);
+#define OPENED()                                                                                  \
+    if (mock_fd_ >= 0)                                                                            \
+    REAL(close)(mock_fd_)
+#else
+#define OPEN_PATH(path, use) const char *use = path;
+#define OPENED()
+#endif
+/* How far the calling thread's CLOCK_REALTIME is moved back (ns): the recorded time minus
+ * the time its session was injected; 0 outside replayed sessions. */
+int64_t hk_replay_shift(void);
+
+/* The outbound server's side, by a connection's key (the peer its accept() saw). What to
+ * send first on a new connection: a recorded greeting of its session (the server spoke first
+ * on a call to the same peer port), appended to out. @return true when there is one. */
+bool hk_replay_greeting(const kl_addr *key, kl_buf *out);
+/* Answer req, a whole request the connection sent: the matched call's response appended to
+ * out, *last (the connection's last matched index, -1 at first) moved on, and *close_after
+ * set when the recorded response ends with the connection. @return false when nothing
+ * matches, or no session owns the connection: the caller closes it. Either way the session,
+ * if any, keeps the call. */
+bool hk_replay_answer(const kl_addr *key, const uint8_t *req, size_t len, int64_t *last,
+                      kl_buf *out, bool *close_after);
 
 /* ------------------------------------------------------------------ record */
 

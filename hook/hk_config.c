@@ -140,6 +140,21 @@ static void get_ports(hk_config *c, const char *value)
     }
 }
 
+static void get_match(hk_config *c, const char *strategy, const char *threshold)
+{
+    kl_match_opts_init(&c->match);
+    if (strategy && *strategy && kl_match_strategy_parse(strategy, &c->match.strategy) != KL_OK)
+        warn(c, "KOALA_REPLAYING_MATCH_STRATEGY", strategy, "is not chunk or sim", "chunk");
+    if (!threshold)
+        return;
+    char *end;
+    double t = strtod(threshold, &end);
+    if (!*threshold || *end || !(t > 0 && t <= 1))
+        warn(c, "KOALA_REPLAYING_MATCH_THRESHOLD", threshold, "is not a number above 0 and at most 1", "0.7");
+    else
+        c->match.threshold = t;
+}
+
 void hk_config_load(hk_config *c, const char *(*get)(const char *name))
 {
     memset(c, 0, sizeof *c);
@@ -159,6 +174,7 @@ void hk_config_load(hk_config *c, const char *(*get)(const char *name))
     get_duration(c, get("KOALA_INBOUND_READ_TIMEOUT"), "KOALA_INBOUND_READ_TIMEOUT",
                  &c->inbound_read_timeout_ns, 100000000, "100ms");
     get_ports(c, get("KOALA_OUTBOUND_BYPASS_PORT"));
+    get_match(c, get("KOALA_REPLAYING_MATCH_STRATEGY"), get("KOALA_REPLAYING_MATCH_THRESHOLD"));
 }
 
 bool hk_config_bypassed(const hk_config *c, const kl_addr *peer)

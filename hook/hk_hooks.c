@@ -34,6 +34,53 @@
         WRAP(type, name, args, after);                                                            \
     } while (0)
 
+/* Replaying, before the service sends iov on fd: a datagram is kept and not sent (the wrapper
+ * returns as if it was), an outbound connection moves to the calling thread's session. The
+ * arguments are evaluated only in the replayer. */
+#if HK_REPLAY
+#define BEFORE_SEND(fd, iov, cnt, to, tolen)                                                      \
+    {                                                                                             \
+        ssize_t kept_ = hk_replay_before_send(fd, iov, cnt, to, tolen);                           \
+        if (kept_ >= 0) {                                                                         \
+            hk_leave();                                                                           \
+            return kept_;                                                                         \
+        }                                                                                         \
+    }
+#else
+#define BEFORE_SEND(fd, iov, cnt, to, tolen)
+#endif
+
+/* A send on fd: WRAP_FD with BEFORE_SEND. */
+#define WRAP_SEND(name, fd, args, iov, cnt, to, tolen, after)                                     \
+    do {                                                                                          \
+        if (hk_fd_kind_of(fd) == HK_FD_OTHER || !hk_enter())                                      \
+            return REAL(name) args;                                                               \
+        BEFORE_SEND(fd, iov, cnt, to, tolen)                                                      \
+        ssize_t n = REAL(name) args;                                                              \
+        int saved = errno;                                                                        \
+        after;                                                                                    \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
+    } while (0)
+
+/* An open-like wrapper: args name the file `use`, path moved when replaying (OPEN_PATH). */
+#define WRAP_OPEN(name, path, args, after)                                                        \
+    do {                                                                                          \
+        if (!hk_enter()) {                                                                        \
+            const char *use = path;                                                               \
+            return REAL(name) args;                                                               \
+        }                                                                                         \
+        OPEN_PATH(path, use)                                                                      \
+        int n = REAL(name) args;                                                                  \
+        int saved = errno;                                                                        \
+        OPENED();                                                                                 \
+        after;                                                                                    \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
+    } while (0)
+
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     WRAP(int, accept, (fd, addr, len), if (n >= 0) hk_on_accept(n));
@@ -50,10 +97,30 @@ EXPORT int socket(int domain, int type, int protocol)
     WRAP(int, socket, (domain, type, protocol), if (n >= 0) hk_on_socket(n, type));
 }
 
+/* A nonblocking connect in progress is a connection too. Replaying, the connection goes to
+ * the outbound server instead (hk_replay_connect), or is refused; the fd table keeps the
+ * address the service asked for. */
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    /* A nonblocking connect in progress is a connection too. */
-    WRAP(int, connect, (fd, addr, len), if (n == 0 || saved == EINPROGRESS) hk_on_connect(fd, addr, len));
+    if (!hk_enter())
+        return REAL(connect)(fd, addr, len);
+    const struct sockaddr *to = addr;
+    socklen_t tolen = len;
+#if HK_REPLAY
+    struct sockaddr_storage instead;
+    if (!(to = hk_replay_connect(fd, addr, len, &instead, &tolen))) {
+        hk_leave();
+        errno = ECONNREFUSED;
+        return -1;
+    }
+#endif
+    int n = REAL(connect)(fd, to, tolen);
+    int saved = errno;
+    if (n == 0 || saved == EINPROGRESS)
+        hk_on_connect(fd, addr, len);
+    hk_leave();
+    errno = saved;
+    return n;
 }
 
 /* The bookkeeping comes before the real close: once closed, another thread may get the
@@ -156,30 +223,31 @@ FCNTL(fcntl64)
 EXPORT int open(const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    WRAP(int, open, (path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+    WRAP_OPEN(open, path, (use, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    WRAP(int, open64, (path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+    WRAP_OPEN(open64, path, (use, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    WRAP(int, openat, (dirfd, path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+    WRAP_OPEN(openat, path, (dirfd, use, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     MODE_ARG(flags);
-    WRAP(int, openat64, (dirfd, path, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
+    WRAP_OPEN(openat64, path, (dirfd, use, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-    WRAP_FD(ssize_t, send, fd, (fd, buf, len, flags), hk_on_send(fd, buf, n));
+    WRAP_SEND(send, fd, (fd, buf, len, flags), (&(struct iovec){(void *)buf, len}), 1, NULL, 0,
+              hk_on_send(fd, buf, n));
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -198,6 +266,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
         hk_leave();
         return (ssize_t)len;
     }
+    BEFORE_SEND(fd, (&(struct iovec){(void *)buf, len}), 1, to, tolen)
     ssize_t n = REAL(sendto)(fd, buf, len, flags, to, tolen);
     int saved = errno;
     hk_on_sendto(fd, buf, n, to, tolen);
@@ -239,6 +308,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         hk_leave();
         return n;
     }
+    BEFORE_SEND(fd, msg->msg_iov, (int)msg->msg_iovlen, msg->msg_name, msg->msg_namelen)
     ssize_t n = REAL(sendmsg)(fd, msg, flags);
     int saved = errno;
     hk_on_sendmsg(fd, msg, n);
@@ -260,7 +330,8 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-    WRAP_FD(ssize_t, write, fd, (fd, buf, len), hk_on_send(fd, buf, n));
+    WRAP_SEND(write, fd, (fd, buf, len), (&(struct iovec){(void *)buf, len}), 1, NULL, 0,
+              hk_on_send(fd, buf, n));
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -270,7 +341,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    WRAP_FD(ssize_t, writev, fd, (fd, iov, cnt), hk_on_sendv(fd, iov, cnt, n));
+    WRAP_SEND(writev, fd, (fd, iov, cnt), iov, cnt, NULL, 0, hk_on_sendv(fd, iov, cnt, n));
 }
 
 /* The fortified reads (_FORTIFY_SOURCE): the real one checks len against buflen. Declared

@@ -45,9 +45,15 @@ void hk_on_helper(const uint8_t *msg, size_t len, int flags)
         hk_record_trace(HK_TRACE_GET, body, blen);
     else if (is(type, tlen, "to-koala!set-trace-header-key"))
         hk_record_trace(HK_TRACE_SET, body, blen);
+#if HK_REPLAY
+    else if (is(type, tlen, "to-koala!call-function"))
+        hk_replay_function(true, body, blen);
+    else if (is(type, tlen, "to-koala!return-function"))
+        hk_replay_function(false, body, blen);
+#endif
     else
-        /* call-function and return-function are the replayer's. */
-        hk_log(HK_DEBUG, "helper message %.*s: not for the recorder, ignored", (int)tlen, type);
+        hk_log(HK_DEBUG, "helper message %.*s: not for %s, ignored", (int)tlen, type,
+               HK_REPLAY ? "koala" : "the recorder");
 }
 
 ssize_t hk_on_helper_msg(const struct msghdr *msg, int flags)

@@ -554,6 +554,10 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
         else if (type == SOCK_STREAM && !hk_config_bypassed(&rc.cfg, &info.peer))
             info.kind = HK_FD_OUTBOUND;
     }
+#if HK_REPLAY
+    if (info.kind == HK_FD_OUTBOUND)
+        info.replay = hk_replay_current();
+#endif
     addr_of(fd, false, &info.local);
     hk_fd_set(fd, &info);
     log_conn(fd, info.kind == HK_FD_OUTBOUND ? "outbound connection to"
@@ -579,6 +583,11 @@ void hk_on_close(int fd)
     hk_fd_kind k = hk_fd_kind_of(fd);
     if (k == HK_FD_UNKNOWN)
         return;
+#if HK_REPLAY
+    const hk_fd_info *info = hk_fd_peek(fd);
+    if (info)
+        hk_replay_on_close(info);
+#endif
     slot *b = builder(false);
     if (b && (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND)) {
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
@@ -674,6 +683,21 @@ static void send_datagram(int fd, const struct iovec *iov, size_t cnt, size_t n,
     free(copy);
 }
 
+#if HK_REPLAY
+/* Replaying: the thread reading or answering a replayed inbound connection works for its
+ * session; what it appends to a file is kept in that session. */
+static void replaying(int fd, const struct iovec *iov, int cnt, size_t n, hk_fd_kind k)
+{
+    const hk_fd_info *info;
+    if ((k != HK_FD_INBOUND && k != HK_FD_APPEND) || !(info = hk_fd_peek(fd)))
+        return;
+    if (k == HK_FD_INBOUND)
+        hk_replay_on_inbound(info);
+    else
+        hk_replay_on_append(info, iov, cnt, n);
+}
+#endif
+
 /* On a connected UDP socket, send(), write() and writev() send datagrams too (a statsd
  * client's way). */
 void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
@@ -681,6 +705,9 @@ void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
     if (n <= 0 || !atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
     hk_fd_kind k = kind_of(fd);
+#if HK_REPLAY
+    replaying(fd, iov, cnt, (size_t)n, k);
+#endif
     if (k == HK_FD_UDP)
         send_datagram(fd, iov, (size_t)cnt, (size_t)n, NULL, 0);
     else if (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND || k == HK_FD_APPEND)
@@ -711,6 +738,10 @@ void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
     hk_fd_kind k;
     if ((flags & MSG_PEEK) || !recorded(fd, &k, false))
         return;
+#if HK_REPLAY
+    if (n > 0)
+        replaying(fd, iov, cnt, (size_t)n, k);
+#endif
     if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
         on_data(fd, iov, cnt, n > 0 ? (size_t)n : 0, false, k);
 }

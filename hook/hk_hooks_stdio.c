@@ -39,8 +39,10 @@
     {                                                                                             \
         if (!hk_enter())                                                                          \
             return REAL(name)(path, mode);                                                        \
-        FILE *f = REAL(name)(path, mode);                                                         \
+        OPEN_PATH(path, use)                                                                      \
+        FILE *f = REAL(name)(use, mode);                                                          \
         int saved = errno;                                                                        \
+        OPENED();                                                                                 \
         if (f)                                                                                    \
             hk_on_open(fileno_unlocked(f), path, mode && strchr(mode, 'a') ? O_APPEND : 0);       \
         hk_leave();                                                                               \
@@ -60,8 +62,10 @@ FOPEN(fopen64)
             return REAL(name)(path, mode, stream);                                                \
         if (path)                                                                                 \
             hk_on_close(fileno_unlocked(stream));                                                 \
-        FILE *f = REAL(name)(path, mode, stream);                                                 \
+        OPEN_PATH(path, use)                                                                      \
+        FILE *f = REAL(name)(use, mode, stream);                                                  \
         int saved = errno;                                                                        \
+        OPENED();                                                                                 \
         if (f && path)                                                                            \
             hk_on_open(fileno_unlocked(f), path, mode && strchr(mode, 'a') ? O_APPEND : 0);       \
         hk_leave();                                                                               \

@@ -1,32 +1,123 @@
-/* hk_replay.c - the sessions being replayed: their tokens, the addresses their connections
- * come from, and what the service did meanwhile. */
+/* hk_replay.c - the sessions being replayed, and what the service does for them: which
+ * session each thread and each redirected outbound connection serves, where connections go
+ * instead, the recorded answers, the datagrams, appended files and function calls kept, the
+ * recorded clock, the files a session redirects or mocks. */
 #include "hk.h"
 
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
+
+/* A file the session appended to: one append_file action at the end, as the recorder keeps
+ * one per file per session. */
+typedef struct appended {
+    char *name;
+    kl_buf content;
+    int64_t first_at;
+    struct appended *next;
+} appended;
 
 struct hk_replay {
     uint64_t token;
     kl_session *s;
+    kl_matcher *m;
     kl_replayed *out;        /* filled as the service works */
     kl_addr local;           /* where the inbound connection comes from */
+    int64_t shift_ns;        /* recorded time minus the time of injection */
+    appended *files;
     struct hk_replay *next;
 };
 
-/* Few sessions are in flight at once (koala-replay -j N): a list under one lock. */
+/* A redirected outbound connection: the address the service's end is bound to (its key, the
+ * peer the outbound server sees), the session it serves now, where the service meant to go. */
+typedef struct conn {
+    kl_addr key;
+    uint64_t token;
+    kl_addr peer;
+    int fd;
+    struct conn *next;
+} conn;
+
+/* Few sessions are in flight at once (koala-replay -j N), and a service has few outbound
+ * connections: lists under one lock, held for a match too (50 us at most). */
 static struct {
     pthread_mutex_t lock;
     hk_replay *live;
+    size_t n_live;
+    conn *conns;
     uint64_t next_token;
+    hk_config cfg;
+    atomic_uint names;
+    bool outbound;           /* the outbound server runs */
 } rp = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_token = 1};
+
+/* The calling thread's current session, and its clock shift. */
+static __thread struct {
+    uint64_t token;
+    int64_t shift_ns;
+    bool paths;              /* the session redirects or mocks files */
+} cur __attribute__((tls_model("initial-exec")));
 
 static int64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool hk_replay_start(const hk_config *c)
+{
+    rp.cfg = *c;
+    rp.outbound = hk_replay_outbound_start(c);
+    return hk_replay_inbound_start(c) || rp.outbound;
+}
+
+void hk_replay_stop(void)
+{
+    hk_replay_inbound_stop();
+    hk_replay_outbound_stop();
+}
+
+/* ------------------------------------------------------------- the registry */
+
+static hk_replay *find(uint64_t token)
+{
+    hk_replay *r = rp.live;
+    while (r && r->token != token)
+        r = r->next;
+    return r;
+}
+
+/* Two keys are the same connection: the port (all redirected connections go to the one
+ * outbound server, so the kernel gives each a port of its own, whether the service's side
+ * sees its address as IPv4 or IPv4-mapped IPv6), or the abstract name. */
+static bool same_key(const kl_addr *a, const kl_addr *b)
+{
+    if (a->unix_path[0] || b->unix_path[0])
+        return strcmp(a->unix_path, b->unix_path) == 0;
+    return a->port == b->port;
+}
+
+static conn *find_conn(const kl_addr *key)
+{
+    conn *c = rp.conns;
+    while (c && !same_key(&c->key, key))
+        c = c->next;
+    return c;
+}
+
+/* The session a connection serves (rp.lock held). One made outside any session (a pool
+ * filled at start) serves the session in flight when there is only one. */
+static hk_replay *owner(const conn *c)
+{
+    hk_replay *r = c ? find(c->token) : NULL;
+    return r ? r : rp.n_live == 1 ? rp.live : NULL;
 }
 
 hk_replay *hk_replay_begin(kl_session *s)
@@ -43,12 +134,20 @@ hk_replay *hk_replay_begin(kl_session *s)
         kl_replayed_dup_bytes(out, &out->original_response, s->return_inbound.response.data,
                               s->return_inbound.response.len))
         goto fail;
+    int err = kl_matcher_new(s, &rp.cfg.match, &r->m);
+    if (err != KL_OK) {
+        hk_log(HK_WARN, "session %s: its outbound calls cannot be prepared for matching: %s",
+               s->id ? s->id : "?", kl_strerror(err));
+        if (err == KL_ERR_NOMEM)
+            goto fail;
+    }
     r->s = s;
     r->out = out;
     pthread_mutex_lock(&rp.lock);
     r->token = rp.next_token++;
     r->next = rp.live;
     rp.live = r;
+    rp.n_live++;
     pthread_mutex_unlock(&rp.lock);
     return r;
 fail:
@@ -70,6 +169,14 @@ void hk_replay_claim(hk_replay *r, const kl_addr *local)
     pthread_mutex_unlock(&rp.lock);
 }
 
+void hk_replay_injected(hk_replay *r)
+{
+    pthread_mutex_lock(&rp.lock);
+    int64_t at = r->s->call_from_inbound.occurred_at;
+    r->shift_ns = at ? at - now_ns() : 0;
+    pthread_mutex_unlock(&rp.lock);
+}
+
 uint64_t hk_replay_token_of(const kl_addr *peer)
 {
     uint64_t token = 0;
@@ -81,6 +188,20 @@ uint64_t hk_replay_token_of(const kl_addr *peer)
     return token;
 }
 
+/* An action the service did for r (rp.lock held); a failure to keep it is logged. */
+static void keep(hk_replay *r, const kl_replayed_action *a)
+{
+    if (kl_replayed_add_action(r->out, a) != KL_OK)
+        hk_log(HK_WARN, "session %s: out of memory, an action is not in the replayed session",
+               r->s->id ? r->s->id : "?");
+}
+
+static kl_replayed_action blank_action(kl_action_type type)
+{
+    return (kl_replayed_action){.action = {.type = type, .index = -1, .occurred_at = now_ns(), .socket_fd = -1},
+                                .matched_index = -1, .runner_up_index = -1};
+}
+
 kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
                            int64_t response_time, const char *error)
 {
@@ -88,17 +209,462 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
     for (hk_replay **p = &rp.live; *p; p = &(*p)->next)
         if (*p == r) {
             *p = r->next;
+            rp.n_live--;
             break;
         }
     pthread_mutex_unlock(&rp.lock);
+    /* Out of the registry: nothing else touches r now. */
     kl_replayed *out = r->out;
+    bool ok = true;
+    for (appended *f = r->files, *next; f; f = next) {
+        next = f->next;
+        kl_replayed_action a = blank_action(KL_ACTION_APPEND_FILE);
+        a.action.occurred_at = f->first_at;
+        a.action.file_name = f->name;
+        a.action.content = (kl_bytes){(const uint8_t *)f->content.data, f->content.len};
+        ok = ok && kl_replayed_add_action(out, &a) == KL_OK;
+        free(f->name);
+        kl_buf_free(&f->content);
+        free(f);
+    }
+    size_t n = r->m ? kl_matcher_unused(r->m, NULL, 0) : 0;
+    int64_t *unused = n ? malloc(n * sizeof *unused) : NULL;
+    if (unused) {
+        kl_matcher_unused(r->m, unused, n);
+        for (size_t i = 0; i < n; i++)
+            ok = ok && kl_replayed_add_unused(out, unused[i]) == KL_OK;
+    }
+    free(unused);
     out->response_time = response_time;
-    if (kl_replayed_dup_bytes(out, &out->response, response, len) != KL_OK ||
+    if (!ok || (n && !unused) || kl_replayed_dup_bytes(out, &out->response, response, len) != KL_OK ||
         (error && kl_replayed_add_error(out, error) != KL_OK)) {
         kl_replayed_free(out);
         out = NULL;
     }
+    kl_matcher_free(r->m);
     kl_session_free(r->s);
     free(r);
     return out;
+}
+
+/* ------------------------------------------------------- the service's side */
+
+void hk_replay_on_inbound(const hk_fd_info *info)
+{
+    if (info->replay == cur.token)
+        return;
+    cur.token = info->replay;
+    cur.shift_ns = 0;
+    cur.paths = false;
+    if (!cur.token)
+        return;
+    pthread_mutex_lock(&rp.lock);
+    hk_replay *r = find(cur.token);
+    if (r) {
+        cur.shift_ns = r->shift_ns;
+        cur.paths = r->s->n_redirect_dirs || r->s->n_mock_files;
+    }
+    pthread_mutex_unlock(&rp.lock);
+}
+
+uint64_t hk_replay_current(void)
+{
+    return cur.token;
+}
+
+int64_t hk_replay_shift(void)
+{
+    return cur.shift_ns;
+}
+
+/* fd's key, the address it is bound to. */
+static bool key_of(int fd, kl_addr *key)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           kl_addr_from_sockaddr((struct sockaddr *)&ss, len, key) == KL_OK && !kl_addr_is_empty(key);
+}
+
+/* The address to bind a connection to the outbound server to, and that server's address in
+ * the socket's family. @return false when the family cannot reach it. */
+static bool plan(int family, kl_addr *bind_to, kl_addr *server)
+{
+    *server = rp.cfg.outbound_addr;
+    memset(bind_to, 0, sizeof *bind_to);
+    if (family == AF_UNIX) {
+        char name[80];
+        snprintf(name, sizeof name, "@koala-conn-%ld-%u", (long)getpid(), atomic_fetch_add(&rp.names, 1));
+        hk_replay_outbound_unix(server);
+        return kl_addr_parse(name, bind_to) == KL_OK;
+    }
+    if (family == AF_INET && server->family == AF_INET) {
+        memcpy(bind_to->ip, server->ip, 4);
+        bind_to->family = AF_INET;
+        return true;
+    }
+    if (family == AF_INET6 && server->family == AF_INET) { /* IPv4-mapped */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        server->family = AF_INET6;
+        memmove(server->ip + 12, server->ip, 4);
+        memcpy(server->ip, mapped, 12);
+    }
+    if (family != AF_INET6 || server->family != AF_INET6)
+        return false;
+    memcpy(bind_to->ip, server->ip, 16);
+    bind_to->family = AF_INET6;
+    return true;
+}
+
+const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                                         struct sockaddr_storage *out, socklen_t *out_len)
+{
+    kl_addr peer;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (!addr || kl_addr_from_sockaddr(addr, len, &peer) != KL_OK || kl_addr_is_empty(&peer) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+        hk_config_bypassed(&rp.cfg, &peer))
+        return addr;
+    char text[KL_ADDR_STRLEN];
+    kl_addr_format(&peer, text, sizeof text);
+    kl_addr bind_to, server, key;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (!rp.outbound || !plan(addr->sa_family, &bind_to, &server) ||
+        kl_addr_to_sockaddr(&server, out, out_len) != KL_OK) {
+        hk_log(HK_WARN, "connection to %s refused: %s", text,
+               rp.outbound ? "its socket's family cannot reach KOALA_OUTBOUND_ADDR" : "no outbound server");
+        return NULL;
+    }
+    /* A socket the service bound itself keeps its address. */
+    if (kl_addr_to_sockaddr(&bind_to, &ss, &sl) != KL_OK ||
+        (bind(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINVAL) || !key_of(fd, &key)) {
+        hk_log(HK_WARN, "connection to %s refused: no local address to tell it by: %s", text, strerror(errno));
+        return NULL;
+    }
+    pthread_mutex_lock(&rp.lock);
+    conn *c = find_conn(&key);
+    if (!c && (c = calloc(1, sizeof *c))) {
+        c->next = rp.conns;
+        rp.conns = c;
+    }
+    if (c) {
+        c->key = key;
+        c->token = cur.token;
+        c->peer = peer;
+        c->fd = fd;
+    }
+    pthread_mutex_unlock(&rp.lock);
+    if (!c) {
+        hk_log(HK_WARN, "connection to %s refused: out of memory", text);
+        return NULL;
+    }
+    if (hk_log_on(HK_DEBUG))
+        hk_log(HK_DEBUG, "fd %d: connection to %s goes to the outbound server", fd, text);
+    return (const struct sockaddr *)out;
+}
+
+/* Move the connection of fd (info) to the calling thread's session. */
+static void remap(int fd, const hk_fd_info *info)
+{
+    kl_addr key;
+    if (!key_of(fd, &key))
+        return;
+    pthread_mutex_lock(&rp.lock);
+    conn *c = find_conn(&key);
+    if (c)
+        c->token = cur.token;
+    pthread_mutex_unlock(&rp.lock);
+    hk_fd_info moved = *info;
+    moved.replay = cur.token;
+    hk_fd_set(fd, &moved);
+}
+
+/* A datagram for the calling thread's session: a send_udp action. */
+static void keep_datagram(const kl_addr *to, const struct iovec *iov, int cnt, size_t n)
+{
+    uint8_t *copy;
+    const uint8_t *data = hk_gather(iov, (size_t)cnt, n, &copy);
+    pthread_mutex_lock(&rp.lock);
+    hk_replay *r = cur.token ? find(cur.token) : NULL;
+    if (r && data) {
+        kl_replayed_action a = blank_action(KL_ACTION_SEND_UDP);
+        a.action.peer = *to;
+        a.action.content = (kl_bytes){data, n};
+        keep(r, &a);
+    }
+    pthread_mutex_unlock(&rp.lock);
+    if (!r && hk_log_on(HK_DEBUG))
+        hk_log(HK_DEBUG, "a datagram of %zu bytes outside any replayed session: not sent", n);
+    free(copy);
+}
+
+ssize_t hk_replay_before_send(int fd, const struct iovec *iov, int cnt, const struct sockaddr *to,
+                              socklen_t tolen)
+{
+    hk_fd_kind k = hk_fd_kind_of(fd);
+    if (k != HK_FD_OUTBOUND && k != HK_FD_UDP)
+        return -1;
+    const hk_fd_info *info = hk_fd_peek(fd);
+    if (!info)
+        return -1;
+    if (k == HK_FD_OUTBOUND) {
+        if (cur.token && info->replay != cur.token)
+            remap(fd, info);
+        return -1;
+    }
+    kl_addr dest;
+    if (to ? kl_addr_from_sockaddr(to, tolen, &dest) != KL_OK : (dest = info->peer, false))
+        return -1;
+    if (!dest.family || hk_config_bypassed(&rp.cfg, &dest))
+        return -1; /* unix datagrams (syslog) and bypassed addresses go out */
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    keep_datagram(&dest, iov, cnt, n);
+    return (ssize_t)n;
+}
+
+void hk_replay_on_append(const hk_fd_info *info, const struct iovec *iov, int cnt, size_t n)
+{
+    if (!cur.token || !n)
+        return;
+    pthread_mutex_lock(&rp.lock);
+    hk_replay *r = find(cur.token);
+    appended **p = r ? &r->files : NULL;
+    while (p && *p && strcmp((*p)->name, info->file_name) != 0)
+        p = &(*p)->next;
+    if (p && !*p && (*p = calloc(1, sizeof **p)) && !((*p)->name = strdup(info->file_name))) {
+        free(*p);
+        *p = NULL;
+    }
+    if (p && *p) {
+        if (!(*p)->content.len)
+            (*p)->first_at = now_ns();
+        size_t left = n;
+        for (int i = 0; i < cnt && left; i++) {
+            size_t piece = iov[i].iov_len < left ? iov[i].iov_len : left;
+            if (kl_buf_append(&(*p)->content, iov[i].iov_base, piece) != KL_OK)
+                break;
+            left -= piece;
+        }
+    }
+    pthread_mutex_unlock(&rp.lock);
+}
+
+void hk_replay_on_close(const hk_fd_info *info)
+{
+    if (info->kind != HK_FD_OUTBOUND)
+        return;
+    pthread_mutex_lock(&rp.lock);
+    for (conn **p = &rp.conns; *p; p = &(*p)->next)
+        if (same_key(&(*p)->key, &info->local)) {
+            conn *c = *p;
+            *p = c->next;
+            free(c);
+            break;
+        }
+    pthread_mutex_unlock(&rp.lock);
+}
+
+/* A string member of o, or NULL. */
+static const char *member(json_t *o, const char *name)
+{
+    return json_string_value(json_object_get(o, name));
+}
+
+/* A member of o as JSON text (to free), or NULL when absent. */
+static char *member_json(json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+void hk_replay_function(bool call, const uint8_t *data, size_t len)
+{
+    const char *what = call ? "to-koala!call-function" : "to-koala!return-function";
+    json_error_t jerr;
+    json_t *o = json_loadb((const char *)data, len, 0, &jerr);
+    if (!json_is_object(o)) {
+        hk_log(HK_WARN, "%s: the payload is not a JSON object: %s", what, o ? "another type" : jerr.text);
+        json_decref(o);
+        return;
+    }
+    kl_replayed_action a = blank_action(call ? KL_ACTION_CALL_FUNCTION : KL_ACTION_RETURN_FUNCTION);
+    char *args = NULL, *ret = NULL;
+    if (call) {
+        a.action.func_name = member(o, "FuncName");
+        a.action.call_into_file = member(o, "CallIntoFile");
+        a.action.call_into_line = json_integer_value(json_object_get(o, "CallIntoLine"));
+        a.action.call_from_file = member(o, "CallFromFile");
+        a.action.call_from_line = json_integer_value(json_object_get(o, "CallFromLine"));
+        a.action.args_json = args = member_json(o, "Args");
+    } else {
+        a.action.call_function_id = member(o, "CallFunctionId");
+        a.action.return_value_json = ret = member_json(o, "ReturnValue");
+    }
+    pthread_mutex_lock(&rp.lock);
+    hk_replay *r = cur.token ? find(cur.token) : NULL;
+    if (r)
+        keep(r, &a);
+    pthread_mutex_unlock(&rp.lock);
+    if (!r)
+        hk_log(HK_DEBUG, "%s outside any replayed session: ignored", what);
+    free(args);
+    free(ret);
+    json_decref(o);
+}
+
+/* A memory file holding content, at offset 0. @return its fd, or -1. */
+static int mock_file(const kl_bytes *content)
+{
+    int fd = memfd_create("koala-mock", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    for (size_t done = 0; done < content->len;) {
+        ssize_t n = write(fd, content->data + done, content->len - done);
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return fd;
+}
+
+const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd)
+{
+    *tmp_fd = -1;
+    if (!cur.paths || !path)
+        return path;
+    const char *use = path;
+    size_t plen = strlen(path);
+    pthread_mutex_lock(&rp.lock);
+    hk_replay *r = find(cur.token);
+    for (size_t i = 0; r && i < r->s->n_mock_files && use == path; i++) {
+        const kl_kv *kv = &r->s->mock_files[i];
+        if (kv->key.len == plen && memcmp(kv->key.data, path, plen) == 0 &&
+            (*tmp_fd = mock_file(&kv->value)) >= 0) {
+            snprintf(buf, cap, "/proc/self/fd/%d", *tmp_fd);
+            use = buf;
+        }
+    }
+    for (size_t i = 0; r && i < r->s->n_redirect_dirs && use == path; i++) {
+        const kl_kv *kv = &r->s->redirect_dirs[i];
+        if (kv->key.len && kv->key.len <= plen && memcmp(kv->key.data, path, kv->key.len) == 0 &&
+            kv->value.len + plen - kv->key.len < cap) {
+            memcpy(buf, kv->value.data, kv->value.len);
+            memcpy(buf + kv->value.len, path + kv->key.len, plen - kv->key.len + 1);
+            use = buf;
+        }
+    }
+    pthread_mutex_unlock(&rp.lock);
+    if (use != path && hk_log_on(HK_DEBUG))
+        hk_log(HK_DEBUG, "open %s: %s instead", path, *tmp_fd >= 0 ? "the session's mock file" : use);
+    return use;
+}
+
+/* ------------------------------------------------- the outbound server's side */
+
+/* The recorded call of this index in s, or NULL. Indices increase along the session. */
+static const kl_action *call_at(const kl_session *s, int64_t index)
+{
+    size_t lo = 0, hi = s->n_actions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->actions[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_actions && s->actions[lo].index == index ? &s->actions[lo] : NULL;
+}
+
+/* Whether the recorded response ends only with the connection (an HTTP body without length). */
+static bool ends_with_close(const kl_bytes *resp)
+{
+    if (kl_frame_detect(resp->data, resp->len) != KL_PROTO_HTTP)
+        return false;
+    kl_frame_state st = {0};
+    size_t n = 0;
+    return kl_frame_message(KL_PROTO_HTTP, KL_FRAME_RESPONSE, resp->data, resp->len, &st, &n) == KL_OK &&
+           n == 0;
+}
+
+/* Match req for the connection c (rp.lock held); the call is kept in the session. */
+static bool answer(conn *c, const uint8_t *req, size_t len, int64_t *last, kl_buf *out,
+                   bool *close_after)
+{
+    hk_replay *r = owner(c);
+    char key[KL_ADDR_STRLEN];
+    if (!r) {
+        hk_log(HK_WARN, "outbound connection from %s: no replayed session owns it; closed",
+               kl_addr_format(c ? &c->key : &(kl_addr){0}, key, sizeof key));
+        return false;
+    }
+    kl_match m = {.index = -1, .runner_up_index = -1};
+    if (r->m && kl_matcher_match(r->m, req, len, *last, &m) != KL_OK)
+        m.index = -1;
+    kl_replayed_action a = blank_action(KL_ACTION_CALL_OUTBOUND);
+    a.action.request = (kl_bytes){req, len};
+    if (c) {
+        a.action.peer = c->peer;
+        a.action.local = c->key;
+        a.action.socket_fd = c->fd;
+    }
+    a.matched_index = m.index;
+    a.matched_score = m.score;
+    a.runner_up_index = m.runner_up_index;
+    a.runner_up_score = m.runner_up_score;
+    const kl_action *call = m.index >= 0 ? call_at(r->s, m.index) : NULL;
+    if (call) {
+        a.matched_request = call->request;
+        a.matched_response = call->response;
+        a.action.response = call->response;
+        a.action.response_time = now_ns();
+    }
+    keep(r, &a);
+    *last = m.index;
+    if (!call) {
+        char peer[KL_ADDR_STRLEN];
+        hk_log(HK_INFO, "session %s: a request of %zu bytes to %s matches no recorded call; "
+               "connection closed", r->s->id ? r->s->id : "?", len,
+               c ? kl_addr_format(&c->peer, peer, sizeof peer) : "?");
+        return false;
+    }
+    *close_after = ends_with_close(&call->response);
+    return kl_buf_append(out, call->response.data, call->response.len) == KL_OK;
+}
+
+bool hk_replay_greeting(const kl_addr *key, kl_buf *out)
+{
+    bool sent = false;
+    pthread_mutex_lock(&rp.lock);
+    conn *c = find_conn(key);
+    hk_replay *r = owner(c);
+    /* Only where the recording has the server speaking first on a call to that port. */
+    for (size_t i = 0; r && c && i < r->s->n_actions; i++) {
+        const kl_action *a = &r->s->actions[i];
+        if (a->type == KL_ACTION_CALL_OUTBOUND && !a->request.len && a->response.len &&
+            a->peer.port == c->peer.port && r->m &&
+            kl_matcher_uses(r->m, a->index) == 0) {
+            int64_t last = -1;
+            bool close_after = false;
+            sent = answer(c, NULL, 0, &last, out, &close_after);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rp.lock);
+    return sent;
+}
+
+bool hk_replay_answer(const kl_addr *key, const uint8_t *req, size_t len, int64_t *last,
+                      kl_buf *out, bool *close_after)
+{
+    *close_after = false;
+    pthread_mutex_lock(&rp.lock);
+    bool ok = answer(find_conn(key), req, len, last, out, close_after);
+    pthread_mutex_unlock(&rp.lock);
+    return ok;
 }

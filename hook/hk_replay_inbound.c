@@ -21,7 +21,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +41,8 @@ typedef struct job {
 
 /* The libmicrohttpd functions the server calls. */
 #define MHD_FNS(X)                                                                                \
-    X(start_daemon) X(stop_daemon) X(run_wait) X(suspend_connection) X(resume_connection)         \
+    X(start_daemon) X(stop_daemon) X(run) X(get_daemon_info) X(get_timeout)                      \
+    X(suspend_connection) X(resume_connection)                                                    \
     X(create_response_from_buffer) X(add_response_header) X(queue_response) X(destroy_response)
 static struct {
 #define X(f) __typeof__(MHD_##f) *f;
@@ -71,6 +72,7 @@ static struct {
     pthread_t poller;
     atomic_bool stop;
     atomic_uint unix_names; /* for the abstract addresses a unix service is called from */
+    int wake;               /* an eventfd: a session is answered, its connection resumed */
     bool running;
 } in;
 
@@ -88,33 +90,6 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* a as a socket address; for a unix path, its name (abstract when it starts with '@'). */
-static socklen_t to_sockaddr(const kl_addr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (a->unix_path[0]) {
-        struct sockaddr_un *un = (struct sockaddr_un *)ss;
-        un->sun_family = AF_UNIX;
-        size_t n = strnlen(a->unix_path, sizeof un->sun_path - 1);
-        memcpy(un->sun_path, a->unix_path, n);
-        if (un->sun_path[0] == '@')
-            un->sun_path[0] = 0;
-        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-    }
-    if (a->family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        memcpy(&s6->sin6_addr, a->ip, 16);
-        return sizeof *s6;
-    }
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a->port);
-    memcpy(&s4->sin_addr, a->ip, 4);
-    return sizeof *s4;
-}
-
 /* Bind fd, about to call the service, to an address no other connection has: loopback with
  * a port the kernel picks, or a fresh abstract unix name. The service's accept() then tells
  * the session by its peer. */
@@ -130,8 +105,8 @@ static int bind_unique(int fd, const kl_addr *sut, kl_addr *local)
         kl_addr_parse(sut->family == AF_INET6 ? "[::1]:0" : "127.0.0.1:0", &want);
     }
     struct sockaddr_storage ss;
-    socklen_t len = to_sockaddr(&want, &ss);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0)
+    socklen_t len;
+    if (kl_addr_to_sockaddr(&want, &ss, &len) != KL_OK || bind(fd, (struct sockaddr *)&ss, len) != 0)
         return -1;
     len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
@@ -192,8 +167,9 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
     const kl_addr *sut = &in.cfg.sut_addr;
     const kl_bytes *req = &hk_replay_session(r)->call_from_inbound.request;
     struct sockaddr_storage ss;
-    socklen_t len = to_sockaddr(sut, &ss);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    socklen_t len = 0;
+    int fd = kl_addr_to_sockaddr(sut, &ss, &len) == KL_OK
+                 ? socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0) : -1;
     kl_addr local;
     char sut_text[KL_ADDR_STRLEN];
     kl_addr_format(sut, sut_text, sizeof sut_text);
@@ -213,6 +189,7 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
         goto out;
     }
     deadline = mono_ms() + ANSWER_NS / 1000000;
+    hk_replay_injected(r);
     if (send_all(fd, req->data, req->len, deadline) != 0) {
         snprintf(why, cap, "sending the request to the service: %s", strerror(errno));
         goto out;
@@ -297,6 +274,10 @@ static void *replay_main(void *arg)
         kl_replayed_free(out);
     }
     mhd.resume_connection(j->conn);
+    /* libmicrohttpd's own wake-up of an external event loop is not there in every mode. */
+    uint64_t one = 1;
+    if (write(in.wake, &one, sizeof one) < 0)
+        hk_log(HK_DEBUG, "cannot wake the inbound server: %s", strerror(errno));
     return NULL;
 }
 
@@ -380,8 +361,9 @@ static void *poll_main(void *arg)
         return NULL;
     }
     struct sockaddr_storage ss;
-    to_sockaddr(&c->inbound_addr, &ss);
-    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    socklen_t sl;
+    kl_addr_to_sockaddr(&c->inbound_addr, &ss, &sl);
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     in.d = mhd.start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
@@ -391,13 +373,25 @@ static void *poll_main(void *arg)
     }
     hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
            kl_addr_format(&c->sut_addr, (char[KL_ADDR_STRLEN]){0}, KL_ADDR_STRLEN));
-    while (!atomic_load(&in.stop))
-        mhd.run_wait(in.d, 200);
+    /* libmicrohttpd's epoll fd and our wake-up, polled here; every 200 ms at least, for stop. */
+    const union MHD_DaemonInfo *info = mhd.get_daemon_info(in.d, MHD_DAEMON_INFO_EPOLL_FD);
+    struct pollfd p[2] = {{.fd = info ? info->epoll_fd : -1, .events = POLLIN}, {.fd = in.wake, .events = POLLIN}};
+    while (!atomic_load(&in.stop)) {
+        MHD_UNSIGNED_LONG_LONG ms = 200;
+        if (mhd.get_timeout(in.d, &ms) != MHD_YES || ms > 200)
+            ms = 200;
+        if (poll(p, 2, (int)ms) > 0 && p[1].revents) {
+            uint64_t n;
+            if (read(in.wake, &n, sizeof n) < 0 && errno != EAGAIN)
+                break;
+        }
+        mhd.run(in.d);
+    }
     mhd.stop_daemon(in.d);
     return NULL;
 }
 
-bool hk_replay_start(const hk_config *c)
+bool hk_replay_inbound_start(const hk_config *c)
 {
     in.cfg = *c;
     char text[KL_ADDR_STRLEN];
@@ -407,18 +401,25 @@ bool hk_replay_start(const hk_config *c)
         return false;
     }
     atomic_store(&in.stop, false);
+    if ((in.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        hk_log(HK_ERROR, "cannot start the inbound server: eventfd: %s", strerror(errno));
+        return false;
+    }
     in.running = pthread_create(&in.poller, NULL, poll_main, NULL) == 0;
-    if (!in.running)
+    if (!in.running) {
         hk_log(HK_ERROR, "cannot start the inbound server's thread");
+        close(in.wake);
+    }
     return in.running;
 }
 
-void hk_replay_stop(void)
+void hk_replay_inbound_stop(void)
 {
     if (!in.running)
         return;
     atomic_store(&in.stop, true);
     pthread_join(in.poller, NULL);
+    close(in.wake);
     in.running = false;
     in.d = NULL;
 }

@@ -171,6 +171,30 @@ START_TEST(bad_replayer_values_are_named_and_fall_back_to_the_default)
 }
 END_TEST
 
+START_TEST(the_match_strategy_and_threshold_are_read_and_checked)
+{
+    hk_config c;
+    load(&c, NULL);
+    ck_assert_int_eq(c.match.strategy, KL_MATCH_CHUNK);
+    ck_assert(c.match.threshold == KL_MATCH_THRESHOLD);
+    const char *const good[] = {"KOALA_REPLAYING_MATCH_STRATEGY", "SIM", "KOALA_REPLAYING_MATCH_THRESHOLD",
+                                "0.55", NULL};
+    load(&c, good);
+    ck_assert_int_eq(c.match.strategy, KL_MATCH_SIM);
+    ck_assert(c.match.threshold == 0.55);
+    ck_assert_int_eq(c.n_warnings, 0);
+    const char *const bad[] = {"KOALA_REPLAYING_MATCH_STRATEGY", "fuzzy", "KOALA_REPLAYING_MATCH_THRESHOLD",
+                               "1.5", NULL};
+    load(&c, bad);
+    ck_assert_int_eq(c.match.strategy, KL_MATCH_CHUNK);
+    ck_assert(c.match.threshold == KL_MATCH_THRESHOLD);
+    ck_assert_int_eq(c.n_warnings, 2);
+    ck_assert_str_eq(c.warnings[0], "KOALA_REPLAYING_MATCH_STRATEGY=fuzzy is not chunk or sim; using chunk");
+    ck_assert_str_eq(c.warnings[1], "KOALA_REPLAYING_MATCH_THRESHOLD=1.5 is not a number above 0 and at "
+                                    "most 1; using 0.7");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hk_config");
@@ -182,6 +206,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bypass_matches_an_address_or_any_ip_on_a_port);
     tcase_add_test(tc, the_replayer_listens_and_calls_on_loopback_by_default);
     tcase_add_test(tc, bad_replayer_values_are_named_and_fall_back_to_the_default);
+    tcase_add_test(tc, the_match_strategy_and_threshold_are_read_and_checked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,86 @@
+# The replayer on the sample service, end to end. sample-svc is recorded under real traffic
+# with its real Redis and HTTP backend (40 requests from 4 keep-alive clients); Redis and the
+# backend are stopped; a second sample-svc runs under libkoala-replayer.so and koala-replay
+# sends it every session, 8 at once. Every response comes back byte for byte, its "ts" field
+# included (the service's clock reads as at recording time, a second and more later); every
+# outbound call, on connections each worker keeps alive across sessions, is matched and every
+# recorded call used; statsd datagrams are kept in the replayed sessions and never sent; log
+# lines are kept and still written.
+# Needs redis-server (Debian package redis-server).
+name=rp-sample-svc
+. tests/cli/svc-env.inc
+. tests/cli/preload.inc
+recorder=$preload
+hook=libkoala-replayer
+. tests/cli/preload.inc
+
+start_statsd "$T" "$T/statsd.lines" || fail "the statsd listener did not start"
+mkdir "$T/rec"
+LD_PRELOAD="$recorder" KOALA_RECORD_TO_DIR="$T/rec" \
+    sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
+    --log "$T/rec.log" --statsd "127.0.0.1:$up" --threads 4 >"$T/svc.out" 2>"$T/svc.err" &
+svc=$!
+pids="$pids $svc"
+sp=$(port_of "$T/svc.out") || exit 2
+echo "# recording: 4 clients, 10 requests each"
+timeout 20 sample-client --to "127.0.0.1:$sp" --threads 4 --requests 10 | sed 's/ in [0-9.]* s.*//'
+kill -TERM "$svc"
+exit_status "$svc"
+recorded=$(wc -l <"$T/statsd.lines")
+echo "statsd datagrams while recording: $recorded"
+
+echo "# Redis and the backend stop; the replayer's sample-svc calls the same addresses"
+cleanup
+pids=""
+start_statsd "$T" "$T/statsd-replay.lines" || fail "the statsd listener did not start"
+sleep 1.2 # so that a clock left alone would show in the "ts" fields
+sp=$(free_port) ip=$(free_port) op=$(free_port)
+LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
+    sample-svc --listen "127.0.0.1:$sp" --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
+    --log "$T/replay.log" --statsd "127.0.0.1:$up" --threads 4 >"$T/svc2.out" 2>"$T/svc2.err" &
+svc=$!
+pids="$pids $svc"
+port_of "$T/svc2.out" >/dev/null || exit 2
+i=0
+until grep -q 'sessions POSTed to' "$T/svc2.err"; do
+    i=$((i + 1))
+    [ $i -le 100 ] || fail "the inbound server did not start: $(cat "$T/svc2.err")"
+    sleep 0.1
+done
+timeout 30 koala-replay --to "127.0.0.1:$ip" -j 8 -o "$T/replayed.pb" "$T"/rec/*.pb 2>"$T/replay.err"
+echo "koala-replay: exit $?"
+sed -n 's/^koala-replay: \([0-9]* sessions: [^,]*, [^,]*\),.*/\1/p; s/^koala-replay: \(outbound calls: .*\)/\1/p' "$T/replay.err"
+kill -TERM "$svc"
+exit_status "$svc"
+grep -E ' (WARN|ERROR) ' "$T/svc2.err"
+echo "statsd datagrams while replaying: $(wc -l <"$T/statsd-replay.lines")"
+
+koala-dump --json "$T/replayed.pb" >"$T/replayed.json" || fail "koala-dump cannot read the replayed sessions"
+python3 - "$T/replayed.json" "$T/replay.log" "$recorded" <<'PY'
+import json, sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import sessions, unescape
+
+path, log, datagrams = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ss = sessions(path)
+same = sum(unescape(s["ReturnInbound"]["Response"]) == unescape(s["ReturnInbound"]["OriginalResponse"])
+           for s in ss)
+kinds = {}
+for s in ss:
+    for a in s["Actions"]:
+        kinds[a["ActionType"]] = kinds.get(a["ActionType"], 0) + 1
+calls = [a for s in ss for a in s["Actions"] if a["ActionType"] == "CallOutbound"]
+exact = sum(unescape(a["Request"]) == unescape(a["MatchedRequest"]) for a in calls)
+print("replayed sessions:", len(ss), "responses identical:", same)
+for s in ss:  # what differs, should anything
+    a, b = unescape(s["ReturnInbound"]["OriginalResponse"]), unescape(s["ReturnInbound"]["Response"])
+    if a != b:
+        print("  session", s["SessionId"], "recorded at", s["CallFromInbound"]["OriginalRequestTime"],
+              "ends", a[-40:], "replayed", b[-40:])
+print("outbound calls:", len(calls), "matched:", sum(a["MatchedActionIndex"] >= 0 for a in calls),
+      "identical to the call they matched:", exact)
+print("recorded calls never used:", sum(len(s.get("UnusedCalls", [])) for s in ss))
+print("statsd datagrams kept:", kinds.get("SendUDP", 0) == datagrams)
+lines = open(log).read().splitlines()
+print("log lines kept:", kinds.get("AppendFile", 0), "written:", len(lines))
+PY

@@ -273,8 +273,6 @@ hk_replay *hk_replay_begin(kl_session *s);
 const kl_session *hk_replay_session(const hk_replay *r);
 /* Connections from local belong to r: the service's accept() of one marks its fd. */
 void hk_replay_claim(hk_replay *r, const kl_addr *local);
-/* The request is about to be sent: from now on r's threads read the recorded clock. */
-void hk_replay_injected(hk_replay *r);
 /* End r: the replayed session, with what the service answered (response, when its first byte
  * came) and error (NULL for none); r is forgotten. NULL when out of memory. */
 kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
@@ -322,8 +320,8 @@ const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd)
 #define OPEN_PATH(path, use) const char *use = path;
 #define OPENED()
 #endif
-/* How far the calling thread's CLOCK_REALTIME is moved back (ns): the recorded time minus
- * the time its session was injected; 0 outside replayed sessions. */
+/* How far the calling thread's CLOCK_REALTIME is moved back (ns): the recorded request's time
+ * minus the time the service read it; 0 outside replayed sessions. */
 int64_t hk_replay_shift(void);
 
 /* The outbound server's side, by a connection's key (the peer its accept() saw). What to

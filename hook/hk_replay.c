@@ -29,7 +29,8 @@ struct hk_replay {
     kl_matcher *m;
     kl_replayed *out;        /* filled as the service works */
     kl_addr local;           /* where the inbound connection comes from */
-    int64_t shift_ns;        /* recorded time minus the time of injection */
+    int64_t shift_ns;        /* recorded time minus real time, from the first read */
+    bool read;               /* the service has read the request */
     appended *files;
     struct hk_replay *next;
 };
@@ -169,14 +170,6 @@ void hk_replay_claim(hk_replay *r, const kl_addr *local)
     pthread_mutex_unlock(&rp.lock);
 }
 
-void hk_replay_injected(hk_replay *r)
-{
-    pthread_mutex_lock(&rp.lock);
-    int64_t at = r->s->call_from_inbound.occurred_at;
-    r->shift_ns = at ? at - now_ns() : 0;
-    pthread_mutex_unlock(&rp.lock);
-}
-
 uint64_t hk_replay_token_of(const kl_addr *peer)
 {
     uint64_t token = 0;
@@ -260,6 +253,12 @@ void hk_replay_on_inbound(const hk_fd_info *info)
         return;
     pthread_mutex_lock(&rp.lock);
     hk_replay *r = find(cur.token);
+    /* The recorder timed the request when the service read it: the clock is set then. */
+    if (r && !r->read) {
+        int64_t at = r->s->call_from_inbound.occurred_at;
+        r->shift_ns = at ? at - now_ns() : 0;
+        r->read = true;
+    }
     if (r) {
         cur.shift_ns = r->shift_ns;
         cur.paths = r->s->n_redirect_dirs || r->s->n_mock_files;

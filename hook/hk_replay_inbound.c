@@ -189,7 +189,6 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
         goto out;
     }
     deadline = mono_ms() + ANSWER_NS / 1000000;
-    hk_replay_injected(r);
     if (send_all(fd, req->data, req->len, deadline) != 0) {
         snprintf(why, cap, "sending the request to the service: %s", strerror(errno));
         goto out;

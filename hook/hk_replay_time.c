@@ -1,6 +1,6 @@
 /* hk_replay_time.c - the recorded clock. While a thread works on a replayed session, its
  * CLOCK_REALTIME reads as at recording time: the recorded request's time at the moment the
- * request was sent, running on from there. Monotonic clocks, koala's own work and threads
+ * service read the request, as the recorder timed it, running on from there. Monotonic clocks, koala's own work and threads
  * outside replayed sessions keep the real time. */
 #include "hk.h"
 

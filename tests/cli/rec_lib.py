@@ -1,5 +1,6 @@
-"""rec_lib.py - what the recorder's CLI tests (rec-*.sh) share: reading `koala-dump --json`
-output back into bytes, splitting HTTP/1.x byte streams into messages, and curl --trace files.
+"""rec_lib.py - what the recorder's and replayer's CLI tests (rec-*.sh, rp-*.sh) share: reading
+`koala-dump --json` output back into bytes, splitting HTTP/1.x byte streams into messages, curl
+--trace files, and koala.Session messages built by hand for the replayer's inbound server.
 Imported from the checkers those tests run with /usr/bin/python3 from the repository root."""
 import json
 import re
@@ -57,3 +58,73 @@ def curl_trace(path):
                 dest.extend(bytes.fromhex(" ".join(line[6:].split(" ")[:n])))
                 left -= n
     return bytes(sent), bytes(got)
+
+
+def _varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def pb_field(num, data):
+    """A length-delimited protobuf field."""
+    return _varint(num << 3 | 2) + _varint(len(data)) + data
+
+
+def pb_session(sid, request, response, redirect_dirs=(), mock_files=()):
+    """A koala.Session (proto/koala.proto): id = 1, call_from_inbound = 12 {request = 4},
+    return_inbound = 13 {response = 3}, redirect_dirs = 16 and mock_files = 17 (KeyValue
+    {key = 1, value = 2}), from (key, value) byte pairs."""
+    out = pb_field(1, sid.encode()) + pb_field(12, pb_field(4, request)) + pb_field(13, pb_field(3, response))
+    for num, pairs in (16, redirect_dirs), (17, mock_files):
+        for k, v in pairs:
+            out += pb_field(num, pb_field(1, k) + pb_field(2, v))
+    return out
+
+
+def _read_varint(data, i):
+    shift = n = 0
+    while True:
+        b = data[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def pb_fields(data):
+    """The length-delimited fields of a protobuf message, by number (repeated ones in a list)."""
+    out, i = {}, 0
+    while i < len(data):
+        key, i = _read_varint(data, i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            _, i = _read_varint(data, i)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            n, i = _read_varint(data, i)
+            out.setdefault(num, []).append(data[i:i + n])
+            i += n
+        else:
+            raise ValueError("wire type %d" % wire)
+    return out
+
+
+def post_session(port, body):
+    """POST body to the replayer's inbound server on port: (status, content type, answer)."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request("http://127.0.0.1:%s/" % port, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()

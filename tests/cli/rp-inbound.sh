@@ -1,6 +1,6 @@
 # The replayer's inbound server: Python's http.server runs under libkoala-replayer.so; recorded
-# sessions are POSTed to it as protobuf koala.Session messages, built here by hand from the
-# schema, and the koala.ReplayedSession answers are read field by field.
+# sessions are POSTed to it as protobuf koala.Session messages, built by hand from the
+# schema (rec_lib.pb_session), and the koala.ReplayedSession answers are read field by field.
 name=rp-inbound
 . tests/cli/proc.inc
 so="$B/lib/libkoala-replayer.so"
@@ -22,62 +22,13 @@ LD_PRELOAD="$preload" KOALA_SUT_ADDR=127.0.0.1:$closed KOALA_INBOUND_ADDR=:$inbo
 pids="$pids $!"
 "$py" - "$inbound" "$sut" "$inbound2" <<'PY' || fail "$(cat "$T/svc.err")"
 import re, socket, sys, time, urllib.request, urllib.error
+sys.path.insert(0, "tests/cli")
+from rec_lib import pb_fields, pb_session, post_session
 
 inbound, sut, inbound2 = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            return out
-
-def field(num, data):
-    return varint(num << 3 | 2) + varint(len(data)) + data
-
-def session(sid, request, response):
-    # Session: id = 1, call_from_inbound = 12 {request = 4}, return_inbound = 13 {response = 3}
-    return field(1, sid.encode()) + field(12, field(4, request)) + field(13, field(3, response))
-
-def fields(data):
-    """The length-delimited fields of a message, by number (repeated ones in a list)."""
-    out, i = {}, 0
-    while i < len(data):
-        key, i = read_varint(data, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            _, i = read_varint(data, i)
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        elif wire == 2:
-            n, i = read_varint(data, i)
-            out.setdefault(num, []).append(data[i:i + n])
-            i += n
-        else:
-            raise ValueError("wire type %d" % wire)
-    return out
-
-def read_varint(data, i):
-    shift = n = 0
-    while True:
-        b = data[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
-
 def post(body, to=None):
-    req = urllib.request.Request("http://127.0.0.1:%s/" % (to or inbound), data=body, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.headers.get("Content-Type"), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read()
+    return post_session(to or inbound, body)
 
 for _ in range(100):  # the service and the inbound servers start
     try:
@@ -89,8 +40,8 @@ for _ in range(100):  # the service and the inbound servers start
 
 def show(title, sid, request, to=None):
     recorded = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
-    status, ctype, body = post(session(sid, request, recorded), to)
-    f = fields(body)
+    status, ctype, body = post(pb_session(sid, request, recorded), to)
+    f = pb_fields(body)
     resp = f.get(5, [b""])[0]
     print("%s: HTTP %d %s" % (title, status, ctype))
     print("  session id:", f[1][0].decode())

@@ -16,6 +16,8 @@
  *   GET /user/ID   Redis INCR visits:user:ID, backend GET /profile/ID, Redis GET last-order:user:ID
  *   POST /order    body {"user":N,"item":"name","qty":N}: Redis INCR orders:seq, backend GET
  *                  /price/ITEM (answered chunked), Redis SET last-order:user:N ORDER
+ *   GET /visits/FIRST-LAST  Redis GET visits:user:N for each user N (at most 20): a session
+ *                  with many outbound calls
  *   GET /health    no outbound call
  * --variant changed turns the visits key into visits:user:{ID} (a cluster hash tag) and the
  * greeting of GET /user from "hello, NAME" into "welcome back, NAME": one outbound query and one
@@ -54,6 +56,7 @@ enum {
     IO_TIMEOUT_S = 5,     /* an outbound call that hangs longer fails with 502 */
     IDLE_TIMEOUT_S = 30,  /* an idle keep-alive client gives its worker back */
     THREADS_MAX = 1024,
+    VISITS_MAX = 20,      /* users in one GET /visits */
 };
 
 struct addr {
@@ -826,6 +829,31 @@ upstream:
     answer_bad_gateway(w, a);
 }
 
+/* GET /visits/FIRST-LAST: one Redis GET visits:user:N per user, at most VISITS_MAX of them. */
+static void handle_visits(struct worker *w, long long first, long long last, struct answer *a)
+{
+    char list[ANSWER_MAX - 32];
+    size_t used = 0;
+    for (long long id = first; id <= last; id++) {
+        char key[64];
+        snprintf(key, sizeof key, "visits:user:%lld", id);
+        const char *get[] = {"GET", key};
+        struct resp r;
+        long long n = 0;
+        if (redis_call(w, &r, 2, get) < 0)
+            goto upstream;
+        if (!(r.type == '$' && (r.nil || parse_num(r.str, strlen(r.str), 999999999999LL, &n) == 0))) {
+            snprintf(w->err, sizeof w->err, "redis: GET %s answered %c%.80s", key, r.type, r.str);
+            goto upstream;
+        }
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%lld", id == first ? "" : ",", n);
+    }
+    answer(a, 200, "{\"first\":%lld,\"visits\":[%s]}", first, list);
+    return;
+upstream:
+    answer_bad_gateway(w, a);
+}
+
 static void route(struct worker *w, const struct request *rq, struct answer *a)
 {
     long long id;
@@ -841,6 +869,20 @@ static void route(struct worker *w, const struct request *rq, struct answer *a)
         a->route = "order";
         if (strcmp(rq->method, "POST") == 0) {
             handle_order(w, rq->body, rq->body_len, a);
+            return;
+        }
+    } else if (strncmp(p, "/visits/", 8) == 0) {
+        a->route = "visits";
+        const char *dash = strchr(p + 8, '-');
+        long long last;
+        if (!dash || parse_num(p + 8, (size_t)(dash - p - 8), 999999999, &id) != 0 ||
+            parse_num(dash + 1, strlen(dash + 1), 999999999, &last) != 0 || id < 1 || last < id ||
+            last - id >= VISITS_MAX) {
+            answer(a, 400, "{\"error\":\"want /visits/FIRST-LAST, at most %d users\"}", VISITS_MAX);
+            return;
+        }
+        if (strcmp(rq->method, "GET") == 0) {
+            handle_visits(w, id, last, a);
             return;
         }
     } else if (strcmp(p, "/health") == 0) {

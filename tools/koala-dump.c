@@ -252,14 +252,12 @@ static void read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t
 static uint64_t dump_file(dump *d, const char *path)
 {
     const char *name = tool_display_name(path);
-    kl_reader *r;
-    char err[KL_ERRBUF_SIZE] = "";
-    int rc = kl_reader_open(&r, path, err);
-    if (rc != KL_OK) {
-        tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
+    kl_reader *r = tool_reader_open(path);
+    if (!r) {
         d->status = TOOL_EXIT_TROUBLE;
         return 0;
     }
+    int rc;
     const kl_file_info *info = kl_reader_info(r);
     if (d->info) {
         check(kl_print_file_info(info, name, d->json, &d->buf));
@@ -353,13 +351,7 @@ static void parse_options(dump *d, int argc, char **argv)
                                  optarg);
             break;
         case OPT_LEVEL: d->level = (int)tool_parse_count("--level", optarg, 1, 22); break;
-        case 'Y': {
-            char err[KL_ERRBUF_SIZE] = "";
-            kl_filter_free(d->filter);
-            if (kl_filter_compile(&d->filter, optarg, err) != KL_OK)
-                tool_usage_error("-Y: %s", *err ? err : "bad filter");
-            break;
-        }
+        case 'Y': tool_parse_filter("-Y", optarg, &d->filter); break;
         case 'c': d->max_count = tool_parse_count("--max-count", optarg, 1, UINT64_MAX); break;
         case OPT_SESSION: d->session_id = optarg; break;
         case OPT_SINCE:

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *tool_name = "koala";
@@ -146,6 +147,28 @@ void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before)
               (unsigned long long)before, before == 1 ? "" : "s");
 }
 
+kl_reader *tool_reader_open(const char *path)
+{
+    kl_reader *r;
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = kl_reader_open(&r, path, err);
+    if (rc == KL_OK)
+        return r;
+    tool_warn("%s: %s", tool_display_name(path), *err ? err : kl_strerror(rc));
+    return NULL;
+}
+
+void tool_refuse_output_as_input(const char *out, char *const *inputs, int n)
+{
+    struct stat so, si;
+    if (tool_is_stdio(out) || stat(out, &so) != 0)
+        return;
+    for (int i = 0; i < n; i++)
+        if (!tool_is_stdio(inputs[i]) && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
+            si.st_ino == so.st_ino)
+            tool_die("%s: the output is also an input", out);
+}
+
 noreturn void tool_die_writing(const char *path, const char *detail)
 {
     if (tool_is_stdio(path)) {
@@ -169,6 +192,15 @@ uint64_t tool_parse_count(const char *opt, const char *text, uint64_t min, uint6
         tool_usage_error("%s: '%s' is not a number from %llu to %llu", opt, text,
                          (unsigned long long)min, (unsigned long long)max);
     return v;
+}
+
+void tool_parse_filter(const char *opt, const char *expr, kl_filter **f)
+{
+    char err[KL_ERRBUF_SIZE] = "";
+    kl_filter_free(*f);
+    *f = NULL;
+    if (kl_filter_compile(f, expr, err) != KL_OK)
+        tool_usage_error("%s: %s", opt, *err ? err : "bad filter");
 }
 
 static void out_write(const char *p, size_t len)

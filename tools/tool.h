@@ -15,6 +15,7 @@
 enum {
     TOOL_EXIT_OK = 0,
     TOOL_EXIT_DIFF = 1,    /* differences found (koala-diff) */
+    TOOL_EXIT_FAILED = 1,  /* some sessions failed to replay (koala-replay) */
     TOOL_EXIT_TROUBLE = 2, /* usage, input or output trouble */
 };
 
@@ -55,10 +56,19 @@ kl_writer *tool_writer_open(const char *path, kl_kind kind, int level);
 void tool_writer_close(kl_writer *w, const char *path);
 /** A reader failed with rc: "NAME: name: detail (N sessions read before it)". */
 void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
+/** Open path ("-": stdin) to read. @return the reader, or NULL after a warning "NAME: name:
+ * why": the caller notes the trouble and goes on with its other inputs. */
+kl_reader *tool_reader_open(const char *path);
+/** Exit with a clear error when out (not "-") is one of the n inputs too: creating it would
+ * truncate that input before it is read. */
+void tool_refuse_output_as_input(const char *out, char *const *inputs, int n);
 
 /** Parse a count for option opt ("--max-count"); dies with a usage error when text is not a
  * whole number in [min, max]. */
 uint64_t tool_parse_count(const char *opt, const char *text, uint64_t min, uint64_t max);
+/** Compile the display filter expr of option opt ("-Y") into *f, freeing an earlier one (the
+ * last -Y wins); dies with a usage error naming the column when it does not parse. */
+void tool_parse_filter(const char *opt, const char *expr, kl_filter **f);
 
 /* Buffered stdout: data goes through a large buffer; a failed write (the reader closed the
  * pipe, the disk is full) exits TOOL_EXIT_TROUBLE, quietly for a closed pipe. */

@@ -1,0 +1,126 @@
+# koala-replay end to end: Debian's `python3 -m http.server` is recorded under the recorder
+# while a client fetches files, a directory, a missing file, a HEAD and a POST; it is stopped,
+# then started again under the replayer on the same directory, and the recording is replayed:
+# every session once, then -j 4 over three copies of the file, then a subset picked with -Y.
+# The replayed responses must be the recorded ones (their Date header aside, until the replayer
+# shifts the clock) and come out in input order.
+name=replay-python-server
+. tests/cli/proc.inc
+. tests/cli/preload.inc # the recorder's $preload; the replayer's follows
+rp_so="$B/lib/libkoala-replayer.so"
+[ -f "$rp_so" ] || fail "$rp_so not built"
+rp_preload="$rp_so"
+asan=$(ldd "$rp_so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
+[ -z "$asan" ] || rp_preload="$asan $rp_so"
+py=/usr/bin/python3 # the interpreter itself: a wrapper script would be preloaded too
+
+mkdir "$T/www" "$T/rec"
+$py - "$T/www" <<'PY'
+import sys
+d = sys.argv[1]
+open(d + "/a.txt", "wb").write(b"hello\n")
+open(d + "/page.html", "wb").write((b"<p>koala \xc3\xa9t\xc3\xa9</p>\n" * 300)[:4096])
+open(d + "/big.bin", "wb").write(bytes((i * 31 + i // 256) % 256 for i in range(100001)))
+PY
+
+# Ready when the port accepts a connection (10 s at most).
+wait_port() {
+    $py -c 'import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)' "$1"
+}
+
+echo "# recording"
+port=$(free_port)
+# SIGINT, as a user stops http.server; a background job starts with it ignored otherwise.
+env --default-signal=INT LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
+    $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$port" >"$T/rec.out" 2>"$T/rec.err" &
+srv=$!
+pids="$pids $srv"
+wait_port "$port" || fail "http.server did not start: $(cat "$T/rec.err")"
+$py - "$port" <<'PY' || fail "the client failed"
+import sys, urllib.error, urllib.request
+base = "http://127.0.0.1:%s/" % sys.argv[1]
+for path, method in [("a.txt", "GET"), ("page.html", "GET"), ("big.bin", "GET"), ("", "GET"),
+                     ("missing.txt", "GET"), ("a.txt", "HEAD"), ("a.txt", "POST")]:
+    req = urllib.request.Request(base + path, method=method, data=b"x=1" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            status = r.status
+            r.read()
+    except urllib.error.HTTPError as e:
+        status = e.code
+    print("%s /%s: %d" % (method, path, status))
+PY
+kill -INT "$srv"
+exit_status "$srv" >/dev/null
+koala-dump --count "$T"/rec/*.pb
+mv "$T"/rec/*.pb "$T/recorded.pb"
+
+echo "# replaying"
+sut=$(free_port) inbound=$(free_port)
+LD_PRELOAD="$rp_preload" ASAN_OPTIONS=detect_leaks=0 KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
+    $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &
+pids="$pids $!"
+wait_port "$sut" && wait_port "$inbound" || fail "the replayer did not start: $(cat "$T/rp.err")"
+# The summary without its timings.
+summary() {
+    sed -e 's/ in [0-9.]* s ([0-9.]* sessions\/s)$/ in T s (R sessions\/s)/' "$1"
+}
+check() {
+    koala-dump --json "$T/recorded.pb" >"$T/recorded.json" &&
+        koala-dump --json "$1" >"$T/replayed.json" || fail "koala-dump failed"
+    $py - "$T/recorded.json" "$T/replayed.json" "$2" <<'PY'
+import re, sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import sessions, unescape
+recorded = {s["SessionId"]: s for s in sessions(sys.argv[1])}
+order = [s["SessionId"] for s in sessions(sys.argv[1])]
+replayed = sessions(sys.argv[2])
+def undated(resp):  # the service's clock: not shifted to recording time yet
+    return re.sub(rb"\r\nDate: [^\r]*", b"", resp)
+ids = [r["SessionId"] for r in replayed]
+print("replayed sessions:", len(replayed), "in input order:", ids == order * int(sys.argv[3]))
+lines = []
+for r in replayed[:len(order)]:
+    s = recorded[r["SessionId"]]
+    req = unescape(r["CallFromInbound"]["OriginalRequest"])
+    orig = unescape(r["ReturnInbound"]["OriginalResponse"])
+    now = unescape(r["ReturnInbound"]["Response"])
+    kept = req == unescape(s["CallFromInbound"]["Request"]) and orig == unescape(s["ReturnInbound"]["Response"])
+    lines.append("  %-26s %s, recorded bytes kept: %s, response %s" % (
+        req.split(b"\r\n")[0].decode(), now[9:12].decode(), kept,
+        "same" if undated(now) == undated(orig) else "DIFFERENT"))
+print("\n".join(sorted(lines)))  # the recorder writes sessions as they end
+same = all(undated(unescape(r["ReturnInbound"]["Response"])) == undated(unescape(r["ReturnInbound"]["OriginalResponse"]))
+           for r in replayed)
+print("every response the recorded one:", same, "errors:", sum(len(r.get("Errors") or []) for r in replayed))
+PY
+}
+koala-replay --to ":$inbound" -o "$T/replayed.pb" "$T/recorded.pb" 2>"$T/err"
+echo "exit $?"
+summary "$T/err"
+check "$T/replayed.pb" 1
+
+echo "# -j 4, the file three times"
+koala-replay --to "127.0.0.1:$inbound" -j 4 -o "$T/j4.pb" "$T/recorded.pb" "$T/recorded.pb" "$T/recorded.pb" 2>"$T/err"
+echo "exit $?"
+summary "$T/err"
+check "$T/j4.pb" 3
+
+echo "# -Y"
+koala-replay --to ":$inbound" -Y 'inbound.request ~ "^GET /[ap]"' -o "$T/y.pb" "$T/recorded.pb" 2>"$T/err"
+echo "exit $?"
+summary "$T/err"
+koala-dump --json "$T/y.pb" | $py -c '
+import json, sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import unescape
+for line in sys.stdin:
+    print(unescape(json.loads(line)["CallFromInbound"]["OriginalRequest"]).split(b"\r\n")[0].decode())' | sort
+grep -E 'ERROR|WARN|AddressSanitizer|runtime error' "$T/rp.err" || echo "the replayer's log: no warning"

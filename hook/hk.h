@@ -255,8 +255,13 @@ bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);
  * the guard held. */
 typedef struct hk_replay hk_replay;
 
-/* Start the replayer's servers with c (copied). @return false when none could start. */
-bool hk_replay_start(const hk_config *c);
+/* Keep c (copied) for the replayer: its servers start in the process that listens on
+ * KOALA_SUT_ADDR, not in every process that loads it (a service's wrapper scripts, the
+ * commands it runs). */
+void hk_replay_arm(const hk_config *c);
+/* listen(fd) succeeded: when fd is bound to KOALA_SUT_ADDR (or to any address on its port),
+ * start the servers, once. */
+void hk_replay_on_listen(int fd);
 /* Stop them at exit. */
 void hk_replay_stop(void);
 /* The inbound and outbound servers (hk_replay_inbound.c, hk_replay_outbound.c). */

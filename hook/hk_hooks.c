@@ -91,6 +91,14 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     WRAP(int, accept4, (fd, addr, len, flags), if (n >= 0) hk_on_accept(n));
 }
 
+#if HK_REPLAY
+/* The process that listens on KOALA_SUT_ADDR is the service: the replayer's servers start. */
+EXPORT int listen(int fd, int backlog)
+{
+    WRAP(int, listen, (fd, backlog), if (n == 0) hk_replay_on_listen(fd));
+}
+#endif
+
 /* A new socket may take the number of an fd closed where no wrapper saw it (inside libc). */
 EXPORT int socket(int domain, int type, int protocol)
 {

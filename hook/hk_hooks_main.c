@@ -84,7 +84,8 @@ __attribute__((constructor)) static void hk_start(void)
         hk_log(HK_WARN, "%s", cfg.warnings[i]);
     recording = start_recording();
 #if HK_REPLAY
-    replaying = hk_replay_start(&cfg);
+    hk_replay_arm(&cfg);
+    replaying = true;
 #endif
     if (!recording && !replaying) {
         hk_log_close(); /* a process koala leaves alone holds none of koala's fds */

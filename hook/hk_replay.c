@@ -55,6 +55,7 @@ static struct {
     uint64_t next_token;
     hk_config cfg;
     atomic_uint names;
+    atomic_bool started;     /* the service listens: the servers were started */
     bool outbound;           /* the outbound server runs */
 } rp = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_token = 1};
 
@@ -72,15 +73,44 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-bool hk_replay_start(const hk_config *c)
+/* The address fd is bound to (for a redirected connection, its key). */
+static bool key_of(int fd, kl_addr *key)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           kl_addr_from_sockaddr((struct sockaddr *)&ss, len, key) == KL_OK && !kl_addr_is_empty(key);
+}
+
+void hk_replay_arm(const hk_config *c)
 {
     rp.cfg = *c;
-    rp.outbound = hk_replay_outbound_start(c);
-    return hk_replay_inbound_start(c) || rp.outbound;
+}
+
+/* Whether a, the address a socket listens on, is the service's address. */
+static bool is_sut(const kl_addr *a)
+{
+    const kl_addr *sut = &rp.cfg.sut_addr;
+    if (sut->unix_path[0] || a->unix_path[0])
+        return strcmp(sut->unix_path, a->unix_path) == 0;
+    static const uint8_t any[16];
+    return a->port == sut->port &&
+           (memcmp(a->ip, any, 16) == 0 || (a->family == sut->family && memcmp(a->ip, sut->ip, 16) == 0));
+}
+
+void hk_replay_on_listen(int fd)
+{
+    kl_addr a;
+    if (atomic_load(&rp.started) || !key_of(fd, &a) || !is_sut(&a) || atomic_exchange(&rp.started, true))
+        return;
+    rp.outbound = hk_replay_outbound_start(&rp.cfg);
+    hk_replay_inbound_start(&rp.cfg);
 }
 
 void hk_replay_stop(void)
 {
+    if (!atomic_load(&rp.started))
+        return;
     hk_replay_inbound_stop();
     hk_replay_outbound_stop();
 }
@@ -274,15 +304,6 @@ uint64_t hk_replay_current(void)
 int64_t hk_replay_shift(void)
 {
     return cur.shift_ns;
-}
-
-/* fd's key, the address it is bound to. */
-static bool key_of(int fd, kl_addr *key)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
-           kl_addr_from_sockaddr((struct sockaddr *)&ss, len, key) == KL_OK && !kl_addr_is_empty(key);
 }
 
 /* The address to bind a connection to the outbound server to, and that server's address in

@@ -14,11 +14,16 @@ mkdir "$T/www"
 echo hello >"$T/www/a.txt"
 sut=$(free_port) inbound=$(free_port) closed=$(free_port) inbound2=$(free_port)
 (cd "$T/www" && LD_PRELOAD="$preload" KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
+    KOALA_OUTBOUND_ADDR=":$(free_port)" \
     exec "$py" -m http.server "$sut" --bind 127.0.0.1 >"$T/svc.out" 2>"$T/svc.err") &
 pids="$pids $!"
-# A replayer whose service is not there: a process that sleeps.
+# A replayer whose service is gone: a process that listened on its address, then closed it.
 LD_PRELOAD="$preload" KOALA_SUT_ADDR=127.0.0.1:$closed KOALA_INBOUND_ADDR=:$inbound2 \
-    "$py" -c 'import time; time.sleep(60)' 2>"$T/lonely.err" &
+    KOALA_OUTBOUND_ADDR=":$(free_port)" "$py" -c '
+import socket, sys, time
+s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+s.close()
+time.sleep(60)' "$closed" 2>"$T/lonely.err" &
 pids="$pids $!"
 "$py" - "$inbound" "$sut" "$inbound2" <<'PY' || fail "$(cat "$T/svc.err")"
 import re, socket, sys, time, urllib.request, urllib.error

@@ -812,7 +812,7 @@ int main(int argc, char **argv)
     char why[512];
     int fd = connect_to(&r, mono_ns() + (r.timeout < CHECK_NS ? r.timeout : CHECK_NS), why, sizeof why);
     if (fd < 0)
-        tool_die("%s; is the service running with LD_PRELOAD=libkoala-replayer.so?", why);
+        tool_die("%s; is the service running with LD_PRELOAD=libkoala-replayer.so and listening on KOALA_SUT_ADDR?", why);
 
     r.tty = isatty(STDERR_FILENO);
     if (r.tty)

@@ -5,7 +5,7 @@
 # included (the service's clock reads as at recording time, a second and more later); every
 # outbound call, on connections each worker keeps alive across sessions, is matched and every
 # recorded call used; statsd datagrams are kept in the replayed sessions and never sent; log
-# lines are kept and still written.
+# lines are kept and still written. The replayer, given KOALA_RECORD_TO_DIR, records meanwhile.
 # Needs redis-server (Debian package redis-server).
 name=rp-sample-svc
 . tests/cli/svc-env.inc
@@ -35,7 +35,9 @@ pids=""
 start_statsd "$T" "$T/statsd-replay.lines" || fail "the statsd listener did not start"
 sleep 1.2 # so that a clock left alone would show in the "ts" fields
 sp=$(free_port) ip=$(free_port) op=$(free_port)
+mkdir "$T/rec2" # the replayer records too when asked: recording while replaying
 LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
+    KOALA_RECORD_TO_DIR="$T/rec2" \
     sample-svc --listen "127.0.0.1:$sp" --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
     --log "$T/replay.log" --statsd "127.0.0.1:$up" --threads 4 >"$T/svc2.out" 2>"$T/svc2.err" &
 svc=$!
@@ -54,6 +56,7 @@ kill -TERM "$svc"
 exit_status "$svc"
 grep -E ' (WARN|ERROR) ' "$T/svc2.err"
 echo "statsd datagrams while replaying: $(wc -l <"$T/statsd-replay.lines")"
+echo "sessions recorded while replaying: $(koala-dump --count "$T"/rec2/*.pb)"
 
 koala-dump --json "$T/replayed.pb" >"$T/replayed.json" || fail "koala-dump cannot read the replayed sessions"
 python3 - "$T/replayed.json" "$T/replay.log" "$recorded" <<'PY'

@@ -311,18 +311,18 @@ void hk_replay_function(bool call, const uint8_t *json, size_t len);
  * redirect_dirs and mock_files: path itself, or buf (cap bytes) holding the new one. A mock
  * file's content is in a memory file, *tmp_fd, for the caller to close once opened (-1: none). */
 const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd);
-/* For the open wrappers: `use` is the path to open instead of path, and OPENED() after the
- * real call closes a mock file's memory file. */
+/* For the open wrappers: `use` (declared, holding path) becomes the path to open instead, and
+ * OPENED() after the real call closes a mock file's memory file. */
 #if HK_REPLAY
 #define OPEN_PATH(path, use)                                                                      \
     char moved_[HK_PATH_MAX];                                                                     \
     int mock_fd_ = -1;                                                                            \
-    const char *use = hk_replay_path(path, moved_, sizeof moved_, &mock_fd_);
+    use = hk_replay_path(path, moved_, sizeof moved_, &mock_fd_)
 #define OPENED()                                                                                  \
     if (mock_fd_ >= 0)                                                                            \
     REAL(close)(mock_fd_)
 #else
-#define OPEN_PATH(path, use) const char *use = path;
+#define OPEN_PATH(path, use)
 #define OPENED()
 #endif
 /* How far the calling thread's CLOCK_REALTIME is moved back (ns): the recorded request's time

@@ -12,11 +12,13 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* A wrapper whose real call returns n and whose bookkeeping is `after`. */
-#define WRAP(type, name, args, after)                                                             \
+/* A wrapper whose real call returns n: `before` runs first, with the guard held (it may
+ * return), `after` is the bookkeeping. */
+#define WRAP_AROUND(type, name, args, before, after)                                              \
     do {                                                                                          \
         if (!hk_enter())                                                                          \
             return REAL(name) args;                                                               \
+        before;                                                                                   \
         type n = REAL(name) args;                                                                 \
         int saved = errno;                                                                        \
         after;                                                                                    \
@@ -24,6 +26,8 @@
         errno = saved;                                                                            \
         return n;                                                                                 \
     } while (0)
+
+#define WRAP(type, name, args, after) WRAP_AROUND(type, name, args, , after)
 
 /* The same for a data call on fd: an fd koala knows it does not record (a file, a pipe) goes
  * straight to libc at the cost of a few loads, before the guard and errno are touched. */
@@ -53,32 +57,16 @@
 /* A send on fd: WRAP_FD with BEFORE_SEND. */
 #define WRAP_SEND(name, fd, args, iov, cnt, to, tolen, after)                                     \
     do {                                                                                          \
-        if (hk_fd_kind_of(fd) == HK_FD_OTHER || !hk_enter())                                      \
+        if (hk_fd_kind_of(fd) == HK_FD_OTHER)                                                     \
             return REAL(name) args;                                                               \
-        BEFORE_SEND(fd, iov, cnt, to, tolen)                                                      \
-        ssize_t n = REAL(name) args;                                                              \
-        int saved = errno;                                                                        \
-        after;                                                                                    \
-        hk_leave();                                                                               \
-        errno = saved;                                                                            \
-        return n;                                                                                 \
+        WRAP_AROUND(ssize_t, name, args, BEFORE_SEND(fd, iov, cnt, to, tolen), after);            \
     } while (0)
 
 /* An open-like wrapper: args name the file `use`, path moved when replaying (OPEN_PATH). */
 #define WRAP_OPEN(name, path, args, after)                                                        \
     do {                                                                                          \
-        if (!hk_enter()) {                                                                        \
-            const char *use = path;                                                               \
-            return REAL(name) args;                                                               \
-        }                                                                                         \
-        OPEN_PATH(path, use)                                                                      \
-        int n = REAL(name) args;                                                                  \
-        int saved = errno;                                                                        \
-        OPENED();                                                                                 \
-        after;                                                                                    \
-        hk_leave();                                                                               \
-        errno = saved;                                                                            \
-        return n;                                                                                 \
+        const char *use = path;                                                                   \
+        WRAP_AROUND(int, name, args, OPEN_PATH(path, use), OPENED(); after);                      \
     } while (0)
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)

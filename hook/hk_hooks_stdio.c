@@ -39,7 +39,8 @@
     {                                                                                             \
         if (!hk_enter())                                                                          \
             return REAL(name)(path, mode);                                                        \
-        OPEN_PATH(path, use)                                                                      \
+        const char *use = path;                                                                   \
+        OPEN_PATH(path, use);                                                                     \
         FILE *f = REAL(name)(use, mode);                                                          \
         int saved = errno;                                                                        \
         OPENED();                                                                                 \
@@ -62,7 +63,8 @@ FOPEN(fopen64)
             return REAL(name)(path, mode, stream);                                                \
         if (path)                                                                                 \
             hk_on_close(fileno_unlocked(stream));                                                 \
-        OPEN_PATH(path, use)                                                                      \
+        const char *use = path;                                                                   \
+        OPEN_PATH(path, use);                                                                     \
         FILE *f = REAL(name)(use, mode, stream);                                                  \
         int saved = errno;                                                                        \
         OPENED();                                                                                 \

@@ -44,18 +44,6 @@ static const char *kind_name(kl_kind k)
     return k == KL_KIND_REPLAYED ? "replayed" : "recorded";
 }
 
-/* Truncating an input before reading it would lose it. */
-static void refuse_output_as_input(const char *out, char **inputs, int n)
-{
-    struct stat so, si;
-    if (tool_is_stdio(out) || stat(out, &so) != 0)
-        return;
-    for (int i = 0; i < n; i++)
-        if (!tool_is_stdio(inputs[i]) && stat(inputs[i], &si) == 0 && si.st_dev == so.st_dev &&
-            si.st_ino == so.st_ino)
-            tool_die("%s: the output is also an input", out);
-}
-
 int main(int argc, char **argv)
 {
     tool_init("koala-merge");
@@ -87,7 +75,7 @@ int main(int argc, char **argv)
     if (stdin_uses > 1)
         tool_usage_error("stdin ('-') can be read only once");
     tool_refuse_tty(out);
-    refuse_output_as_input(out, paths, n);
+    tool_refuse_output_as_input(out, paths, n);
 
     int status = TOOL_EXIT_OK;
     kl_reader **readers = calloc((size_t)n, sizeof *readers);

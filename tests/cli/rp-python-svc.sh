@@ -100,12 +100,7 @@ replayer() {
     : >"$T/svc.out"
     start_svc "$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
         KOALA_OUTBOUND_ADDR=":$(free_port)" KOALA_OUTBOUND_BYPASS_PORT="$ep" "$@"
-    i=0
-    until grep -q "sessions POSTed to http://127.0.0.1:$ip" "$T/svc.err"; do
-        i=$((i + 1))
-        [ $i -le 100 ] || fail "no inbound server: $(cat "$T/svc.err")"
-        sleep 0.1
-    done
+    replayer_up "$T/svc.err" "$ip"
 }
 
 echo "# replaying"

@@ -43,12 +43,7 @@ LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" K
 svc=$!
 pids="$pids $svc"
 port_of "$T/svc2.out" >/dev/null || exit 2
-i=0
-until grep -q 'sessions POSTed to' "$T/svc2.err"; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the inbound server did not start: $(cat "$T/svc2.err")"
-    sleep 0.1
-done
+replayer_up "$T/svc2.err"
 timeout 30 koala-replay --to "127.0.0.1:$ip" -j 8 -o "$T/replayed.pb" "$T"/rec/*.pb 2>"$T/replay.err"
 echo "koala-replay: exit $?"
 sed -n 's/^koala-replay: \([0-9]* sessions: [^,]*, [^,]*\),.*/\1/p; s/^koala-replay: \(outbound calls: .*\)/\1/p' "$T/replay.err"

@@ -294,6 +294,10 @@ void hk_replay_on_inbound(const hk_fd_info *info);
  * session), or NULL: refused (ECONNREFUSED), nothing may leave. */
 const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, socklen_t len,
                                          struct sockaddr_storage *out, socklen_t *out_len);
+/* to-koala!set-delegated-from-thread-id: the calling thread works for virtual thread vtid's
+ * session (0: its own again), that of the replayed connection a thread delegating to vtid read
+ * last. */
+void hk_replay_delegate(int64_t vtid);
 /* The calling thread's current session's token, 0 for none. */
 uint64_t hk_replay_current(void);
 /* Before the service sends iov on fd (to: the datagram's address or NULL): an outbound

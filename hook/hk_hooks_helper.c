@@ -37,8 +37,12 @@ void hk_on_helper(const uint8_t *msg, size_t len, int flags)
         hk_record_read_storage(body, blen);
     else if (is(type, tlen, "to-koala!thread-shutdown"))
         hk_record_shutdown(flags);
-    else if (is(type, tlen, "to-koala!set-delegated-from-thread-id"))
+    else if (is(type, tlen, "to-koala!set-delegated-from-thread-id")) {
         hk_record_delegate(flags);
+#if HK_REPLAY
+        hk_replay_delegate(flags);
+#endif
+    }
     else if (is(type, tlen, "to-koala!get-trace-header"))
         hk_record_trace(HK_TRACE_HEADER, NULL, 0);
     else if (is(type, tlen, "to-koala!get-trace-header-key"))

@@ -45,6 +45,14 @@ typedef struct conn {
     struct conn *next;
 } conn;
 
+/* A virtual thread (to-koala!set-delegated-from-thread-id) and the session it works for: that
+ * of the replayed connection a thread delegating to it read last. */
+typedef struct delegation {
+    int64_t vtid;
+    uint64_t token;
+    struct delegation *next;
+} delegation;
+
 /* Few sessions are in flight at once (koala-replay -j N), and a service has few outbound
  * connections: lists under one lock, held for a match too (50 us at most). */
 static struct {
@@ -52,6 +60,7 @@ static struct {
     hk_replay *live;
     size_t n_live;
     conn *conns;
+    delegation *delegations;
     uint64_t next_token;
     hk_config cfg;
     atomic_uint names;
@@ -64,6 +73,7 @@ static __thread struct {
     uint64_t token;
     int64_t shift_ns;
     bool paths;              /* the session redirects or mocks files */
+    int64_t vtid;            /* the virtual thread it delegates to, 0 for none */
 } cur __attribute__((tls_model("initial-exec")));
 
 static int64_t now_ns(void)
@@ -235,6 +245,15 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
             rp.n_live--;
             break;
         }
+    for (delegation **p = &rp.delegations; *p;) {
+        delegation *d = *p;
+        if (d->token == r->token) {
+            *p = d->next;
+            free(d);
+        } else {
+            p = &d->next;
+        }
+    }
     pthread_mutex_unlock(&rp.lock);
     /* Out of the registry: nothing else touches r now. */
     kl_replayed *out = r->out;
@@ -272,37 +291,87 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
 
 /* ------------------------------------------------------- the service's side */
 
+/* The calling thread works for the session of token now (rp.lock held). */
+static void adopt(uint64_t token)
+{
+    hk_replay *r = token ? find(token) : NULL;
+    cur.token = token;
+    cur.shift_ns = r ? r->shift_ns : 0;
+    cur.paths = r && (r->s->n_redirect_dirs || r->s->n_mock_files);
+}
+
+static delegation *find_delegation(int64_t vtid)
+{
+    delegation *d = rp.delegations;
+    while (d && d->vtid != vtid)
+        d = d->next;
+    return d;
+}
+
+/* The virtual thread vtid works for the session of token (rp.lock held). */
+static void delegate_to(int64_t vtid, uint64_t token)
+{
+    delegation *d = find_delegation(vtid);
+    if (!d && (d = calloc(1, sizeof *d))) {
+        d->vtid = vtid;
+        d->next = rp.delegations;
+        rp.delegations = d;
+    }
+    if (d)
+        d->token = token;
+    else
+        hk_log(HK_WARN, "virtual thread %lld: out of memory, its calls are outside any session", (long long)vtid);
+}
+
+/* A thread delegating to a virtual thread works for that virtual thread's session. */
+static void follow(void)
+{
+    if (!cur.vtid)
+        return;
+    pthread_mutex_lock(&rp.lock);
+    delegation *d = find_delegation(cur.vtid);
+    if ((d ? d->token : 0) != cur.token)
+        adopt(d ? d->token : 0);
+    pthread_mutex_unlock(&rp.lock);
+}
+
 void hk_replay_on_inbound(const hk_fd_info *info)
 {
     if (info->replay == cur.token)
         return;
-    cur.token = info->replay;
-    cur.shift_ns = 0;
-    cur.paths = false;
-    if (!cur.token)
-        return;
     pthread_mutex_lock(&rp.lock);
-    hk_replay *r = find(cur.token);
+    hk_replay *r = info->replay ? find(info->replay) : NULL;
     /* The recorder timed the request when the service read it: the clock is set then. */
     if (r && !r->read) {
         int64_t at = r->s->call_from_inbound.occurred_at;
         r->shift_ns = at ? at - now_ns() : 0;
         r->read = true;
     }
-    if (r) {
-        cur.shift_ns = r->shift_ns;
-        cur.paths = r->s->n_redirect_dirs || r->s->n_mock_files;
-    }
+    adopt(info->replay);
+    if (cur.vtid && r)
+        delegate_to(cur.vtid, cur.token);
     pthread_mutex_unlock(&rp.lock);
+}
+
+void hk_replay_delegate(int64_t vtid)
+{
+    cur.vtid = vtid;
+    pthread_mutex_lock(&rp.lock);
+    if (vtid && cur.token && find(cur.token) && !find_delegation(vtid))
+        delegate_to(vtid, cur.token);
+    pthread_mutex_unlock(&rp.lock);
+    follow();
 }
 
 uint64_t hk_replay_current(void)
 {
+    follow();
     return cur.token;
 }
 
 int64_t hk_replay_shift(void)
 {
+    follow();
     return cur.shift_ns;
 }
 
@@ -346,6 +415,7 @@ const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, so
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
         hk_config_bypassed(&rp.cfg, &peer))
         return addr;
+    follow();
     char text[KL_ADDR_STRLEN];
     kl_addr_format(&peer, text, sizeof text);
     kl_addr bind_to, server, key;
@@ -429,6 +499,7 @@ ssize_t hk_replay_before_send(int fd, const struct iovec *iov, int cnt, const st
     const hk_fd_info *info = hk_fd_peek(fd);
     if (!info)
         return -1;
+    follow();
     if (k == HK_FD_OUTBOUND) {
         if (cur.token && info->replay != cur.token)
             remap(fd, info);
@@ -448,6 +519,7 @@ ssize_t hk_replay_before_send(int fd, const struct iovec *iov, int cnt, const st
 
 void hk_replay_on_append(const hk_fd_info *info, const struct iovec *iov, int cnt, size_t n)
 {
+    follow();
     if (!cur.token || !n)
         return;
     pthread_mutex_lock(&rp.lock);
@@ -511,6 +583,7 @@ void hk_replay_function(bool call, const uint8_t *data, size_t len)
         json_decref(o);
         return;
     }
+    follow();
     kl_replayed_action a = blank_action(call ? KL_ACTION_CALL_FUNCTION : KL_ACTION_RETURN_FUNCTION);
     char *args = NULL, *ret = NULL;
     if (call) {
@@ -556,6 +629,7 @@ static int mock_file(const kl_bytes *content)
 const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd)
 {
     *tmp_fd = -1;
+    follow();
     if (!cur.paths || !path)
         return path;
     const char *use = path;

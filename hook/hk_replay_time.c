@@ -6,12 +6,13 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-/* The calling thread's shift in ns; 0 inside koala. */
+/* The calling thread's shift in ns; 0 inside koala, whose own times are real (and which may
+ * hold the lock the shift of a delegating thread is looked up under). */
 static int64_t shift(void)
 {
-    int64_t s = hk_replay_shift();
-    if (!s || !hk_enter())
+    if (!hk_enter())
         return 0;
+    int64_t s = hk_replay_shift();
     hk_leave();
     return s;
 }

@@ -5,6 +5,8 @@
 # - the wall clock reads as at recording time;
 # - a datagram is kept in the replayed session and never sent; call-function and
 #   return-function helper messages become actions;
+# - every connection's thread delegates to a virtual thread (set-delegated-from-thread-id), and
+#   a worker thread delegating to the same one makes its calls for the request's session;
 # - a request the service never made at recording time (another login): it matches nothing,
 #   the connection is closed, the replayed session says so and nothing reaches the real server;
 # - a session's mock_files and redirect_dirs change what open() reads.
@@ -85,7 +87,7 @@ start_svc() {
 echo "# recording"
 mkdir "$T/rec"
 start_svc "$recorder" KOALA_RECORD_TO_DIR="$T/rec"
-get "$sp" /greet /bypass /time /udp /fn || fail "a request failed while recording"
+get "$sp" /greet /bypass /time /udp /fn /worker || fail "a request failed while recording"
 kill -TERM "$svc"
 exit_status "$svc"
 cat "$T/greet.log" "$T/echo.log" "$T/udp.log"
@@ -165,7 +167,7 @@ def calls(s):
 
 for name in sys.argv[1:]:
     print("#", "another login" if "other" in name else "as recorded")
-    for s in sessions(name, by_time=True):
+    for s in sorted(sessions(name), key=lambda s: s["CallFromInbound"]["OriginalRequestTime"]):
         ret = s["ReturnInbound"]
         p = path(s)
         if p == "/time":

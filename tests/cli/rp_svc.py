@@ -8,12 +8,18 @@ environment; it prints "listening on 127.0.0.1:PORT" once it serves.
   /udp      a statsd-style datagram
   /fn       to-koala!call-function and to-koala!return-function helper messages
   /file?P   the content of file P, or why it cannot be read
+  /worker   /greet's calls and a datagram, made by a thread of its own
+
+Each connection's thread first delegates to a virtual thread of its own
+(to-koala!set-delegated-from-thread-id), as event-loop services do; /worker's thread delegates
+to the same one, so that its calls belong to the request's session.
 """
 import http.server
 import json
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -22,6 +28,13 @@ ECHO = int(os.environ["RP_ECHO_PORT"])
 UDP = int(os.environ["RP_UDP_PORT"])
 LOGIN = os.environ.get("RP_LOGIN", "koala").encode()
 HELPER = ("127.127.127.127", 127)
+vtids = iter(range(7001, 1 << 30))
+
+
+def delegate(vtid):
+    """This thread's traffic goes to virtual thread vtid's session."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"to-koala!set-delegated-from-thread-id\n", vtid, HELPER)
 
 
 def one_line_call(port, first, send):
@@ -33,17 +46,39 @@ def one_line_call(port, first, send):
         return hello, f.readline().strip() or b"(closed)"
 
 
-def answer(path):
+def greet():
+    hello, reply = one_line_call(GREET, True, b"LOGIN " + LOGIN + b"\n")
+    return b"greeting " + hello + b", reply " + reply
+
+
+def datagram(text):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(text, ("127.0.0.1", UDP))
+
+
+def on_worker(vtid):
+    out = []
+    def work():
+        delegate(vtid)
+        out.append(greet())
+        datagram(b"rp.worker:1|c")
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    return b"worker: " + out[0]
+
+
+def answer(path, vtid):
     if path == "/greet":
-        hello, reply = one_line_call(GREET, True, b"LOGIN " + LOGIN + b"\n")
-        return b"greeting " + hello + b", reply " + reply
+        return greet()
+    if path == "/worker":
+        return on_worker(vtid)
     if path == "/bypass":
         return b"echo " + one_line_call(ECHO, False, b"ping\n")[1]
     if path == "/time":
         return b"%.6f" % time.time()
     if path == "/udp":
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(b"rp.requests:1|c", ("127.0.0.1", UDP))
+        datagram(b"rp.requests:1|c")
         return b"sent"
     if path == "/fn":
         call = {"FuncName": "price", "CallFromFile": "rp_svc.py", "CallFromLine": 58,
@@ -66,8 +101,13 @@ def answer(path):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        self.vtid = next(vtids)
+        delegate(self.vtid)
+        super().setup()
+
     def do_GET(self):
-        body = answer(self.path)
+        body = answer(self.path, self.vtid)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

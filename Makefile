@@ -139,12 +139,13 @@ $(B)/obj/hook/%.o: hook/%.c
 
 # Everything linked in with hidden visibility, zstd, protobuf-c, PCRE2 and jansson from their
 # static archives: the .so needs nothing but libc where the service runs, and a service's own
-# copy of those libraries can neither replace ours nor be replaced. The version script exports
-# the wrappers only.
-$(RECORDER): $(HOOK_OBJ) $(LIB_OBJ) hook/recorder.map
+# copy of those libraries can neither replace ours nor be replaced. libkoala comes from its
+# archive too, so only the parts the hook uses are in it. The version script exports the
+# wrappers only.
+$(RECORDER): $(HOOK_OBJ) $(LIB_A) hook/recorder.map
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/recorder.map \
-	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_OBJ) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
+	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_A) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
 	  -Wl,-Bdynamic -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
 $(B)/obj/hook-replay/%.o: hook/%.c
@@ -155,10 +156,10 @@ $(B)/obj/hook-replay/%.o: hook/%.c
 # As the recorder; libmicrohttpd (the inbound server) is dlopen'ed when it starts. jansson is
 # linked dynamically: the replayer parses JSON (helper messages), and Debian's static archive
 # of jansson's parser is not position-independent.
-$(REPLAYER): $(REPLAYER_OBJ) $(LIB_OBJ) hook/replayer.map
+$(REPLAYER): $(REPLAYER_OBJ) $(LIB_A) hook/replayer.map
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/replayer.map \
-	  -Wl,-z,defs -o $@ $(REPLAYER_OBJ) $(LIB_OBJ) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 \
+	  -Wl,-z,defs -o $@ $(REPLAYER_OBJ) $(LIB_A) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 \
 	  -Wl,-Bdynamic -ljansson -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
 hook: $(HOOK_OBJ) $(RECORDER) $(REPLAYER)

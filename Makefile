@@ -29,7 +29,7 @@ OPT     ?= -O2 -g
 BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(SANFLAGS) -MMD -MP
 CFLAGS_OURS := $(BASEFLAGS) $(WARN)
 CFLAGS_GEN  := $(BASEFLAGS) -w
-LIBS    := -lzstd -lprotobuf-c -lpcre2-8 -ljansson -lm -lpthread
+LIBS    := -lzstd -lprotobuf-c -lpcre2-8 -ljansson -lz -lm -lpthread
 LDFLAGS_ALL := $(SANFLAGS)
 
 GEN     := $(B)/gen
@@ -73,7 +73,7 @@ BENCHES   := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd \
+DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd zlib1g-dev \
             check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools \
             nginx-light curl wrk libmicrohttpd-dev
 

@@ -532,6 +532,21 @@ KL_API int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out);
 /** Append a replayed session as JSON in the original ReplayedSession layout. */
 KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
 
+/* ---------------------------------------------------------------- text diff */
+
+/** Append a line diff of text a and b to out, in unified format: "@@ -A,N +B,M @@" hunks of
+ * " " context, "-" lines of a and "+" lines of b, with context lines around each change (CRLF
+ * and LF line ends compare alike). Nothing is appended when the lines are the same.
+ * @return KL_OK; KL_ERR_TOOBIG when more than max_changes lines differ (out is unchanged: show
+ *         a summary instead); KL_ERR_NOMEM; KL_ERR_INVALID for NULL data with a length. */
+KL_API int kl_text_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, unsigned context,
+                        size_t max_changes, kl_buf *out);
+/** Append a hex diff of a and b to out: for each row of 16 bytes that differs, "-" with a's
+ * bytes and "+" with b's (offset, hex, printable text); at most max_rows rows, then a line
+ * counting the others. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID. */
+KL_API int kl_hex_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, size_t max_rows,
+                       kl_buf *out);
+
 /* -------------------------------------------------------------------- stats */
 
 typedef struct kl_stats kl_stats;

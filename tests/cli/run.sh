@@ -3,7 +3,8 @@
 # is not 0, its expected exit status in NAME.code. Cases run from the repository root with
 # build/bin first on PATH, $B the build directory (an absolute path) and $T a fresh scratch
 # directory.
-# Prints "ok NAME" or "not ok NAME" per case, with a diff on failure.
+# Prints "ok NAME" or "not ok NAME" per case, with a diff on failure. CLI=PATTERN (a shell
+# pattern, such as 'rp-*') runs only the cases whose name matches.
 B=${B:-build}
 root=$(pwd)
 case $B in /*) ;; *) B="$root/$B" ;; esac
@@ -12,6 +13,7 @@ export PATH B
 for sh in tests/cli/*.sh; do
     name=$(basename "$sh" .sh)
     [ "$name" = run ] && continue
+    case $name in ${CLI:-*}) ;; *) continue ;; esac
     T=$(mktemp -d)
     export T
     actual="$T/.stdout"

@@ -1,0 +1,599 @@
+/* koala-diff - what changed between recorded sessions and their replay: per session and in
+ * total, the inbound response, the outbound calls, the appended files and the datagrams. */
+#include "tool.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: koala-diff [OPTION]... RECORDED REPLAYED\n"
+    "Compare recorded sessions with what koala-replay wrote when replaying them, pairing\n"
+    "sessions by id: the inbound response, the outbound calls (requests that differ from the\n"
+    "recorded call they matched, requests that matched nothing, recorded calls never made or\n"
+    "matched more than once), appended files and UDP datagrams.\n"
+    "\n"
+    "      --summary          print the totals only\n"
+    "      --json             one JSON object per session, then one with the totals\n"
+    "      --color=WHEN       color the diff: auto (on a terminal, the default), always, never\n"
+    "  -h, --help             print this help and exit\n"
+    "      --version          print the version and exit\n"
+    "\n"
+    "Sessions of one file only are counted, not compared. Exit status: 0 when nothing\n"
+    "differs, 1 when something does, 2 on trouble.\n";
+
+enum { OPT_VERSION = 256, OPT_SUMMARY, OPT_JSON, OPT_COLOR };
+
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, OPT_VERSION},
+    {"summary", no_argument, NULL, OPT_SUMMARY}, {"json", no_argument, NULL, OPT_JSON},
+    {"color", required_argument, NULL, OPT_COLOR}, {NULL, 0, NULL, 0},
+};
+
+#define DIFF_CONTEXT 3
+#define DIFF_MAX_LINES 2000 /* changed lines past which a text diff is summed up */
+#define HEX_MAX_ROWS 32
+
+/* The replayed sessions, by id (open addressing). */
+typedef struct replays {
+    kl_replayed **v;
+    size_t n, cap;
+    size_t *slots; /* index + 1; 0 is empty */
+    size_t n_slots;
+    bool *seen;
+} replays;
+
+/* What one session's comparison found, as text or JSON. */
+typedef struct report {
+    kl_buf out;
+    bool json;
+    bool color;
+    unsigned response, calls, files, udp; /* differences of each kind */
+    unsigned n_items;                     /* JSON items written in the current array */
+} report;
+
+typedef struct totals {
+    uint64_t sessions, identical, differ, response, calls, files, udp, not_replayed, not_recorded;
+} totals;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static void replays_add(replays *r, kl_replayed *s)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 256;
+        if (!(r->v = realloc(r->v, r->cap * sizeof *r->v)))
+            tool_die("out of memory");
+    }
+    r->v[r->n++] = s;
+}
+
+static void replays_index(replays *r)
+{
+    r->n_slots = 1;
+    while (r->n_slots < r->n * 2)
+        r->n_slots *= 2;
+    if (!(r->slots = calloc(r->n_slots, sizeof *r->slots)) || !(r->seen = calloc(r->n + 1, 1)))
+        tool_die("out of memory");
+    for (size_t i = 0; i < r->n; i++) {
+        if (!r->v[i]->session_id)
+            continue;
+        size_t at = hash_str(r->v[i]->session_id) & (r->n_slots - 1);
+        while (r->slots[at])
+            at = (at + 1) & (r->n_slots - 1);
+        r->slots[at] = i + 1;
+    }
+}
+
+/* The replayed session of id not yet paired, or NULL. @return its index in *i. */
+static kl_replayed *replays_find(replays *r, const char *id, size_t *i)
+{
+    if (!id || !r->n)
+        return NULL;
+    for (size_t at = hash_str(id) & (r->n_slots - 1); r->slots[at]; at = (at + 1) & (r->n_slots - 1)) {
+        size_t k = r->slots[at] - 1;
+        if (!r->seen[k] && strcmp(r->v[k]->session_id, id) == 0) {
+            *i = k;
+            return r->v[k];
+        }
+    }
+    return NULL;
+}
+
+/* Every replayed session of path, cloned. */
+static void load_replays(const char *path, replays *r)
+{
+    kl_reader *rd = tool_reader_open(path);
+    if (!rd)
+        exit(TOOL_EXIT_TROUBLE);
+    if (kl_reader_info(rd)->kind == KL_KIND_RECORDED)
+        tool_die("%s: recorded sessions; give the replayed ones (koala-replay -o) second",
+                 tool_display_name(path));
+    const kl_replayed *s;
+    int rc;
+    while ((rc = kl_reader_next_replayed(rd, &s)) == KL_OK) {
+        kl_replayed *copy;
+        if (kl_replayed_clone(s, &copy) != KL_OK)
+            tool_die("out of memory");
+        replays_add(r, copy);
+    }
+    if (rc != KL_END) {
+        tool_warn_read(tool_display_name(path), rd, rc, r->n);
+        exit(TOOL_EXIT_TROUBLE);
+    }
+    kl_reader_close(rd);
+    replays_index(r);
+}
+
+/* ------------------------------------------------------------------ output */
+
+static void put(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(report *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (kl_buf_append(&r->out, line, strlen(line)) != KL_OK)
+        tool_die("out of memory");
+}
+
+/* Append s as a JSON string. */
+static void put_json_str(report *r, const char *s, size_t len)
+{
+    kl_buf *b = &r->out;
+    int rc = kl_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < len && rc == KL_OK; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            rc = kl_buf_printf(b, "\\%c", c);
+        else if (c == '\n' || c == '\r' || c == '\t')
+            rc = kl_buf_printf(b, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+        else if (c < 0x20 || c == 0x7f)
+            rc = kl_buf_printf(b, "\\u%04x", c);
+        else
+            rc = kl_buf_append(b, &s[i], 1);
+    }
+    if (rc != KL_OK || kl_buf_append(b, "\"", 1) != KL_OK)
+        tool_die("out of memory");
+}
+
+/* One line of a diff (text output), colored by its first character on a terminal. */
+static void put_diff(report *r, const kl_buf *d)
+{
+    for (const char *p = d->data; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *on = !r->color ? "" : *p == '-' ? "\033[31m" : *p == '+' ? "\033[32m" : *p == '@' ? "\033[36m" : "";
+        put(r, "    %s%.*s%s\n", on, (int)len, p, *on ? "\033[0m" : "");
+        p += len + (nl != NULL);
+    }
+}
+
+/* A difference of one kind: "  WHAT" in text, an item {"kind":..,"what":..} in JSON, with an
+ * optional diff of before and after. */
+static void item(report *r, const char *kind, const kl_buf *what, const kl_buf *diff)
+{
+    if (r->json) {
+        put(r, "%s{\"kind\":", r->n_items++ ? "," : "");
+        put_json_str(r, kind, strlen(kind));
+        put(r, ",\"what\":");
+        put_json_str(r, what->data ? what->data : "", what->len);
+        if (diff && diff->len) {
+            put(r, ",\"diff\":");
+            put_json_str(r, diff->data, diff->len);
+        }
+        put(r, "}");
+        return;
+    }
+    put(r, "  %s%s%s: %s\n", r->color ? "\033[1m" : "", kind, r->color ? "\033[0m" : "",
+        what->data ? what->data : "");
+    if (diff && diff->len)
+        put_diff(r, diff);
+}
+
+/* ------------------------------------------------------------------ comparing */
+
+static bool bytes_equal(kl_bytes a, kl_bytes b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+/* Text when it holds no NUL and few control bytes. */
+static bool textual(kl_bytes b)
+{
+    size_t odd = 0;
+    for (size_t i = 0; i < b.len; i++) {
+        if (!b.data[i])
+            return false;
+        odd += b.data[i] < 0x20 && b.data[i] != '\n' && b.data[i] != '\r' && b.data[i] != '\t';
+    }
+    return odd * 20 <= b.len;
+}
+
+/* How a and b differ, for people: a line diff of text, a hex diff of binary. */
+static void bytes_diff(kl_bytes a, kl_bytes b, kl_buf *out)
+{
+    out->len = 0;
+    int rc = textual(a) && textual(b)
+                 ? kl_text_diff(a.data, a.len, b.data, b.len, DIFF_CONTEXT, DIFF_MAX_LINES, out)
+                 : kl_hex_diff(a.data, a.len, b.data, b.len, HEX_MAX_ROWS, out);
+    if (rc == KL_ERR_TOOBIG)
+        rc = kl_buf_printf(out, "more than %d lines differ (%zu bytes recorded, %zu replayed)\n",
+                           DIFF_MAX_LINES, a.len, b.len);
+    if (rc != KL_OK)
+        tool_die("out of memory");
+}
+
+static void describe(kl_bytes req, kl_buf *out)
+{
+    if (kl_call_describe(req.data, req.len, out) != KL_OK)
+        tool_die("out of memory");
+}
+
+/* The recorded action of this index, or NULL (indices increase along a session). */
+static const kl_action *action_at(const kl_session *s, int64_t index)
+{
+    size_t lo = 0, hi = s->n_actions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->actions[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_actions && s->actions[lo].index == index ? &s->actions[lo] : NULL;
+}
+
+static void compare_response(report *r, const kl_session *s, const kl_replayed *p)
+{
+    kl_bytes was = s->return_inbound.response, now = p->response;
+    if (r->json)
+        put(r, ",\"response\":");
+    if (bytes_equal(was, now)) {
+        if (r->json)
+            put(r, "\"identical\"");
+        return;
+    }
+    r->response++;
+    kl_buf what = {0}, diff = {0};
+    kl_buf_printf(&what, "the inbound response differs (%zu bytes recorded, %zu replayed)", was.len, now.len);
+    bytes_diff(was, now, &diff);
+    if (r->json) {
+        put(r, "{\"diff\":");
+        put_json_str(r, diff.data ? diff.data : "", diff.len);
+        put(r, "}");
+    } else {
+        item(r, "response", &what, &diff);
+    }
+    kl_buf_free(&what);
+    kl_buf_free(&diff);
+}
+
+static int cmp_index(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
+{
+    kl_buf what = {0}, diff = {0}, before = {0};
+    int64_t *matched = malloc((p->n_actions + 1) * sizeof *matched);
+    size_t n_matched = 0;
+    if (!matched)
+        tool_die("out of memory");
+    if (r->json)
+        put(r, ",\"calls\":[");
+    r->n_items = 0;
+    unsigned call = 0;
+    for (size_t i = 0; i < p->n_actions; i++) {
+        const kl_replayed_action *a = &p->actions[i];
+        if (a->action.type != KL_ACTION_CALL_OUTBOUND)
+            continue;
+        call++;
+        what.len = before.len = diff.len = 0;
+        if (a->matched_index < 0) {
+            kl_buf_printf(&what, "call %u matched no recorded call: ", call);
+            describe(a->action.request, &what);
+            r->calls++;
+            item(r, "unmatched", &what, NULL);
+            continue;
+        }
+        matched[n_matched++] = a->matched_index;
+        if (bytes_equal(a->action.request, a->matched_request))
+            continue;
+        r->calls++;
+        kl_buf_printf(&what, "call %u, matched to recorded call %lld: ", call, (long long)a->matched_index);
+        size_t at = what.len;
+        describe(a->matched_request, &what);
+        describe(a->action.request, &before);
+        /* "redis: GET user:1 -> redis: GET user:01" when the one-line views differ */
+        if (before.len != what.len - at || memcmp(before.data, what.data + at, before.len) != 0)
+            if (kl_buf_printf(&what, " -> %s", before.data ? before.data : "") != KL_OK)
+                tool_die("out of memory");
+        bytes_diff(a->matched_request, a->action.request, &diff);
+        item(r, "changed", &what, &diff);
+    }
+    /* Recorded calls that answered more than one call. */
+    qsort(matched, n_matched, sizeof *matched, cmp_index);
+    for (size_t i = 0; i < n_matched;) {
+        size_t j = i;
+        while (j < n_matched && matched[j] == matched[i])
+            j++;
+        if (j - i > 1) {
+            const kl_action *rec = action_at(s, matched[i]);
+            what.len = 0;
+            kl_buf_printf(&what, "recorded call %lld answered %zu calls: ", (long long)matched[i], j - i);
+            if (rec)
+                describe(rec->request, &what);
+            r->calls++;
+            item(r, "reused", &what, NULL);
+        }
+        i = j;
+    }
+    for (size_t i = 0; i < p->n_unused_calls; i++) {
+        const kl_action *rec = action_at(s, p->unused_calls[i]);
+        what.len = 0;
+        kl_buf_printf(&what, "recorded call %lld was never made: ", (long long)p->unused_calls[i]);
+        if (rec)
+            describe(rec->request, &what);
+        r->calls++;
+        item(r, "unused", &what, NULL);
+    }
+    if (r->json)
+        put(r, "]");
+    free(matched);
+    kl_buf_free(&what);
+    kl_buf_free(&diff);
+    kl_buf_free(&before);
+}
+
+/* One file's appended bytes, in order, from the actions of one side. */
+static void appended(const kl_action *const *acts, size_t n, const char *name, kl_buf *out)
+{
+    out->len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (acts[i]->file_name && strcmp(acts[i]->file_name, name) == 0 &&
+            kl_buf_append(out, acts[i]->content.data, acts[i]->content.len) != KL_OK)
+            tool_die("out of memory");
+}
+
+/* Appended files (by name) and datagrams (by peer and content) of both sides. */
+static void compare_side_effects(report *r, const kl_session *s, const kl_replayed *p)
+{
+    size_t n = s->n_actions + p->n_actions;
+    const kl_action **rec = malloc((n + 1) * sizeof *rec), **rep = malloc((n + 1) * sizeof *rep);
+    bool *used = calloc(n + 1, 1);
+    if (!rec || !rep || !used)
+        tool_die("out of memory");
+    size_t nf_rec = 0, nf_rep = 0;
+    for (size_t i = 0; i < s->n_actions; i++)
+        if (s->actions[i].type == KL_ACTION_APPEND_FILE)
+            rec[nf_rec++] = &s->actions[i];
+    for (size_t i = 0; i < p->n_actions; i++)
+        if (p->actions[i].action.type == KL_ACTION_APPEND_FILE)
+            rep[nf_rep++] = &p->actions[i].action;
+    kl_buf what = {0}, diff = {0}, a = {0}, b = {0};
+    if (r->json)
+        put(r, ",\"files\":[");
+    r->n_items = 0;
+    /* Each file once, in the order it shows first: recorded ones, then new ones. */
+    for (size_t side = 0; side < 2; side++)
+        for (size_t i = 0; i < (side ? nf_rep : nf_rec); i++) {
+            const char *name = (side ? rep : rec)[i]->file_name;
+            bool first = true;
+            for (size_t j = 0; j < i && first; j++)
+                first = strcmp((side ? rep : rec)[j]->file_name, name) != 0;
+            for (size_t j = 0; side && j < nf_rec && first; j++)
+                first = strcmp(rec[j]->file_name, name) != 0;
+            if (!first || !name)
+                continue;
+            appended(rec, nf_rec, name, &a);
+            appended(rep, nf_rep, name, &b);
+            kl_bytes ka = {(const uint8_t *)a.data, a.len}, kb = {(const uint8_t *)b.data, b.len};
+            if (bytes_equal(ka, kb))
+                continue;
+            r->files++;
+            what.len = 0;
+            const char *kind = !a.len ? "file-added" : !b.len ? "file-missing" : "file-changed";
+            kl_buf_printf(&what, "%s: %s", name, !a.len ? "appended to only when replaying"
+                                               : !b.len ? "appended to only when recorded" : "appended other lines");
+            bytes_diff(ka, kb, &diff);
+            item(r, kind, &what, &diff);
+        }
+    if (r->json)
+        put(r, "],\"udp\":[");
+    r->n_items = 0;
+    size_t nu_rec = 0, nu_rep = 0;
+    for (size_t i = 0; i < s->n_actions; i++)
+        if (s->actions[i].type == KL_ACTION_SEND_UDP)
+            rec[nu_rec++] = &s->actions[i];
+    for (size_t i = 0; i < p->n_actions; i++)
+        if (p->actions[i].action.type == KL_ACTION_SEND_UDP)
+            rep[nu_rep++] = &p->actions[i].action;
+    /* A replayed datagram pairs with an equal recorded one not yet paired. */
+    for (size_t i = 0; i < nu_rec; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nu_rep && !found; j++)
+            if (!used[j] && kl_addr_equal(&rec[i]->peer, &rep[j]->peer) &&
+                bytes_equal(rec[i]->content, rep[j]->content))
+                found = used[j] = true;
+        if (found)
+            continue;
+        r->udp++;
+        char peer[KL_ADDR_STRLEN];
+        what.len = 0;
+        kl_buf_printf(&what, "to %s, recorded, not sent when replaying: ", kl_addr_format(&rec[i]->peer, peer, sizeof peer));
+        kl_call_describe(rec[i]->content.data, rec[i]->content.len, &what);
+        item(r, "udp-missing", &what, NULL);
+    }
+    for (size_t j = 0; j < nu_rep; j++) {
+        if (used[j])
+            continue;
+        r->udp++;
+        char peer[KL_ADDR_STRLEN];
+        what.len = 0;
+        kl_buf_printf(&what, "to %s, sent when replaying only: ", kl_addr_format(&rep[j]->peer, peer, sizeof peer));
+        kl_call_describe(rep[j]->content.data, rep[j]->content.len, &what);
+        item(r, "udp-added", &what, NULL);
+    }
+    if (r->json)
+        put(r, "]");
+    free(rec);
+    free(rep);
+    free(used);
+    kl_buf_free(&what);
+    kl_buf_free(&diff);
+    kl_buf_free(&a);
+    kl_buf_free(&b);
+}
+
+/* Compare a recorded session with its replay; the report goes to stdout unless summary. */
+static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals *t, bool summary)
+{
+    r->out.len = 0;
+    r->response = r->calls = r->files = r->udp = 0;
+    if (r->json) {
+        put(r, "{\"session\":");
+        put_json_str(r, s->id ? s->id : "", s->id ? strlen(s->id) : 0);
+    }
+    size_t head = r->out.len;
+    compare_response(r, s, p);
+    compare_calls(r, s, p);
+    compare_side_effects(r, s, p);
+    bool differs = r->response || r->calls || r->files || r->udp;
+    t->sessions++;
+    t->identical += !differs;
+    t->differ += differs;
+    t->response += r->response;
+    t->calls += r->calls;
+    t->files += r->files;
+    t->udp += r->udp;
+    if (r->json) {
+        put(r, ",\"identical\":%s}\n", differs ? "false" : "true");
+    } else if (differs) {
+        kl_buf body = r->out;
+        r->out = (kl_buf){0};
+        put(r, "%ssession %s%s\n", r->color ? "\033[1m" : "", s->id ? s->id : "(no id)", r->color ? "\033[0m" : "");
+        if (kl_buf_append(&r->out, body.data + head, body.len - head) != KL_OK)
+            tool_die("out of memory");
+        kl_buf_free(&body);
+    } else {
+        r->out.len = 0;
+    }
+    if (!summary)
+        tool_out_buf(&r->out);
+    return differs;
+}
+
+static void print_totals(const totals *t, bool json)
+{
+    kl_buf b = {0};
+    if (json)
+        kl_buf_printf(&b,
+                      "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
+                      "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n",
+                      (unsigned long long)t->sessions, (unsigned long long)t->identical,
+                      (unsigned long long)t->differ, (unsigned long long)t->response,
+                      (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
+                      (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded);
+    else
+        kl_buf_printf(&b,
+                      "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
+                      "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
+                      "%llu replayed but not in the recording\n",
+                      (unsigned long long)t->sessions, (unsigned long long)t->identical,
+                      (unsigned long long)t->differ, (unsigned long long)t->response,
+                      (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
+                      (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded);
+    tool_out_buf(&b);
+    kl_buf_free(&b);
+}
+
+int main(int argc, char **argv)
+{
+    tool_init("koala-diff");
+    bool summary = false, json = false;
+    int color = -1; /* auto */
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': tool_help(usage);
+        case OPT_VERSION: tool_version();
+        case OPT_SUMMARY: summary = true; break;
+        case OPT_JSON: json = true; break;
+        case OPT_COLOR:
+            if (strcmp(optarg, "auto") == 0)
+                color = -1;
+            else if (strcmp(optarg, "always") == 0)
+                color = 1;
+            else if (strcmp(optarg, "never") == 0)
+                color = 0;
+            else
+                tool_usage_error("--color=%s: give auto, always or never", optarg);
+            break;
+        default: tool_bad_option(c, argv);
+        }
+    }
+    if (argc - optind != 2)
+        tool_usage_error("give two files: the recorded sessions, then the replayed ones");
+    const char *rec_path = argv[optind], *rep_path = argv[optind + 1];
+    if (tool_is_stdio(rec_path) && tool_is_stdio(rep_path))
+        tool_usage_error("stdin ('-') can be read only once");
+
+    replays reps = {0};
+    load_replays(rep_path, &reps);
+    kl_reader *rd = tool_reader_open(rec_path);
+    if (!rd)
+        return TOOL_EXIT_TROUBLE;
+    if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED)
+        tool_die("%s: replayed sessions; give the recorded ones first", tool_display_name(rec_path));
+    report r = {.json = json, .color = color == 1 || (color == -1 && !json && isatty(STDOUT_FILENO))};
+    totals t = {0};
+    bool differs = false;
+    int status = TOOL_EXIT_OK;
+    const kl_session *s;
+    int rc;
+    uint64_t read = 0;
+    while ((rc = kl_reader_next(rd, &s)) == KL_OK) {
+        read++;
+        size_t i;
+        const kl_replayed *p = replays_find(&reps, s->id, &i);
+        if (!p) {
+            t.not_replayed++;
+            continue;
+        }
+        reps.seen[i] = true;
+        differs |= compare(s, p, &r, &t, summary);
+    }
+    if (rc != KL_END) {
+        tool_warn_read(tool_display_name(rec_path), rd, rc, read);
+        status = TOOL_EXIT_TROUBLE;
+    }
+    kl_reader_close(rd);
+    for (size_t i = 0; i < reps.n; i++)
+        t.not_recorded += !reps.seen[i];
+    print_totals(&t, json);
+    tool_out_flush();
+    for (size_t i = 0; i < reps.n; i++)
+        kl_replayed_free(reps.v[i]);
+    free(reps.v);
+    free(reps.slots);
+    free(reps.seen);
+    kl_buf_free(&r.out);
+    if (status != TOOL_EXIT_OK)
+        return status;
+    return differs ? TOOL_EXIT_DIFF : TOOL_EXIT_OK;
+}

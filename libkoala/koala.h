@@ -637,6 +637,126 @@ KL_API int kl_frame_message(kl_protocol p, unsigned flags, const uint8_t *data, 
 /** The protocol's short name: "unknown", "http", "fastcgi", "resp" or "mysql". */
 KL_API const char *kl_protocol_name(kl_protocol p);
 
+/* ---------------------------------------------------------- json comparison */
+
+/* koala-diff's noise rules, and the structural comparison of two JSON documents.
+ *
+ * kl_diff_opts gathers the rules of a whole diff: --ignore-header, --ignore-json-path,
+ * --ignore-key, --ignore-regex, the same in a --rules file, and --strict. Build it once, then
+ * share it read-only (threads too). kl_json_diff() compares two documents under it into a
+ * kl_diff_list, each difference named by its path: "$" is the document, ".key" a member
+ * (["key"] with JSON escapes when the key is not an identifier: ASCII letters, digits, '_' and
+ * '$', no digit first), "[3]" an array element, as in "$.items[3].price".
+ *
+ * Comparison: object members by key whatever their order (a key repeated pairs up in order),
+ * arrays element by element (elements past the shorter one are added or removed), numbers by
+ * exact value (1 == 1.0 == 10e-1, -0 == 0, integers of any length digit by digit), strings by
+ * their decoded bytes, string values (not keys) after masking by the ignore-regexes. Not a
+ * difference unless strict: two integers written as plain digits that both look like Unix
+ * times in seconds (2000 to 2100) or both in milliseconds, less than 120 seconds apart (the
+ * original's Midi let such values pass: a response stamped with the time it was made).
+ *
+ * Ignored paths: "$", then .key (any bytes up to the next '.' or '['), ["key"] or ['key']
+ * (JSON escapes), [N], and .* or [*] for any member or element: "$.meta.ts",
+ * "$.items[*].id", "$.data['x.y']". What a path names is ignored with all it holds, and so is
+ * a member whose key is an ignored key, at any depth (Midi's -E). */
+
+#define KL_JSON_MAX_DEPTH 512   /* arrays and objects nested deeper are refused */
+
+typedef struct kl_diff_opts {
+    bool strict;                        /* --strict: timestamps compared as other numbers */
+    /* The rules added so far, copied, in order, without repeats: read them, add through the
+     * functions below. */
+    const char *const *ignore_headers;  /* HTTP header names (for the HTTP layer; matched in
+                                           any case by kl_diff_header_ignored()) */
+    size_t n_ignore_headers;
+    const char *const *ignore_paths;    /* JSON paths */
+    size_t n_ignore_paths;
+    const char *const *ignore_keys;     /* object keys, ignored at any depth */
+    size_t n_ignore_keys;
+    const char *const *ignore_regexes;  /* PCRE2 patterns whose matches are masked */
+    size_t n_ignore_regexes;
+    struct kli_diff_state *state;       /* private: parsed paths, compiled patterns, memory */
+} kl_diff_opts;
+
+typedef enum kl_diff_kind {
+    KL_DIFF_CHANGED = 1,        /* the same type, another value */
+    KL_DIFF_ADDED,              /* only in b */
+    KL_DIFF_REMOVED,            /* only in a */
+    KL_DIFF_TYPE,               /* another type: null, boolean, number, string, array, object */
+} kl_diff_kind;
+
+typedef struct kl_diff_item {
+    kl_diff_kind kind;
+    const char *path;           /* "$.items[3].price"; "callback" for a JSONP function name */
+    const char *before;         /* a's value as compact JSON (its scalars as written), NULL
+                                   when absent; for "callback" the name */
+    const char *after;          /* b's, likewise */
+} kl_diff_item;
+
+/* Differences, in a stable order: document order of a (members in a's order, those only in b
+ * after them in b's order; elements by index), a JSONP name first. Zero-initialise it. */
+typedef struct kl_diff_list {
+    const kl_diff_item *items;
+    size_t n;
+    struct kli_mem *mem;        /* owner of the items and their strings */
+} kl_diff_list;
+
+/** Zero o: no rules, not strict. */
+KL_API void kl_diff_opts_init(kl_diff_opts *o);
+/** Ignore an HTTP header (a copy of name; any case when matched).
+ * @return KL_OK (also when already there); KL_ERR_INVALID for an empty name; KL_ERR_NOMEM. */
+KL_API int kl_diff_opts_add_header(kl_diff_opts *o, const char *name);
+/** Ignore what a JSON path names (see above; parsed once, copied).
+ * @return KL_OK; KL_ERR_SYNTAX with "column N: expected ..." in errbuf (KL_ERRBUF_SIZE, may be
+ *         NULL); KL_ERR_NOMEM. */
+KL_API int kl_diff_opts_add_path(kl_diff_opts *o, const char *path, char *errbuf);
+/** Ignore members with this key (copied) at any depth. @return as kl_diff_opts_add_header(). */
+KL_API int kl_diff_opts_add_key(kl_diff_opts *o, const char *key);
+/** Mask the matches of a PCRE2 pattern (compiled once, on bytes: no UTF mode) before texts are
+ * compared: each becomes "<masked>". A match stopped by PCRE2's limits (a pathological
+ * pattern) leaves the rest of that text as it is.
+ * @return KL_OK; KL_ERR_SYNTAX with "column N: <PCRE2's message>" in errbuf; KL_ERR_NOMEM. */
+KL_API int kl_diff_opts_add_regex(kl_diff_opts *o, const char *pattern, char *errbuf);
+/** Add the rules of a --rules file's text: one a line, "ignore-header NAME",
+ * "ignore-json-path PATH", "ignore-key KEY" or "ignore-regex PATTERN" (the value runs to the
+ * line's end, without surrounding spaces and tabs); empty lines and lines starting with '#'
+ * are skipped; CRLF lines are fine.
+ * @return KL_OK; KL_ERR_SYNTAX with "line N: ..." in errbuf (the rules of earlier lines stay
+ *         added); KL_ERR_INVALID for a NULL o, or NULL text with len > 0; KL_ERR_NOMEM. */
+KL_API int kl_diff_rules_parse(const char *text, size_t len, kl_diff_opts *o, char *errbuf);
+/** True when the header name[0..len) is one o ignores, in any case. o may be NULL. */
+KL_API bool kl_diff_header_ignored(const kl_diff_opts *o, const char *name, size_t len);
+/** Append data with o's regexes applied in turn, their matches masked, for a text or header
+ * comparison. o may be NULL (data is appended as it is).
+ * @return KL_OK; KL_ERR_INVALID for NULL out, or NULL data with len > 0; KL_ERR_NOMEM. */
+KL_API int kl_diff_mask(const kl_diff_opts *o, const uint8_t *data, size_t len, kl_buf *out);
+/** Release what o holds and zero it. Accepts NULL. */
+KL_API void kl_diff_opts_free(kl_diff_opts *o);
+
+/** A cheap sniff, no parse: true when the first byte past a UTF-8 BOM and white space is '{'
+ * or '[', or the bytes start as a JSONP call of one ("cb({", "jQuery_1.x ( [").
+ * Decides between kl_json_diff() and a text diff. */
+KL_API bool kl_json_looks(const uint8_t *data, size_t len);
+/** Compare JSON documents a and b under o (NULL: no rules, not strict) and append their
+ * differences to out. Each is JSON text (RFC 8259, any value at the top, a UTF-8 BOM allowed)
+ * or JSONP: a call "name(value)" with an optional ';', the names compared too (a "callback"
+ * item). Byte-identical inputs are equal without being parsed.
+ * @return KL_OK (no item added: no difference); KL_ERR_CORRUPT when a or b is not JSON, or
+ *         KL_ERR_TOOBIG when it nests deeper than KL_JSON_MAX_DEPTH, with the side and place
+ *         in errbuf ("b: line 3, column 7: expected ',' or '}'"; columns count characters):
+ *         compare as text instead; KL_ERR_INVALID for NULL out, or NULL data with a length;
+ *         KL_ERR_NOMEM. On failure out is as it was.
+ * Ownership: a and b are borrowed for the call; the items belong to out. */
+KL_API int kl_json_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                        const kl_diff_opts *o, kl_diff_list *out, char *errbuf);
+/** "changed", "added", "removed", "type", or "unknown". */
+KL_API const char *kl_diff_kind_name(kl_diff_kind k);
+/** Empty l, keeping its memory for the next comparison. Accepts NULL. */
+KL_API void kl_diff_list_clear(kl_diff_list *l);
+/** Release l's memory and zero it. Accepts NULL. */
+KL_API void kl_diff_list_free(kl_diff_list *l);
+
 /* ----------------------------------------------------------------- matching */
 
 /* Which recorded call answers a request the service sends during replay. The replayer's

@@ -21,7 +21,6 @@ enum {
 #define F_LINE_OK 1u /* HTTP: the start line was checked */
 #define F_FILTER 2u  /* FastCGI: the filter role, whose request ends with its data stream */
 
-#define CHUNK_LINE_MAX 4096
 #define RESP_MAX_COUNT (1u << 30)
 #define MYSQL_MAX_PAYLOAD 0xffffffu
 
@@ -47,7 +46,7 @@ static int finish(kl_frame_state *st, size_t end)
     return 1;
 }
 
-static bool is_tchar(uint8_t c)
+bool kli_http_tchar(uint8_t c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            (c && strchr("!#$%&'*+-.^_`|~", c));
@@ -121,14 +120,6 @@ static int find_blank(const uint8_t *d, size_t len, kl_frame_state *st, size_t f
 
 /* ---------------------------------------------------------------- HTTP/1.x */
 
-typedef struct http_meta {
-    int status;
-    bool te;        /* a Transfer-Encoding header */
-    bool chunked;   /* ... whose last coding is chunked */
-    bool has_cl;
-    uint64_t cl;
-} http_meta;
-
 static bool http_version_ok(const uint8_t *p)
 {
     return memcmp(p, "HTTP/1.", 7) == 0 && is_digit(p[7]);
@@ -141,7 +132,7 @@ static bool start_line_ok(unsigned flags, const uint8_t *p, size_t n)
         return n >= 12 && http_version_ok(p) && p[8] == ' ' && is_digit(p[9]) && is_digit(p[10]) &&
                is_digit(p[11]) && (n == 12 || p[12] == ' ');
     size_t i = 0;
-    while (i < n && is_tchar(p[i]))
+    while (i < n && kli_http_tchar(p[i]))
         i++;
     if (i == 0 || i >= n || p[i] != ' ')
         return false;
@@ -190,21 +181,8 @@ static bool last_coding_chunked(const uint8_t *v, size_t n)
     return ieq(v + s, n - s, "chunked");
 }
 
-static int http_header(const uint8_t *p, size_t n, http_meta *m)
+int kli_http_meta_add(kli_http_meta *m, const uint8_t *p, size_t nn, const uint8_t *v, size_t vn)
 {
-    if (p[0] == ' ' || p[0] == '\t')
-        return KL_OK; /* obsolete line folding continues a value we do not need */
-    const uint8_t *colon = memchr(p, ':', n);
-    if (!colon || colon == p)
-        return KL_ERR_CORRUPT;
-    size_t nn = (size_t)(colon - p);
-    for (size_t i = 0; i < nn; i++)
-        if (!is_tchar(p[i]))
-            return KL_ERR_CORRUPT;
-    const uint8_t *v = colon + 1;
-    size_t vn = n - nn - 1;
-    while (vn && (*v == ' ' || *v == '\t'))
-        v++, vn--;
     if (ieq(p, nn, "content-length")) {
         uint64_t cl;
         if (!parse_content_length(v, vn, &cl) || (m->has_cl && cl != m->cl))
@@ -218,8 +196,26 @@ static int http_header(const uint8_t *p, size_t n, http_meta *m)
     return KL_OK;
 }
 
+static int http_header(const uint8_t *p, size_t n, kli_http_meta *m)
+{
+    if (p[0] == ' ' || p[0] == '\t')
+        return KL_OK; /* obsolete line folding continues a value we do not need */
+    const uint8_t *colon = memchr(p, ':', n);
+    if (!colon || colon == p)
+        return KL_ERR_CORRUPT;
+    size_t nn = (size_t)(colon - p);
+    for (size_t i = 0; i < nn; i++)
+        if (!kli_http_tchar(p[i]))
+            return KL_ERR_CORRUPT;
+    const uint8_t *v = colon + 1;
+    size_t vn = n - nn - 1;
+    while (vn && (*v == ' ' || *v == '\t'))
+        v++, vn--;
+    return kli_http_meta_add(m, p, nn, v, vn);
+}
+
 /* Read the status and the framing headers of the header block p[0..n). */
-static int http_parse(unsigned flags, const uint8_t *p, size_t n, http_meta *m)
+static int http_parse(unsigned flags, const uint8_t *p, size_t n, kli_http_meta *m)
 {
     memset(m, 0, sizeof *m);
     if (flags & KL_FRAME_RESPONSE)
@@ -259,29 +255,46 @@ static int http_chunked(kl_frame_state *st, size_t hend)
 /* The header block [st->pos, hend) is complete: decide how the body is framed. */
 static int http_body_start(unsigned flags, const uint8_t *d, kl_frame_state *st, size_t hend)
 {
-    http_meta m;
+    kli_http_meta m;
     int r = http_parse(flags, d + st->pos, hend - st->pos, &m);
     if (r)
         return r;
     st->flags &= (uint8_t)~F_LINE_OK;
-    if (!(flags & KL_FRAME_RESPONSE)) {
-        if (m.te)
-            return m.chunked ? http_chunked(st, hend) : KL_ERR_CORRUPT; /* RFC 9112 6.3 */
-        return http_body(st, hend, m.has_cl ? m.cl : 0);
-    }
-    if (m.status >= 100 && m.status < 200 && m.status != 101) {
-        st->pos = st->scan = hend; /* interim: the final response follows */
-        return 1;
-    }
-    if (m.status < 200 || m.status == 204 || m.status == 304 || (flags & KL_FRAME_HEAD))
+    switch ((r = kli_http_framing(flags, &m))) {
+    case KLI_BODY_NONE:
         return finish(st, hend);
-    if (m.te && m.chunked)
-        return http_chunked(st, hend);
-    if (!m.te && m.has_cl)
+    case KLI_BODY_INTERIM:
+        st->pos = st->scan = hend; /* the final response follows */
+        return 1;
+    case KLI_BODY_LENGTH:
         return http_body(st, hend, m.cl);
-    st->phase = H_CLOSE;
-    st->pos = hend;
-    return 0;
+    case KLI_BODY_CHUNKED:
+        return http_chunked(st, hend);
+    case KLI_BODY_CLOSE:
+        st->phase = H_CLOSE;
+        st->pos = hend;
+        return 0;
+    default:
+        return r;
+    }
+}
+
+int kli_http_framing(unsigned flags, const kli_http_meta *m)
+{
+    if (!(flags & KL_FRAME_RESPONSE)) {
+        if (m->te)
+            return m->chunked ? KLI_BODY_CHUNKED : KL_ERR_CORRUPT; /* RFC 9112 6.3 */
+        return m->has_cl ? KLI_BODY_LENGTH : KLI_BODY_NONE;
+    }
+    if (m->status >= 100 && m->status < 200 && m->status != 101)
+        return KLI_BODY_INTERIM;
+    if (m->status < 200 || m->status == 204 || m->status == 304 || (flags & KL_FRAME_HEAD))
+        return KLI_BODY_NONE;
+    if (m->te && m->chunked)
+        return KLI_BODY_CHUNKED;
+    if (!m->te && m->has_cl)
+        return KLI_BODY_LENGTH;
+    return KLI_BODY_CLOSE;
 }
 
 static int http_head(unsigned flags, const uint8_t *d, size_t len, kl_frame_state *st)
@@ -306,24 +319,33 @@ static int http_head(unsigned flags, const uint8_t *d, size_t len, kl_frame_stat
     return r <= 0 ? r : http_body_start(flags, d, st, hend);
 }
 
+bool kli_http_chunk_size(const uint8_t *p, size_t n, uint64_t *out)
+{
+    uint64_t size = 0;
+    size_t i = 0;
+    for (int h; i < n && (h = hex_value(p[i])) >= 0; i++) {
+        if (size >> 56)
+            return false;
+        size = size * 16 + (uint64_t)h;
+    }
+    if (i == 0)
+        return false;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (i < n && p[i] != ';' && !(p[i] == '\r' && i + 1 == n))
+        return false;
+    *out = size;
+    return true;
+}
+
 static int chunk_size(const uint8_t *d, size_t len, kl_frame_state *st)
 {
     size_t nl;
-    int r = find_line(d, len, st->pos, &st->scan, CHUNK_LINE_MAX, &nl);
+    int r = find_line(d, len, st->pos, &st->scan, KLI_HTTP_CHUNK_LINE_MAX, &nl);
     if (r <= 0)
         return r == KL_ERR_TOOBIG ? KL_ERR_CORRUPT : r;
-    uint64_t size = 0;
-    size_t i = st->pos;
-    for (int h; i < nl && (h = hex_value(d[i])) >= 0; i++) {
-        if (size >> 56)
-            return KL_ERR_CORRUPT;
-        size = size * 16 + (uint64_t)h;
-    }
-    if (i == st->pos)
-        return KL_ERR_CORRUPT;
-    while (i < nl && (d[i] == ' ' || d[i] == '\t'))
-        i++;
-    if (i < nl && d[i] != ';' && !(d[i] == '\r' && i + 1 == nl))
+    uint64_t size;
+    if (!kli_http_chunk_size(d + st->pos, nl - st->pos, &size))
         return KL_ERR_CORRUPT;
     st->pos = st->scan = nl + 1;
     st->left = size ? size : st->pos;

@@ -81,6 +81,40 @@ int kli_varint_get(const uint8_t *p, size_t len, uint64_t *v);
 /* @return bytes written (at most 10). */
 int kli_varint_put(uint8_t *p, uint64_t v);
 
+/* ---- HTTP/1.x rules (framing.c), shared by the framer and http.c's parser ---- */
+#define KLI_HTTP_CHUNK_LINE_MAX 4096 /* a chunk-size line with its extensions */
+
+/* What a header block says about the body after it. */
+typedef struct kli_http_meta {
+    int status;     /* responses */
+    bool te;        /* a Transfer-Encoding header */
+    bool chunked;   /* ... whose last coding is chunked */
+    bool has_cl;
+    uint64_t cl;
+} kli_http_meta;
+
+/* How a message's body is framed (kli_http_framing). */
+enum {
+    KLI_BODY_NONE = 0, /* the message ends with its header block */
+    KLI_BODY_INTERIM,  /* a 1xx response but 101: the final response follows */
+    KLI_BODY_LENGTH,   /* Content-Length bytes */
+    KLI_BODY_CHUNKED,
+    KLI_BODY_CLOSE,    /* a response running until the connection closes */
+};
+
+/* A token character of RFC 9110 (header names, methods). */
+bool kli_http_tchar(uint8_t c);
+/* Note one header's framing facts in m: name[0..nn), value v[0..vn) past its leading
+ * whitespace. @return KL_OK, or KL_ERR_CORRUPT for a bad or conflicting Content-Length. */
+int kli_http_meta_add(kli_http_meta *m, const uint8_t *name, size_t nn, const uint8_t *v, size_t vn);
+/* The framing of the body after a complete header block (flags: KL_FRAME_RESPONSE, _HEAD).
+ * @return a KLI_BODY_*, or KL_ERR_CORRUPT for a request whose Transfer-Encoding does not end
+ *         with chunked. */
+int kli_http_framing(unsigned flags, const kli_http_meta *m);
+/* Read a chunk-size line p[0..n) (up to its LF, a CR before it included): hex digits, then
+ * optional whitespace and ';' extensions. @return true and sets *size. */
+bool kli_http_chunk_size(const uint8_t *p, size_t n, uint64_t *size);
+
 /* ---- default fd I/O ---- */
 ssize_t kli_fd_read(void *ctx, void *buf, size_t len);
 ssize_t kli_fd_write(void *ctx, const void *buf, size_t len);

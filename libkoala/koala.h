@@ -571,6 +571,91 @@ KL_API int kl_stats_report(const kl_stats *st, bool json, kl_buf *out);
 /** Free. Accepts NULL. */
 KL_API void kl_stats_free(kl_stats *st);
 
+/* --------------------------------------------------------------------- http */
+
+/* One HTTP/1.x message taken apart, for comparing messages by their meaning: koala-diff's
+ * view of inbound responses and outbound HTTP requests. Body framing follows
+ * kl_frame_message()'s rules (the same code decides); the data is taken to be everything the
+ * peer sent, so a body without length runs to its end. */
+
+#define KL_HTTP_HEAD 1u           /* the message answers a HEAD request: no body */
+#define KL_HTTP_KEEP_ENCODING 2u  /* leave content (and transfer) codings alone; chunked
+                                     framing is still removed */
+
+/* kl_http_msg.decoded: what was undone to get body. */
+#define KL_HTTP_DECHUNKED 1u
+#define KL_HTTP_GUNZIPPED 2u
+#define KL_HTTP_INFLATED 4u
+
+/* Most bytes a decoded body may grow to; past it the body stays encoded (a zip bomb). */
+#define KL_HTTP_MAX_DECODED (64u << 20)
+
+typedef struct kl_http_header {
+    kl_bytes name;              /* as sent */
+    kl_bytes value;             /* without surrounding spaces and tabs; a value continued on
+                                   folded lines (obsolete) spans their line breaks */
+} kl_http_header;
+
+/* Pointers point into the parsed bytes, except a body that had to be decoded or joined from
+ * several chunks, and the headers array, which the message owns (mem). */
+typedef struct kl_http_msg {
+    bool response;              /* told by the start line: "HTTP/1.x ..." */
+    int status;                 /* responses: 100 to 999; 0 for requests */
+    kl_bytes reason;            /* responses; may be empty */
+    kl_bytes method;            /* requests */
+    kl_bytes target;            /* requests: "/path?query" as sent */
+    kl_bytes version;           /* "HTTP/1.1" */
+    kl_bytes start_line;        /* without its line end */
+    kl_bytes interim;           /* interim responses (100 Continue, 103 Early Hints) before
+                                   this final one, as received; empty when none */
+    const kl_http_header *headers; /* in order, duplicates kept; trailers last */
+    size_t n_headers;
+    size_t n_trailers;          /* the last n_trailers headers came after a chunked body */
+    kl_bytes raw_body;          /* everything after the header block, as received (chunk
+                                   lines and trailers included) */
+    kl_bytes body;              /* the body with what decoded says undone */
+    unsigned decoded;           /* KL_HTTP_DECHUNKED | KL_HTTP_GUNZIPPED | KL_HTTP_INFLATED */
+    int body_err;               /* KL_OK, or why a coding was left in body (as received after
+                                   dechunking, decoded then holds at most KL_HTTP_DECHUNKED):
+                                   KL_ERR_CORRUPT (a damaged gzip or deflate stream),
+                                   KL_ERR_TOOBIG (past KL_HTTP_MAX_DECODED), KL_ERR_UNSUPPORTED
+                                   (a coding other than gzip, deflate, identity) */
+    bool truncated;             /* the data stops inside the message: headers or body cut */
+    size_t msg_len;             /* bytes of data the message takes, interim responses
+                                   included; bytes past it (a pipelined message) are not read */
+    struct kli_mem *mem;        /* owner of what the message owns; NULL when nothing */
+} kl_http_msg;
+
+/** Parse the HTTP/1.x message at the start of data[0..len), a request or a response.
+ * Empty lines before a request are skipped. Interim 1xx responses but 101 are skipped to the
+ * final response. The body is framed by Transfer-Encoding: chunked (its trailers become
+ * headers; trailer lines that are not "name: value" are ignored), else Content-Length, else
+ * it is none (requests) or the rest of data (responses); 1xx, 204, 304 and KL_HTTP_HEAD
+ * responses have none. Unless KL_HTTP_KEEP_ENCODING, gzip, x-gzip and deflate (zlib or raw)
+ * content codings, and transfer codings other than chunked, are undone, last applied first;
+ * a truncated message's compressed body is decoded as far as it goes.
+ * @param flags  KL_HTTP_HEAD, KL_HTTP_KEEP_ENCODING.
+ * @param errbuf KL_ERRBUF_SIZE bytes or NULL: on failure why ("byte 17: expected ':' after a
+ *               header name"); on KL_OK why body_err is set, "" when it is not.
+ * @return KL_OK and fills *out (a body or header block cut short sets truncated);
+ *         KL_ERR_TRUNCATED when data ends before the final message's whole start line
+ *         (inside an interim response too);
+ *         KL_ERR_CORRUPT when the bytes are not HTTP/1.x; KL_ERR_TOOBIG for a header block
+ *         or trailer section past KL_FRAME_MAX_HEADER; KL_ERR_INVALID for NULL out, or NULL
+ *         data with len > 0; KL_ERR_NOMEM. On failure *out is zeroed.
+ * Ownership: *out borrows data, which must outlive it; free it with kl_http_msg_free(). */
+KL_API int kl_http_parse(const uint8_t *data, size_t len, unsigned flags, kl_http_msg *out,
+                         char *errbuf);
+/** The first header named name (any case), or NULL. */
+KL_API const kl_http_header *kl_http_header_get(const kl_http_msg *m, const char *name);
+/** The next header named name (any case) after h, one of m's headers (NULL: from the start),
+ * to walk duplicates: for (h = NULL; (h = kl_http_header_next(m, h, "Set-Cookie"));).
+ * @return the header or NULL. */
+KL_API const kl_http_header *kl_http_header_next(const kl_http_msg *m, const kl_http_header *h,
+                                                 const char *name);
+/** Release what m owns and zero it; the struct itself is the caller's. Accepts NULL. */
+KL_API void kl_http_msg_free(kl_http_msg *m);
+
 /* ------------------------------------------------------------------ framing */
 
 /* Where one message of a protocol ends, given the bytes received so far: what the recorder

@@ -2,10 +2,12 @@
  * total, the inbound response, the outbound calls, the appended files and the datagrams. */
 #include "tool.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -15,6 +17,12 @@ static const char usage[] =
     "recorded call they matched, requests that matched nothing, recorded calls never made or\n"
     "matched more than once), appended files and UDP datagrams.\n"
     "\n"
+    "      --ignore-header=NAME      an HTTP header that may differ (any case; repeatable)\n"
+    "      --ignore-json-path=PATH   a JSON path that may differ: $.meta.ts, $.items[*].id\n"
+    "      --ignore-key=KEY          a JSON key that may differ at any depth\n"
+    "      --ignore-regex=RE         mask what a PCRE2 pattern matches before comparing\n"
+    "      --rules=FILE       more of the above, one a line (ignore-header NAME, ...)\n"
+    "      --strict           Unix timestamps less than 120 s apart differ too\n"
     "      --summary          print the totals only\n"
     "      --json             one JSON object per session, then one with the totals\n"
     "      --color=WHEN       color the diff: auto (on a terminal, the default), always, never\n"
@@ -24,12 +32,22 @@ static const char usage[] =
     "Sessions of one file only are counted, not compared. Exit status: 0 when nothing\n"
     "differs, 1 when something does, 2 on trouble.\n";
 
-enum { OPT_VERSION = 256, OPT_SUMMARY, OPT_JSON, OPT_COLOR };
+enum {
+    OPT_VERSION = 256, OPT_SUMMARY, OPT_JSON, OPT_COLOR, OPT_IGNORE_HEADER, OPT_IGNORE_PATH,
+    OPT_IGNORE_KEY, OPT_IGNORE_REGEX, OPT_RULES, OPT_STRICT,
+};
 
 static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, OPT_VERSION},
     {"summary", no_argument, NULL, OPT_SUMMARY}, {"json", no_argument, NULL, OPT_JSON},
-    {"color", required_argument, NULL, OPT_COLOR}, {NULL, 0, NULL, 0},
+    {"color", required_argument, NULL, OPT_COLOR},
+    {"ignore-header", required_argument, NULL, OPT_IGNORE_HEADER},
+    {"ignore-json-path", required_argument, NULL, OPT_IGNORE_PATH},
+    {"ignore-key", required_argument, NULL, OPT_IGNORE_KEY},
+    {"ignore-regex", required_argument, NULL, OPT_IGNORE_REGEX},
+    {"rules", required_argument, NULL, OPT_RULES},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {NULL, 0, NULL, 0},
 };
 
 #define DIFF_CONTEXT 3
@@ -47,6 +65,7 @@ typedef struct replays {
 
 /* What one session's comparison found, as text or JSON. */
 typedef struct report {
+    const kl_diff_opts *opts;
     kl_buf out;
     bool json;
     bool color;
@@ -235,6 +254,166 @@ static void bytes_diff(kl_bytes a, kl_bytes b, kl_buf *out)
         tool_die("out of memory");
 }
 
+static void must(int rc)
+{
+    if (rc != KL_OK)
+        tool_die("out of memory");
+}
+
+/* a and b after the ignore-regexes, into ma and mb. @return whether they are still equal. */
+static bool masked_equal(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *ma, kl_buf *mb)
+{
+    ma->len = mb->len = 0;
+    must(kl_diff_mask(o, a.data, a.len, ma));
+    must(kl_diff_mask(o, b.data, b.len, mb));
+    return ma->len == mb->len && (!ma->len || memcmp(ma->data, mb->data, ma->len) == 0);
+}
+
+static kl_bytes as_bytes(const kl_buf *b)
+{
+    return (kl_bytes){(const uint8_t *)b->data, b->len};
+}
+
+/* How bodies a and b differ: JSON member by member, else as text or bytes. @return false when
+ * they do not (after the noise rules). */
+static bool body_diff(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *out)
+{
+    if (bytes_equal(a, b))
+        return false;
+    if (kl_json_looks(a.data, a.len) && kl_json_looks(b.data, b.len)) {
+        kl_diff_list l = {0};
+        char err[KL_ERRBUF_SIZE];
+        int rc = kl_json_diff(a.data, a.len, b.data, b.len, o, &l, err);
+        if (rc == KL_OK) {
+            for (size_t i = 0; i < l.n; i++) {
+                const kl_diff_item *it = &l.items[i];
+                must(kl_buf_printf(out, "%s %s: %s -> %s\n", it->path, kl_diff_kind_name(it->kind),
+                                   it->before ? it->before : "(none)", it->after ? it->after : "(none)"));
+            }
+            size_t n = l.n;
+            kl_diff_list_free(&l);
+            return n > 0;
+        }
+        if (rc == KL_ERR_NOMEM)
+            tool_die("out of memory");
+    }
+    kl_buf ma = {0}, mb = {0};
+    bool differs = !masked_equal(o, a, b, &ma, &mb);
+    if (differs) {
+        kl_buf d = {0};
+        bytes_diff(as_bytes(&ma), as_bytes(&mb), &d);
+        must(kl_buf_append(out, d.data, d.len));
+        kl_buf_free(&d);
+    }
+    kl_buf_free(&ma);
+    kl_buf_free(&mb);
+    return differs;
+}
+
+/* Whether header h of m has a twin in n (same name in any case, same value after masking)
+ * not yet taken; takes it. */
+static bool header_twin(const kl_diff_opts *o, const kl_http_header *h, const kl_http_msg *n, bool *taken,
+                        kl_buf *ma, kl_buf *mb)
+{
+    for (size_t j = 0; j < n->n_headers; j++) {
+        const kl_http_header *g = &n->headers[j];
+        if (taken[j] || g->name.len != h->name.len || strncasecmp((const char *)g->name.data, (const char *)h->name.data, h->name.len) != 0)
+            continue;
+        if (masked_equal(o, h->value, g->value, ma, mb))
+            return taken[j] = true;
+    }
+    return false;
+}
+
+/* Headers framing a body, which differ with it: compared through the body. */
+static bool framing_header(const kl_http_header *h)
+{
+    static const char *const names[] = {"Content-Length", "Transfer-Encoding", "Content-Encoding"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (h->name.len == strlen(names[i]) && strncasecmp((const char *)h->name.data, names[i], h->name.len) == 0)
+            return true;
+    return false;
+}
+
+/* HTTP messages a and b compared by meaning: start line, headers (any order and case), the
+ * decoded body. @return false when they do not differ. */
+static bool http_diff(const kl_diff_opts *o, const kl_http_msg *a, const kl_http_msg *b, kl_buf *out)
+{
+    bool differs = false;
+    kl_buf ma = {0}, mb = {0};
+    if (!masked_equal(o, a->start_line, b->start_line, &ma, &mb)) {
+        must(kl_buf_printf(out, "%s: %.*s -> %.*s\n", a->response ? "status" : "request line",
+                           (int)a->start_line.len, (const char *)a->start_line.data, (int)b->start_line.len,
+                           (const char *)b->start_line.data));
+        differs = true;
+    }
+    bool *taken = calloc(b->n_headers + 1, 1), *kept = calloc(a->n_headers + 1, 1);
+    if (!taken || !kept)
+        tool_die("out of memory");
+    for (size_t i = 0; i < a->n_headers; i++) {
+        const kl_http_header *h = &a->headers[i];
+        kept[i] = framing_header(h) || kl_diff_header_ignored(o, (const char *)h->name.data, h->name.len) ||
+                  header_twin(o, h, b, taken, &ma, &mb);
+    }
+    for (size_t i = 0; i < a->n_headers; i++)
+        if (!kept[i]) {
+            const kl_http_header *h = &a->headers[i];
+            const kl_http_header *now = NULL;
+            for (size_t j = 0; j < b->n_headers && !now; j++)
+                if (!taken[j] && b->headers[j].name.len == h->name.len &&
+                    strncasecmp((const char *)b->headers[j].name.data, (const char *)h->name.data, h->name.len) == 0)
+                    now = &b->headers[j], taken[j] = true;
+            if (now)
+                must(kl_buf_printf(out, "header %.*s: %.*s -> %.*s\n", (int)h->name.len, (const char *)h->name.data,
+                                   (int)h->value.len, (const char *)h->value.data, (int)now->value.len,
+                                   (const char *)now->value.data));
+            else
+                must(kl_buf_printf(out, "header %.*s removed: %.*s\n", (int)h->name.len, (const char *)h->name.data,
+                                   (int)h->value.len, (const char *)h->value.data));
+            differs = true;
+        }
+    for (size_t j = 0; j < b->n_headers; j++) {
+        const kl_http_header *g = &b->headers[j];
+        if (taken[j] || framing_header(g) || kl_diff_header_ignored(o, (const char *)g->name.data, g->name.len))
+            continue;
+        must(kl_buf_printf(out, "header %.*s added: %.*s\n", (int)g->name.len, (const char *)g->name.data,
+                           (int)g->value.len, (const char *)g->value.data));
+        differs = true;
+    }
+    free(taken);
+    free(kept);
+    kl_buf_free(&ma);
+    kl_buf_free(&mb);
+    kl_buf body = {0};
+    if (body_diff(o, a->body, b->body, &body)) {
+        must(kl_buf_printf(out, "body%s:\n", a->decoded || b->decoded ? " (decoded)" : ""));
+        must(kl_buf_append(out, body.data, body.len));
+        differs = true;
+    }
+    kl_buf_free(&body);
+    return differs;
+}
+
+/* How a (recorded) and b (replayed) differ, by their protocol and the noise rules, into out.
+ * @return false when they do not. */
+static bool payload_diff(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *out)
+{
+    out->len = 0;
+    if (bytes_equal(a, b))
+        return false;
+    kl_http_msg ha = {0}, hb = {0};
+    if (kl_frame_detect(a.data, a.len) == KL_PROTO_HTTP && kl_http_parse(a.data, a.len, 0, &ha, NULL) == KL_OK &&
+        kl_http_parse(b.data, b.len, 0, &hb, NULL) == KL_OK && ha.response == hb.response) {
+        bool differs = http_diff(o, &ha, &hb, out);
+        kl_http_msg_free(&ha);
+        kl_http_msg_free(&hb);
+        return differs;
+    }
+    kl_http_msg_free(&ha);
+    kl_http_msg_free(&hb);
+    return body_diff(o, a, b, out);
+}
+
 static void describe(kl_bytes req, kl_buf *out)
 {
     if (kl_call_describe(req.data, req.len, out) != KL_OK)
@@ -260,15 +439,15 @@ static void compare_response(report *r, const kl_session *s, const kl_replayed *
     kl_bytes was = s->return_inbound.response, now = p->response;
     if (r->json)
         put(r, ",\"response\":");
-    if (bytes_equal(was, now)) {
+    kl_buf what = {0}, diff = {0};
+    if (!payload_diff(r->opts, was, now, &diff)) {
         if (r->json)
             put(r, "\"identical\"");
+        kl_buf_free(&diff);
         return;
     }
     r->response++;
-    kl_buf what = {0}, diff = {0};
     kl_buf_printf(&what, "the inbound response differs (%zu bytes recorded, %zu replayed)", was.len, now.len);
-    bytes_diff(was, now, &diff);
     if (r->json) {
         put(r, "{\"diff\":");
         put_json_str(r, diff.data ? diff.data : "", diff.len);
@@ -302,7 +481,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         if (a->action.type != KL_ACTION_CALL_OUTBOUND)
             continue;
         call++;
-        what.len = before.len = diff.len = 0;
+        what.len = before.len = 0;
         if (a->matched_index < 0) {
             kl_buf_printf(&what, "call %u matched no recorded call: ", call);
             describe(a->action.request, &what);
@@ -311,7 +490,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
             continue;
         }
         matched[n_matched++] = a->matched_index;
-        if (bytes_equal(a->action.request, a->matched_request))
+        if (!payload_diff(r->opts, a->matched_request, a->action.request, &diff))
             continue;
         r->calls++;
         kl_buf_printf(&what, "call %u, matched to recorded call %lld: ", call, (long long)a->matched_index);
@@ -322,7 +501,6 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         if (before.len != what.len - at || memcmp(before.data, what.data + at, before.len) != 0)
             if (kl_buf_printf(&what, " -> %s", before.data ? before.data : "") != KL_OK)
                 tool_die("out of memory");
-        bytes_diff(a->matched_request, a->action.request, &diff);
         item(r, "changed", &what, &diff);
     }
     /* Recorded calls that answered more than one call. */
@@ -401,15 +579,13 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
                 continue;
             appended(rec, nf_rec, name, &a);
             appended(rep, nf_rep, name, &b);
-            kl_bytes ka = {(const uint8_t *)a.data, a.len}, kb = {(const uint8_t *)b.data, b.len};
-            if (bytes_equal(ka, kb))
+            if (!payload_diff(r->opts, as_bytes(&a), as_bytes(&b), &diff))
                 continue;
             r->files++;
             what.len = 0;
             const char *kind = !a.len ? "file-added" : !b.len ? "file-missing" : "file-changed";
             kl_buf_printf(&what, "%s: %s", name, !a.len ? "appended to only when replaying"
                                                : !b.len ? "appended to only when recorded" : "appended other lines");
-            bytes_diff(ka, kb, &diff);
             item(r, kind, &what, &diff);
         }
     if (r->json)
@@ -521,11 +697,35 @@ static void print_totals(const totals *t, bool json)
     kl_buf_free(&b);
 }
 
+/* Add the rules of file path; a bad one stops with its file and line. */
+static void read_rules(const char *path, kl_diff_opts *o)
+{
+    FILE *f = tool_is_stdio(path) ? stdin : fopen(path, "r");
+    if (!f)
+        tool_die("--rules %s: %s", path, strerror(errno));
+    kl_buf text = {0};
+    char chunk[4096];
+    for (size_t n; (n = fread(chunk, 1, sizeof chunk, f)) > 0;)
+        must(kl_buf_append(&text, chunk, n));
+    bool failed = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (failed)
+        tool_die("--rules %s: cannot read it", path);
+    char err[KL_ERRBUF_SIZE];
+    if (kl_diff_rules_parse(text.data, text.len, o, err) != KL_OK)
+        tool_die("--rules %s: %s", tool_display_name(path), err);
+    kl_buf_free(&text);
+}
+
 int main(int argc, char **argv)
 {
     tool_init("koala-diff");
     bool summary = false, json = false;
     int color = -1; /* auto */
+    kl_diff_opts opts;
+    kl_diff_opts_init(&opts);
+    char err[KL_ERRBUF_SIZE];
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
@@ -544,6 +744,24 @@ int main(int argc, char **argv)
             else
                 tool_usage_error("--color=%s: give auto, always or never", optarg);
             break;
+        case OPT_IGNORE_HEADER:
+            if (kl_diff_opts_add_header(&opts, optarg) != KL_OK)
+                tool_usage_error("--ignore-header: give a header name");
+            break;
+        case OPT_IGNORE_KEY:
+            if (kl_diff_opts_add_key(&opts, optarg) != KL_OK)
+                tool_usage_error("--ignore-key: give a key");
+            break;
+        case OPT_IGNORE_PATH:
+            if (kl_diff_opts_add_path(&opts, optarg, err) != KL_OK)
+                tool_usage_error("--ignore-json-path=%s: %s", optarg, err);
+            break;
+        case OPT_IGNORE_REGEX:
+            if (kl_diff_opts_add_regex(&opts, optarg, err) != KL_OK)
+                tool_usage_error("--ignore-regex=%s: %s", optarg, err);
+            break;
+        case OPT_RULES: read_rules(optarg, &opts); break;
+        case OPT_STRICT: opts.strict = true; break;
         default: tool_bad_option(c, argv);
         }
     }
@@ -560,7 +778,7 @@ int main(int argc, char **argv)
         return TOOL_EXIT_TROUBLE;
     if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED)
         tool_die("%s: replayed sessions; give the recorded ones first", tool_display_name(rec_path));
-    report r = {.json = json, .color = color == 1 || (color == -1 && !json && isatty(STDOUT_FILENO))};
+    report r = {.opts = &opts, .json = json, .color = color == 1 || (color == -1 && !json && isatty(STDOUT_FILENO))};
     totals t = {0};
     bool differs = false;
     int status = TOOL_EXIT_OK;
@@ -593,6 +811,7 @@ int main(int argc, char **argv)
     free(reps.slots);
     free(reps.seen);
     kl_buf_free(&r.out);
+    kl_diff_opts_free(&opts);
     if (status != TOOL_EXIT_OK)
         return status;
     return differs ? TOOL_EXIT_DIFF : TOOL_EXIT_OK;

@@ -12,6 +12,7 @@
 
 static const char usage[] =
     "Usage: koala-diff [OPTION]... RECORDED REPLAYED\n"
+    "   or: koala-diff --learn-noise [-o RULES] REPLAY1 REPLAY2\n"
     "Compare recorded sessions with what koala-replay wrote when replaying them, pairing\n"
     "sessions by id: the inbound response, the outbound calls (requests that differ from the\n"
     "recorded call they matched, requests that matched nothing, recorded calls never made or\n"
@@ -23,6 +24,9 @@ static const char usage[] =
     "      --ignore-regex=RE         mask what a PCRE2 pattern matches before comparing\n"
     "      --rules=FILE       more of the above, one a line (ignore-header NAME, ...)\n"
     "      --strict           Unix timestamps less than 120 s apart differ too\n"
+    "      --learn-noise      take two replays of one recording instead (REPLAY1 REPLAY2) and\n"
+    "                         write what differs between them as rules for --rules\n"
+    "  -o, --output=FILE      with --learn-noise: write the rules there (default stdout)\n"
     "      --summary          print the totals only\n"
     "      --json             one JSON object per session, then one with the totals\n"
     "      --color=WHEN       color the diff: auto (on a terminal, the default), always, never\n"
@@ -34,7 +38,7 @@ static const char usage[] =
 
 enum {
     OPT_VERSION = 256, OPT_SUMMARY, OPT_JSON, OPT_COLOR, OPT_IGNORE_HEADER, OPT_IGNORE_PATH,
-    OPT_IGNORE_KEY, OPT_IGNORE_REGEX, OPT_RULES, OPT_STRICT,
+    OPT_IGNORE_KEY, OPT_IGNORE_REGEX, OPT_RULES, OPT_STRICT, OPT_LEARN,
 };
 
 static const struct option long_options[] = {
@@ -47,6 +51,8 @@ static const struct option long_options[] = {
     {"ignore-regex", required_argument, NULL, OPT_IGNORE_REGEX},
     {"rules", required_argument, NULL, OPT_RULES},
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"learn-noise", no_argument, NULL, OPT_LEARN},
+    {"output", required_argument, NULL, 'o'},
     {NULL, 0, NULL, 0},
 };
 
@@ -697,6 +703,159 @@ static void print_totals(const totals *t, bool json)
     kl_buf_free(&b);
 }
 
+/* ------------------------------------------------------------- learning noise */
+
+/* Rules learned so far, in the order found, each once. */
+typedef struct learned {
+    char **v;
+    size_t n, cap;
+    uint64_t pairs, unexplained;
+} learned;
+
+static void learn(learned *l, const char *rule, const char *arg, size_t len)
+{
+    char *text;
+    if (asprintf(&text, "%s %.*s", rule, (int)len, arg) < 0)
+        tool_die("out of memory");
+    for (size_t i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], text) == 0) {
+            free(text);
+            return;
+        }
+    if (l->n == l->cap && !(l->v = realloc(l->v, (l->cap = l->cap ? l->cap * 2 : 16) * sizeof *l->v)))
+        tool_die("out of memory");
+    l->v[l->n++] = text;
+}
+
+/* A JSON path with its array indices made wildcards: what differs in one element of a list
+ * between replays differs in the others too. */
+static void learn_path(learned *l, const char *path)
+{
+    kl_buf b = {0};
+    for (const char *p = path; *p;) {
+        size_t digits = p[0] == '[' ? strspn(p + 1, "0123456789") : 0;
+        if (digits && p[1 + digits] == ']') {
+            must(kl_buf_append(&b, "[*]", 3));
+            p += digits + 2;
+        } else {
+            must(kl_buf_append(&b, p++, 1));
+        }
+    }
+    learn(l, "ignore-json-path", b.data, b.len);
+    kl_buf_free(&b);
+}
+
+static void learn_body(learned *l, kl_bytes a, kl_bytes b)
+{
+    if (bytes_equal(a, b))
+        return;
+    kl_diff_list d = {0};
+    if (kl_json_looks(a.data, a.len) && kl_json_looks(b.data, b.len) &&
+        kl_json_diff(a.data, a.len, b.data, b.len, NULL, &d, NULL) == KL_OK) {
+        for (size_t i = 0; i < d.n; i++)
+            if (strcmp(d.items[i].path, "callback") != 0)
+                learn_path(l, d.items[i].path);
+    } else {
+        l->unexplained++; /* text or bytes: no rule says which part may move */
+    }
+    kl_diff_list_free(&d);
+}
+
+/* Whether m has a header named like h whose value equals h's. */
+static bool has_same_header(const kl_http_msg *m, const kl_http_header *h)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)h->name.len, (const char *)h->name.data);
+    for (const kl_http_header *g = NULL; (g = kl_http_header_next(m, g, name));)
+        if (bytes_equal(g->value, h->value))
+            return true;
+    return false;
+}
+
+/* What differs between a and b, two replays' bytes of one thing, as rules. */
+static void learn_pair(learned *l, kl_bytes a, kl_bytes b)
+{
+    if (bytes_equal(a, b))
+        return;
+    kl_http_msg ha = {0}, hb = {0};
+    if (kl_frame_detect(a.data, a.len) == KL_PROTO_HTTP && kl_http_parse(a.data, a.len, 0, &ha, NULL) == KL_OK &&
+        kl_http_parse(b.data, b.len, 0, &hb, NULL) == KL_OK) {
+        for (int side = 0; side < 2; side++) {
+            const kl_http_msg *m = side ? &hb : &ha, *other = side ? &ha : &hb;
+            for (size_t i = 0; i < m->n_headers; i++)
+                if (!framing_header(&m->headers[i]) && !has_same_header(other, &m->headers[i]))
+                    learn(l, "ignore-header", (const char *)m->headers[i].name.data, m->headers[i].name.len);
+        }
+        learn_body(l, ha.body, hb.body);
+    } else {
+        learn_body(l, a, b);
+    }
+    kl_http_msg_free(&ha);
+    kl_http_msg_free(&hb);
+}
+
+/* The outbound requests of p, in order. */
+static size_t calls_of(const kl_replayed *p, const kl_bytes **out)
+{
+    size_t n = 0;
+    kl_bytes *v = malloc((p->n_actions + 1) * sizeof *v);
+    if (!v)
+        tool_die("out of memory");
+    for (size_t i = 0; i < p->n_actions; i++)
+        if (p->actions[i].action.type == KL_ACTION_CALL_OUTBOUND)
+            v[n++] = p->actions[i].action.request;
+    *out = v;
+    return n;
+}
+
+/* --learn-noise: replays a and b of one recording, paired by id; the rules go to out. */
+static int learn_noise(const char *a_path, const char *b_path, const char *out)
+{
+    replays a = {0}, b = {0};
+    load_replays(a_path, &a);
+    load_replays(b_path, &b);
+    learned l = {0};
+    for (size_t i = 0; i < a.n; i++) {
+        size_t k;
+        const kl_replayed *p = a.v[i], *q = replays_find(&b, p->session_id, &k);
+        if (!q)
+            continue;
+        b.seen[k] = true;
+        l.pairs++;
+        learn_pair(&l, p->response, q->response);
+        const kl_bytes *pc, *qc;
+        size_t np = calls_of(p, &pc), nq = calls_of(q, &qc);
+        for (size_t j = 0; j < np && j < nq; j++)
+            learn_pair(&l, pc[j], qc[j]);
+        free((void *)pc);
+        free((void *)qc);
+    }
+    FILE *f = tool_is_stdio(out) ? stdout : fopen(out, "w");
+    if (!f)
+        tool_die("%s: %s", out, strerror(errno));
+    fprintf(f, "# koala-diff --learn-noise %s %s: %llu sessions compared, %zu rules", tool_display_name(a_path),
+            tool_display_name(b_path), (unsigned long long)l.pairs, l.n);
+    if (l.unexplained)
+        fprintf(f, "; %llu differences of text or bytes no rule covers", (unsigned long long)l.unexplained);
+    fputc('\n', f);
+    for (size_t i = 0; i < l.n; i++) {
+        fprintf(f, "%s\n", l.v[i]);
+        free(l.v[i]);
+    }
+    free(l.v);
+    if (fflush(f) != 0 || ferror(f) || (f != stdout && fclose(f) != 0))
+        tool_die("%s: cannot write the rules", out);
+    for (size_t i = 0; i < a.n; i++)
+        kl_replayed_free(a.v[i]);
+    for (size_t i = 0; i < b.n; i++)
+        kl_replayed_free(b.v[i]);
+    free(a.v), free(a.slots), free(a.seen), free(b.v), free(b.slots), free(b.seen);
+    if (!l.pairs)
+        tool_warn("%s and %s have no session in common: replays of one recording are needed",
+                  tool_display_name(a_path), tool_display_name(b_path));
+    return l.pairs ? TOOL_EXIT_OK : TOOL_EXIT_TROUBLE;
+}
+
 /* Add the rules of file path; a bad one stops with its file and line. */
 static void read_rules(const char *path, kl_diff_opts *o)
 {
@@ -726,9 +885,11 @@ int main(int argc, char **argv)
     kl_diff_opts opts;
     kl_diff_opts_init(&opts);
     char err[KL_ERRBUF_SIZE];
+    bool learning = false;
+    const char *out = "-";
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", long_options, NULL)) != -1) {
         switch (c) {
         case 'h': tool_help(usage);
         case OPT_VERSION: tool_version();
@@ -762,9 +923,22 @@ int main(int argc, char **argv)
             break;
         case OPT_RULES: read_rules(optarg, &opts); break;
         case OPT_STRICT: opts.strict = true; break;
+        case OPT_LEARN: learning = true; break;
+        case 'o': out = optarg; break;
         default: tool_bad_option(c, argv);
         }
     }
+    if (learning) {
+        if (argc - optind != 2)
+            tool_usage_error("--learn-noise: give two replays of one recording");
+        if (tool_is_stdio(argv[optind]) && tool_is_stdio(argv[optind + 1]))
+            tool_usage_error("stdin ('-') can be read only once");
+        tool_refuse_output_as_input(out, argv + optind, 2);
+        kl_diff_opts_free(&opts);
+        return learn_noise(argv[optind], argv[optind + 1], out);
+    }
+    if (!tool_is_stdio(out))
+        tool_usage_error("-o is for --learn-noise's rules");
     if (argc - optind != 2)
         tool_usage_error("give two files: the recorded sessions, then the replayed ones");
     const char *rec_path = argv[optind], *rep_path = argv[optind + 1];

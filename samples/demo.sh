@@ -1,8 +1,9 @@
 #!/bin/sh
 # demo.sh - `make demo`: record the sample service under a client's load with its real Redis
-# and HTTP backend and dump what was recorded; then generate sample sessions and dump, filter,
-# merge and show stats, printing each command before its output. Runs from the repository
-# root with $B the build dir.
+# and HTTP backend and dump what was recorded; stop them and replay the recording against a
+# changed build of the service, then against the same build, and show what koala-diff finds;
+# then generate sample sessions and dump, filter, merge and show stats, printing each command
+# before its output. Runs from the repository root with $B the build dir.
 set -e
 B=${B:-build}
 case $B in
@@ -60,8 +61,52 @@ id=$(koala-dump -Y 'inbound.request ~ "POST /order"' -c 1 "$out"/rec/*.pb | cut 
 printf '\n\033[1m$ koala-dump -v --session %s /tmp/demo/rec/*.pb\033[0m\n' "$id"
 koala-dump -v --session "$id" "$out"/rec/*.pb | sed "s|$out|/tmp/demo|g"
 
+# ------------------------------------------------------------------ replaying
 echo
-echo "koala demo, part 2: sample sessions of an HTTP JSON API that calls Redis, MySQL and HTTP backends"
+echo "koala demo, part 2: Redis, the backend and statsd stop; the recording answers instead"
+for p in $pids; do kill "$p" 2>/dev/null || true; done
+wait 2>/dev/null || true
+pids=""
+rp_so=${so%/libkoala-recorder.so}/libkoala-replayer.so
+# Starts sample-svc under the replayer, its options after; its inbound server's port in ip.
+replayer() {
+    sut=$(free_port) ip=$(free_port)
+    LD_PRELOAD="$rp_so" KOALA_SUT_ADDR="127.0.0.1:$sut" KOALA_INBOUND_ADDR=":$ip" \
+        KOALA_OUTBOUND_ADDR=":$(free_port)" sample-svc --listen "127.0.0.1:$sut" \
+        --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --statsd "127.0.0.1:$up" \
+        --log "$out/svc.log" --threads 4 "$@" >"$out/rp.out" 2>"$out/rp.err" &
+    svc=$!
+    pids="$pids $svc"
+    i=0
+    until grep -q 'sessions POSTed to' "$out/rp.err"; do
+        i=$((i + 1))
+        [ $i -le 100 ] || { cat "$out/rp.err"; exit 1; }
+        sleep 0.1
+    done
+}
+echo "A changed build: --variant changed keys visits as visits:user:{ID} and greets 'welcome back'."
+printf '\n\033[1m$ LD_PRELOAD=%s KOALA_SUT_ADDR=127.0.0.1:PORT sample-svc --variant changed ... &\033[0m\n' \
+    "$B/lib/libkoala-replayer.so"
+replayer --variant changed
+step koala-replay --to ":$ip" -j 4 -o "$out/changed.pb" "$out"/rec/*.pb
+kill -TERM "$svc"
+wait "$svc" 2>/dev/null || true
+step koala-diff --summary "$out"/rec/*.pb "$out/changed.pb"
+id=$(koala-dump -Y 'inbound.request ~ "GET /user/"' -c 1 "$out"/rec/*.pb | cut -d' ' -f2)
+printf '\n\033[1m$ koala-diff /tmp/demo/rec/*.pb /tmp/demo/changed.pb | grep -A 12 %s\033[0m\n' "$id"
+koala-diff "$out"/rec/*.pb "$out/changed.pb" | grep -A 12 "^session $id" | sed "s|$out|/tmp/demo|g" || true
+echo
+echo "The same build as recorded: nothing differs, koala-diff exits 0."
+printf '\n\033[1m$ LD_PRELOAD=%s KOALA_SUT_ADDR=127.0.0.1:PORT sample-svc ... &\033[0m\n' "$B/lib/libkoala-replayer.so"
+replayer
+step koala-replay --to ":$ip" -j 4 -o "$out/same.pb" "$out"/rec/*.pb
+kill -TERM "$svc"
+wait "$svc" 2>/dev/null || true
+step koala-diff --summary "$out"/rec/*.pb "$out/same.pb"
+echo "exit status $(koala-diff --summary "$out"/rec/*.pb "$out/same.pb" >/dev/null; echo $?)"
+
+echo
+echo "koala demo, part 3: sample sessions of an HTTP JSON API that calls Redis, MySQL and HTTP backends"
 step koala-samplegen "$out"
 step ls -l "$out"
 step koala-dump -c 5 "$out/mixed.pb"

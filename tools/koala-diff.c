@@ -1,5 +1,6 @@
 /* koala-diff - what changed between recorded sessions and their replay: per session and in
  * total, the inbound response, the outbound calls, the appended files and the datagrams. */
+#include "diff_html.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@ static const char usage[] =
     "      --learn-noise      take two replays of one recording instead (REPLAY1 REPLAY2) and\n"
     "                         write what differs between them as rules for --rules\n"
     "  -o, --output=FILE      with --learn-noise: write the rules there (default stdout)\n"
+    "      --html=FILE        write the report as one self-contained web page to FILE (the\n"
+    "                         totals still go to stdout)\n"
     "      --summary          print the totals only\n"
     "      --json             one JSON object per session, then one with the totals\n"
     "      --color=WHEN       color the diff: auto (on a terminal, the default), always, never\n"
@@ -38,7 +41,7 @@ static const char usage[] =
 
 enum {
     OPT_VERSION = 256, OPT_SUMMARY, OPT_JSON, OPT_COLOR, OPT_IGNORE_HEADER, OPT_IGNORE_PATH,
-    OPT_IGNORE_KEY, OPT_IGNORE_REGEX, OPT_RULES, OPT_STRICT, OPT_LEARN,
+    OPT_IGNORE_KEY, OPT_IGNORE_REGEX, OPT_RULES, OPT_STRICT, OPT_LEARN, OPT_HTML,
 };
 
 static const struct option long_options[] = {
@@ -52,6 +55,7 @@ static const struct option long_options[] = {
     {"rules", required_argument, NULL, OPT_RULES},
     {"strict", no_argument, NULL, OPT_STRICT},
     {"learn-noise", no_argument, NULL, OPT_LEARN},
+    {"html", required_argument, NULL, OPT_HTML},
     {"output", required_argument, NULL, 'o'},
     {NULL, 0, NULL, 0},
 };
@@ -74,6 +78,8 @@ typedef struct report {
     const kl_diff_opts *opts;
     kl_buf out;
     bool json;
+    bool table;                           /* JSON for the HTML page: every call in a table */
+    kl_buf *html;                         /* the page's data, instead of stdout */
     bool color;
     unsigned response, calls, files, udp; /* differences of each kind */
     unsigned n_items;                     /* JSON items written in the current array */
@@ -537,6 +543,23 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
     }
     if (r->json)
         put(r, "]");
+    if (r->table) {
+        put(r, ",\"table\":[");
+        call = 0;
+        for (size_t i = 0; i < p->n_actions; i++) {
+            const kl_replayed_action *a = &p->actions[i];
+            if (a->action.type != KL_ACTION_CALL_OUTBOUND)
+                continue;
+            what.len = 0;
+            describe(a->action.request, &what);
+            put(r, "%s{\"call\":%u,\"request\":", call ? "," : "", call + 1);
+            call++;
+            put_json_str(r, what.data ? what.data : "", what.len);
+            put(r, ",\"matched\":%lld,\"score\":%.6f,\"runner_up\":%lld,\"runner_up_score\":%.6f}",
+                (long long)a->matched_index, a->matched_score, (long long)a->runner_up_index, a->runner_up_score);
+        }
+        put(r, "]");
+    }
     free(matched);
     kl_buf_free(&what);
     kl_buf_free(&diff);
@@ -642,6 +665,13 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
 }
 
 /* Compare a recorded session with its replay; the report goes to stdout unless summary. */
+/* The HTML page's data, JSON lines with '<' escaped so that no "</script>" ends the block. */
+static void html_data(kl_buf *html, const kl_buf *json)
+{
+    for (size_t i = 0; i < json->len; i++)
+        must(json->data[i] == '<' ? kl_buf_append(html, "\\u003c", 6) : kl_buf_append(html, &json->data[i], 1));
+}
+
 static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals *t, bool summary)
 {
     r->out.len = 0;
@@ -674,12 +704,15 @@ static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals
     } else {
         r->out.len = 0;
     }
-    if (!summary)
+    if (r->html)
+        html_data(r->html, &r->out);
+    else if (!summary)
         tool_out_buf(&r->out);
     return differs;
 }
 
-static void print_totals(const totals *t, bool json)
+/* The totals, as JSON or text, appended to b. */
+static void put_totals(const totals *t, bool json, kl_buf *b_out)
 {
     kl_buf b = {0};
     if (json)
@@ -699,8 +732,29 @@ static void print_totals(const totals *t, bool json)
                       (unsigned long long)t->differ, (unsigned long long)t->response,
                       (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
                       (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded);
+    must(kl_buf_append(b_out, b.data, b.len));
+    kl_buf_free(&b);
+}
+
+static void print_totals(const totals *t, bool json)
+{
+    kl_buf b = {0};
+    put_totals(t, json, &b);
     tool_out_buf(&b);
     kl_buf_free(&b);
+}
+
+/* Write the HTML page with data (JSON lines, the totals last) to path. */
+static void write_html(const char *path, const kl_buf *data)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        tool_die("--html %s: %s", path, strerror(errno));
+    fputs(DIFF_HTML_HEAD, f);
+    fwrite(data->data, 1, data->len, f);
+    fputs(DIFF_HTML_TAIL, f);
+    if (fflush(f) != 0 || ferror(f) || fclose(f) != 0)
+        tool_die("--html %s: cannot write it", path);
 }
 
 /* ------------------------------------------------------------- learning noise */
@@ -886,7 +940,7 @@ int main(int argc, char **argv)
     kl_diff_opts_init(&opts);
     char err[KL_ERRBUF_SIZE];
     bool learning = false;
-    const char *out = "-";
+    const char *out = "-", *html_path = NULL;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", long_options, NULL)) != -1) {
@@ -924,6 +978,7 @@ int main(int argc, char **argv)
         case OPT_RULES: read_rules(optarg, &opts); break;
         case OPT_STRICT: opts.strict = true; break;
         case OPT_LEARN: learning = true; break;
+        case OPT_HTML: html_path = optarg; break;
         case 'o': out = optarg; break;
         default: tool_bad_option(c, argv);
         }
@@ -952,7 +1007,10 @@ int main(int argc, char **argv)
         return TOOL_EXIT_TROUBLE;
     if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED)
         tool_die("%s: replayed sessions; give the recorded ones first", tool_display_name(rec_path));
-    report r = {.opts = &opts, .json = json, .color = color == 1 || (color == -1 && !json && isatty(STDOUT_FILENO))};
+    kl_buf html = {0};
+    report r = {.opts = &opts, .json = json || html_path, .table = html_path != NULL,
+                .html = html_path ? &html : NULL,
+                .color = color == 1 || (color == -1 && !json && !html_path && isatty(STDOUT_FILENO))};
     totals t = {0};
     bool differs = false;
     int status = TOOL_EXIT_OK;
@@ -977,6 +1035,14 @@ int main(int argc, char **argv)
     kl_reader_close(rd);
     for (size_t i = 0; i < reps.n; i++)
         t.not_recorded += !reps.seen[i];
+    if (html_path) {
+        kl_buf totals_json = {0};
+        put_totals(&t, true, &totals_json);
+        html_data(&html, &totals_json);
+        write_html(html_path, &html);
+        kl_buf_free(&totals_json);
+        kl_buf_free(&html);
+    }
     print_totals(&t, json);
     tool_out_flush();
     for (size_t i = 0; i < reps.n; i++)

@@ -627,14 +627,29 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
     for (size_t i = 0; i < p->n_actions; i++)
         if (p->actions[i].action.type == KL_ACTION_SEND_UDP)
             rep[nu_rep++] = &p->actions[i].action;
-    /* A replayed datagram pairs with an equal recorded one not yet paired. */
+    /* A replayed datagram pairs with an equal recorded one not yet paired, then with one to
+     * the same address: equal under the noise rules, or changed. */
+    bool *paired = calloc(nu_rec + 1, 1);
+    if (!paired)
+        tool_die("out of memory");
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < nu_rec; i++)
+            for (size_t j = 0; j < nu_rep && !paired[i]; j++) {
+                if (used[j] || !kl_addr_equal(&rec[i]->peer, &rep[j]->peer) ||
+                    (pass == 0 && !bytes_equal(rec[i]->content, rep[j]->content)))
+                    continue;
+                paired[i] = used[j] = true;
+                if (pass == 0 || !payload_diff(r->opts, rec[i]->content, rep[j]->content, &diff))
+                    continue;
+                r->udp++;
+                char peer[KL_ADDR_STRLEN];
+                what.len = 0;
+                kl_buf_printf(&what, "to %s, changed: ", kl_addr_format(&rec[i]->peer, peer, sizeof peer));
+                kl_call_describe(rec[i]->content.data, rec[i]->content.len, &what);
+                item(r, "udp-changed", &what, &diff);
+            }
     for (size_t i = 0; i < nu_rec; i++) {
-        bool found = false;
-        for (size_t j = 0; j < nu_rep && !found; j++)
-            if (!used[j] && kl_addr_equal(&rec[i]->peer, &rep[j]->peer) &&
-                bytes_equal(rec[i]->content, rep[j]->content))
-                found = used[j] = true;
-        if (found)
+        if (paired[i])
             continue;
         r->udp++;
         char peer[KL_ADDR_STRLEN];
@@ -658,13 +673,13 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
     free(rec);
     free(rep);
     free(used);
+    free(paired);
     kl_buf_free(&what);
     kl_buf_free(&diff);
     kl_buf_free(&a);
     kl_buf_free(&b);
 }
 
-/* Compare a recorded session with its replay; the report goes to stdout unless summary. */
 /* The HTML page's data, JSON lines with '<' escaped so that no "</script>" ends the block. */
 static void html_data(kl_buf *html, const kl_buf *json)
 {
@@ -672,6 +687,8 @@ static void html_data(kl_buf *html, const kl_buf *json)
         must(json->data[i] == '<' ? kl_buf_append(html, "\\u003c", 6) : kl_buf_append(html, &json->data[i], 1));
 }
 
+/* Compare a recorded session with its replay; the report goes to stdout unless summary, or
+ * to the HTML page's data. */
 static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals *t, bool summary)
 {
     r->out.len = 0;

@@ -1,5 +1,6 @@
 # koala-diff --learn-noise, end to end: a Python service whose answers carry a random token
-# (a header and JSON fields, one in each element of a list) besides stable data is recorded,
+# (a header and JSON fields, one in each element of a list) besides stable data, and a metric
+# datagram naming its plan, is recorded,
 # then replayed twice; the noise learned from the two replays is given to koala-diff, which
 # then finds the replay identical to the recording, and the service changed by an
 # environment variable is told apart from noise.
@@ -11,11 +12,13 @@ hook=libkoala-replayer
 . tests/cli/preload.inc
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
 cat >"$T/svc.py" <<'PY'
-import http.server, json, os, sys, uuid
+import http.server, json, os, socket, sys, uuid
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
         n = int(self.path.strip("/") or 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:  # a metric, to nobody
+            u.sendto(b"plan.%s:1|c" % os.environ.get("PLAN", "basic").encode(), ("127.0.0.1", 9))
         doc = {"user": n, "plan": os.environ.get("PLAN", "basic"), "token": uuid.uuid4().hex,
                "items": [{"sku": i, "nonce": uuid.uuid4().hex} for i in range(3)]}
         body = json.dumps(doc).encode()

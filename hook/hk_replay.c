@@ -661,20 +661,6 @@ const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd)
 
 /* ------------------------------------------------- the outbound server's side */
 
-/* The recorded call of this index in s, or NULL. Indices increase along the session. */
-static const kl_action *call_at(const kl_session *s, int64_t index)
-{
-    size_t lo = 0, hi = s->n_actions;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->actions[mid].index < index)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->n_actions && s->actions[lo].index == index ? &s->actions[lo] : NULL;
-}
-
 /* Whether the recorded response ends only with the connection (an HTTP body without length). */
 static bool ends_with_close(const kl_bytes *resp)
 {
@@ -711,7 +697,7 @@ static bool answer(conn *c, const uint8_t *req, size_t len, int64_t *last, kl_bu
     a.matched_score = m.score;
     a.runner_up_index = m.runner_up_index;
     a.runner_up_score = m.runner_up_score;
-    const kl_action *call = m.index >= 0 ? call_at(r->s, m.index) : NULL;
+    const kl_action *call = m.index >= 0 ? kl_session_action_at(r->s, m.index) : NULL;
     if (call) {
         a.matched_request = call->request;
         a.matched_response = call->response;

@@ -234,6 +234,9 @@ KL_API int kl_session_add_kv(kl_session *s, const kl_kv **list, size_t *n, kl_by
                              kl_bytes value);
 /** The session's time in unix ns: its inbound request time, else the time in its id, else 0. */
 KL_API int64_t kl_session_time(const kl_session *s);
+/** The action whose kl_action.index is index, found by bisection (indices increase along a
+ * session, as the recorder and the reader give them), or NULL. Borrowed from s. */
+KL_API const kl_action *kl_session_action_at(const kl_session *s, int64_t index);
 /** Order sessions by time, then id. @return <0, 0 or >0 as strcmp. */
 KL_API int kl_session_compare(const kl_session *a, const kl_session *b);
 /** The original koala's name of an action type ("CallOutbound", "AppendFile", ...). */

@@ -153,6 +153,19 @@ int64_t kli_time_from_id(const char *id, size_t len)
     return i > 0 && (i == len || id[i] == '-') ? t : 0;
 }
 
+const kl_action *kl_session_action_at(const kl_session *s, int64_t index)
+{
+    size_t lo = 0, hi = s->n_actions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->actions[mid].index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_actions && s->actions[lo].index == index ? &s->actions[lo] : NULL;
+}
+
 int64_t kl_session_time(const kl_session *s)
 {
     if (s->call_from_inbound.present && s->call_from_inbound.occurred_at)

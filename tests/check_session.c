@@ -65,6 +65,26 @@ START_TEST(many_actions_and_labels_grow_without_loss)
 }
 END_TEST
 
+START_TEST(actions_are_found_by_their_index)
+{
+    kl_session *s = kl_session_new();
+    for (int i = 0; i < 50; i++) {
+        kl_action a = {.type = KL_ACTION_CALL_OUTBOUND, .index = 3 * i + 1};
+        ck_assert_int_eq(kl_session_add_action(s, &a), KL_OK);
+    }
+    for (int64_t k = -2; k < 160; k++) {
+        const kl_action *a = kl_session_action_at(s, k);
+        if (k >= 1 && k <= 148 && k % 3 == 1)
+            ck_assert(a && a->index == k);
+        else
+            ck_assert_ptr_null(a);
+    }
+    kl_session empty = {0};
+    ck_assert_ptr_null(kl_session_action_at(&empty, 0));
+    kl_session_free(s);
+}
+END_TEST
+
 START_TEST(sessions_order_by_time_then_id)
 {
     kl_session a = {.id = "200-1"}, b = {.id = "100-2"}, c = {.id = "100-3"};
@@ -103,6 +123,7 @@ static Suite *suite(void)
     tcase_add_test(tc, many_actions_and_labels_grow_without_loss);
     tcase_add_test(tc, sessions_order_by_time_then_id);
     tcase_add_test(tc, action_types_have_the_original_names);
+    tcase_add_test(tc, actions_are_found_by_their_index);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -432,20 +432,6 @@ static void describe(kl_bytes req, kl_buf *out)
         tool_die("out of memory");
 }
 
-/* The recorded action of this index, or NULL (indices increase along a session). */
-static const kl_action *action_at(const kl_session *s, int64_t index)
-{
-    size_t lo = 0, hi = s->n_actions;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->actions[mid].index < index)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < s->n_actions && s->actions[lo].index == index ? &s->actions[lo] : NULL;
-}
-
 static void compare_response(report *r, const kl_session *s, const kl_replayed *p)
 {
     kl_bytes was = s->return_inbound.response, now = p->response;
@@ -522,7 +508,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         while (j < n_matched && matched[j] == matched[i])
             j++;
         if (j - i > 1) {
-            const kl_action *rec = action_at(s, matched[i]);
+            const kl_action *rec = kl_session_action_at(s, matched[i]);
             what.len = 0;
             kl_buf_printf(&what, "recorded call %lld answered %zu calls: ", (long long)matched[i], j - i);
             if (rec)
@@ -533,7 +519,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         i = j;
     }
     for (size_t i = 0; i < p->n_unused_calls; i++) {
-        const kl_action *rec = action_at(s, p->unused_calls[i]);
+        const kl_action *rec = kl_session_action_at(s, p->unused_calls[i]);
         what.len = 0;
         kl_buf_printf(&what, "recorded call %lld was never made: ", (long long)p->unused_calls[i]);
         if (rec)

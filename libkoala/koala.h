@@ -544,6 +544,12 @@ KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
  *         a summary instead); KL_ERR_NOMEM; KL_ERR_INVALID for NULL data with a length. */
 KL_API int kl_text_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, unsigned context,
                         size_t max_changes, kl_buf *out);
+/** True when a and b are the same text but for timestamps less than 120 s apart (between the
+ * years 2000 and 2100): "2024-03-01T10:00:00Z" (ISO 8601 with a 'T' or a space, a fraction,
+ * Z or an offset), HTTP dates ("Fri, 01 Mar 2024 10:00:00 GMT"), Unix seconds (10 digits) or
+ * milliseconds (13), each a token of its own. koala-diff's default, as the original's Midi,
+ * unless --strict. */
+KL_API bool kl_text_same_but_times(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /** Append a hex diff of a and b to out: for each row of 16 bytes that differs, "-" with a's
  * bytes and "+" with b's (offset, hex, printable text); at most max_rows rows, then a line
  * counting the others. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID. */

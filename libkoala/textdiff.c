@@ -275,3 +275,109 @@ int kl_hex_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, si
         rc = kl_buf_printf(out, "... %zu more rows of 16 bytes differ\n", more);
     return rc;
 }
+
+/* ------------------------------------------------------------- timestamps */
+
+/* Times between these (2000 to 2100) are taken for timestamps; less than SLACK_S apart they
+ * are the same moment for koala-diff (the original's Midi let such values pass). */
+#define TIME_MIN 946684800LL
+#define TIME_MAX 4102444800LL
+#define SLACK_S 120
+
+static bool digits(const uint8_t *p, size_t n, int *v)
+{
+    *v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        *v = *v * 10 + (p[i] - '0');
+    }
+    return true;
+}
+
+/* Seconds since 1970 of a civil date (Howard Hinnant's days_from_civil). */
+static int64_t epoch(int y, int m, int d, int hh, int mm, int ss)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return (era * 146097 + doe - 719468) * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+static bool is_alnum(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* A timestamp at p (n bytes left): "2024-03-01T10:00:00" (or a space for the T) with an
+ * optional fraction and Z or +HH:MM, "Fri, 01 Mar 2024 10:00:00 GMT" (HTTP dates), or Unix
+ * seconds (10 digits) or milliseconds (13). @return its length, and *t its time in seconds,
+ * or 0. */
+static size_t timestamp(const uint8_t *p, size_t n, int64_t *t)
+{
+    int y, mo, d, hh, mi, ss;
+    if (n >= 19 && p[4] == '-' && p[7] == '-' && (p[10] == 'T' || p[10] == ' ') && p[13] == ':' && p[16] == ':' &&
+        digits(p, 4, &y) && digits(p + 5, 2, &mo) && digits(p + 8, 2, &d) && digits(p + 11, 2, &hh) &&
+        digits(p + 14, 2, &mi) && digits(p + 17, 2, &ss) && mo >= 1 && mo <= 12) {
+        size_t len = 19;
+        if (len < n && (p[len] == '.' || p[len] == ','))
+            for (len++; len < n && p[len] >= '0' && p[len] <= '9'; len++)
+                ;
+        int oh = 0, om = 0, sign = 0;
+        if (len < n && p[len] == 'Z')
+            len++;
+        else if (len + 6 <= n && (p[len] == '+' || p[len] == '-') && p[len + 3] == ':' &&
+                 digits(p + len + 1, 2, &oh) && digits(p + len + 4, 2, &om)) {
+            sign = p[len] == '+' ? 1 : -1;
+            len += 6;
+        }
+        *t = epoch(y, mo, d, hh, mi, ss) - sign * (oh * 3600 + om * 60);
+        return len;
+    }
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    if (n >= 29 && p[3] == ',' && p[4] == ' ' && p[7] == ' ' && p[11] == ' ' && p[16] == ' ' && p[19] == ':' &&
+        p[22] == ':' && memcmp(p + 25, " GMT", 4) == 0 && digits(p + 5, 2, &d) && digits(p + 12, 4, &y) &&
+        digits(p + 17, 2, &hh) && digits(p + 20, 2, &mi) && digits(p + 23, 2, &ss)) {
+        for (mo = 0; mo < 12 && memcmp(months + 3 * mo, p + 8, 3) != 0; mo++)
+            ;
+        if (mo == 12)
+            return 0;
+        *t = epoch(y, mo + 1, d, hh, mi, ss);
+        return 29;
+    }
+    size_t len = 0;
+    while (len < n && len < 14 && p[len] >= '0' && p[len] <= '9')
+        len++;
+    if ((len == 10 || len == 13) && (len == n || !is_alnum(p[len]))) {
+        int64_t v = 0;
+        for (size_t i = 0; i < len; i++)
+            v = v * 10 + (p[i] - '0');
+        *t = len == 13 ? v / 1000 : v;
+        return *t >= TIME_MIN && *t < TIME_MAX ? len : 0;
+    }
+    return 0;
+}
+
+bool kl_text_same_but_times(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t i = 0, j = 0;
+    while (i < alen && j < blen) {
+        /* At a token's start on both sides, two timestamps close enough are skipped whole. */
+        if ((i == 0 || !is_alnum(a[i - 1])) && (j == 0 || !is_alnum(b[j - 1]))) {
+            int64_t ta, tb;
+            size_t la = timestamp(a + i, alen - i, &ta), lb = la ? timestamp(b + j, blen - j, &tb) : 0;
+            if (la && lb && ta >= TIME_MIN && ta < TIME_MAX && tb >= TIME_MIN && tb < TIME_MAX) {
+                if ((ta > tb ? ta - tb : tb - ta) >= SLACK_S)
+                    return false;
+                i += la, j += lb;
+                continue;
+            }
+        }
+        if (a[i] != b[j])
+            return false;
+        i++, j++;
+    }
+    return i == alen && j == blen;
+}

@@ -142,6 +142,36 @@ START_TEST(hex_diff_shows_the_rows_that_differ)
 }
 END_TEST
 
+static bool same_but_times(const char *a, const char *b)
+{
+    return kl_text_same_but_times((const uint8_t *)a, strlen(a), (const uint8_t *)b, strlen(b));
+}
+
+START_TEST(timestamps_a_little_apart_are_the_same_moment)
+{
+    ck_assert(same_but_times("2024-03-01T10:00:59Z GET /user/7 200", "2024-03-01T10:01:00Z GET /user/7 200"));
+    ck_assert(same_but_times("at 2024-03-01 10:00:59.123+01:00.", "at 2024-03-01 10:01:30.9+01:00."));
+    ck_assert(same_but_times("Date: Fri, 01 Mar 2024 10:00:00 GMT\r\n", "Date: Fri, 01 Mar 2024 10:00:01 GMT\r\n"));
+    ck_assert(same_but_times("ts=1709287200 ok", "ts=1709287259 ok"));
+    ck_assert(same_but_times("ms=1709287200000;", "ms=1709287201999;"));
+    ck_assert(same_but_times("Fri, 29 Feb 2024 23:59:59 GMT", "Fri, 01 Mar 2024 00:00:30 GMT")); /* leap day */
+    ck_assert(same_but_times("", ""));
+    /* An id of ten digits reads as a time too (2009 here): --strict is there for those. */
+    ck_assert(same_but_times("id=1234567890", "id=1234567891"));
+}
+END_TEST
+
+START_TEST(anything_else_still_differs)
+{
+    ck_assert(!same_but_times("2024-03-01T10:00:00Z a", "2024-03-01T10:02:00Z a")); /* 120 s */
+    ck_assert(!same_but_times("2024-03-01T10:00:00Z a", "2024-03-01T10:00:01Z b"));
+    ck_assert(!same_but_times("n=123456789", "n=123456780"));           /* 9 digits: no time */
+    ck_assert(!same_but_times("x1709287200", "x1709287201"));           /* not a token of its own */
+    ck_assert(!same_but_times("2024-03-01T10:00:00+01:00", "2024-03-01T10:00:00+03:00")); /* 2 h */
+    ck_assert(!same_but_times("abc", "abcd"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("textdiff");
@@ -153,6 +183,8 @@ static Suite *suite(void)
     tcase_add_test(tc, too_many_changes_leave_the_output_alone);
     tcase_add_test(tc, random_texts_get_a_minimal_diff_that_rebuilds_both_sides);
     tcase_add_test(tc, hex_diff_shows_the_rows_that_differ);
+    tcase_add_test(tc, timestamps_a_little_apart_are_the_same_moment);
+    tcase_add_test(tc, anything_else_still_differs);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,7 +24,8 @@ static const char usage[] =
     "      --ignore-key=KEY          a JSON key that may differ at any depth\n"
     "      --ignore-regex=RE         mask what a PCRE2 pattern matches before comparing\n"
     "      --rules=FILE       more of the above, one a line (ignore-header NAME, ...)\n"
-    "      --strict           Unix timestamps less than 120 s apart differ too\n"
+    "      --strict           timestamps less than 120 s apart differ too (Unix times in JSON\n"
+    "                         and text, ISO 8601 and HTTP dates in text)\n"
     "      --learn-noise      take two replays of one recording instead (REPLAY1 REPLAY2) and\n"
     "                         write what differs between them as rules for --rules\n"
     "  -o, --output=FILE      with --learn-noise: write the rules there (default stdout)\n"
@@ -272,13 +273,16 @@ static void must(int rc)
         tool_die("out of memory");
 }
 
-/* a and b after the ignore-regexes, into ma and mb. @return whether they are still equal. */
+/* a and b after the ignore-regexes, into ma and mb. @return whether they are still equal,
+ * timestamps less than 120 s apart aside unless strict. */
 static bool masked_equal(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *ma, kl_buf *mb)
 {
     ma->len = mb->len = 0;
     must(kl_diff_mask(o, a.data, a.len, ma));
     must(kl_diff_mask(o, b.data, b.len, mb));
-    return ma->len == mb->len && (!ma->len || memcmp(ma->data, mb->data, ma->len) == 0);
+    if (ma->len == mb->len && (!ma->len || memcmp(ma->data, mb->data, ma->len) == 0))
+        return true;
+    return !o->strict && kl_text_same_but_times((const uint8_t *)ma->data, ma->len, (const uint8_t *)mb->data, mb->len);
 }
 
 static kl_bytes as_bytes(const kl_buf *b)

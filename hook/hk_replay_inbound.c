@@ -1,7 +1,8 @@
 /* hk_replay_inbound.c - the replayer's inbound server. An HTTP POST carries one recorded
  * session (a protobuf koala.Session); its request goes to the service (KOALA_SUT_ADDR) from a
  * local address of its own, and what the service answers comes back as one protobuf
- * koala.ReplayedSession. libmicrohttpd is polled by koala's own thread, so none of its calls
+ * koala.ReplayedSession (POST /json: the original koala's ReplayingSession JSON, answered with
+ * its ReplayedSession JSON). libmicrohttpd is polled by koala's own thread, so none of its calls
  * is recorded or redirected; each session is replayed on a thread of its own while its HTTP
  * connection waits, suspended.
  *
@@ -34,6 +35,7 @@ typedef struct job {
     struct MHD_Connection *conn;
     kl_buf body;
     bool too_big, started;
+    bool json;            /* POST /json: the original koala's protocol, JSON both ways */
     unsigned status;      /* of the answer */
     const char *type;
     kl_buf answer;        /* a ReplayedSession, or a line of text saying what went wrong */
@@ -250,8 +252,10 @@ static void *replay_main(void *arg)
     kl_session *s = NULL;
     if (j->too_big) {
         answer_text(j, 413, "a session larger than 256 MiB is refused", "");
-    } else if (kl_session_decode((const uint8_t *)j->body.data, j->body.len, &s, why) != KL_OK) {
-        answer_text(j, 400, "the body is not a koala.Session (protobuf): ", why);
+    } else if (j->json ? kl_replaying_from_json((const uint8_t *)j->body.data, j->body.len, &s, why) != KL_OK
+                       : kl_session_decode((const uint8_t *)j->body.data, j->body.len, &s, why) != KL_OK) {
+        answer_text(j, 400, j->json ? "the body is not a ReplayingSession (JSON): "
+                                    : "the body is not a koala.Session (protobuf): ", why);
     } else {
         hk_replay *r = hk_replay_begin(s);
         kl_buf resp = {0};
@@ -264,11 +268,11 @@ static void *replay_main(void *arg)
             out = hk_replay_end(r, (const uint8_t *)resp.data, resp.len, first, err);
         }
         kl_buf_free(&resp);
-        if (!out || kl_replayed_encode(out, &j->answer) != KL_OK) {
+        if (!out || (j->json ? kl_json_replayed(out, 0, &j->answer) : kl_replayed_encode(out, &j->answer)) != KL_OK) {
             answer_text(j, 500, "out of memory", "");
         } else {
             j->status = 200;
-            j->type = "application/x-protobuf";
+            j->type = j->json ? "application/json" : "application/x-protobuf";
         }
         kl_replayed_free(out);
     }
@@ -296,17 +300,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               const char *method, const char *version, const char *data,
                               size_t *size, void **state)
 {
-    (void)cls, (void)url, (void)version;
+    (void)cls, (void)version;
     job *j = *state;
     if (!j) {
         if (strcmp(method, "POST") != 0) {
             static const char use[] = "koala replayer: POST a recorded session (protobuf koala.Session); "
-                                      "the answer is a koala.ReplayedSession\n";
+                                      "the answer is a koala.ReplayedSession. POST /json takes the "
+                                      "original koala's ReplayingSession JSON\n";
             return queue(c, 405, "text/plain; charset=utf-8", use, sizeof use - 1);
         }
         if (!(j = calloc(1, sizeof *j)))
             return MHD_NO;
         j->conn = c;
+        j->json = strcmp(url, "/json") == 0;
         *state = j;
         return MHD_YES;
     }

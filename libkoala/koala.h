@@ -534,6 +534,16 @@ KL_API int kl_json_session(const kl_session *s, unsigned flags, kl_buf *out);
 KL_API int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out);
 /** Append a replayed session as JSON in the original ReplayedSession layout. */
 KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
+/** Take a session sent with the original koala's replay protocol (an HTTP POST to /json): a
+ * ReplayingSession in standard JSON, byte fields in base64 as Go writes []byte: SessionId,
+ * CallFromInbound{OccurredAt, ActionIndex, Peer{IP, Port, Zone}, Request}, ReturnInbound
+ * {OccurredAt, ActionIndex, Response}, CallOutbounds[{ActionIndex, OccurredAt, Peer, Local,
+ * SocketFD, Request, Response, ResponseTime, CSpanId}], RedirectDirs{prefix: prefix},
+ * MockFiles{path: base64 content}. Absent and null members are empty; others are ignored.
+ * @return KL_OK and a new owning session in *out (free with kl_session_free()); KL_ERR_CORRUPT
+ *         with the JSON path or the line and column in errbuf ("$.CallOutbounds[2].Request:
+ *         not base64: byte 7 is '!'"); KL_ERR_INVALID; KL_ERR_NOMEM. */
+KL_API int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
 
 /* ---------------------------------------------------------------- text diff */
 

@@ -1,6 +1,6 @@
 /* jsondiff.c - koala-diff's noise rules (options, --rules files, masking) and the structural
  * comparison of two JSON or JSONP documents into differences named by path. */
-#include "kl_internal.h"
+#include "kl_json.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -32,11 +32,6 @@ static bool bytes_eq(const void *a, size_t alen, const void *b, size_t blen)
     return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
-static bool is_ws(uint8_t c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 static bool is_digit(uint8_t c)
 {
     return c >= '0' && c <= '9';
@@ -47,146 +42,9 @@ static bool is_ident_start(uint8_t c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
 }
 
-static const uint8_t *skip_ws(const uint8_t *p, const uint8_t *e)
-{
-    while (p < e && is_ws(*p))
-        p++;
-    return p;
-}
-
 static const uint8_t *skip_bom(const uint8_t *p, const uint8_t *e)
 {
     return e - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf ? p + 3 : p;
-}
-
-/* ------------------------------------------------------------------ strings */
-
-static int hex4(const uint8_t *p, uint32_t *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t c = p[i];
-        uint8_t l = c | 0x20;
-        int d = is_digit(c) ? c - '0' : l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
-        if (d < 0)
-            return -1;
-        *v = *v << 4 | (uint32_t)d;
-    }
-    return 0;
-}
-
-/* Find the quote q closing a string whose first byte (after its opening quote) is p[0].
- * Escapes are JSON's, and \' too in a single-quoted string (ignored paths).
- * @return the closing quote; NULL with *why and *at set when the string is bad. */
-static const uint8_t *scan_string(const uint8_t *p, const uint8_t *e, uint8_t q, bool *escaped,
-                                  const char **why, const uint8_t **at)
-{
-    *escaped = false;
-    for (; p < e; p++) {
-        if (*p == q)
-            return p;
-        if (*p < 0x20) {
-            *why = "control character in a string";
-            *at = p;
-            return NULL;
-        }
-        if (*p != '\\')
-            continue;
-        *escaped = true;
-        if (e - p < 2)
-            break;
-        uint32_t v;
-        switch (p[1]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-            p++;
-            continue;
-        case 'u':
-            if (e - p < 6 || hex4(p + 2, &v) < 0) {
-                *why = "\\u needs four hex digits";
-                *at = p;
-                return NULL;
-            }
-            p += 5;
-            continue;
-        default:
-            if (p[1] == '\'' && q == '\'') {
-                p++;
-                continue;
-            }
-            *why = "unknown escape in a string";
-            *at = p;
-            return NULL;
-        }
-    }
-    *why = "string without its closing quote";
-    *at = e;
-    return NULL;
-}
-
-static size_t put_utf8(uint8_t *o, uint32_t c)
-{
-    if (c < 0x80) {
-        o[0] = (uint8_t)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        o[0] = (uint8_t)(0xc0 | c >> 6);
-        o[1] = (uint8_t)(0x80 | (c & 0x3f));
-        return 2;
-    }
-    if (c < 0x10000) {
-        o[0] = (uint8_t)(0xe0 | c >> 12);
-        o[1] = (uint8_t)(0x80 | (c >> 6 & 0x3f));
-        o[2] = (uint8_t)(0x80 | (c & 0x3f));
-        return 3;
-    }
-    o[0] = (uint8_t)(0xf0 | c >> 18);
-    o[1] = (uint8_t)(0x80 | (c >> 12 & 0x3f));
-    o[2] = (uint8_t)(0x80 | (c >> 6 & 0x3f));
-    o[3] = (uint8_t)(0x80 | (c & 0x3f));
-    return 4;
-}
-
-/* Decode the n bytes inside a string scan_string() accepted into m. A surrogate pair becomes
- * one character; a lone surrogate is kept as its own 3 bytes, so strings that differ only
- * there still differ. Never longer than the escaped form. @return NULL when out of memory. */
-static uint8_t *unescape(kli_mem *m, const uint8_t *s, size_t n, size_t *out_len)
-{
-    uint8_t *out = kli_alloc(m, n), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        if (s[i] != '\\') {
-            *o++ = s[i++];
-            continue;
-        }
-        uint8_t c = s[i + 1];
-        i += 2;
-        switch (c) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            uint32_t v, lo;
-            hex4(s + i, &v);
-            i += 4;
-            if (v >= 0xd800 && v < 0xdc00 && n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u' &&
-                hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-                v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
-                i += 6;
-            }
-            o += put_utf8(o, v);
-            break;
-        }
-        default: /* " \ / ' */
-            *o++ = c;
-            break;
-        }
-    }
-    *out_len = (size_t)(o - out);
-    return out;
 }
 
 /* -------------------------------------------------------------- noise rules */
@@ -346,12 +204,12 @@ static int path_parse(kli_mem *m, const char *text, size_t len, ipath *out, char
                 p++;
             } else if (p < e && (*p == '"' || *p == '\'')) {
                 bool esc;
-                const uint8_t *q = scan_string(p + 1, e, *p, &esc, &why, &at);
+                const uint8_t *q = kli_json_scan_string(p + 1, e, *p, &esc, &why, &at);
                 if (!q)
                     goto bad;
                 s.kind = SEG_KEY;
                 s.len = (size_t)(q - p - 1);
-                s.key = esc ? unescape(m, p + 1, s.len, &s.len) : p + 1;
+                s.key = esc ? kli_json_unescape(m, p + 1, s.len, &s.len) : p + 1;
                 if (!s.key)
                     return KL_ERR_NOMEM;
                 borrowed = !esc;
@@ -617,229 +475,6 @@ int kl_diff_mask(const kl_diff_opts *o, const uint8_t *data, size_t len, kl_buf 
 
 /* -------------------------------------------------------------------- parse */
 
-typedef enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-
-typedef struct jval jval;
-typedef struct jmember jmember;
-
-/* A parsed value. Its text stays in the document: equal texts need no further look, strings
- * are decoded only when their texts differ, and numbers compared from their digits. */
-struct jval {
-    jtype type;
-    bool escaped;          /* J_STR with backslash escapes */
-    const uint8_t *raw;    /* the value as written */
-    size_t len;
-    size_t n;              /* J_ARR, J_OBJ: elements or members */
-    union {
-        jval *items;
-        jmember *members;
-    } u;
-};
-
-struct jmember {
-    const uint8_t *key;    /* decoded */
-    size_t klen;
-    const uint8_t *kraw;   /* as written, quotes included */
-    size_t kraw_len;
-    jval v;
-};
-
-typedef struct parser {
-    const uint8_t *p, *end;
-    kli_mem *mem;
-    unsigned depth;
-    const char *why;       /* on failure */
-    const uint8_t *at;
-} parser;
-
-static int fail(parser *ps, const uint8_t *at, int rc, const char *why)
-{
-    ps->at = at;
-    ps->why = why;
-    return rc;
-}
-
-static int parse_value(parser *ps, jval *v);
-
-static int parse_string(parser *ps, bool *escaped)
-{
-    const char *why;
-    const uint8_t *at, *q = scan_string(ps->p + 1, ps->end, '"', escaped, &why, &at);
-    if (!q)
-        return fail(ps, at, KL_ERR_CORRUPT, why);
-    ps->p = q + 1;
-    return KL_OK;
-}
-
-static int parse_number(parser *ps)
-{
-    const uint8_t *p = ps->p, *e = ps->end;
-    if (*p == '-')
-        p++;
-    if (p == e || !is_digit(*p))
-        return fail(ps, p, KL_ERR_CORRUPT, "expected a digit");
-    if (*p == '0')
-        p++;
-    else
-        while (p < e && is_digit(*p))
-            p++;
-    if (p < e && *p == '.') {
-        if (++p == e || !is_digit(*p))
-            return fail(ps, p, KL_ERR_CORRUPT, "expected a digit after '.'");
-        while (p < e && is_digit(*p))
-            p++;
-    }
-    if (p < e && (*p | 0x20) == 'e') {
-        if (++p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (p == e || !is_digit(*p))
-            return fail(ps, p, KL_ERR_CORRUPT, "expected a digit in the exponent");
-        while (p < e && is_digit(*p))
-            p++;
-    }
-    ps->p = p;
-    return KL_OK;
-}
-
-static int parse_literal(parser *ps, const char *word, size_t n)
-{
-    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
-        return fail(ps, ps->p, KL_ERR_CORRUPT, "unexpected character");
-    ps->p += n;
-    return KL_OK;
-}
-
-static int enter(parser *ps)
-{
-    if (++ps->depth > KL_JSON_MAX_DEPTH)
-        return fail(ps, ps->p, KL_ERR_TOOBIG, "arrays and objects nested too deep");
-    ps->p++;
-    ps->p = skip_ws(ps->p, ps->end);
-    return KL_OK;
-}
-
-/* After an element or member: ',' (true) or the closing byte (false, consumed). */
-static int next_or_close(parser *ps, uint8_t close, bool *more)
-{
-    ps->p = skip_ws(ps->p, ps->end);
-    if (ps->p < ps->end && (*ps->p == ',' || *ps->p == close)) {
-        *more = *ps->p++ == ',';
-        return KL_OK;
-    }
-    return fail(ps, ps->p, KL_ERR_CORRUPT,
-                close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
-}
-
-static int parse_array(parser *ps, jval *v)
-{
-    int rc = enter(ps);
-    if (rc != KL_OK)
-        return rc;
-    bool more = ps->p == ps->end || *ps->p != ']';
-    if (!more)
-        ps->p++;
-    while (more) {
-        jval *items = kli_grow(ps->mem, v->u.items, v->n, sizeof *items);
-        if (!items)
-            return KL_ERR_NOMEM;
-        v->u.items = items;
-        if ((rc = parse_value(ps, &items[v->n])) != KL_OK)
-            return rc;
-        v->n++;
-        if ((rc = next_or_close(ps, ']', &more)) != KL_OK)
-            return rc;
-    }
-    ps->depth--;
-    return KL_OK;
-}
-
-static int parse_object(parser *ps, jval *v)
-{
-    int rc = enter(ps);
-    if (rc != KL_OK)
-        return rc;
-    bool more = ps->p == ps->end || *ps->p != '}';
-    if (!more)
-        ps->p++;
-    while (more) {
-        ps->p = skip_ws(ps->p, ps->end);
-        if (ps->p == ps->end || *ps->p != '"')
-            return fail(ps, ps->p, KL_ERR_CORRUPT, "expected a string key");
-        jmember *ms = kli_grow(ps->mem, v->u.members, v->n, sizeof *ms);
-        if (!ms)
-            return KL_ERR_NOMEM;
-        v->u.members = ms;
-        jmember *m = &ms[v->n];
-        bool esc;
-        m->kraw = ps->p;
-        if ((rc = parse_string(ps, &esc)) != KL_OK)
-            return rc;
-        m->kraw_len = (size_t)(ps->p - m->kraw);
-        m->klen = m->kraw_len - 2;
-        m->key = esc ? unescape(ps->mem, m->kraw + 1, m->klen, &m->klen) : m->kraw + 1;
-        if (!m->key)
-            return KL_ERR_NOMEM;
-        ps->p = skip_ws(ps->p, ps->end);
-        if (ps->p == ps->end || *ps->p != ':')
-            return fail(ps, ps->p, KL_ERR_CORRUPT, "expected ':' after a key");
-        ps->p++;
-        if ((rc = parse_value(ps, &m->v)) != KL_OK)
-            return rc;
-        v->n++;
-        if ((rc = next_or_close(ps, '}', &more)) != KL_OK)
-            return rc;
-    }
-    ps->depth--;
-    return KL_OK;
-}
-
-static int parse_value(parser *ps, jval *v)
-{
-    memset(v, 0, sizeof *v);
-    ps->p = skip_ws(ps->p, ps->end);
-    if (ps->p == ps->end)
-        return fail(ps, ps->p, KL_ERR_CORRUPT, "expected a value");
-    v->raw = ps->p;
-    int rc;
-    switch (*ps->p) {
-    case '{':
-        v->type = J_OBJ;
-        rc = parse_object(ps, v);
-        break;
-    case '[':
-        v->type = J_ARR;
-        rc = parse_array(ps, v);
-        break;
-    case '"':
-        v->type = J_STR;
-        rc = parse_string(ps, &v->escaped);
-        break;
-    case 't':
-        v->type = J_BOOL;
-        rc = parse_literal(ps, "true", 4);
-        break;
-    case 'f':
-        v->type = J_BOOL;
-        rc = parse_literal(ps, "false", 5);
-        break;
-    case 'n':
-        v->type = J_NULL;
-        rc = parse_literal(ps, "null", 4);
-        break;
-    default:
-        if (*ps->p != '-' && !is_digit(*ps->p)) {
-            bool closing = *ps->p && strchr(",]}:", *ps->p);
-            return fail(ps, ps->p, KL_ERR_CORRUPT,
-                        closing ? "expected a value" : "unexpected character");
-        }
-        v->type = J_NUM;
-        rc = parse_number(ps);
-        break;
-    }
-    v->len = (size_t)(ps->p - v->raw);
-    return rc;
-}
-
 /* The '(' of a JSONP call "name(" at p (name: a JavaScript identifier, dots allowed), or NULL. */
 static const uint8_t *jsonp_open(const uint8_t *p, const uint8_t *e, const uint8_t **name_end)
 {
@@ -848,7 +483,7 @@ static const uint8_t *jsonp_open(const uint8_t *p, const uint8_t *e, const uint8
     while (p < e && (is_ident_start(*p) || is_digit(*p) || *p == '.'))
         p++;
     *name_end = p;
-    p = skip_ws(p, e);
+    p = kli_json_skip_ws(p, e);
     return p < e && *p == '(' ? p : NULL;
 }
 
@@ -856,18 +491,18 @@ bool kl_json_looks(const uint8_t *d, size_t len)
 {
     if (!d)
         return false;
-    const uint8_t *e = d + len, *p = skip_ws(skip_bom(d, e), e), *name_end;
+    const uint8_t *e = d + len, *p = kli_json_skip_ws(skip_bom(d, e), e), *name_end;
     if (p < e && (*p == '{' || *p == '['))
         return true;
     const uint8_t *open = jsonp_open(p, e, &name_end);
     if (!open)
         return false;
-    p = skip_ws(open + 1, e);
+    p = kli_json_skip_ws(open + 1, e);
     return p < e && (*p == '{' || *p == '[');
 }
 
 typedef struct jdoc {
-    jval root;
+    kli_jval root;
     const uint8_t *callback; /* JSONP: the function's name, NULL for plain JSON */
     size_t cb_len;
 } jdoc;
@@ -875,40 +510,35 @@ typedef struct jdoc {
 static int parse_doc(kli_mem *m, const uint8_t *d, size_t len, const char *side, jdoc *doc,
                      char *errbuf)
 {
-    parser ps = {.p = skip_bom(d, d + len), .end = d + len, .mem = m};
+    kli_jparser ps = {.p = skip_bom(d, d + len), .end = d + len, .mem = m};
     memset(doc, 0, sizeof *doc);
     int rc = KL_OK;
-    const uint8_t *start = skip_ws(ps.p, ps.end), *name_end;
+    const uint8_t *start = kli_json_skip_ws(ps.p, ps.end), *name_end;
     const uint8_t *open = jsonp_open(start, ps.end, &name_end);
     if (open) {
         const uint8_t *q = ps.end;
-        while (q > open && is_ws(q[-1]))
+        while (q > open && kli_json_ws(q[-1]))
             q--;
         if (q > open && q[-1] == ';')
             q--;
-        while (q > open && is_ws(q[-1]))
+        while (q > open && kli_json_ws(q[-1]))
             q--;
         if (q[-1] != ')') /* q > open: '(' is not white space */
-            rc = fail(&ps, q, KL_ERR_CORRUPT, "expected ')' closing the JSONP call");
+            rc = kli_json_fail(&ps, q, KL_ERR_CORRUPT, "expected ')' closing the JSONP call");
         doc->callback = start;
         doc->cb_len = (size_t)(name_end - start);
         ps.p = open + 1;
         ps.end = q - 1;
     }
     if (rc == KL_OK)
-        rc = parse_value(&ps, &doc->root);
-    if (rc == KL_OK && skip_ws(ps.p, ps.end) != ps.end)
-        rc = fail(&ps, skip_ws(ps.p, ps.end), KL_ERR_CORRUPT,
+        rc = kli_json_parse_value(&ps, &doc->root);
+    if (rc == KL_OK && kli_json_skip_ws(ps.p, ps.end) != ps.end)
+        rc = kli_json_fail(&ps, kli_json_skip_ws(ps.p, ps.end), KL_ERR_CORRUPT,
                   open ? "expected ')' after the value" : "unexpected text after the value");
     if (rc == KL_OK || rc == KL_ERR_NOMEM)
         return rc;
-    size_t line = 1, col = 1;
-    for (const uint8_t *p = d; p < ps.at; p++) {
-        if (*p == '\n')
-            line++, col = 1;
-        else if ((*p & 0xc0) != 0x80) /* columns count characters */
-            col++;
-    }
+    size_t line, col;
+    kli_json_where(d, ps.at, &line, &col);
     kli_seterr(errbuf, "%s: line %zu, column %zu: %s", side, line, col, ps.why);
     return rc;
 }
@@ -940,13 +570,13 @@ typedef struct step {
     size_t index;
 } step;
 
-static int write_compact(kl_buf *b, const jval *v)
+static int write_compact(kl_buf *b, const kli_jval *v)
 {
     int rc = KL_OK;
     switch (v->type) {
-    case J_NULL: case J_BOOL: case J_NUM: case J_STR:
+    case KLI_J_NULL: case KLI_J_BOOL: case KLI_J_NUM: case KLI_J_STR:
         return kl_buf_append(b, v->raw, v->len);
-    case J_ARR:
+    case KLI_J_ARR:
         rc = kl_buf_append(b, "[", 1);
         for (size_t i = 0; i < v->n && rc == KL_OK; i++) {
             if (i)
@@ -955,10 +585,10 @@ static int write_compact(kl_buf *b, const jval *v)
                 rc = write_compact(b, &v->u.items[i]);
         }
         return rc == KL_OK ? kl_buf_append(b, "]", 1) : rc;
-    case J_OBJ:
+    case KLI_J_OBJ:
         rc = kl_buf_append(b, "{", 1);
         for (size_t i = 0; i < v->n && rc == KL_OK; i++) {
-            const jmember *m = &v->u.members[i];
+            const kli_jmember *m = &v->u.members[i];
             if (i)
                 rc = kl_buf_append(b, ",", 1);
             if (rc == KL_OK)
@@ -1012,7 +642,7 @@ static int add_item(differ *d, kl_diff_kind kind, const char *path, size_t plen,
 }
 
 /* Report a difference at the current path; a or b NULL when absent. */
-static int report(differ *d, kl_diff_kind kind, const jval *a, const jval *b)
+static int report(differ *d, kl_diff_kind kind, const kli_jval *a, const kli_jval *b)
 {
     d->text.len = 0;
     int rc = KL_OK;
@@ -1097,10 +727,10 @@ static int path_push(kl_buf *b, const step *s)
     return rc == KL_OK ? kl_buf_append(b, "\"]", 2) : rc;
 }
 
-static int cmp_value(differ *d, const jval *a, const jval *b, node at);
+static int cmp_value(differ *d, const kli_jval *a, const kli_jval *b, node at);
 
 /* Compare the values a step away, or report the one present alone (a or b NULL). */
-static int child(differ *d, node at, const step *s, const jval *a, const jval *b)
+static int child(differ *d, node at, const step *s, const kli_jval *a, const kli_jval *b)
 {
     if (a && b && bytes_eq(a->raw, a->len, b->raw, b->len))
         return KL_OK;
@@ -1118,7 +748,7 @@ static int child(differ *d, node at, const step *s, const jval *a, const jval *b
     return rc;
 }
 
-static int cmp_array(differ *d, const jval *a, const jval *b, node at)
+static int cmp_array(differ *d, const kli_jval *a, const kli_jval *b, node at)
 {
     int rc = KL_OK;
     size_t n = a->n > b->n ? a->n : b->n;
@@ -1138,13 +768,13 @@ static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 /* By key, then by position, so that repeated keys pair up in their order. */
 static int member_order(const void *x, const void *y)
 {
-    const jmember *a = *(const jmember *const *)x, *b = *(const jmember *const *)y;
+    const kli_jmember *a = *(const kli_jmember *const *)x, *b = *(const kli_jmember *const *)y;
     int c = key_cmp(a->key, a->klen, b->key, b->klen);
     return c ? c : (a > b) - (a < b);
 }
 
 /* The first member of b with this key not used yet, or SIZE_MAX. */
-static size_t find_member(const jval *b, const jmember **idx, const bool *used, const jmember *m)
+static size_t find_member(const kli_jval *b, const kli_jmember **idx, const bool *used, const kli_jmember *m)
 {
     if (!idx) {
         for (size_t j = 0; j < b->n; j++)
@@ -1169,10 +799,10 @@ static size_t find_member(const jval *b, const jmember **idx, const bool *used, 
 }
 
 /* Members in a's order (changed, removed), then those only in b in b's order (added). */
-static int cmp_object(differ *d, const jval *a, const jval *b, node at)
+static int cmp_object(differ *d, const kli_jval *a, const kli_jval *b, node at)
 {
     bool *used = kli_zalloc(d->tmp, b->n);
-    const jmember **idx = NULL;
+    const kli_jmember **idx = NULL;
     if (!used)
         return KL_ERR_NOMEM;
     if (b->n > LINEAR_MAX) {
@@ -1184,7 +814,7 @@ static int cmp_object(differ *d, const jval *a, const jval *b, node at)
     }
     int rc = KL_OK;
     for (size_t i = 0; i < a->n && rc == KL_OK; i++) {
-        const jmember *m = &a->u.members[i];
+        const kli_jmember *m = &a->u.members[i];
         if (key_ignored(d, m->key, m->klen))
             continue;
         size_t j = find_member(b, idx, used, m);
@@ -1194,7 +824,7 @@ static int cmp_object(differ *d, const jval *a, const jval *b, node at)
         rc = child(d, at, &s, &m->v, j != SIZE_MAX ? &b->u.members[j].v : NULL);
     }
     for (size_t j = 0; j < b->n && rc == KL_OK; j++) {
-        const jmember *m = &b->u.members[j];
+        const kli_jmember *m = &b->u.members[j];
         if (used[j] || key_ignored(d, m->key, m->klen))
             continue;
         step s = {m->key, m->klen, 0};
@@ -1211,7 +841,7 @@ typedef struct num {
     int64_t exp;
 } num;
 
-static void num_split(const jval *v, num *x)
+static void num_split(const kli_jval *v, num *x)
 {
     const uint8_t *p = v->raw, *e = p + v->len;
     memset(x, 0, sizeof *x);
@@ -1242,7 +872,7 @@ static uint8_t num_digit(const num *x, size_t k)
 
 /* Exactly equal values, whatever their form: 1 == 1.0 == 10e-1, -0 == 0, and integers of any
  * length digit by digit. The value is digits[lead, trail) times ten to the power pow. */
-static bool num_eq(const jval *a, const jval *b)
+static bool num_eq(const kli_jval *a, const kli_jval *b)
 {
     num x[2];
     size_t lead[2], trail[2];
@@ -1271,7 +901,7 @@ static bool num_eq(const jval *a, const jval *b)
 }
 
 /* A non-negative integer written as plain digits, up to 18 of them. */
-static bool plain_int(const jval *v, int64_t *out)
+static bool plain_int(const kli_jval *v, int64_t *out)
 {
     if (v->len > 18)
         return false;
@@ -1286,7 +916,7 @@ static bool plain_int(const jval *v, int64_t *out)
 }
 
 /* Both look like Unix times in the same unit and are less than TS_SLACK seconds apart. */
-static bool times_close(const jval *a, const jval *b)
+static bool times_close(const kli_jval *a, const kli_jval *b)
 {
     int64_t x, y;
     if (!plain_int(a, &x) || !plain_int(b, &y))
@@ -1300,14 +930,14 @@ static bool times_close(const jval *a, const jval *b)
 }
 
 /* A string's decoded bytes (in d->tmp when it has escapes). */
-static int str_bytes(differ *d, const jval *v, const uint8_t **s, size_t *n)
+static int str_bytes(differ *d, const kli_jval *v, const uint8_t **s, size_t *n)
 {
     *n = v->len - 2;
-    *s = v->escaped ? unescape(d->tmp, v->raw + 1, *n, n) : v->raw + 1;
+    *s = v->escaped ? kli_json_unescape(d->tmp, v->raw + 1, *n, n) : v->raw + 1;
     return *s ? KL_OK : KL_ERR_NOMEM;
 }
 
-static int str_eq(differ *d, const jval *a, const jval *b, bool *eq)
+static int str_eq(differ *d, const kli_jval *a, const kli_jval *b, bool *eq)
 {
     const uint8_t *sa, *sb;
     size_t la, lb;
@@ -1326,7 +956,7 @@ static int str_eq(differ *d, const jval *a, const jval *b, bool *eq)
     return KL_OK;
 }
 
-static int cmp_value(differ *d, const jval *a, const jval *b, node at)
+static int cmp_value(differ *d, const kli_jval *a, const kli_jval *b, node at)
 {
     if (bytes_eq(a->raw, a->len, b->raw, b->len))
         return KL_OK;
@@ -1335,20 +965,20 @@ static int cmp_value(differ *d, const jval *a, const jval *b, node at)
     bool eq = false;
     int rc;
     switch (a->type) {
-    case J_NULL:
+    case KLI_J_NULL:
         return KL_OK;
-    case J_BOOL:
+    case KLI_J_BOOL:
         return report(d, KL_DIFF_CHANGED, a, b);
-    case J_NUM:
+    case KLI_J_NUM:
         eq = num_eq(a, b) || (!(d->o && d->o->strict) && times_close(a, b));
         return eq ? KL_OK : report(d, KL_DIFF_CHANGED, a, b);
-    case J_STR:
+    case KLI_J_STR:
         if ((rc = str_eq(d, a, b, &eq)) != KL_OK)
             return rc;
         return eq ? KL_OK : report(d, KL_DIFF_CHANGED, a, b);
-    case J_ARR:
+    case KLI_J_ARR:
         return cmp_array(d, a, b, at);
-    case J_OBJ:
+    case KLI_J_OBJ:
         return cmp_object(d, a, b, at);
     }
     return KL_ERR_INVALID;

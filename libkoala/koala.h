@@ -545,6 +545,38 @@ KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
  *         not base64: byte 7 is '!'"); KL_ERR_INVALID; KL_ERR_NOMEM. */
 KL_API int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
 
+/* ------------------------------------------------------------------- import */
+
+/* The original koala's recorder (KOALA_RECORD_TO_DIR) wrote one file per session, named by
+ * its SessionId: one pretty-printed JSON object in the layout kl_json_session() writes, byte
+ * fields (Request, Response, Content, CSpanId, TraceId, SpanId, TraceHeader's keys and values)
+ * in its escaping: JSON-unescape the string, then every text \xHH is the byte 0xHH. */
+
+#define KL_MAX_KOALA_JSON (384u << 20) /* one session file: a KL_MAX_RECORD session escaped */
+
+/** Read one session file of the original koala: the inverse of kl_json_session() with any
+ * flags, so that every field it writes lands in the session (KL_JSON_EXTRA's too) and
+ * exporting the result gives back the same bytes. Members may come in any order with any
+ * white space; null and a missing member leave a field empty or zero; members of unknown names
+ * are skipped, as Go's decoder skips them. The ReturnInbound action's Response must be
+ * ReturnInbound's (the original wrote the one object twice).
+ * @return KL_OK and a new owning session in *out (free it with kl_session_free());
+ *         KL_ERR_CORRUPT for text that is not JSON, a member of the wrong type, a bad \xHH
+ *         escape, an unknown action type, an address or number out of range, with the JSON path
+ *         and the place in errbuf (KL_ERRBUF_SIZE bytes, may be NULL):
+ *         "$.Actions[3].Request: bad escape \xZ at line 40, column 17";
+ *         KL_ERR_TOOBIG past KL_MAX_KOALA_JSON bytes, or nested deeper than KL_JSON_MAX_DEPTH;
+ *         KL_ERR_INVALID for a NULL out, or NULL data with len > 0; KL_ERR_NOMEM.
+ *         *out is NULL on failure. data is borrowed for the call. */
+KL_API int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
+/** Append s to out as one record of a plain session stream: its length as a varint, then the
+ * record (what `zstd -dc` makes of a koala file). A run of them is a file without header or
+ * index, which kl_reader_open_mem() reads: sessions imported one by one can then go wherever
+ * a reader's sessions go (filters, merges, writers).
+ * @return KL_OK; KL_ERR_TOOBIG past KL_MAX_RECORD bytes; KL_ERR_INVALID; KL_ERR_NOMEM. On
+ *         failure out is as it was. */
+KL_API int kl_session_encode_record(const kl_session *s, kl_buf *out);
+
 /* ---------------------------------------------------------------- text diff */
 
 /** Append a line diff of text a and b to out, in unified format: "@@ -A,N +B,M @@" hunks of

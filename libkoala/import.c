@@ -1,0 +1,733 @@
+/* import.c - the original koala's recorded sessions (one JSON file per session, as its recorder
+ * wrote them with KOALA_RECORD_TO_DIR) read into kl_session: the inverse of json.c's export. */
+#include "kl_json.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Longest key of a key/value object quoted in a message's path. */
+#define PATH_KEY_MAX 40
+
+typedef struct imp {
+    const uint8_t *doc;
+    kl_session *s;
+    kli_mem *tree;         /* the parse tree, freed at the end */
+    uint8_t *scratch;      /* decoded bytes on their way into the session */
+    size_t scratch_cap;
+    const kli_jval *actions;         /* read last: its ReturnInbound needs the session's */
+    char path[KL_ERRBUF_SIZE / 2];   /* "$.Actions[3].Request": where the walk is */
+    size_t plen;
+    char *errbuf;
+} imp;
+
+/* "<path>: <what> at line L, column C". @return KL_ERR_CORRUPT. */
+__attribute__((format(printf, 3, 4)))
+static int fail(imp *im, const uint8_t *at, const char *fmt, ...)
+{
+    if (!im->errbuf)
+        return KL_ERR_CORRUPT;
+    char what[KL_ERRBUF_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    size_t line, col;
+    kli_json_where(im->doc, at, &line, &col);
+    kli_seterr(im->errbuf, "%s: %s at line %zu, column %zu", im->path, what, line, col);
+    return KL_ERR_CORRUPT;
+}
+
+/* Append printf text to the path (cut at its end). @return the length to restore with leave(). */
+__attribute__((format(printf, 2, 3)))
+static size_t enter(imp *im, const char *fmt, ...)
+{
+    size_t old = im->plen, room = sizeof im->path - old;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(im->path + old, room, fmt, ap);
+    va_end(ap);
+    im->plen = w < 0 ? old : (size_t)w >= room ? sizeof im->path - 1 : old + (size_t)w;
+    return old;
+}
+
+/* A member's step: .Name for a key of letters, digits and '_', else ["key"] as written. */
+static size_t enter_key(imp *im, const uint8_t *kraw, size_t kraw_len)
+{
+    size_t n = kraw_len - 2;
+    bool ident = n > 0 && n <= PATH_KEY_MAX && !(kraw[1] >= '0' && kraw[1] <= '9');
+    for (size_t i = 1; ident && i <= n; i++)
+        ident = (kraw[i] | 0x20) >= 'a' && (kraw[i] | 0x20) <= 'z' ? true
+              : (kraw[i] >= '0' && kraw[i] <= '9') || kraw[i] == '_';
+    if (ident)
+        return enter(im, ".%.*s", (int)n, (const char *)kraw + 1);
+    if (kraw_len > PATH_KEY_MAX)
+        return enter(im, "[%.*s...]", PATH_KEY_MAX, (const char *)kraw);
+    return enter(im, "[%.*s]", (int)kraw_len, (const char *)kraw);
+}
+
+static void leave(imp *im, size_t old)
+{
+    im->plen = old;
+    im->path[old] = '\0';
+}
+
+static const char *type_name(kli_jtype t)
+{
+    switch (t) {
+    case KLI_J_NULL: return "null";
+    case KLI_J_BOOL: return "a boolean";
+    case KLI_J_NUM: return "a number";
+    case KLI_J_STR: return "a string";
+    case KLI_J_ARR: return "an array";
+    case KLI_J_OBJ: return "an object";
+    }
+    return "a value";
+}
+
+static int want(imp *im, const kli_jval *v, kli_jtype t)
+{
+    if (v->type == t)
+        return KL_OK;
+    return fail(im, v->raw, "expected %s, found %s", type_name(t), type_name(v->type));
+}
+
+/* ---- scalars ---- */
+
+static int get_int(imp *im, const kli_jval *v, int64_t *out)
+{
+    if (v->type == KLI_J_NULL) {
+        *out = 0;
+        return KL_OK;
+    }
+    if (v->type != KLI_J_NUM)
+        return fail(im, v->raw, "expected an integer, found %s", type_name(v->type));
+    const uint8_t *p = v->raw, *e = p + v->len;
+    bool neg = *p == '-';
+    uint64_t u = 0, max = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (p += neg; p < e; p++) {
+        if (*p < '0' || *p > '9')
+            return fail(im, v->raw, "expected an integer, found %.*s", (int)v->len, v->raw);
+        unsigned d = (unsigned)(*p - '0');
+        if (u > (max - d) / 10)
+            return fail(im, v->raw, "%.*s is out of the 64-bit range", (int)v->len, v->raw);
+        u = u * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return KL_OK;
+}
+
+static int get_bool(imp *im, const kli_jval *v, bool *out)
+{
+    if (v->type == KLI_J_NULL) {
+        *out = false;
+        return KL_OK;
+    }
+    int rc = want(im, v, KLI_J_BOOL);
+    *out = rc == KL_OK && v->raw[0] == 't';
+    return rc;
+}
+
+/* A text field (Go's string escaping): decoded, NUL-terminated, into mem. No member and null
+ * leave *out NULL; "" stays "". */
+static int get_text_into(imp *im, kli_mem *mem, const kli_jval *v, const char **out)
+{
+    *out = NULL;
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_STR);
+    if (rc != KL_OK)
+        return rc;
+    const uint8_t *s = v->raw + 1;
+    size_t n = v->len - 2;
+    if (v->escaped && !(s = kli_json_unescape(im->tree, s, n, &n)))
+        return KL_ERR_NOMEM;
+    if (memchr(s, '\0', n))
+        return fail(im, v->raw, "a text field cannot hold the character U+0000");
+    char *t = kli_alloc(mem, n + 1);
+    if (!t)
+        return KL_ERR_NOMEM;
+    memcpy(t, s, n);
+    t[n] = '\0';
+    *out = t;
+    return KL_OK;
+}
+
+static int get_text(imp *im, const kli_jval *v, const char **out)
+{
+    return get_text_into(im, im->s->mem, v, out);
+}
+
+/* A short text into a fixed array of an address. */
+static int get_fixed(imp *im, const kli_jval *v, char *dst, size_t cap)
+{
+    const char *t;
+    int rc = get_text_into(im, im->tree, v, &t);
+    if (rc != KL_OK)
+        return rc;
+    size_t n = t ? strlen(t) : 0;
+    if (n >= cap)
+        return fail(im, v->raw, "%zu bytes, more than the %zu an address holds", n, cap - 1);
+    memcpy(dst, t ? t : "", n + 1);
+    return KL_OK;
+}
+
+/* ---- byte fields: JSON escapes, then the original's \xHH ---- */
+
+/* The next character of a string's text at p (p < e): a byte as written, or the character
+ * an escape stands for (a surrogate pair joined, as kli_json_unescape does). The string was
+ * checked by the parser, so every escape is whole. */
+static const uint8_t *next_char(const uint8_t *p, const uint8_t *e, uint32_t *c)
+{
+    if (*p != '\\') {
+        *c = *p;
+        return p + 1;
+    }
+    switch (p[1]) {
+    case 'b': *c = '\b'; return p + 2;
+    case 'f': *c = '\f'; return p + 2;
+    case 'n': *c = '\n'; return p + 2;
+    case 'r': *c = '\r'; return p + 2;
+    case 't': *c = '\t'; return p + 2;
+    case 'u': {
+        uint32_t lo;
+        kli_json_hex4(p + 2, c);
+        p += 6;
+        if (*c >= 0xd800 && *c < 0xdc00 && e - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+            kli_json_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+            *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+        }
+        return p;
+    }
+    default: /* " \ / */
+        *c = p[1];
+        return p + 2;
+    }
+}
+
+static int hex_digit(uint32_t c)
+{
+    return c >= '0' && c <= '9' ? (int)(c - '0')
+         : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (int)((c | 0x20) - 'a' + 10) : -1;
+}
+
+/* After a backslash in the decoded text at raw position at: "xHH" must follow. */
+static const uint8_t *x_escape(imp *im, const uint8_t *at, const uint8_t *p, const uint8_t *e,
+                               uint8_t *byte, int *rc)
+{
+    uint32_t c[3];
+    int hi = -1, lo = -1;
+    size_t n = 0;
+    while (n < 3 && p < e) {
+        p = next_char(p, e, &c[n++]);
+        if (n == 1 ? c[0] != 'x' : n == 2 ? (hi = hex_digit(c[1])) < 0 : (lo = hex_digit(c[2])) < 0)
+            break;
+    }
+    if (n == 3 && lo >= 0) {
+        *byte = (uint8_t)(hi << 4 | lo);
+        return p;
+    }
+    char shown[40] = "\\";
+    for (size_t i = 0, o = 1; i < n; i++)
+        o += (size_t)snprintf(shown + o, sizeof shown - o, c[i] > 0x20 && c[i] < 0x7f ? "%c" : "\\u%04x",
+                              (int)c[i]);
+    bool cut = n < 3 && p == e && (n == 0 || c[n - 1] == 'x' || hex_digit(c[n - 1]) >= 0);
+    *rc = fail(im, at, "bad escape %s%s", shown, cut ? " (the string ends)" : "");
+    return NULL;
+}
+
+/* Decode s[0..n), the inside of a byte field's string, into im->scratch. */
+static int decode_bytes(imp *im, const uint8_t *s, size_t n, size_t *out_len)
+{
+    if (n > im->scratch_cap) {
+        /* Decoding never lengthens: n bytes always suffice. */
+        uint8_t *b = kli_alloc(im->tree, n);
+        if (!b)
+            return KL_ERR_NOMEM;
+        im->scratch = b;
+        im->scratch_cap = n;
+    }
+    const uint8_t *p = s, *e = s + n;
+    uint8_t *o = im->scratch;
+    while (p < e) {
+        const uint8_t *q = memchr(p, '\\', (size_t)(e - p));
+        if (!q)
+            q = e;
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        if (q == e)
+            break;
+        uint32_t c;
+        p = next_char(q, e, &c);
+        if (c != '\\') {
+            o += kli_json_put_utf8(o, c);
+            continue;
+        }
+        int rc = KL_OK;
+        if (!(p = x_escape(im, q, p, e, o, &rc)))
+            return rc;
+        o++;
+    }
+    *out_len = (size_t)(o - im->scratch);
+    return KL_OK;
+}
+
+/* Bytes of s[0..n) (escaped or not) copied into the session. */
+static int bytes_into_session(imp *im, const uint8_t *s, size_t n, bool escaped, kl_bytes *out)
+{
+    if (escaped) {
+        int rc = decode_bytes(im, s, n, &n);
+        if (rc != KL_OK)
+            return rc;
+        s = im->scratch;
+    }
+    return kli_copy_bytes(im->s->mem, out, (kl_bytes){s, n}) == KL_OK ? KL_OK : KL_ERR_NOMEM;
+}
+
+static int get_bytes(imp *im, const kli_jval *v, kl_bytes *out)
+{
+    *out = (kl_bytes){0};
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_STR);
+    if (rc != KL_OK)
+        return rc;
+    return bytes_into_session(im, v->raw + 1, v->len - 2, v->escaped, out);
+}
+
+/* {key: value, ...}, both sides byte fields (TraceHeader, Labels, RedirectDirs, MockFiles). */
+static int get_kvs(imp *im, const kli_jval *v, const kl_kv **list, size_t *n)
+{
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_OBJ);
+    if (rc != KL_OK || !v->n)
+        return rc;
+    kl_kv *kvs = kli_alloc(im->s->mem, kli_cap(v->n) * sizeof *kvs);
+    if (!kvs)
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const kli_jmember *m = &v->u.members[i];
+        size_t at = enter_key(im, m->kraw, m->kraw_len);
+        rc = bytes_into_session(im, m->kraw + 1, m->kraw_len - 2, m->key != m->kraw + 1,
+                                &kvs[i].key);
+        if (rc == KL_OK)
+            rc = get_bytes(im, &m->v, &kvs[i].value);
+        if (rc != KL_OK)
+            return rc;
+        leave(im, at);
+    }
+    *list = kvs;
+    *n = v->n;
+    return KL_OK;
+}
+
+/* Embedded JSON (CallFunction Args, ReturnFunction ReturnValue) kept as compact text: the
+ * export lays it out again, so the file's white space needs no keeping. null is absent. */
+static int get_json(imp *im, const kli_jval *v, const char **out)
+{
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    char *t = kli_alloc(im->s->mem, v->len + 1), *o = t;
+    if (!t)
+        return KL_ERR_NOMEM;
+    bool in_str = false;
+    for (size_t i = 0; i < v->len; i++) {
+        uint8_t c = v->raw[i];
+        if (in_str) {
+            *o++ = (char)c;
+            if (c == '\\')
+                *o++ = (char)v->raw[++i];
+            else if (c == '"')
+                in_str = false;
+        } else if (!kli_json_ws(c)) {
+            *o++ = (char)c;
+            in_str = c == '"';
+        }
+    }
+    *o = '\0';
+    *out = t;
+    return KL_OK;
+}
+
+static int get_ip(imp *im, const kli_jval *v, kl_addr *a)
+{
+    char ip[64];
+    int rc = get_fixed(im, v, ip, sizeof ip);
+    if (rc != KL_OK)
+        return rc;
+    if (!ip[0])
+        a->family = 0;
+    else if (inet_pton(AF_INET, ip, a->ip) == 1)
+        a->family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, a->ip) == 1)
+        a->family = AF_INET6;
+    else
+        return fail(im, v->raw, "\"%s\" is not an IP address", ip);
+    return KL_OK;
+}
+
+static int get_port(imp *im, const kli_jval *v, uint16_t *out)
+{
+    int64_t port;
+    int rc = get_int(im, v, &port);
+    if (rc != KL_OK)
+        return rc;
+    if (port < 0 || port > 65535)
+        return fail(im, v->raw, "port %lld is out of range", (long long)port);
+    *out = (uint16_t)port;
+    return KL_OK;
+}
+
+/* ---- objects: members by name, in any order, each at most once ---- */
+
+typedef enum fkind {
+    F_SKIP,     /* read before the others (ActionType) */
+    F_TEXT,     /* const char * */
+    F_INT,      /* int64_t */
+    F_BOOL,
+    F_BYTES,    /* kl_bytes */
+    F_KVS,      /* const kl_kv *, its count at off2 */
+    F_JSON,     /* const char *, embedded JSON */
+    F_IP,       /* kl_addr: its IP, Port and Zone (Go's net.TCPAddr, net.UDPAddr) */
+    F_UNIX,     /* kl_addr: its unix Name and Net (Go's net.UnixAddr) */
+    F_IPTEXT,   /* inside F_IP: the kl_addr's family and ip */
+    F_PORT,     /* uint16_t */
+    F_FIXED,    /* char[off2] */
+    F_INBOUND,  /* the session's CallFromInbound */
+    F_RETURN,   /* the session's ReturnInbound */
+    F_ACTIONS,  /* read after the rest of the session */
+    F_MARKER,   /* the ReturnInbound action's Response */
+} fkind;
+
+typedef struct fdef {
+    const char *name;
+    fkind kind;
+    size_t off, off2;
+} fdef;
+
+#define END {NULL, F_SKIP, 0, 0}
+
+static const fdef ip_fields[] = {
+    {"IP", F_IPTEXT, 0, 0},
+    {"Port", F_PORT, offsetof(kl_addr, port), 0},
+    {"Zone", F_FIXED, offsetof(kl_addr, zone), KL_ZONE_MAX},
+    END,
+};
+static const fdef unix_fields[] = {
+    {"Name", F_FIXED, offsetof(kl_addr, unix_path), KL_UNIX_PATH_MAX},
+    {"Net", F_FIXED, offsetof(kl_addr, unix_net), KL_UNIX_NET_MAX},
+    END,
+};
+
+static int get_object(imp *im, const kli_jval *v, const fdef *fields, char *base);
+static int get_inbound(imp *im, const kli_jval *v);
+static int get_return(imp *im, const kli_jval *v);
+static int check_marker(imp *im, const kli_jval *v);
+
+static int get_member(imp *im, const fdef *f, const kli_jval *v, char *base)
+{
+    void *p = base + f->off;
+    switch (f->kind) {
+    case F_SKIP: return KL_OK;
+    case F_TEXT: return get_text(im, v, p);
+    case F_INT: return get_int(im, v, p);
+    case F_BOOL: return get_bool(im, v, p);
+    case F_BYTES: return get_bytes(im, v, p);
+    case F_KVS: return get_kvs(im, v, p, (size_t *)(base + f->off2));
+    case F_JSON: return get_json(im, v, p);
+    case F_IP: return v->type == KLI_J_NULL ? KL_OK : get_object(im, v, ip_fields, p);
+    case F_UNIX: return v->type == KLI_J_NULL ? KL_OK : get_object(im, v, unix_fields, p);
+    case F_IPTEXT: return get_ip(im, v, p);
+    case F_PORT: return get_port(im, v, p);
+    case F_FIXED: return get_fixed(im, v, p, f->off2);
+    case F_INBOUND: return get_inbound(im, v);
+    case F_RETURN: return get_return(im, v);
+    case F_ACTIONS:
+        im->actions = v;
+        return KL_OK;
+    case F_MARKER: return check_marker(im, v);
+    }
+    return KL_OK;
+}
+
+/* Read the members of object v named in fields (at most 32) into base; members of other names
+ * are skipped, as Go's decoder skips them. */
+static int get_object(imp *im, const kli_jval *v, const fdef *fields, char *base)
+{
+    int rc = want(im, v, KLI_J_OBJ);
+    if (rc != KL_OK)
+        return rc;
+    uint32_t seen = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const kli_jmember *m = &v->u.members[i];
+        const fdef *f = fields;
+        while (f->name && (strlen(f->name) != m->klen || memcmp(f->name, m->key, m->klen)))
+            f++;
+        if (!f->name)
+            continue;
+        size_t at = enter(im, ".%s", f->name);
+        uint32_t bit = 1u << (f - fields);
+        if (seen & bit)
+            return fail(im, m->kraw, "a second member of this name");
+        seen |= bit;
+        if ((rc = get_member(im, f, &m->v, base)) != KL_OK)
+            return rc;
+        leave(im, at);
+    }
+    return KL_OK;
+}
+
+/* ---- the session ---- */
+
+/* The head every action has; ActionType is read first, to know the rest. */
+#define HEAD(T)                                                                                    \
+    {"ActionIndex", F_INT, offsetof(T, index), 0},                                                 \
+    {"OccurredAt", F_INT, offsetof(T, occurred_at), 0}, {"ActionType", F_SKIP, 0, 0}
+#define A(name, kind, field) {name, kind, offsetof(kl_action, field), 0}
+
+static const fdef call_outbound_fields[] = {
+    HEAD(kl_action), A("SocketFD", F_INT, socket_fd), A("Peer", F_IP, peer),
+    A("ResponseTime", F_INT, response_time), A("UnixAddr", F_UNIX, peer),
+    A("Request", F_BYTES, request), A("Response", F_BYTES, response),
+    A("CSpanId", F_BYTES, cspan_id), A("Local", F_IP, local), END,
+};
+static const fdef append_file_fields[] = {
+    HEAD(kl_action), A("FileName", F_TEXT, file_name), A("Content", F_BYTES, content), END,
+};
+static const fdef send_udp_fields[] = {
+    HEAD(kl_action), A("Peer", F_IP, peer), A("Content", F_BYTES, content), END,
+};
+static const fdef read_storage_fields[] = {HEAD(kl_action), A("Content", F_BYTES, content), END};
+static const fdef call_function_fields[] = {
+    HEAD(kl_action), A("CallIntoFile", F_TEXT, call_into_file),
+    A("CallIntoLine", F_INT, call_into_line), A("CallFromFile", F_TEXT, call_from_file),
+    A("CallFromLine", F_INT, call_from_line), A("FuncName", F_TEXT, func_name),
+    A("Args", F_JSON, args_json), END,
+};
+static const fdef return_function_fields[] = {
+    HEAD(kl_action), A("CallFunctionId", F_TEXT, call_function_id),
+    A("ReturnValue", F_JSON, return_value_json), END,
+};
+static const fdef marker_fields[] = {HEAD(kl_action), {"Response", F_MARKER, 0, 0}, END};
+static const fdef none_fields[] = {HEAD(kl_action), END};
+
+static const fdef *action_fields(kl_action_type t)
+{
+    switch (t) {
+    case KL_ACTION_CALL_OUTBOUND: return call_outbound_fields;
+    case KL_ACTION_APPEND_FILE: return append_file_fields;
+    case KL_ACTION_SEND_UDP: return send_udp_fields;
+    case KL_ACTION_READ_STORAGE: return read_storage_fields;
+    case KL_ACTION_CALL_FUNCTION: return call_function_fields;
+    case KL_ACTION_RETURN_FUNCTION: return return_function_fields;
+    case KL_ACTION_RETURN_INBOUND: return marker_fields;
+    case KL_ACTION_NONE: return none_fields;
+    }
+    return none_fields;
+}
+
+/* The ActionType of action object v: expect's, when given (CallFromInbound, ReturnInbound),
+ * else a type's name set in *out. */
+static int get_action_type(imp *im, const kli_jval *v, const char *expect, kl_action_type *out)
+{
+    const kli_jmember *found = NULL;
+    for (size_t i = 0; i < v->n; i++) {
+        const kli_jmember *m = &v->u.members[i];
+        if (m->klen != 10 || memcmp(m->key, "ActionType", 10))
+            continue;
+        if (found)
+            return fail(im, m->kraw, "a second member of this name");
+        found = m;
+    }
+    if (!found)
+        return expect ? KL_OK : fail(im, v->raw, "an action without ActionType");
+    size_t at = enter(im, ".ActionType");
+    const char *name;
+    int rc = get_text_into(im, im->tree, &found->v, &name);
+    if (rc != KL_OK)
+        return rc;
+    if (!name)
+        return fail(im, found->v.raw, "expected a string, found null");
+    if (expect) {
+        if (strcmp(name, expect))
+            return fail(im, found->v.raw, "\"%s\" where \"%s\" belongs", name, expect);
+    } else {
+        int t = 0;
+        while (t < KL_ACTION_TYPE_COUNT && strcmp(name, kl_action_type_name((kl_action_type)t)))
+            t++;
+        if (t == KL_ACTION_TYPE_COUNT)
+            return fail(im, found->v.raw, "unknown action type \"%s\"", name);
+        *out = (kl_action_type)t;
+    }
+    leave(im, at);
+    return KL_OK;
+}
+
+static int get_inbound(imp *im, const kli_jval *v)
+{
+    static const fdef fields[] = {
+        HEAD(kl_call_from_inbound),
+        {"Peer", F_IP, offsetof(kl_call_from_inbound, peer), 0},
+        {"UnixAddr", F_UNIX, offsetof(kl_call_from_inbound, peer), 0},
+        {"Request", F_BYTES, offsetof(kl_call_from_inbound, request), 0},
+        END,
+    };
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_OBJ);
+    if (rc == KL_OK && (rc = get_action_type(im, v, "CallFromInbound", NULL)) == KL_OK)
+        rc = get_object(im, v, fields, (char *)&im->s->call_from_inbound);
+    im->s->call_from_inbound.present = true;
+    return rc;
+}
+
+static int get_return(imp *im, const kli_jval *v)
+{
+    static const fdef fields[] = {
+        HEAD(kl_return_inbound),
+        {"Response", F_BYTES, offsetof(kl_return_inbound, response), 0},
+        END,
+    };
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_OBJ);
+    if (rc == KL_OK && (rc = get_action_type(im, v, "ReturnInbound", NULL)) == KL_OK)
+        rc = get_object(im, v, fields, (char *)&im->s->return_inbound);
+    im->s->return_inbound.present = true;
+    return rc;
+}
+
+/* The original appended its ReturnInbound object itself to the actions, so the file holds its
+ * Response twice; the session holds it once, in return_inbound. */
+static int check_marker(imp *im, const kli_jval *v)
+{
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_STR);
+    const uint8_t *s = v->raw + 1;
+    size_t n = v->len - 2;
+    if (rc == KL_OK && v->escaped && (rc = decode_bytes(im, s, n, &n)) == KL_OK)
+        s = im->scratch;
+    if (rc != KL_OK)
+        return rc;
+    if (!kli_bytes_equal((kl_bytes){s, n}, im->s->return_inbound.response))
+        return fail(im, v->raw, "differs from $.ReturnInbound.Response, which the original "
+                    "wrote here too");
+    return KL_OK;
+}
+
+static int get_actions(imp *im, const kli_jval *v)
+{
+    kl_session *s = im->s;
+    if (v->type == KLI_J_NULL)
+        return KL_OK;
+    int rc = want(im, v, KLI_J_ARR);
+    if (rc != KL_OK || !v->n)
+        return rc;
+    kl_action *acts = kli_zalloc(s->mem, kli_cap(v->n) * sizeof *acts);
+    if (!acts)
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < v->n; i++) {
+        const kli_jval *x = &v->u.items[i];
+        size_t at = enter(im, "[%zu]", i);
+        kl_action *a = &acts[i];
+        if ((rc = want(im, x, KLI_J_OBJ)) != KL_OK ||
+            (rc = get_action_type(im, x, NULL, &a->type)) != KL_OK ||
+            (rc = get_object(im, x, action_fields(a->type), (char *)a)) != KL_OK)
+            return rc;
+        leave(im, at);
+    }
+    s->actions = acts;
+    s->n_actions = v->n;
+    return KL_OK;
+}
+
+#define S(name, kind, field) {name, kind, offsetof(kl_session, field), 0}
+#define KVS(name, field) {name, F_KVS, offsetof(kl_session, field), offsetof(kl_session, n_##field)}
+
+static const fdef session_fields[] = {
+    S("Context", F_TEXT, context), S("ThreadId", F_INT, thread_id), S("SessionId", F_TEXT, id),
+    KVS("TraceHeader", trace_header), S("NextSessionId", F_TEXT, next_session_id),
+    {"CallFromInbound", F_INBOUND, 0, 0}, {"ReturnInbound", F_RETURN, 0, 0},
+    {"Actions", F_ACTIONS, 0, 0}, S("TraceId", F_BYTES, trace_id), S("SpanId", F_BYTES, span_id),
+    /* koala's own (KL_JSON_EXTRA) */
+    S("Host", F_TEXT, host), S("Pid", F_INT, pid), S("Program", F_TEXT, program),
+    KVS("Labels", labels), S("Truncated", F_BOOL, truncated), KVS("RedirectDirs", redirect_dirs),
+    KVS("MockFiles", mock_files), END,
+};
+
+/* Name the value a syntax error sits in from the parser's trail (innermost step first). */
+static void trail_path(imp *im, const kli_jparser *ps)
+{
+    size_t kept = ps->n_trail < KLI_JSON_TRAIL ? ps->n_trail : KLI_JSON_TRAIL;
+    if (kept < ps->n_trail)
+        enter(im, "...");
+    for (size_t i = kept; i-- > 0;) {
+        const kli_jstep *st = &ps->trail[i];
+        if (st->key)
+            enter_key(im, st->key, st->klen);
+        else
+            enter(im, "[%zu]", st->index);
+    }
+}
+
+int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
+{
+    if (!out)
+        return KL_ERR_INVALID;
+    *out = NULL;
+    if (!data && len)
+        return KL_ERR_INVALID;
+    if (len > KL_MAX_KOALA_JSON) {
+        kli_seterr(errbuf, "%zu bytes of JSON exceed the limit of %u", len, KL_MAX_KOALA_JSON);
+        return KL_ERR_TOOBIG;
+    }
+    imp im = {.doc = data, .errbuf = errbuf, .path = "$", .plen = 1};
+    im.s = kl_session_new();
+    im.tree = kli_mem_new();
+    int rc = KL_ERR_NOMEM;
+    /* Decoded bytes never outgrow their JSON: one chunk holds the whole session. */
+    if (!im.s || !im.tree || kli_mem_reserve(im.s->mem, len + 1024) != KL_OK)
+        goto done;
+    kli_jparser ps = {.p = data, .end = data + len, .mem = im.tree};
+    kli_jval root;
+    const uint8_t *start = kli_json_skip_ws(ps.p, ps.end);
+    if (start == ps.end || *start != '{')
+        rc = kli_json_fail(&ps, start, KL_ERR_CORRUPT, "expected '{', a session's start");
+    else
+        rc = kli_json_parse_value(&ps, &root);
+    if (rc == KL_OK && kli_json_skip_ws(ps.p, ps.end) != ps.end)
+        rc = kli_json_fail(&ps, kli_json_skip_ws(ps.p, ps.end), KL_ERR_CORRUPT,
+                           "unexpected text after the session");
+    if (rc == KL_ERR_CORRUPT || rc == KL_ERR_TOOBIG) {
+        trail_path(&im, &ps);
+        fail(&im, ps.at, "%s", ps.why);
+        goto done;
+    }
+    if (rc != KL_OK ||
+        (rc = get_object(&im, &root, session_fields, (char *)im.s)) != KL_OK)
+        goto done;
+    if (im.actions) {
+        size_t at = enter(&im, ".Actions");
+        if ((rc = get_actions(&im, im.actions)) != KL_OK)
+            goto done;
+        leave(&im, at);
+    }
+    *out = im.s;
+    im.s = NULL;
+done:
+    kl_session_free(im.s);
+    kli_mem_free(im.tree);
+    return rc;
+}
+
+int kl_session_encode_record(const kl_session *s, kl_buf *out)
+{
+    if (!s || !out)
+        return KL_ERR_INVALID;
+    return kli_encode_session(s, out);
+}

@@ -3,15 +3,22 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage[] =
     "Usage: koala-dump [OPTION]... FILE...\n"
     "Print the sessions of koala session files (recorded or replayed), one summary line\n"
     "each by default. FILE '-' is stdin; several FILEs are read one after the other.\n"
+    "A FILE may also be a session file of the original koala (JSON, one session each, as\n"
+    "its recorder wrote with KOALA_RECORD_TO_DIR) or a directory of them, read in time\n"
+    "order; every mode reads them as it reads koala files.\n"
     "\n"
     "Output (pick one):\n"
     "  (default)              one summary line per session\n"
@@ -28,6 +35,9 @@ static const char usage[] =
     "      --split-interval=D with -w: a new file every D of session time (100ms, 60s, 5m, 1h)\n"
     "                         split files are named OUT-00000.pb, OUT-00001.pb, ...\n"
     "      --level=N          with -w: zstd level, 1 to 22 (default 3)\n"
+    "      --koala-dir=DIR    write each selected recorded session to DIR/<SessionId> as\n"
+    "                         the original koala's recorder did (pretty JSON; --extra adds\n"
+    "                         koala's own fields); DIR is created when missing\n"
     "\n"
     "Selection:\n"
     "  -Y, --filter=EXPR      only sessions matching the display filter EXPR\n"
@@ -40,10 +50,12 @@ static const char usage[] =
     "      --version          print the version and exit\n"
     "\n"
     "Exit status: 0 on success, 2 on usage or input/output trouble (every complete\n"
-    "session before a damaged part of a file is still shown).\n";
+    "session before a damaged part of a file is still shown, and every session file of a\n"
+    "directory but the damaged ones, which are named).\n";
 
 enum { OPT_JSON = 256, OPT_PRETTY, OPT_EXTRA, OPT_COUNT, OPT_STATS, OPT_INFO, OPT_SESSION,
-       OPT_SPLIT_EVERY, OPT_SPLIT_INTERVAL, OPT_LEVEL, OPT_VERSION, OPT_SINCE, OPT_UNTIL };
+       OPT_SPLIT_EVERY, OPT_SPLIT_INTERVAL, OPT_LEVEL, OPT_VERSION, OPT_SINCE, OPT_UNTIL,
+       OPT_KOALA_DIR };
 
 static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -59,6 +71,7 @@ static const struct option long_options[] = {
     {"split-every", required_argument, NULL, OPT_SPLIT_EVERY},
     {"split-interval", required_argument, NULL, OPT_SPLIT_INTERVAL},
     {"level", required_argument, NULL, OPT_LEVEL},
+    {"koala-dir", required_argument, NULL, OPT_KOALA_DIR},
     {"filter", required_argument, NULL, 'Y'},
     {"max-count", required_argument, NULL, 'c'},
     {"session", required_argument, NULL, OPT_SESSION},
@@ -75,6 +88,7 @@ typedef struct dump {
     const char *session_id;
     int64_t since, until;        /* 0: no bound */
     const char *out_path;
+    const char *koala_dir;       /* --koala-dir */
     uint64_t split_every;        /* 0: no split by count */
     int64_t split_interval;      /* 0: no split by time */
     int level;
@@ -91,6 +105,7 @@ typedef struct dump {
     uint64_t out_files;          /* split files opened so far */
     uint64_t in_out_file;        /* sessions in the open output file */
     int64_t block_start;         /* --split-interval: start of the open file's interval */
+    void *koala_ids;             /* --koala-dir: ids written so far (a tsearch tree) */
 } dump;
 
 /* One session read from an input: decoded when something must look inside it, raw otherwise. */
@@ -198,6 +213,55 @@ static void check(int rc)
         tool_die("%s", kl_strerror(rc));
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The file the original recorder wrote for s: DIR/<SessionId>, pretty JSON with no newline
+ * at the end, mode 0666 before the umask. */
+static void koala_write(dump *d, const char *name, const kl_session *s)
+{
+    const char *id = s->id ? s->id : "";
+    if (!*id || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, "..")) {
+        tool_warn("%s: a session whose id \"%s\" cannot name a file; skipped", name, id);
+        d->status = TOOL_EXIT_TROUBLE;
+        return;
+    }
+    char *key = strdup(id);
+    char **found = key ? tsearch(key, &d->koala_ids, id_cmp) : NULL;
+    if (!found)
+        tool_die("out of memory");
+    if (*found != key) {
+        free(key);
+        tool_warn("%s: session %s again; %s/%s holds the first one", name, id, d->koala_dir, id);
+        d->status = TOOL_EXIT_TROUBLE;
+        return;
+    }
+    unsigned flags = KL_JSON_PRETTY | (d->extra ? KL_JSON_EXTRA : 0);
+    check(kl_json_session(s, flags, &d->buf));
+    size_t len = strlen(d->koala_dir) + strlen(id) + 2;
+    char *path = malloc(len);
+    if (!path)
+        tool_die("out of memory");
+    snprintf(path, len, "%s/%s", d->koala_dir, id);
+    errno = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    size_t done = 0;
+    while (fd >= 0 && done < d->buf.len) {
+        ssize_t n = write(fd, d->buf.data + done, d->buf.len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    if (fd < 0 || done < d->buf.len || close(fd) != 0)
+        tool_die("%s: %s", path, errno ? strerror(errno) : "short write");
+    free(path);
+    d->buf.len = 0;
+}
+
 static void print_item(dump *d, const item *it)
 {
     unsigned flags = (d->pretty ? KL_JSON_PRETTY : 0) | (d->extra ? KL_JSON_EXTRA : 0);
@@ -252,18 +316,19 @@ static void read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t
 static uint64_t dump_file(dump *d, const char *path)
 {
     const char *name = tool_display_name(path);
-    kl_reader *r = tool_reader_open(path);
-    if (!r) {
+    bool damaged = false;
+    kl_reader *r = tool_input_open(path, &damaged);
+    if (damaged || !r)
         d->status = TOOL_EXIT_TROUBLE;
+    if (!r)
         return 0;
-    }
     int rc;
     const kl_file_info *info = kl_reader_info(r);
     if (d->info) {
         check(kl_print_file_info(info, name, d->json, &d->buf));
         check(kl_buf_append(&d->buf, "\n", 1)); /* a blank line between files, or ends the JSON line */
         tool_out_buf(&d->buf);
-        kl_reader_close(r);
+        tool_reader_close(r);
         return 0;
     }
     kl_kind kind = info->kind; /* UNKNOWN only for an empty headerless stream */
@@ -271,23 +336,24 @@ static uint64_t dump_file(dump *d, const char *path)
     if (!d->first_kind)
         d->first_kind = kind;
 
-    if (d->filter && kind == KL_KIND_REPLAYED) {
-        tool_warn("%s: -Y applies to recorded sessions, this file holds replayed ones", name);
+    if ((d->filter || d->koala_dir) && kind == KL_KIND_REPLAYED) {
+        tool_warn("%s: %s applies to recorded sessions, this file holds replayed ones", name,
+                  d->filter ? "-Y" : "--koala-dir");
         d->status = TOOL_EXIT_TROUBLE;
-        kl_reader_close(r);
+        tool_reader_close(r);
         return 0;
     }
     uint64_t indexed;
     /* Without an index this scans; when the scan fails we count again below, to report. */
     if (d->count && !d->filter && !d->max_count && !d->session_id && !d->since && !d->until &&
         kl_reader_count(r, &indexed) == KL_OK) {
-        kl_reader_close(r);
+        tool_reader_close(r);
         return indexed;
     }
     /* The index lets the reader skip whole frames of older sessions. */
     if (d->since && (rc = kl_reader_seek_time(r, d->since)) != KL_OK) {
         read_error(d, name, r, rc, 0);
-        kl_reader_close(r);
+        tool_reader_close(r);
         return 0;
     }
     nread = kl_reader_delivered(r);
@@ -313,6 +379,8 @@ static uint64_t dump_file(dump *d, const char *path)
         }
         if (d->stats)
             check(it.s ? kl_stats_add(d->st, it.s) : kl_stats_add_replayed(d->st, it.rp));
+        else if (d->koala_dir)
+            koala_write(d, name, it.s);
         else if (!d->count && !d->out_path)
             print_item(d, &it);
         selected++;
@@ -322,7 +390,7 @@ static uint64_t dump_file(dump *d, const char *path)
     }
     if (d->stats)
         kl_stats_add_file(d->st, info);
-    kl_reader_close(r);
+    tool_reader_close(r);
     return selected;
 }
 
@@ -342,6 +410,7 @@ static void parse_options(dump *d, int argc, char **argv)
         case OPT_STATS: d->stats = true; break;
         case OPT_INFO: d->info = true; break;
         case 'w': d->out_path = optarg; break;
+        case OPT_KOALA_DIR: d->koala_dir = optarg; break;
         case OPT_SPLIT_EVERY:
             d->split_every = tool_parse_count("--split-every", optarg, 1, UINT64_MAX);
             break;
@@ -364,14 +433,17 @@ static void parse_options(dump *d, int argc, char **argv)
         }
     }
     int modes = (d->count ? 1 : 0) + (d->stats ? 1 : 0) + (d->out_path ? 1 : 0) +
-                (d->verbose ? 1 : 0) + (d->info ? 1 : 0);
+                (d->verbose ? 1 : 0) + (d->info ? 1 : 0) + (d->koala_dir ? 1 : 0);
     if (modes > 1)
-        tool_usage_error("choose one of -v, --count, --stats, --info and -w");
+        tool_usage_error("choose one of -v, --count, --stats, --info, -w and --koala-dir");
     if (d->info && (d->filter || d->max_count || d->session_id || d->since || d->until))
         tool_usage_error("--info reads no session: it does not go with -Y, -c, --session, --since or --until");
     if (d->json && (d->verbose || d->out_path))
         tool_usage_error("--json prints sessions; it does not go with -v or -w");
-    if ((d->pretty || d->extra) && (!d->json || d->count || d->stats || d->info))
+    if (d->json && d->koala_dir)
+        tool_usage_error("--koala-dir writes JSON files; it does not go with --json");
+    if ((d->pretty || d->extra) && (!d->json || d->count || d->stats || d->info) &&
+        !(d->extra && !d->pretty && d->koala_dir))
         tool_usage_error("--pretty and --extra shape --json session output");
     if ((splitting(d) || d->level) && !d->out_path)
         tool_usage_error("--split-every, --split-interval and --level go with -w");
@@ -392,6 +464,8 @@ int main(int argc, char **argv)
         tool_refuse_tty(d.out_path);
     if (d.stats && !(d.st = kl_stats_new()))
         tool_die("out of memory");
+    if (d.koala_dir && mkdir(d.koala_dir, 0777) != 0 && errno != EEXIST)
+        tool_die("%s: %s", d.koala_dir, strerror(errno));
     if (!d.level)
         d.level = 3;
 
@@ -420,6 +494,7 @@ int main(int argc, char **argv)
     tool_out_flush();
     kl_stats_free(d.st);
     kl_filter_free(d.filter);
+    tdestroy(d.koala_ids, free);
     kl_buf_free(&d.buf);
     free(d.out_name);
     return d.status;

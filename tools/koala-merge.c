@@ -12,6 +12,8 @@ static const char usage[] =
     "Usage: koala-merge [OPTION]... FILE...\n"
     "Merge koala session files into one, in time order (session time, then id).\n"
     "FILE '-' is stdin. Memory stays bounded whatever the size of the inputs.\n"
+    "A FILE may also be a session file of the original koala (JSON) or a directory of\n"
+    "them (held in memory while merged), read in time order.\n"
     "\n"
     "  -o, --output=OUT   write to OUT (default and '-': stdout, never a terminal)\n"
     "  -a, --append       concatenate the inputs in the order given instead\n"
@@ -86,18 +88,17 @@ int main(int argc, char **argv)
     kl_kind kind = KL_KIND_UNKNOWN;
     const char *kind_from = NULL;
     for (int i = 0; i < n; i++) {
-        char err[KL_ERRBUF_SIZE] = "";
         const char *name = tool_display_name(paths[i]);
-        int rc = kl_reader_open(&readers[nr], paths[i], err);
-        if (rc != KL_OK) {
-            tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
+        bool damaged = false;
+        readers[nr] = tool_input_open(paths[i], &damaged);
+        if (damaged || !readers[nr])
             status = TOOL_EXIT_TROUBLE;
+        if (!readers[nr])
             continue;
-        }
         kl_kind k = kl_reader_info(readers[nr])->kind;
         if (k != KL_KIND_UNKNOWN && kind != KL_KIND_UNKNOWN && k != kind) {
             for (size_t j = 0; j <= nr; j++)
-                kl_reader_close(readers[j]);
+                tool_reader_close(readers[j]);
             free(readers);
             free(names);
             tool_die("cannot merge %s sessions (%s) with %s sessions (%s)", kind_name(kind),
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
                 kl_merge_duplicates(m) == 1 ? "" : "s");
     kl_merge_close(m);
     for (size_t i = 0; i < nr; i++)
-        kl_reader_close(readers[i]);
+        tool_reader_close(readers[i]);
     free(readers);
     free(names);
     return status;

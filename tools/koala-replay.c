@@ -26,7 +26,9 @@ static const char usage[] =
     "Replay recorded sessions against a service started with\n"
     "LD_PRELOAD=libkoala-replayer.so: each session goes to the replayer's inbound server,\n"
     "which sends its request to the service and answers its outbound calls from the\n"
-    "recording. FILE '-' is stdin; several FILEs are replayed one after the other.\n"
+    "recording. FILE '-' is stdin; several FILEs are replayed one after the other. A FILE\n"
+    "may also be a session file of the original koala (JSON) or a directory of them,\n"
+    "replayed in time order.\n"
     "\n"
     "      --to=ADDR          the inbound server (KOALA_INBOUND_ADDR): ip:port, [ipv6]:port\n"
     "                         or :port for 127.0.0.1 (default 127.0.0.1:2514)\n"
@@ -667,15 +669,16 @@ static void replay_file(replay *r, const char *path)
 {
     const char *name = tool_display_name(path);
     progress_clear(r); /* for a warning; the bar comes back at the next session */
-    kl_reader *rd = tool_reader_open(path);
-    if (!rd) {
+    bool damaged = false;
+    kl_reader *rd = tool_input_open(path, &damaged);
+    if (damaged || !rd)
         r->status = TOOL_EXIT_TROUBLE;
+    if (!rd)
         return;
-    }
     if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED) {
         tool_warn("%s: holds replayed sessions; koala-replay replays recorded ones", name);
         r->status = TOOL_EXIT_TROUBLE;
-        kl_reader_close(rd);
+        tool_reader_close(rd);
         return;
     }
     uint64_t nread = 0;
@@ -692,7 +695,7 @@ static void replay_file(replay *r, const char *path)
         tool_warn_read(name, rd, rc, nread);
         r->status = TOOL_EXIT_TROUBLE;
     }
-    kl_reader_close(rd);
+    tool_reader_close(rd);
 }
 
 /* The number of sessions the inputs hold, when every one has an index and no filter picks. */

@@ -2,7 +2,9 @@
 #include "tool.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -147,15 +149,285 @@ void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before)
               (unsigned long long)before, before == 1 ? "" : "s");
 }
 
+/* ---- inputs: koala files, original koala JSON sessions and directories of them ---- */
+
+/* JSON sessions are imported into one plain session stream in memory, which a reader reads as
+ * it reads a file; the stream lives until tool_reader_close(). */
+typedef struct held {
+    kl_reader *r;
+    kl_buf stream;
+} held;
+
+static held *helds;
+static size_t n_helds;
+
+/* One imported session's place in the stream being built, for the sort by time. */
+typedef struct rec {
+    int64_t time;
+    char *id;
+    size_t seq;        /* file order, for equal times and ids */
+    size_t off, len;
+} rec;
+
+typedef struct importer {
+    const char *name;  /* of the input, for messages */
+    kl_buf raw;        /* records in file order */
+    rec *recs;
+    size_t n, cap;
+    uint8_t *file;     /* the file being read */
+    size_t file_cap;
+    bool damaged;
+} importer;
+
+static int rec_cmp(const void *x, const void *y)
+{
+    const rec *a = x, *b = y;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    int c = strcmp(a->id, b->id);
+    return c ? c : a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* True when data starts as a JSON object: '{', then '"' or '}' (so a plain koala stream whose
+ * first record is 123 bytes long, which starts with '{' too, is not taken for one). */
+static bool looks_json(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (int k = 0; k < 2; k++) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+            i++;
+        if (k == 0 && (i == n || p[i++] != '{'))
+            return false;
+    }
+    return i < n && (p[i] == '"' || p[i] == '}');
+}
+
+/* "<digits>-<digits>", the name the original recorder gave its files. */
+static bool session_id_name(const char *name)
+{
+    const char *p = name;
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (p == name || *p++ != '-' || !isdigit((unsigned char)*p))
+        return false;
+    while (isdigit((unsigned char)*p))
+        p++;
+    return *p == '\0';
+}
+
+/* Read path whole into im->file. @return its length, or -1 after a warning. */
+static ssize_t read_whole(importer *im, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        tool_warn("%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > KL_MAX_KOALA_JSON) {
+        tool_warn("%s: %llu bytes exceed the limit of %u for a JSON session", path,
+                  (unsigned long long)st.st_size, KL_MAX_KOALA_JSON);
+        close(fd);
+        return -1;
+    }
+    size_t want = (size_t)st.st_size, n = 0;
+    if (want > im->file_cap) {
+        free(im->file);
+        if (!(im->file = malloc(want)))
+            tool_die("out of memory");
+        im->file_cap = want;
+    }
+    while (n < want) {
+        ssize_t got = read(fd, im->file + n, want - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            tool_warn("%s: %s", path, got < 0 ? strerror(errno) : "the file shrank while read");
+            close(fd);
+            return -1;
+        }
+        n += (size_t)got;
+    }
+    close(fd);
+    return (ssize_t)n;
+}
+
+/* Import one session file into im. @return false after a warning. */
+static bool import_file(importer *im, const char *path)
+{
+    ssize_t len = read_whole(im, path);
+    if (len < 0)
+        return false;
+    kl_session *s;
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = kl_import_koala_json(im->file, (size_t)len, &s, err);
+    if (rc != KL_OK) {
+        tool_warn("%s: %s", path, *err ? err : kl_strerror(rc));
+        return false;
+    }
+    size_t off = im->raw.len;
+    rc = kl_session_encode_record(s, &im->raw);
+    if (rc == KL_OK && im->n == im->cap) {
+        im->cap = im->cap ? 2 * im->cap : 64;
+        if (!(im->recs = realloc(im->recs, im->cap * sizeof *im->recs)))
+            tool_die("out of memory");
+    }
+    if (rc == KL_OK) {
+        rec *r = &im->recs[im->n];
+        *r = (rec){kl_session_time(s), strdup(s->id ? s->id : ""), im->n, off, im->raw.len - off};
+        if (!r->id)
+            tool_die("out of memory");
+        im->n++;
+    }
+    kl_session_free(s);
+    if (rc == KL_ERR_NOMEM)
+        tool_die("out of memory");
+    if (rc != KL_OK)
+        tool_warn("%s: %s", path, kl_strerror(rc));
+    return rc == KL_OK;
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Import every session file of directory path, in name order so messages come in one order.
+ * @return false when the directory cannot be read. */
+static bool import_dir(importer *im, const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        tool_warn("%s: %s", path, strerror(errno));
+        return false;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap && !(names = realloc(names, (cap = cap ? 2 * cap : 256) * sizeof *names)))
+            tool_die("out of memory");
+        if (!(names[n++] = strdup(e->d_name)))
+            tool_die("out of memory");
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(path) + strlen(names[i]) + 2;
+        char *file = malloc(len);
+        if (!file)
+            tool_die("out of memory");
+        snprintf(file, len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
+        struct stat st;
+        bool reg = stat(file, &st) == 0 && S_ISREG(st.st_mode);
+        uint8_t head[512];
+        ssize_t got = -1;
+        int fd = reg ? open(file, O_RDONLY | O_CLOEXEC) : -1;
+        if (fd >= 0) {
+            got = read(fd, head, sizeof head);
+            close(fd);
+        }
+        if (reg && ((got > 0 && looks_json(head, (size_t)got)) || session_id_name(names[i])))
+            im->damaged |= !import_file(im, file);
+        free(file);
+        free(names[i]);
+    }
+    free(names);
+    return true;
+}
+
+static ssize_t buf_write(void *ctx, const void *data, size_t len)
+{
+    return kl_buf_append(ctx, data, len) == KL_OK ? (ssize_t)len : -1;
+}
+
+/* A reader over what im imported, sorted by time: a plain session stream in memory, or an
+ * empty koala file when nothing was imported (a plain stream cannot be empty). */
+static kl_reader *imported_reader(importer *im)
+{
+    kl_buf stream = {0};
+    if (im->n) {
+        qsort(im->recs, im->n, sizeof *im->recs, rec_cmp);
+        if (kl_buf_reserve(&stream, im->raw.len) != KL_OK)
+            tool_die("out of memory");
+        for (size_t i = 0; i < im->n; i++)
+            kl_buf_append(&stream, im->raw.data + im->recs[i].off, im->recs[i].len);
+    } else {
+        kl_io io = {.ctx = &stream, .write = buf_write};
+        kl_writer_opts o;
+        kl_writer_opts_init(&o);
+        o.program = tool_name;
+        kl_writer *w = NULL;
+        if (kl_writer_open_io(&w, &io, &o) != KL_OK || kl_writer_close(w) != KL_OK)
+            tool_die("out of memory");
+    }
+    kl_reader *r = NULL;
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = kl_reader_open_mem(&r, stream.data, stream.len, im->name, err);
+    if (rc != KL_OK)
+        tool_die("%s: %s", im->name, *err ? err : kl_strerror(rc));
+    held *h = realloc(helds, (n_helds + 1) * sizeof *helds);
+    if (!h)
+        tool_die("out of memory");
+    helds = h;
+    helds[n_helds++] = (held){r, stream};
+    return r;
+}
+
+kl_reader *tool_input_open(const char *path, bool *damaged)
+{
+    struct stat st;
+    bool dir = !tool_is_stdio(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    bool json = false;
+    if (!dir && !tool_is_stdio(path)) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        uint8_t head[512];
+        ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
+        json = got > 0 && looks_json(head, (size_t)got);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (!dir && !json) {
+        kl_reader *r;
+        char err[KL_ERRBUF_SIZE] = "";
+        int rc = kl_reader_open(&r, path, err);
+        if (rc == KL_OK)
+            return r;
+        tool_warn("%s: %s", tool_display_name(path), *err ? err : kl_strerror(rc));
+        return NULL;
+    }
+    importer im = {.name = path};
+    bool ok = dir ? import_dir(&im, path) : import_file(&im, path);
+    kl_reader *r = ok ? imported_reader(&im) : NULL;
+    if (damaged && im.damaged)
+        *damaged = true;
+    for (size_t i = 0; i < im.n; i++)
+        free(im.recs[i].id);
+    free(im.recs);
+    free(im.file);
+    kl_buf_free(&im.raw);
+    return r;
+}
+
 kl_reader *tool_reader_open(const char *path)
 {
-    kl_reader *r;
-    char err[KL_ERRBUF_SIZE] = "";
-    int rc = kl_reader_open(&r, path, err);
-    if (rc == KL_OK)
-        return r;
-    tool_warn("%s: %s", tool_display_name(path), *err ? err : kl_strerror(rc));
-    return NULL;
+    return tool_input_open(path, NULL);
+}
+
+void tool_reader_close(kl_reader *r)
+{
+    kl_reader_close(r);
+    for (size_t i = 0; r && i < n_helds; i++) {
+        if (helds[i].r == r) {
+            kl_buf_free(&helds[i].stream);
+            helds[i] = helds[--n_helds];
+            break;
+        }
+    }
 }
 
 void tool_refuse_output_as_input(const char *out, char *const *inputs, int n)

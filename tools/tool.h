@@ -56,9 +56,20 @@ kl_writer *tool_writer_open(const char *path, kl_kind kind, int level);
 void tool_writer_close(kl_writer *w, const char *path);
 /** A reader failed with rc: "NAME: name: detail (N sessions read before it)". */
 void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
-/** Open path ("-": stdin) to read. @return the reader, or NULL after a warning "NAME: name:
- * why": the caller notes the trouble and goes on with its other inputs. */
+/** Open any input to read: a koala session file (path, "-" for stdin), a session file of the
+ * original koala (JSON, as its recorder wrote one per session: told by its first bytes, '{'
+ * then '"' or '}'), or a directory of them, read in time order of the sessions (then id). In a
+ * directory, files whose content starts so or whose name is a session id ("<ns>-<thread>")
+ * are session files; others (README, dot files) are skipped. A session file that does not
+ * import is named in a warning with the JSON path at fault, *damaged is set (may be NULL) and
+ * the others are read.
+ * @return the reader, to close with tool_reader_close(); or NULL after a warning "NAME: name:
+ *         why": the caller notes the trouble and goes on with its other inputs. */
+kl_reader *tool_input_open(const char *path, bool *damaged);
+/** tool_input_open() for callers that only warn about damaged session files. */
 kl_reader *tool_reader_open(const char *path);
+/** Close a reader of tool_input_open() and free the sessions it was reading from. Accepts NULL. */
+void tool_reader_close(kl_reader *r);
 /** Exit with a clear error when out (not "-") is one of the n inputs too: creating it would
  * truncate that input before it is read. */
 void tool_refuse_output_as_input(const char *out, char *const *inputs, int n);

@@ -315,7 +315,8 @@ static bool import_dir(importer *im, const char *path)
             tool_die("out of memory");
     }
     closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
+    if (n)
+        qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(path) + strlen(names[i]) + 2;
         char *file = malloc(len);

@@ -151,11 +151,20 @@ void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before)
 
 /* ---- inputs: koala files, original koala JSON sessions and directories of them ---- */
 
-/* JSON sessions are imported into one plain session stream in memory, which a reader reads as
- * it reads a file; the stream lives until tool_reader_close(). */
+/* The first bytes of a pipe, read to tell JSON from a koala stream, given back first. */
+typedef struct peek {
+    int fd;
+    bool close_fd;
+    uint8_t head[512];
+    size_t n, pos;
+} peek;
+
+/* What a reader of tool_input_open() reads from, freed with it: JSON sessions imported into
+ * one plain session stream in memory, or a pipe's peeked bytes. */
 typedef struct held {
     kl_reader *r;
     kl_buf stream;
+    peek *pk;
 } held;
 
 static held *helds;
@@ -188,17 +197,26 @@ static int rec_cmp(const void *x, const void *y)
     return c ? c : a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* True when data starts as a JSON object: '{', then '"' or '}' (so a plain koala stream whose
- * first record is 123 bytes long, which starts with '{' too, is not taken for one). */
-static bool looks_json(const uint8_t *p, size_t n)
+static bool json_ws(uint8_t c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Whether the n bytes at p start as a JSON object: '{', then '"' or '}' (so a plain koala
+ * stream whose first record is 123 bytes long, which starts with '{' too, is not taken for
+ * one). *sure is false when more bytes could tell. */
+static bool looks_json(const uint8_t *p, size_t n, bool *sure)
 {
     size_t i = 0;
     for (int k = 0; k < 2; k++) {
-        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        while (i < n && json_ws(p[i]))
             i++;
-        if (k == 0 && (i == n || p[i++] != '{'))
+        if (k == 0 && i < n && p[i++] != '{') {
+            *sure = true;
             return false;
+        }
     }
+    *sure = i < n;
     return i < n && (p[i] == '"' || p[i] == '}');
 }
 
@@ -215,56 +233,46 @@ static bool session_id_name(const char *name)
     return *p == '\0';
 }
 
-/* Read path whole into im->file. @return its length, or -1 after a warning. */
-static ssize_t read_whole(importer *im, const char *path)
+/* Read fd to its end into im->file after the have bytes already there. @return the length in
+ * all, or -1 after a warning. */
+static ssize_t read_rest(importer *im, int fd, const char *name, size_t have)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        tool_warn("%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    if ((uint64_t)st.st_size > KL_MAX_KOALA_JSON) {
-        tool_warn("%s: %llu bytes exceed the limit of %u for a JSON session", path,
-                  (unsigned long long)st.st_size, KL_MAX_KOALA_JSON);
-        close(fd);
-        return -1;
-    }
-    size_t want = (size_t)st.st_size, n = 0;
-    if (want > im->file_cap) {
-        free(im->file);
-        if (!(im->file = malloc(want)))
-            tool_die("out of memory");
-        im->file_cap = want;
-    }
-    while (n < want) {
-        ssize_t got = read(fd, im->file + n, want - n);
+    size_t n = have;
+    for (;;) {
+        if (n == im->file_cap) {
+            size_t cap = im->file_cap ? 2 * im->file_cap : 64 << 10;
+            uint8_t *f = realloc(im->file, cap);
+            if (!f)
+                tool_die("out of memory");
+            im->file = f;
+            im->file_cap = cap;
+        }
+        ssize_t got = read(fd, im->file + n, im->file_cap - n);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0) {
-            tool_warn("%s: %s", path, got < 0 ? strerror(errno) : "the file shrank while read");
-            close(fd);
+        if (got < 0) {
+            tool_warn("%s: %s", name, strerror(errno));
             return -1;
         }
+        if (got == 0)
+            return (ssize_t)n;
         n += (size_t)got;
+        if (n > KL_MAX_KOALA_JSON) {
+            tool_warn("%s: more than %u bytes, the limit for a JSON session", name,
+                      KL_MAX_KOALA_JSON);
+            return -1;
+        }
     }
-    close(fd);
-    return (ssize_t)n;
 }
 
-/* Import one session file into im. @return false after a warning. */
-static bool import_file(importer *im, const char *path)
+/* Import the session in im->file[0..len) read from name. @return false after a warning. */
+static bool import_session(importer *im, const char *name, size_t len)
 {
-    ssize_t len = read_whole(im, path);
-    if (len < 0)
-        return false;
     kl_session *s;
     char err[KL_ERRBUF_SIZE] = "";
-    int rc = kl_import_koala_json(im->file, (size_t)len, &s, err);
+    int rc = kl_import_koala_json(im->file, len, &s, err);
     if (rc != KL_OK) {
-        tool_warn("%s: %s", path, *err ? err : kl_strerror(rc));
+        tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
         return false;
     }
     size_t off = im->raw.len;
@@ -285,7 +293,7 @@ static bool import_file(importer *im, const char *path)
     if (rc == KL_ERR_NOMEM)
         tool_die("out of memory");
     if (rc != KL_OK)
-        tool_warn("%s: %s", path, kl_strerror(rc));
+        tool_warn("%s: %s", name, kl_strerror(rc));
     return rc == KL_OK;
 }
 
@@ -294,8 +302,8 @@ static int name_cmp(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* Import every session file of directory path, in name order so messages come in one order.
- * @return false when the directory cannot be read. */
+/* The session files of directory path, imported in name order (so messages come in one
+ * order). @return false when the directory cannot be read. */
 static bool import_dir(importer *im, const char *path)
 {
     DIR *d = opendir(path);
@@ -317,23 +325,29 @@ static bool import_dir(importer *im, const char *path)
     closedir(d);
     if (n)
         qsort(names, n, sizeof *names, name_cmp);
+    bool slash = path[strlen(path) - 1] == '/';
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(path) + strlen(names[i]) + 2;
         char *file = malloc(len);
         if (!file)
             tool_die("out of memory");
-        snprintf(file, len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", names[i]);
+        snprintf(file, len, "%s%s%s", path, slash ? "" : "/", names[i]);
         struct stat st;
-        bool reg = stat(file, &st) == 0 && S_ISREG(st.st_mode);
-        uint8_t head[512];
-        ssize_t got = -1;
-        int fd = reg ? open(file, O_RDONLY | O_CLOEXEC) : -1;
-        if (fd >= 0) {
-            got = read(fd, head, sizeof head);
-            close(fd);
+        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            uint8_t head[512];
+            ssize_t got = pread(fd, head, sizeof head, 0);
+            bool sure;
+            if ((got > 0 && looks_json(head, (size_t)got, &sure)) || session_id_name(names[i])) {
+                got = read_rest(im, fd, file, 0);
+                im->damaged |= got < 0 || !import_session(im, file, (size_t)got);
+            }
+        } else if (fd < 0 && session_id_name(names[i])) {
+            tool_warn("%s: %s", file, strerror(errno));
+            im->damaged = true;
         }
-        if (reg && ((got > 0 && looks_json(head, (size_t)got)) || session_id_name(names[i])))
-            im->damaged |= !import_file(im, file);
+        if (fd >= 0)
+            close(fd);
         free(file);
         free(names[i]);
     }
@@ -344,6 +358,27 @@ static bool import_dir(importer *im, const char *path)
 static ssize_t buf_write(void *ctx, const void *data, size_t len)
 {
     return kl_buf_append(ctx, data, len) == KL_OK ? (ssize_t)len : -1;
+}
+
+static ssize_t peek_read(void *ctx, void *buf, size_t len)
+{
+    peek *p = ctx;
+    if (p->pos == p->n)
+        return read(p->fd, buf, len);
+    size_t k = p->n - p->pos < len ? p->n - p->pos : len;
+    memcpy(buf, p->head + p->pos, k);
+    p->pos += k;
+    return (ssize_t)k;
+}
+
+static kl_reader *hold(kl_reader *r, kl_buf stream, peek *pk)
+{
+    held *h = realloc(helds, (n_helds + 1) * sizeof *helds);
+    if (!h)
+        tool_die("out of memory");
+    helds = h;
+    helds[n_helds++] = (held){r, stream, pk};
+    return r;
 }
 
 /* A reader over what im imported, sorted by time: a plain session stream in memory, or an
@@ -371,39 +406,100 @@ static kl_reader *imported_reader(importer *im)
     int rc = kl_reader_open_mem(&r, stream.data, stream.len, im->name, err);
     if (rc != KL_OK)
         tool_die("%s: %s", im->name, *err ? err : kl_strerror(rc));
-    held *h = realloc(helds, (n_helds + 1) * sizeof *helds);
-    if (!h)
-        tool_die("out of memory");
-    helds = h;
-    helds[n_helds++] = (held){r, stream};
-    return r;
+    return hold(r, stream, NULL);
+}
+
+/* A reader of a koala stream from a pipe whose first bytes were peeked; pk is the reader's. */
+static kl_reader *peeked_reader(peek *pk, const char *name)
+{
+    kl_io io = {.ctx = pk, .read = peek_read};
+    kl_reader *r;
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = kl_reader_open_io(&r, &io, name, err);
+    if (rc != KL_OK) {
+        tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
+        if (pk->close_fd)
+            close(pk->fd);
+        free(pk);
+        return NULL;
+    }
+    return hold(r, (kl_buf){0}, pk);
 }
 
 kl_reader *tool_input_open(const char *path, bool *damaged)
 {
+    const char *name = tool_display_name(path);
+    bool stdio = tool_is_stdio(path);
     struct stat st;
-    bool dir = !tool_is_stdio(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    bool json = false;
-    if (!dir && !tool_is_stdio(path)) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        uint8_t head[512];
-        ssize_t got = fd >= 0 ? read(fd, head, sizeof head) : -1;
-        json = got > 0 && looks_json(head, (size_t)got);
-        if (fd >= 0)
+    int fd = stdio ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0 && !stdio)
             close(fd);
-    }
-    if (!dir && !json) {
-        kl_reader *r;
-        char err[KL_ERRBUF_SIZE] = "";
-        int rc = kl_reader_open(&r, path, err);
-        if (rc == KL_OK)
-            return r;
-        tool_warn("%s: %s", tool_display_name(path), *err ? err : kl_strerror(rc));
-        return NULL;
+        fd = -1;
     }
     importer im = {.name = path};
-    bool ok = dir ? import_dir(&im, path) : import_file(&im, path);
-    kl_reader *r = ok ? imported_reader(&im) : NULL;
+    peek *pk = NULL;
+    bool json = false, sure = true, ok = false;
+    if (fd >= 0 && S_ISREG(st.st_mode)) {
+        /* pread leaves the offset of a redirected stdin where it was */
+        off_t at = stdio ? lseek(fd, 0, SEEK_CUR) : 0;
+        uint8_t head[512];
+        ssize_t got = at < 0 ? -1 : pread(fd, head, sizeof head, at);
+        json = got > 0 && looks_json(head, (size_t)got, &sure);
+        if (json) {
+            ssize_t len = read_rest(&im, fd, name, 0);
+            ok = len >= 0 && import_session(&im, name, (size_t)len);
+        }
+    } else if (fd >= 0 && !S_ISDIR(st.st_mode)) {
+        /* a pipe: its first bytes cannot be read twice */
+        if (!(pk = calloc(1, sizeof *pk)))
+            tool_die("out of memory");
+        *pk = (peek){.fd = fd, .close_fd = !stdio};
+        while (pk->n < sizeof pk->head) {
+            ssize_t got = read(fd, pk->head + pk->n, sizeof pk->head - pk->n);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break;
+            pk->n += (size_t)got;
+            if ((json = looks_json(pk->head, pk->n, &sure)) || sure)
+                break;
+        }
+        if (json) {
+            if (!(im.file = malloc(im.file_cap = 64 << 10)))
+                tool_die("out of memory");
+            memcpy(im.file, pk->head, pk->n);
+            ssize_t len = read_rest(&im, fd, name, pk->n);
+            ok = len >= 0 && import_session(&im, name, (size_t)len);
+        }
+    }
+    kl_reader *r = NULL;
+    if (fd >= 0 && S_ISDIR(st.st_mode)) {
+        if (!stdio)
+            close(fd);
+        if (import_dir(&im, path))
+            r = imported_reader(&im);
+    } else if (json) {
+        if (ok)
+            r = imported_reader(&im);
+        if (pk) {
+            free(pk);
+            pk = NULL;
+        }
+        if (!stdio)
+            close(fd);
+    } else if (pk) {
+        r = peeked_reader(pk, name);
+    } else {
+        if (fd >= 0 && !stdio)
+            close(fd);
+        char err[KL_ERRBUF_SIZE] = "";
+        int rc = kl_reader_open(&r, path, err);
+        if (rc != KL_OK) {
+            tool_warn("%s: %s", name, *err ? err : kl_strerror(rc));
+            r = NULL;
+        }
+    }
     if (damaged && im.damaged)
         *damaged = true;
     for (size_t i = 0; i < im.n; i++)
@@ -425,6 +521,9 @@ void tool_reader_close(kl_reader *r)
     for (size_t i = 0; r && i < n_helds; i++) {
         if (helds[i].r == r) {
             kl_buf_free(&helds[i].stream);
+            if (helds[i].pk && helds[i].pk->close_fd)
+                close(helds[i].pk->fd);
+            free(helds[i].pk);
             helds[i] = helds[--n_helds];
             break;
         }

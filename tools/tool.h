@@ -58,11 +58,12 @@ void tool_writer_close(kl_writer *w, const char *path);
 void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
 /** Open any input to read: a koala session file (path, "-" for stdin), a session file of the
  * original koala (JSON, as its recorder wrote one per session: told by its first bytes, '{'
- * then '"' or '}'), or a directory of them, read in time order of the sessions (then id). In a
- * directory, files whose content starts so or whose name is a session id ("<ns>-<thread>")
- * are session files; others (README, dot files) are skipped. A session file that does not
- * import is named in a warning with the JSON path at fault, *damaged is set (may be NULL) and
- * the others are read.
+ * then '"' or '}', from a file, stdin or a pipe alike), or a directory of them, read in time
+ * order of the sessions (then id). In a directory, files whose content starts so or whose name
+ * is a session id ("<ns>-<thread>") are session files; others (README, dot files, .pb files,
+ * subdirectories) are skipped. A session file that does not import is named in a warning with
+ * the JSON path at fault, *damaged is set (may be NULL) and the others are read. JSON sessions
+ * are held in memory (as their .pb records) until tool_reader_close().
  * @return the reader, to close with tool_reader_close(); or NULL after a warning "NAME: name:
  *         why": the caller notes the trouble and goes on with its other inputs. */
 kl_reader *tool_input_open(const char *path, bool *damaged);

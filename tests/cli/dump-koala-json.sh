@@ -21,3 +21,8 @@ koala-dump -w "$T/two.pb" "$T/back/1548160113499755925-1158745"
 koala-dump --json --extra "$T/one.pb" > "$T/a"
 koala-dump --json --extra "$T/two.pb" > "$T/b"
 cmp "$T/a" "$T/b" && echo "JSON -> .pb -> JSON -> .pb: the same sessions"
+# through stdin, a pipe or a redirected file, and the same for a .pb file after it was peeked at
+cat "$f" | koala-dump --json --pretty - | cmp - "$T/pretty" && echo "a pipe: the file's bytes"
+koala-dump --json --pretty - < "$f" | cmp - "$T/pretty" && echo "stdin: the file's bytes"
+cat samples/redis.pb | koala-dump --count -
+koala-dump --count - < samples/redis.pb

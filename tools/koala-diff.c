@@ -161,7 +161,7 @@ static void load_replays(const char *path, replays *r)
         tool_warn_read(tool_display_name(path), rd, rc, r->n);
         exit(TOOL_EXIT_TROUBLE);
     }
-    kl_reader_close(rd);
+    tool_reader_close(rd);
     replays_index(r);
 }
 
@@ -1039,7 +1039,7 @@ int main(int argc, char **argv)
         tool_warn_read(tool_display_name(rec_path), rd, rc, read);
         status = TOOL_EXIT_TROUBLE;
     }
-    kl_reader_close(rd);
+    tool_reader_close(rd);
     for (size_t i = 0; i < reps.n; i++)
         t.not_recorded += !reps.seen[i];
     if (html_path) {

@@ -56,6 +56,20 @@ BENCH_FN const char *bench_keep_dir(void)
     return getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 }
 
+/* The path of tool (koala-merge...): $B/bin/TOOL, or ../bin/TOOL next to this program's
+ * directory. */
+BENCH_FN void bench_tool_path(char *buf, size_t len, const char *argv0, const char *tool)
+{
+    const char *b = getenv("B");
+    if (b && *b) {
+        snprintf(buf, len, "%s/bin/%s", b, tool);
+        return;
+    }
+    const char *slash = strrchr(argv0, '/');
+    int dir = slash ? (int)(slash - argv0) : 1;
+    snprintf(buf, len, "%.*s/../bin/%s", dir, slash ? argv0 : ".", tool);
+}
+
 BENCH_FN const char *bench_pass(bool ok)
 {
     return ok ? "PASS" : "FAIL";

@@ -9,19 +9,6 @@
 #define CALLS 10
 #define RUNS 3 /* best of */
 
-/* $B/bin/koala-diff, or ../bin/koala-diff next to this program's directory. */
-static void diff_path(char *buf, size_t len, const char *argv0)
-{
-    const char *b = getenv("B");
-    if (b && *b) {
-        snprintf(buf, len, "%s/bin/koala-diff", b);
-        return;
-    }
-    const char *slash = strrchr(argv0, '/');
-    int dir = slash ? (int)(slash - argv0) : 1;
-    snprintf(buf, len, "%.*s/../bin/koala-diff", dir, slash ? argv0 : ".");
-}
-
 static kl_bytes text(const char *s, size_t len)
 {
     return (kl_bytes){(const uint8_t *)s, len};
@@ -152,7 +139,7 @@ int main(int argc, char **argv)
     (void)argc;
     bench_name = "bench_diff";
     char diff[4096];
-    diff_path(diff, sizeof diff, argv[0]);
+    bench_tool_path(diff, sizeof diff, argv[0], "koala-diff");
     if (access(diff, X_OK) != 0) {
         printf("diff: SKIP (%s: %s)\n", diff, strerror(errno));
         return 0;

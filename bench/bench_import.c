@@ -18,19 +18,6 @@ typedef struct files {
     uint64_t bytes;
 } files;
 
-/* $B/bin/koala-dump, or ../bin/koala-dump next to this program's directory. */
-static void dump_path(char *buf, size_t len, const char *argv0)
-{
-    const char *b = getenv("B");
-    if (b && *b) {
-        snprintf(buf, len, "%s/bin/koala-dump", b);
-        return;
-    }
-    const char *slash = strrchr(argv0, '/');
-    int dir = slash ? (int)(slash - argv0) : 1;
-    snprintf(buf, len, "%.*s/../bin/koala-dump", dir, slash ? argv0 : ".");
-}
-
 static void write_file(const char *path, const char *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
@@ -183,7 +170,7 @@ int main(int argc, char **argv)
            FILES, mb, i, r, j, bench_pass(i >= 50));
 
     char dump[4096], out[4200];
-    dump_path(dump, sizeof dump, argv[0]);
+    bench_tool_path(dump, sizeof dump, argv[0], "koala-dump");
     if (access(dump, X_OK) != 0) {
         printf("import-dump: SKIP (%s: %s)\n", dump, strerror(errno));
     } else {

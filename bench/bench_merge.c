@@ -8,19 +8,6 @@
 #define INPUTS 8
 #define RUNS 2 /* best of */
 
-/* $B/bin/koala-merge, or ../bin/koala-merge next to this program's directory. */
-static void merge_path(char *buf, size_t len, const char *argv0)
-{
-    const char *b = getenv("B");
-    if (b && *b) {
-        snprintf(buf, len, "%s/bin/koala-merge", b);
-        return;
-    }
-    const char *slash = strrchr(argv0, '/');
-    int dir = slash ? (int)(slash - argv0) : 1;
-    snprintf(buf, len, "%.*s/../bin/koala-merge", dir, slash ? argv0 : ".");
-}
-
 /* Run the merge as a child. @return seconds; *rss_kib receives its peak RSS. */
 static double run_merge(const char *merge, char inputs[INPUTS][4096], long *rss_kib)
 {
@@ -79,7 +66,7 @@ int main(int argc, char **argv)
     (void)argc;
     bench_name = "bench_merge";
     char merge[4096];
-    merge_path(merge, sizeof merge, argv[0]);
+    bench_tool_path(merge, sizeof merge, argv[0], "koala-merge");
     if (access(merge, X_OK) != 0) {
         printf("merge: SKIP (%s: %s)\n", merge, strerror(errno));
         return 0;

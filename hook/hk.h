@@ -115,6 +115,30 @@ void hk_log_rotate_at(int64_t unix_sec);
 /* Close the log (at exit, and in a forked child before reopening). */
 void hk_log_close(void);
 
+/* The latest events logged, kept in memory for the witch: each line that passed the level,
+ * at most HK_LOG_KEEP of them and HK_LOG_KEEP_BYTES of text (the oldest go first). Kept from
+ * the first line on, whether the log is open or not. */
+#define HK_LOG_KEEP 10000
+#define HK_LOG_KEEP_BYTES (2u << 20)
+typedef struct hk_log_event {
+    uint64_t seq;         /* 1, 2, ... in the order logged; a forked child goes on counting */
+    int64_t time;         /* unix ns */
+    hk_level level;
+    int tid;              /* the thread that logged it */
+    const char *text;     /* the message, without the line's time, pid and level; NUL-ended */
+    size_t len;
+} hk_log_event;
+/* The seq the next event will get: events up to hk_log_next() - 1 were logged. Lock-free. */
+uint64_t hk_log_next(void);
+/* Append the events kept after seq since, oldest first, at most max of them, to out, to be
+ * read back with hk_log_event_next(); *first is set to the oldest seq kept (events from
+ * since + 1 to *first - 1 were lost). The ring is locked for the copy only.
+ * @return how many were appended (fewer than asked when out of memory). */
+size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first);
+/* The event at *off in b (from hk_log_copy), which moves past it; its text points into b.
+ * @return false past the last one. */
+bool hk_log_event_next(const kl_buf *b, size_t *off, hk_log_event *ev);
+
 /* ---------------------------------------------------------------- fd table */
 
 /* What an fd is. Cached per fd number so reads and writes on plain files and pipes cost one

@@ -1,4 +1,5 @@
-/* hk_log.c - koala's own log: KOALA_LOG_FILE (STDOUT, STDERR or a path rotated every hour).
+/* hk_log.c - koala's own log: KOALA_LOG_FILE (STDOUT, STDERR or a path rotated every hour),
+ * and the ring of its latest events that the witch shows.
  *
  * Writes go through raw system calls, never through libc's hooked wrappers, so logging can
  * neither recurse into the hook nor show up in a recording. */
@@ -6,7 +7,9 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -20,6 +23,30 @@ static struct {
     int64_t hour;           /* the hour (unix time / 3600) the open file belongs to */
     char path[HK_PATH_MAX];
 } lg = {PTHREAD_MUTEX_INITIALIZER, -1, false, HK_INFO, 0, ""};
+
+/* The ring: an event's text lies in `text` from `off`, placed in the order logged and wrapping
+ * to the start where it would not fit, so the oldest event's text is always the next in the
+ * way of a new one. Allocated at the first event; without memory the ring keeps nothing. */
+typedef struct ring_event {
+    uint64_t seq;
+    int64_t time;
+    uint32_t off, len;
+    int tid;
+    hk_level level;
+} ring_event;
+
+static struct {
+    pthread_mutex_t lock;
+    ring_event *ev;          /* HK_LOG_KEEP, event seq at ev[seq % HK_LOG_KEEP] */
+    char *text;              /* HK_LOG_KEEP_BYTES */
+    uint64_t first;          /* the oldest event kept; == next when none */
+    _Atomic uint64_t next;
+    size_t w;                /* where the next text goes */
+    bool failed;
+} rg = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 1, 1, 0, false};
+
+/* The calling thread's id, asked once: a log line costs no system call for it. */
+static __thread int log_tid __attribute__((tls_model("initial-exec")));
 
 const char *hk_level_name(hk_level level)
 {
@@ -48,8 +75,33 @@ static void now(struct timespec *ts)
     syscall(SYS_clock_gettime, CLOCK_REALTIME, ts);
 }
 
+/* A fork while another thread logs must not leave the child's locks held: both are taken
+ * around the fork (they are leaves: nothing else is locked under them), and the child, whose
+ * thread has a new id, starts them afresh. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&lg.lock);
+    pthread_mutex_lock(&rg.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&rg.lock);
+    pthread_mutex_unlock(&lg.lock);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&rg.lock, NULL);
+    pthread_mutex_init(&lg.lock, NULL);
+    log_tid = 0;
+}
+
 void hk_log_open(const hk_config *c)
 {
+    static atomic_bool atfork;
+    if (!atomic_exchange(&atfork, true))
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
     pthread_mutex_lock(&lg.lock);
     lg.level = c->log_level;
     lg.own_fd = false;
@@ -102,6 +154,93 @@ bool hk_log_on(hk_level level)
     return level >= lg.level;
 }
 
+/* Keep one event: its text takes the place of the oldest ones in the way. */
+static void keep(hk_level level, int64_t time, const char *text, size_t len)
+{
+    if (!log_tid)
+        log_tid = (int)syscall(SYS_gettid);
+    pthread_mutex_lock(&rg.lock);
+    if (!rg.ev && !rg.failed) {
+        rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev);
+        rg.text = malloc(HK_LOG_KEEP_BYTES);
+        if (!rg.ev || !rg.text) {
+            free(rg.ev);
+            free(rg.text);
+            rg.ev = NULL;
+            rg.failed = true;
+        }
+    }
+    if (rg.failed) {
+        pthread_mutex_unlock(&rg.lock);
+        return;
+    }
+    if (rg.w + len + 1 > HK_LOG_KEEP_BYTES)
+        rg.w = 0;
+    uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
+    while (rg.first < next) {
+        const ring_event *old = &rg.ev[rg.first % HK_LOG_KEEP];
+        if (next - rg.first < HK_LOG_KEEP && (old->off >= rg.w + len + 1 || old->off + old->len + 1 <= rg.w))
+            break;
+        rg.first++;
+    }
+    rg.ev[next % HK_LOG_KEEP] = (ring_event){next, time, (uint32_t)rg.w, (uint32_t)len, log_tid, level};
+    memcpy(rg.text + rg.w, text, len);
+    rg.text[rg.w + len] = '\0';
+    rg.w += len + 1;
+    atomic_store_explicit(&rg.next, next + 1, memory_order_release);
+    pthread_mutex_unlock(&rg.lock);
+}
+
+uint64_t hk_log_next(void)
+{
+    return atomic_load_explicit(&rg.next, memory_order_acquire);
+}
+
+/* An event in a copy: this header, then its text and a NUL, padded to 8 bytes. */
+typedef struct copied {
+    uint64_t seq;
+    int64_t time;
+    uint32_t len;
+    int32_t tid;
+    int32_t level;
+} copied;
+
+#define PADDED(n) (((n) + 7) & ~(size_t)7)
+
+size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
+{
+    size_t done = 0;
+    pthread_mutex_lock(&rg.lock);
+    uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
+    *first = rg.first;
+    for (uint64_t seq = since + 1 > rg.first ? since + 1 : rg.first; seq < next && done < max; seq++) {
+        const ring_event *e = &rg.ev[seq % HK_LOG_KEEP];
+        size_t size = PADDED(sizeof(copied) + e->len + 1);
+        if (kl_buf_reserve(out, size) != KL_OK)
+            break;
+        copied c = {e->seq, e->time, e->len, e->tid, (int32_t)e->level};
+        char *p = out->data + out->len;
+        memset(p, 0, size);
+        memcpy(p, &c, sizeof c);
+        memcpy(p + sizeof c, rg.text + e->off, e->len);
+        out->len += size;
+        done++;
+    }
+    pthread_mutex_unlock(&rg.lock);
+    return done;
+}
+
+bool hk_log_event_next(const kl_buf *b, size_t *off, hk_log_event *ev)
+{
+    if (*off + sizeof(copied) > b->len)
+        return false;
+    copied c;
+    memcpy(&c, b->data + *off, sizeof c);
+    *ev = (hk_log_event){c.seq, c.time, (hk_level)c.level, c.tid, b->data + *off + sizeof c, c.len};
+    *off += PADDED(sizeof c + c.len + 1);
+    return true;
+}
+
 void hk_log(hk_level level, const char *fmt, ...)
 {
     if (level < lg.level)
@@ -130,6 +269,7 @@ void hk_log(hk_level level, const char *fmt, ...)
         rotate(ts.tv_sec / 3600);
     raw_write(lg.fd < 0 ? STDERR_FILENO : lg.fd, line, len);
     pthread_mutex_unlock(&lg.lock);
+    keep(level, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, line + n, len - (size_t)n - 1);
 }
 
 void hk_log_rotate_at(int64_t unix_sec)

@@ -1,10 +1,13 @@
-/* check_hk_log.c - tests of hook/hk_log.c: line format, levels, files, hourly rotation. */
+/* check_hk_log.c - tests of hook/hk_log.c: line format, levels, files, hourly rotation, the
+ * ring of the latest events. */
 #include "testutil.h"
 #include "hk.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +108,168 @@ START_TEST(an_unwritable_log_falls_back_to_stderr)
 }
 END_TEST
 
+/* The events kept after seq since, in a buffer the caller frees. */
+static size_t copy(uint64_t since, size_t max, kl_buf *b, uint64_t *first)
+{
+    memset(b, 0, sizeof *b);
+    return hk_log_copy(since, max, b, first);
+}
+
+START_TEST(the_ring_keeps_each_line_that_passed_the_level_with_time_level_and_thread)
+{
+    hk_config c = to_file("ring.log", HK_INFO);
+    hk_log_open(&c);
+    uint64_t before = hk_log_next();
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    hk_log(HK_WARN, "disk %s is %d%% full", "/var", 97);
+    hk_log(HK_DEBUG, "below the level: not kept");
+    hk_log(HK_ERROR, "second");
+    hk_log_close();
+    ck_assert_uint_eq(hk_log_next(), before + 2);
+    kl_buf b;
+    uint64_t first;
+    ck_assert_uint_eq(copy(before - 1, 100, &b, &first), 2);
+    size_t off = 0;
+    hk_log_event ev;
+    ck_assert(hk_log_event_next(&b, &off, &ev));
+    ck_assert_uint_eq(ev.seq, before);
+    ck_assert_int_eq(ev.level, HK_WARN);
+    ck_assert_str_eq(ev.text, "disk /var is 97% full");
+    ck_assert_uint_eq(ev.len, strlen("disk /var is 97% full"));
+    ck_assert_int_eq(ev.tid, (int)syscall(SYS_gettid));
+    ck_assert_int_ge(ev.time, (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec);
+    int64_t t1 = ev.time;
+    ck_assert(hk_log_event_next(&b, &off, &ev));
+    ck_assert_uint_eq(ev.seq, before + 1);
+    ck_assert_int_eq(ev.level, HK_ERROR);
+    ck_assert_str_eq(ev.text, "second");
+    ck_assert_int_ge(ev.time, t1);
+    ck_assert(!hk_log_event_next(&b, &off, &ev));
+    kl_buf_free(&b);
+}
+END_TEST
+
+START_TEST(a_copy_starts_after_since_and_stops_at_max)
+{
+    hk_config c = to_file("max.log", HK_INFO);
+    hk_log_open(&c);
+    uint64_t before = hk_log_next();
+    for (int i = 0; i < 10; i++)
+        hk_log(HK_INFO, "line %d", i);
+    hk_log_close();
+    kl_buf b;
+    uint64_t first;
+    ck_assert_uint_eq(copy(before + 3, 4, &b, &first), 4);
+    ck_assert_uint_le(first, before);
+    size_t off = 0;
+    hk_log_event ev;
+    for (int i = 4; i < 8; i++) {
+        ck_assert(hk_log_event_next(&b, &off, &ev));
+        ck_assert_uint_eq(ev.seq, before + (uint64_t)i);
+        char want[16];
+        snprintf(want, sizeof want, "line %d", i);
+        ck_assert_str_eq(ev.text, want);
+    }
+    ck_assert(!hk_log_event_next(&b, &off, &ev));
+    kl_buf_free(&b);
+    ck_assert_uint_eq(copy(hk_log_next() - 1, 100, &b, &first), 0);
+    ck_assert_uint_eq(b.len, 0);
+    kl_buf_free(&b);
+}
+END_TEST
+
+START_TEST(the_ring_keeps_only_the_latest_events)
+{
+    hk_config c = to_file("many.log", HK_INFO);
+    hk_log_open(&c);
+    uint64_t before = hk_log_next();
+    for (int i = 0; i < HK_LOG_KEEP + 25; i++)
+        hk_log(HK_INFO, "event %d", i);
+    hk_log_close();
+    kl_buf b;
+    uint64_t first;
+    ck_assert_uint_eq(copy(0, 2 * HK_LOG_KEEP, &b, &first), HK_LOG_KEEP);
+    ck_assert_uint_eq(first, before + 25);
+    size_t off = 0, n = 0;
+    hk_log_event ev;
+    uint64_t want = first;
+    while (hk_log_event_next(&b, &off, &ev)) {
+        ck_assert_uint_eq(ev.seq, want++);
+        char text[32];
+        snprintf(text, sizeof text, "event %d", (int)(ev.seq - before));
+        ck_assert_str_eq(ev.text, text);
+        n++;
+    }
+    ck_assert_uint_eq(n, HK_LOG_KEEP);
+    kl_buf_free(&b);
+}
+END_TEST
+
+/* Texts of 900 bytes (a line's limit is 1024): HK_LOG_KEEP_BYTES holds about 2300 of them. */
+START_TEST(long_lines_give_way_by_bytes_and_stay_whole)
+{
+    hk_config c = to_file("long-ring.log", HK_INFO);
+    hk_log_open(&c);
+    char pad[901];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    uint64_t before = hk_log_next();
+    for (int i = 0; i < 5000; i++)
+        hk_log(HK_INFO, "%04d%s", i, pad + 4);
+    hk_log_close();
+    kl_buf b;
+    uint64_t first;
+    size_t n = copy(0, HK_LOG_KEEP, &b, &first);
+    ck_assert_uint_eq(n, hk_log_next() - first);
+    ck_assert_uint_ge(n, HK_LOG_KEEP_BYTES / 901 - 2);
+    ck_assert_uint_le(n, HK_LOG_KEEP_BYTES / 901);
+    size_t off = 0;
+    hk_log_event ev;
+    while (hk_log_event_next(&b, &off, &ev)) {
+        char num[8];
+        snprintf(num, sizeof num, "%04d", (int)(ev.seq - before));
+        ck_assert_uint_eq(ev.len, 900);
+        ck_assert_mem_eq(ev.text, num, 4);
+        ck_assert_mem_eq(ev.text + 4, pad + 4, 896);
+    }
+    ck_assert_uint_eq(ev.seq, before + 4999);
+    kl_buf_free(&b);
+}
+END_TEST
+
+static void *log_from_thread(void *arg)
+{
+    *(int *)arg = (int)syscall(SYS_gettid);
+    hk_log(HK_INFO, "from another thread");
+    return NULL;
+}
+
+START_TEST(each_event_names_the_thread_that_logged_it)
+{
+    hk_config c = to_file("threads.log", HK_INFO);
+    hk_log_open(&c);
+    uint64_t before = hk_log_next();
+    pthread_t t;
+    int tid = 0;
+    ck_assert_int_eq(pthread_create(&t, NULL, log_from_thread, &tid), 0);
+    pthread_join(t, NULL);
+    hk_log(HK_INFO, "from the main thread");
+    hk_log_close();
+    kl_buf b;
+    uint64_t first;
+    ck_assert_uint_eq(copy(before - 1, 10, &b, &first), 2);
+    size_t off = 0;
+    hk_log_event ev;
+    ck_assert(hk_log_event_next(&b, &off, &ev));
+    ck_assert_int_eq(ev.tid, tid);
+    ck_assert(hk_log_event_next(&b, &off, &ev));
+    ck_assert_int_eq(ev.tid, (int)syscall(SYS_gettid));
+    ck_assert_int_ne(tid, ev.tid);
+    kl_buf_free(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hk_log");
@@ -113,6 +278,11 @@ static Suite *suite(void)
     tcase_add_test(tc, a_long_message_is_cut_and_says_so);
     tcase_add_test(tc, the_file_rotates_when_the_hour_changes);
     tcase_add_test(tc, an_unwritable_log_falls_back_to_stderr);
+    tcase_add_test(tc, the_ring_keeps_each_line_that_passed_the_level_with_time_level_and_thread);
+    tcase_add_test(tc, a_copy_starts_after_since_and_stops_at_max);
+    tcase_add_test(tc, the_ring_keeps_only_the_latest_events);
+    tcase_add_test(tc, long_lines_give_way_by_bytes_and_stay_whole);
+    tcase_add_test(tc, each_event_names_the_thread_that_logged_it);
     suite_add_tcase(s, tc);
     return s;
 }

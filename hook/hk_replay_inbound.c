@@ -2,27 +2,18 @@
  * session (a protobuf koala.Session); its request goes to the service (KOALA_SUT_ADDR) from a
  * local address of its own, and what the service answers comes back as one protobuf
  * koala.ReplayedSession (POST /json: the original koala's ReplayingSession JSON, answered with
- * its ReplayedSession JSON). libmicrohttpd is polled by koala's own thread, so none of its calls
- * is recorded or redirected; each session is replayed on a thread of its own while its HTTP
- * connection waits, suspended.
- *
- * libmicrohttpd is loaded with dlopen when the server starts, not linked: linked, it and the
- * GnuTLS stack it brings would be loaded, and their constructors run, in every process the
- * service spawns; and under AddressSanitizer those constructors (p11-kit's newlocale) run
- * before the sanitizer's own and leave libc's locale lock corrupted, hanging the process at
- * exit. */
-#include "hk.h"
+ * its ReplayedSession JSON). libmicrohttpd is polled by koala's own thread (hk_mhd.c), so none
+ * of its calls is recorded or redirected; each session is replayed on a thread of its own
+ * while its HTTP connection waits, suspended. */
+#include "hk_mhd.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,41 +32,10 @@ typedef struct job {
     kl_buf answer;        /* a ReplayedSession, or a line of text saying what went wrong */
 } job;
 
-/* The libmicrohttpd functions the server calls. */
-#define MHD_FNS(X)                                                                                \
-    X(start_daemon) X(stop_daemon) X(run) X(get_daemon_info) X(get_timeout)                      \
-    X(suspend_connection) X(resume_connection)                                                    \
-    X(create_response_from_buffer) X(add_response_header) X(queue_response) X(destroy_response)
-static struct {
-#define X(f) __typeof__(MHD_##f) *f;
-    MHD_FNS(X)
-#undef X
-} mhd;
-
-#define MHD_SONAME "libmicrohttpd.so.12"
-
-/* Load libmicrohttpd. @return NULL, or why it cannot be used. */
-static const char *mhd_load(void)
-{
-    void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-        return dlerror();
-#define X(f)                                                                                      \
-    if (!(mhd.f = (__typeof__(MHD_##f) *)dlsym(h, "MHD_" #f)))                                    \
-        return "MHD_" #f " is missing";
-    MHD_FNS(X)
-#undef X
-    return NULL;
-}
-
 static struct {
     hk_config cfg;
-    struct MHD_Daemon *d;
-    pthread_t poller;
-    atomic_bool stop;
+    hk_mhd_server server;
     atomic_uint unix_names; /* for the abstract addresses a unix service is called from */
-    int wake;               /* an eventfd: a session is answered, its connection resumed */
-    bool running;
 } in;
 
 static int64_t now_ns(void)
@@ -276,24 +236,10 @@ static void *replay_main(void *arg)
         }
         kl_replayed_free(out);
     }
-    mhd.resume_connection(j->conn);
+    hk_mhd.resume_connection(j->conn);
     /* libmicrohttpd's own wake-up of an external event loop is not there in every mode. */
-    uint64_t one = 1;
-    if (write(in.wake, &one, sizeof one) < 0)
-        hk_log(HK_DEBUG, "cannot wake the inbound server: %s", strerror(errno));
+    hk_mhd_wake(&in.server);
     return NULL;
-}
-
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *type,
-                             const void *data, size_t len)
-{
-    struct MHD_Response *resp = mhd.create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    mhd.add_response_header(resp, "Content-Type", type);
-    enum MHD_Result rc = mhd.queue_response(c, status, resp);
-    mhd.destroy_response(resp);
-    return rc;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -307,7 +253,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             static const char use[] = "koala replayer: POST a recorded session (protobuf koala.Session); "
                                       "the answer is a koala.ReplayedSession. POST /json takes the "
                                       "original koala's ReplayingSession JSON\n";
-            return queue(c, 405, "text/plain; charset=utf-8", use, sizeof use - 1);
+            return hk_mhd_answer(c, 405, "text/plain; charset=utf-8", use, sizeof use - 1);
         }
         if (!(j = calloc(1, sizeof *j)))
             return MHD_NO;
@@ -324,19 +270,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (!j->started) {
         j->started = true;
-        mhd.suspend_connection(c);
+        hk_mhd.suspend_connection(c);
         pthread_t t;
         pthread_attr_t a;
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &a, replay_main, j) != 0) {
             answer_text(j, 503, "no thread to replay the session", "");
-            mhd.resume_connection(c);
+            hk_mhd.resume_connection(c);
         }
         pthread_attr_destroy(&a);
         return MHD_YES;
     }
-    return queue(c, j->status, j->type, j->answer.data, j->answer.len);
+    return hk_mhd_answer(c, j->status, j->type, j->answer.data, j->answer.len);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **state,
@@ -352,48 +298,17 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
-/* libmicrohttpd is loaded and started here, on koala's thread, once the process is up. */
-static void *poll_main(void *arg)
+static void started(hk_mhd_server *s, const char *why, int err)
 {
-    (void)arg;
-    hk_own_thread(false);
-    const hk_config *c = &in.cfg;
-    char text[KL_ADDR_STRLEN];
-    kl_addr_format(&c->inbound_addr, text, sizeof text);
-    const char *why = mhd_load();
-    if (why) {
-        hk_log(HK_ERROR, "no inbound server: cannot load %s (Debian: libmicrohttpd12): %s", MHD_SONAME, why);
-        return NULL;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    kl_addr_to_sockaddr(&c->inbound_addr, &ss, &sl);
-    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    in.d = mhd.start_daemon(flags, c->inbound_addr.port, NULL, NULL, handle, NULL,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
-    if (!in.d) {
-        hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: cannot listen there: %s", text, strerror(errno));
-        return NULL;
-    }
-    hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
-           kl_addr_format(&c->sut_addr, (char[KL_ADDR_STRLEN]){0}, KL_ADDR_STRLEN));
-    /* libmicrohttpd's epoll fd and our wake-up, polled here; every 200 ms at least, for stop. */
-    const union MHD_DaemonInfo *info = mhd.get_daemon_info(in.d, MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd p[2] = {{.fd = info ? info->epoll_fd : -1, .events = POLLIN}, {.fd = in.wake, .events = POLLIN}};
-    while (!atomic_load(&in.stop)) {
-        MHD_UNSIGNED_LONG_LONG ms = 200;
-        if (mhd.get_timeout(in.d, &ms) != MHD_YES || ms > 200)
-            ms = 200;
-        if (poll(p, 2, (int)ms) > 0 && p[1].revents) {
-            uint64_t n;
-            if (read(in.wake, &n, sizeof n) < 0 && errno != EAGAIN)
-                break;
-        }
-        mhd.run(in.d);
-    }
-    mhd.stop_daemon(in.d);
-    return NULL;
+    char text[KL_ADDR_STRLEN], sut[KL_ADDR_STRLEN];
+    kl_addr_format(&s->addr, text, sizeof text);
+    if (!why)
+        hk_log(HK_INFO, "replaying: sessions POSTed to http://%s are sent to the service at %s", text,
+               kl_addr_format(&in.cfg.sut_addr, sut, sizeof sut));
+    else if (err)
+        hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: %s there: %s", text, why, strerror(err));
+    else
+        hk_log(HK_ERROR, "no inbound server: %s", why);
 }
 
 bool hk_replay_inbound_start(const hk_config *c)
@@ -405,26 +320,12 @@ bool hk_replay_inbound_start(const hk_config *c)
         hk_log(HK_ERROR, "KOALA_INBOUND_ADDR=%s: the inbound server listens on ip:port only", text);
         return false;
     }
-    atomic_store(&in.stop, false);
-    if ((in.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-        hk_log(HK_ERROR, "cannot start the inbound server: eventfd: %s", strerror(errno));
-        return false;
-    }
-    in.running = pthread_create(&in.poller, NULL, poll_main, NULL) == 0;
-    if (!in.running) {
-        hk_log(HK_ERROR, "cannot start the inbound server's thread");
-        close(in.wake);
-    }
-    return in.running;
+    in.server = (hk_mhd_server){.addr = c->inbound_addr, .handle = handle, .completed = completed,
+                                .started = started};
+    return hk_mhd_start(&in.server, "the inbound server");
 }
 
 void hk_replay_inbound_stop(void)
 {
-    if (!in.running)
-        return;
-    atomic_store(&in.stop, true);
-    pthread_join(in.poller, NULL);
-    close(in.wake);
-    in.running = false;
-    in.d = NULL;
+    hk_mhd_stop(&in.server);
 }

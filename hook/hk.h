@@ -86,6 +86,7 @@ typedef struct hk_config {
     uint16_t bypass_ports[HK_MAX_BYPASS]; /* KOALA_OUTBOUND_BYPASS_PORT: never redirected */
     int n_bypass_ports;
     kl_match_opts match;                  /* KOALA_REPLAYING_MATCH_STRATEGY, _THRESHOLD */
+    kl_addr witch_addr;                   /* KOALA_WITCH_ADDR: 127.0.0.1:8318; empty: off */
     /* A bad value is kept here, to be logged once the log is open, and the default used. */
     char warnings[HK_MAX_WARNINGS][256];
     int n_warnings;
@@ -170,6 +171,7 @@ typedef struct hk_fd_info {
 typedef struct hk_fd_entry {
     atomic_uchar kind;
     atomic_uint gen;             /* changes with every store: a thread's copy is still good */
+    _Atomic uint64_t bytes_in, bytes_out; /* since it became what it is, for the witch */
     pthread_mutex_t lock;
     hk_fd_info info;
 } hk_fd_entry;
@@ -186,6 +188,27 @@ static inline hk_fd_kind hk_fd_kind_of(int fd)
     return c ? (hk_fd_kind)atomic_load_explicit(&c[fd % HK_FD_CHUNK].kind, memory_order_acquire)
              : HK_FD_UNKNOWN;
 }
+/* n bytes of a recorded call went in or out on fd: counted for the witch, one relaxed
+ * atomic add on the entry the call read its kind from. */
+static inline void hk_fd_count(int fd, size_t n, bool sent)
+{
+    if (fd < 0 || fd >= HK_FD_MAX)
+        return;
+    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
+    if (c)
+        atomic_fetch_add_explicit(sent ? &c[fd % HK_FD_CHUNK].bytes_out : &c[fd % HK_FD_CHUNK].bytes_in, n,
+                                  memory_order_relaxed);
+}
+/* What the witch shows of an fd. */
+typedef struct hk_fd_stat {
+    int fd;
+    hk_fd_info info;
+    uint64_t bytes_in, bytes_out;
+} hk_fd_stat;
+/* The fds from *from on that are connections, datagram sockets, appended files or koala's
+ * own, ascending, at most max of them (each copied under its entry's lock); *from moves past
+ * the last one looked at. @return how many; 0 once past the last fd. */
+int hk_fd_list(hk_fd_stat *out, int max, int *from);
 /* Everything known of fd, consistent even while another thread changes it.
  * @return false when fd is unknown or out of range. */
 bool hk_fd_get(int fd, hk_fd_info *out);
@@ -250,6 +273,13 @@ void hk_sink_stop(void);
 void hk_sink_drain(int64_t timeout_ns);
 /* Sessions written and dropped, file bytes, files opened, so far. */
 hk_sink_totals hk_sink_get_totals(void);
+/* The writer's queue and file, for the witch. */
+typedef struct hk_sink_state {
+    bool running;
+    size_t queued, queued_bytes, max_queue_bytes;
+    char file[HK_PATH_MAX + 320];       /* the file being written, "" between files */
+} hk_sink_state;
+void hk_sink_get_state(hk_sink_state *st);
 
 /* ------------------------------------------------------------------ events */
 
@@ -357,6 +387,16 @@ const char *hk_replay_path(const char *path, char *buf, size_t cap, int *tmp_fd)
  * minus the time the service read it; 0 outside replayed sessions. */
 int64_t hk_replay_shift(void);
 
+/* The replayer's counters since it started. */
+typedef struct hk_replay_totals {
+    uint64_t replayed, failed;  /* sessions replayed; of them, with an error */
+    uint64_t matched, missed;   /* outbound requests answered from the recording, and not */
+} hk_replay_totals;
+/* For the witch: the service threads that worked for replayed sessions lately, appended to
+ * threads, and the sessions in flight, to in_progress, as JSON array elements; *t the
+ * counters. */
+void hk_replay_witch(kl_buf *threads, kl_buf *in_progress, hk_replay_totals *t);
+
 /* The outbound server's side, by a connection's key (the peer its accept() saw). What to
  * send first on a new connection: a recorded greeting of its session (the server spoke first
  * on a call to the same peer port), appended to out. @return true when there is one. */
@@ -450,5 +490,41 @@ void hk_record_stop(void);
 void hk_record_catch_up(void);
 /* Builder counters of the threads done so far and of every thread still running. */
 void hk_record_totals(kl_builder_totals *t);
+/* For the witch: every builder (a thread's, or a virtual thread's), appended to threads, and
+ * each session in progress, to in_progress, as JSON array elements; *t the builders'
+ * counters as of their last build. */
+void hk_record_witch(kl_buf *threads, kl_buf *in_progress, kl_builder_totals *t);
+
+/* ------------------------------------------------------------------- witch */
+
+/* The witch (hk_witch.c): a web page and its JSON, served on KOALA_WITCH_ADDR by a thread of
+ * koala's, showing koala's log (the ring), its state and the latest sessions. It starts in a
+ * process once it serves requests, and serves there if the port is free: several processes
+ * of one service load koala (a wrapper script, a prefork master and its workers), and the
+ * first to serve a request takes the port. */
+
+/* Where the state the hook's interposers keep comes from: NULL for a part not running. */
+typedef struct hk_witch_sources {
+    void (*record)(kl_buf *threads, kl_buf *in_progress, kl_builder_totals *t);
+    void (*replay)(kl_buf *threads, kl_buf *in_progress, hk_replay_totals *t);
+} hk_witch_sources;
+
+/* Keep c and src (copied): the witch may start later, unless c turns it off. */
+void hk_witch_arm(const hk_config *c, const hk_witch_sources *src);
+/* The process serves requests (its first accepted connection; the replayer's servers
+ * starting): the witch starts, once per process. After the first call, one atomic load. */
+void hk_witch_poke(void);
+/* Stop it (at exit) and free what it keeps. */
+void hk_witch_stop(void);
+/* A session written, or replayed (taken): kept among the latest when this process serves the
+ * witch, else freed. Never called on a service's thread. */
+void hk_witch_keep_session(kl_session *s);
+void hk_witch_keep_replayed(kl_replayed *r);
+/* JSON for the witch's sources: a comma before the next element or member, unless b is empty
+ * or ends with [ { or :; a string in the original koala's escaping (kl_json_bytes), null for
+ * NULL; an address as text, null when empty. */
+void hk_json_sep(kl_buf *b);
+void hk_json_str(kl_buf *b, const char *s);
+void hk_json_addr(kl_buf *b, const kl_addr *a);
 
 #endif

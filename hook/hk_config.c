@@ -155,6 +155,26 @@ static void get_match(hk_config *c, const char *strategy, const char *threshold)
         c->match.threshold = t;
 }
 
+/* The witch's address: ip:port, :port on loopback, or off. */
+static void get_witch(hk_config *c, const char *value)
+{
+    static const char dflt[] = "127.0.0.1:8318";
+    kl_addr_parse(dflt, &c->witch_addr);
+    if (!value)
+        return;
+    if (strcasecmp(value, "off") == 0) {
+        memset(&c->witch_addr, 0, sizeof c->witch_addr);
+        return;
+    }
+    kl_addr a;
+    char text[KL_ADDR_STRLEN];
+    snprintf(text, sizeof text, "%s%s", value[0] == ':' ? "127.0.0.1" : "", value);
+    if (kl_addr_parse(text, &a) != KL_OK || !a.family || !a.port)
+        warn(c, "KOALA_WITCH_ADDR", value, "is not ip:port, :port or off", dflt);
+    else
+        c->witch_addr = a;
+}
+
 void hk_config_load(hk_config *c, const char *(*get)(const char *name))
 {
     memset(c, 0, sizeof *c);
@@ -175,6 +195,7 @@ void hk_config_load(hk_config *c, const char *(*get)(const char *name))
                  &c->inbound_read_timeout_ns, 100000000, "100ms");
     get_ports(c, get("KOALA_OUTBOUND_BYPASS_PORT"));
     get_match(c, get("KOALA_REPLAYING_MATCH_STRATEGY"), get("KOALA_REPLAYING_MATCH_THRESHOLD"));
+    get_witch(c, get("KOALA_WITCH_ADDR"));
 }
 
 bool hk_config_bypassed(const hk_config *c, const kl_addr *peer)

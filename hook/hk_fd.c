@@ -85,6 +85,12 @@ const hk_fd_info *hk_fd_peek(int fd)
 static void store(entry *e, const hk_fd_info *info)
 {
     pthread_mutex_lock(&e->lock);
+    /* The counters belong to the connection: a replayed one moved to another session keeps
+     * them, anything else starts again. */
+    if (!info || info->kind != e->info.kind || !kl_addr_equal(&info->peer, &e->info.peer)) {
+        atomic_store_explicit(&e->bytes_in, 0, memory_order_relaxed);
+        atomic_store_explicit(&e->bytes_out, 0, memory_order_relaxed);
+    }
     if (info)
         e->info = *info;
     else
@@ -211,4 +217,23 @@ int hk_fd_span(void)
         if (atomic_load_explicit(&hk_fd_chunks[c], memory_order_acquire))
             return (c + 1) * CHUNK;
     return 0;
+}
+
+int hk_fd_list(hk_fd_stat *out, int max, int *from)
+{
+    int n = 0, span = hk_fd_span(), fd = *from;
+    for (; fd < span && n < max; fd++) {
+        hk_fd_kind k = hk_fd_kind_of(fd);
+        if (k == HK_FD_UNKNOWN || k == HK_FD_OTHER)
+            continue;
+        entry *e = slot(fd, false);
+        pthread_mutex_lock(&e->lock);
+        out[n] = (hk_fd_stat){fd, e->info, atomic_load_explicit(&e->bytes_in, memory_order_relaxed),
+                              atomic_load_explicit(&e->bytes_out, memory_order_relaxed)};
+        pthread_mutex_unlock(&e->lock);
+        if (out[n].info.kind != HK_FD_UNKNOWN && out[n].info.kind != HK_FD_OTHER)
+            n++;
+    }
+    *from = fd;
+    return n;
 }

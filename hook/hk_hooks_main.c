@@ -1,5 +1,5 @@
 /* hk_hooks_main.c - koala's start and end in a process: configuration, log, the recording's
- * sink and the replayer's servers, and the summary line at exit. */
+ * sink, the replayer's servers and the witch, and the summary line at exit. */
 #include "hk.h"
 
 #include <errno.h>
@@ -94,6 +94,11 @@ __attribute__((constructor)) static void hk_start(void)
         return;
     }
     hk_record_init(&cfg, recording);
+    hk_witch_sources src = {.record = recording ? hk_record_witch : NULL};
+#if HK_REPLAY
+    src.replay = hk_replay_witch;
+#endif
+    hk_witch_arm(&cfg, &src);
     if (recording)
         watch_stop_signals();
     hk_leave();
@@ -105,6 +110,7 @@ __attribute__((destructor)) static void hk_stop(void)
 {
     if ((!recording && !replaying) || !hk_enter())
         return;
+    hk_witch_stop();
 #if HK_REPLAY
     if (replaying)
         hk_replay_stop();

@@ -14,6 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The session in progress on a builder as the witch shows it, followed by the threads as they
+ * queue events (under qlock), the builder being fed later: a request read after a response
+ * starts one, named as the builder names it; it is over when handed out, when its connection
+ * closes, or when the builder is flushed. */
+typedef struct progress {
+    int64_t start;                /* its first inbound byte (unix ns); 0: none in progress */
+    kl_addr peer;
+    uint64_t request_bytes, response_bytes;
+    uint32_t events;              /* outbound, file, datagram and storage events */
+    bool answered;                /* response bytes went out */
+} progress;
+
 /* A builder in the registry: a thread's own, or a virtual thread's that threads delegate to
  * (to-koala!set-delegated-from-thread-id). A service thread only copies each event into
  * `pend`, under the short qlock; the builder is fed from it later, with lock held, by the
@@ -23,12 +35,17 @@
 typedef struct slot {
     pthread_mutex_t lock;         /* the builder and `spare`; taken before qlock */
     kl_builder *b;
-    pthread_mutex_t qlock;        /* pend */
+    pthread_mutex_t qlock;        /* pend, now, totals */
     kl_buf pend;                  /* events not yet built (hk_events.c) */
+    progress now;
+    kl_builder_totals totals;     /* the builder's, as of its last build */
     kl_buf spare;                 /* empty: swapped with pend to build what it holds */
     _Atomic int64_t last;         /* time of the last event */
     atomic_bool idle;             /* flushed for idleness, no event since */
+    int64_t id;                   /* the thread's id, or the virtual thread's */
     int64_t vtid;                 /* a virtual thread's id; 0 for a thread's own builder */
+    int64_t delegates_to;         /* a thread's own builder: the virtual thread its traffic
+                                     goes to now, 0 for none (rc.lock) */
     int users;                    /* threads delegated to this virtual thread (rc.lock) */
     struct slot *prev, *next;
 } slot;
@@ -87,15 +104,26 @@ static struct timespec time_after(clockid_t clock, long ns)
     return t;
 }
 
-static void take_all(kl_builder *b)
+/* Hand out the builder's finished sessions (sl->lock held). */
+static void take_all(slot *sl)
 {
-    for (kl_session *s; (s = kl_builder_take(b));) {
+    for (kl_session *s; (s = kl_builder_take(sl->b));) {
         if (hk_log_on(HK_DEBUG))
             hk_log(HK_DEBUG, "session %s: %zu request and %zu response bytes, %zu actions%s", s->id,
                    s->call_from_inbound.request.len, s->return_inbound.response.len, s->n_actions,
                    s->truncated ? ", truncated" : "");
+        /* The builder names a session "<time of its first byte>-<thread id>". */
+        char id[48];
+        pthread_mutex_lock(&sl->qlock);
+        snprintf(id, sizeof id, "%lld-%lld", (long long)sl->now.start, (long long)sl->id);
+        if (sl->now.start && s->id && strcmp(s->id, id) == 0)
+            sl->now.start = 0;
+        pthread_mutex_unlock(&sl->qlock);
         hk_sink_put(s);
     }
+    pthread_mutex_lock(&sl->qlock);
+    kl_builder_get_totals(sl->b, &sl->totals);
+    pthread_mutex_unlock(&sl->qlock);
 }
 
 /* A builder call that may drop a session when memory runs out: say so. */
@@ -118,7 +146,7 @@ static bool catch_up(slot *sl, const struct timespec *deadline)
     kl_event ev;
     for (size_t off = 0; hk_events_next(&queued, &off, &ev);)
         checked(kl_builder_feed(sl->b, &ev));
-    take_all(sl->b);
+    take_all(sl);
     queued.len = 0;
     if (queued.cap > SPARE_KEEP)
         kl_buf_free(&queued);
@@ -131,7 +159,10 @@ static void end_and_take(slot *sl)
 {
     catch_up(sl, NULL);
     checked(kl_builder_flush(sl->b));
-    take_all(sl->b);
+    take_all(sl);
+    pthread_mutex_lock(&sl->qlock);
+    sl->now.start = 0;
+    pthread_mutex_unlock(&sl->qlock);
 }
 
 /* An idle slot gives back its event buffers (sl->lock held). */
@@ -253,7 +284,7 @@ static void *collector_main(void *arg)
                 end_and_take(sl);
                 release_buffers(sl);
             } else {
-                take_all(sl->b);
+                take_all(sl);
             }
             pthread_mutex_unlock(&sl->lock);
             /* A virtual thread nobody delegates to any more is gone once idle. */
@@ -393,6 +424,7 @@ static slot *slot_new(int64_t id)
     }
     pthread_mutex_init(&sl->lock, NULL);
     pthread_mutex_init(&sl->qlock, NULL);
+    sl->id = id;
     atomic_init(&sl->last, now_ns());
     atomic_init(&sl->idle, false);
     return sl;
@@ -433,6 +465,36 @@ static slot *builder(bool create)
     return t->own = sl;
 }
 
+/* What ev does to the session in progress (qlock held). */
+static void note(progress *p, const kl_event *ev)
+{
+    switch (ev->type) {
+    case KL_EV_INBOUND_RECV:
+        if (!p->start || p->answered) {
+            *p = (progress){.start = ev->time};
+            if (ev->peer)
+                p->peer = *ev->peer;
+        }
+        p->request_bytes += ev->len;
+        break;
+    case KL_EV_INBOUND_SEND:
+        p->response_bytes += ev->len;
+        p->answered = true;
+        break;
+    case KL_EV_INBOUND_CLOSE:
+        p->start = 0;
+        break;
+    case KL_EV_OUTBOUND_SEND:
+    case KL_EV_OUTBOUND_RECV:
+    case KL_EV_OUTBOUND_CLOSE:
+    case KL_EV_APPEND_FILE:
+    case KL_EV_SEND_UDP:
+    case KL_EV_READ_STORAGE:
+        p->events++;
+        break;
+    }
+}
+
 /* Queue ev, its data the first ev->len bytes of iov, for the collector; build it at once when
  * it is large or cannot be queued, a piece at a time (pieces of one stream join up). */
 static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
@@ -443,6 +505,7 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
     atomic_store_explicit(&sl->idle, false, memory_order_relaxed);
     if (ev.len < DIRECT_BYTES) {
         pthread_mutex_lock(&sl->qlock);
+        note(&sl->now, &ev);
         int err = hk_events_put(&sl->pend, &ev, iov, cnt);
         size_t queued = sl->pend.len;
         pthread_mutex_unlock(&sl->qlock);
@@ -459,6 +522,11 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
     }
     pthread_mutex_lock(&sl->lock);
     catch_up(sl, NULL);
+    if (ev.len >= DIRECT_BYTES) {
+        pthread_mutex_lock(&sl->qlock);
+        note(&sl->now, &ev);
+        pthread_mutex_unlock(&sl->qlock);
+    }
     if (!ev.len)
         checked(kl_builder_feed(sl->b, &ev));
     for (size_t left = ev.len; left && cnt > 0; iov++, cnt--) {
@@ -469,7 +537,7 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
         if (piece.len)
             checked(kl_builder_feed(sl->b, &piece));
     }
-    take_all(sl->b);
+    take_all(sl);
     pthread_mutex_unlock(&sl->lock);
 }
 
@@ -525,6 +593,7 @@ void hk_on_accept(int fd)
     hk_fd_set(fd, &info);
     log_conn(fd, info.replay ? "inbound connection of a replayed session from" : "inbound connection from",
              &info.peer);
+    hk_witch_poke();
 }
 
 void hk_on_socket(int fd, int type)
@@ -612,6 +681,7 @@ void hk_on_close_range(unsigned lo, unsigned hi)
  * (end of stream). */
 static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sent, hk_fd_kind k)
 {
+    hk_fd_count(fd, n, sent);
     const hk_fd_info *info = hk_fd_peek(fd);
     if (!info)
         return;
@@ -660,6 +730,7 @@ const uint8_t *hk_gather(const struct iovec *iov, size_t cnt, size_t n, uint8_t 
 static void send_datagram(int fd, const struct iovec *iov, size_t cnt, size_t n,
                           const struct sockaddr *to, socklen_t len)
 {
+    hk_fd_count(fd, n, true);
     slot *b = builder(false);
     if (!b)
         return;
@@ -853,6 +924,8 @@ void hk_record_delegate(int64_t vtid)
     if (t->delegate)
         t->delegate->users--;
     t->delegate = NULL;
+    if (t->own)
+        t->own->delegates_to = vtid;
     if (vtid) {
         slot *sl = rc.slots;
         while (sl && sl->vtid != vtid)
@@ -941,5 +1014,44 @@ void hk_record_totals(kl_builder_totals *t)
         pthread_mutex_unlock(&sl->lock);
         add_totals(t, &one);
     }
+    pthread_mutex_unlock(&rc.lock);
+}
+
+/* A builder as the witch's thread entry and, with a session in progress, its entry in the
+ * sessions in progress. The slot's state is copied under qlock, then written out (rc.lock
+ * held: the slot stays). */
+static void witch_slot(slot *sl, kl_buf *threads, kl_buf *in_progress, kl_builder_totals *t)
+{
+    pthread_mutex_lock(&sl->qlock);
+    progress now = sl->now;
+    add_totals(t, &sl->totals);
+    size_t queued = sl->pend.len;
+    pthread_mutex_unlock(&sl->qlock);
+    char id[48], thread[24];
+    snprintf(id, sizeof id, "%lld-%lld", (long long)now.start, (long long)sl->id);
+    snprintf(thread, sizeof thread, sl->vtid ? "null" : "%lld", (long long)sl->id);
+    hk_json_sep(threads);
+    kl_buf_printf(threads, "{\"id\":%s,\"virtual_id\":%lld,\"for\":\"recording\",\"session\":", thread,
+                  (long long)(sl->vtid ? sl->vtid : sl->delegates_to));
+    hk_json_str(threads, now.start ? id : NULL);
+    kl_buf_printf(threads, ",\"last_access\":%lld,\"idle\":%s,\"queued_bytes\":%zu}",
+                  (long long)atomic_load(&sl->last), atomic_load(&sl->idle) ? "true" : "false", queued);
+    if (!now.start)
+        return;
+    hk_json_sep(in_progress);
+    kl_buf_printf(in_progress, "{\"id\":\"%s\",\"for\":\"recording\",\"thread\":%s,\"virtual_id\":%lld,"
+                  "\"since\":%lld,\"peer\":", id, thread, (long long)sl->vtid, (long long)now.start);
+    hk_json_addr(in_progress, &now.peer);
+    kl_buf_printf(in_progress, ",\"request_bytes\":%llu,\"response_bytes\":%llu,\"answered\":%s,\"events\":%u}",
+                  (unsigned long long)now.request_bytes, (unsigned long long)now.response_bytes,
+                  now.answered ? "true" : "false", now.events);
+}
+
+void hk_record_witch(kl_buf *threads, kl_buf *in_progress, kl_builder_totals *t)
+{
+    pthread_mutex_lock(&rc.lock);
+    *t = rc.done;
+    for (slot *sl = rc.slots; sl; sl = sl->next)
+        witch_slot(sl, threads, in_progress, t);
     pthread_mutex_unlock(&rc.lock);
 }

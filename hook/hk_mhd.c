@@ -75,18 +75,61 @@ static int listen_on(const kl_addr *a)
     return fd;
 }
 
+/* Whether the server's fds are still the ones it opened. */
+static bool intact(const hk_mhd_server *s)
+{
+    int fds[3] = {s->listen_fd, s->epoll_fd, s->wake};
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        if (fds[i] >= 0 && (fstat(fds[i], &st) != 0 || st.st_dev != s->ids[i].st_dev || st.st_ino != s->ids[i].st_ino))
+            return false;
+    }
+    return true;
+}
+
+/* Serve until stopped. @return false when the fds are no longer the server's. */
+static bool loop(hk_mhd_server *s)
+{
+    /* libmicrohttpd's epoll fd and the wake-up, polled here; every 200 ms at least, for
+     * stop and for the owner's turn; the fds are checked every second. */
+    struct pollfd p[2] = {{.fd = s->epoll_fd, .events = POLLIN}, {.fd = s->wake, .events = POLLIN}};
+    struct timespec checked = {0};
+    while (!atomic_load(&s->stop)) {
+        MHD_UNSIGNED_LONG_LONG ms = 200;
+        if (hk_mhd.get_timeout(s->d, &ms) != MHD_YES || ms > 200)
+            ms = 200;
+        int n = poll(p, 2, (int)ms);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        bool check = now.tv_sec != checked.tv_sec || (n > 0 && p[1].revents);
+        if ((n > 0 && ((p[0].revents | p[1].revents) & POLLNVAL)) || (check && !intact(s)))
+            return false;
+        if (check)
+            checked = now;
+        uint64_t v;
+        ssize_t got = n > 0 && p[1].revents ? read(s->wake, &v, sizeof v) : 1;
+        if (got == 0 || (got < 0 && errno != EAGAIN))
+            return false;
+        if (s->turn)
+            s->turn(s);
+        if (hk_mhd.run(s->d) != MHD_YES)
+            return false;
+    }
+    return true;
+}
+
 static void *serve(void *arg)
 {
     hk_mhd_server *s = arg;
     hk_own_thread(s->idle_class);
     const char *why = load();
     if (why) {
-        s->started(s, why, 0);
+        s->status(s, why, 0);
         return NULL;
     }
     int fd = listen_on(&s->addr);
     if (fd < 0) {
-        s->started(s, "cannot listen", errno);
+        s->status(s, "cannot listen", errno);
         return NULL;
     }
     unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_EPOLL | (s->addr.family == AF_INET6 ? MHD_USE_IPv6 : 0);
@@ -96,7 +139,7 @@ static void *serve(void *arg)
     if (!d) {
         int err = errno;
         close(fd);
-        s->started(s, "libmicrohttpd cannot start", err);
+        s->status(s, "libmicrohttpd cannot start", err);
         return NULL;
     }
     const union MHD_DaemonInfo *info = hk_mhd.get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
@@ -104,25 +147,21 @@ static void *serve(void *arg)
     s->d = d;
     s->listen_fd = fd;
     s->epoll_fd = info ? info->epoll_fd : -1;
+    int fds[3] = {s->listen_fd, s->epoll_fd, s->wake};
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0 && fstat(fds[i], &s->ids[i]) != 0)
+            memset(&s->ids[i], 0, sizeof s->ids[i]);
     pthread_mutex_unlock(&mh.lock);
-    s->started(s, NULL, 0);
-    /* libmicrohttpd's epoll fd and the wake-up, polled here; every 200 ms at least, for
-     * stop and for the owner's turn. */
-    struct pollfd p[2] = {{.fd = s->epoll_fd, .events = POLLIN}, {.fd = s->wake, .events = POLLIN}};
-    while (!atomic_load(&s->stop)) {
-        MHD_UNSIGNED_LONG_LONG ms = 200;
-        if (hk_mhd.get_timeout(d, &ms) != MHD_YES || ms > 200)
-            ms = 200;
-        if (poll(p, 2, (int)ms) > 0 && p[1].revents) {
-            uint64_t n;
-            if (read(s->wake, &n, sizeof n) < 0 && errno != EAGAIN)
-                break;
-        }
-        if (s->turn)
-            s->turn(s);
-        hk_mhd.run(d);
+    s->status(s, NULL, 0);
+    if (loop(s)) {
+        hk_mhd.stop_daemon(d);
+        return NULL;
     }
-    hk_mhd.stop_daemon(d);
+    /* The daemon is left as it is: stopping it would close numbers the service may use now. */
+    pthread_mutex_lock(&mh.lock);
+    s->listen_fd = s->epoll_fd = s->wake = -1;
+    pthread_mutex_unlock(&mh.lock);
+    s->status(s, "the service closed or replaced its fds", 0);
     return NULL;
 }
 
@@ -208,7 +247,8 @@ void hk_mhd_stop(hk_mhd_server *s)
     atomic_store(&s->stop, true);
     hk_mhd_wake(s);
     pthread_join(s->thread, NULL);
-    close(s->wake);
+    if (s->wake >= 0)
+        close(s->wake);
     s->d = NULL;
 }
 

@@ -6,6 +6,7 @@
 #include "hk.h"
 
 #include <microhttpd.h>
+#include <sys/stat.h>
 
 #define HK_MHD_SONAME "libmicrohttpd.so.12"
 
@@ -31,10 +32,11 @@ struct hk_mhd_server {
     MHD_AccessHandlerCallback handle;       /* called with the server as its cls */
     MHD_RequestCompletedCallback completed; /* the same */
     bool idle_class;                        /* the thread's class, as hk_own_thread() */
-    /* On the server's thread, once: listening (why NULL), or not, why saying what failed
-     * ("cannot load libmicrohttpd.so.12: ...", "cannot listen"), err the errno of the system
-     * call that failed (EADDRINUSE...) or 0. After a failure the thread ends. */
-    void (*started)(hk_mhd_server *s, const char *why, int err);
+    /* On the server's thread: listening (why NULL), or not, why saying what failed ("cannot
+     * load libmicrohttpd.so.12: ...", "cannot listen"), err the errno of the system call that
+     * failed (EADDRINUSE...) or 0. After a failure the thread ends. Called once, or a second
+     * time when a server that listened stops: the service closed or replaced its fds. */
+    void (*status)(hk_mhd_server *s, const char *why, int err);
     /* On the server's thread at every turn of its loop, at least every 200 ms; NULL for none. */
     void (*turn)(hk_mhd_server *s);
     /* The server's own. */
@@ -43,6 +45,7 @@ struct hk_mhd_server {
     atomic_bool stop;
     int wake;                               /* an eventfd: look at the connections now */
     int listen_fd, epoll_fd;
+    struct stat ids[3];                     /* of listen_fd, epoll_fd and wake, when they opened */
     bool running;                           /* the thread was started and not joined */
 };
 
@@ -54,7 +57,9 @@ bool hk_mhd_start(hk_mhd_server *s, const char *what);
 void hk_mhd_wake(hk_mhd_server *s);
 /* Stop the server and join its thread. Nothing when it does not run: never started, or in
  * a forked child, which its thread did not follow (the child's copies of its fds are closed
- * at the fork). */
+ * at the fork). A server whose fds the service closed or replaced (a daemon pointing every fd
+ * it does not know at /dev/null) stops serving by itself, and leaves every fd alone: their
+ * numbers may be the service's by then. */
 void hk_mhd_stop(hk_mhd_server *s);
 /* Queue an answer on c: status, Content-Type type, len bytes of data (copied). */
 enum MHD_Result hk_mhd_answer(struct MHD_Connection *c, unsigned status, const char *type,

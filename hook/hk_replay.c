@@ -31,6 +31,7 @@ struct hk_replay {
     kl_addr local;           /* where the inbound connection comes from */
     int64_t shift_ns;        /* recorded time minus real time, from the first read */
     bool read;               /* the service has read the request */
+    uint32_t matched, missed; /* outbound requests answered, and not */
     appended *files;
     struct hk_replay *next;
 };
@@ -53,6 +54,15 @@ typedef struct delegation {
     struct delegation *next;
 } delegation;
 
+/* A service thread that worked for a replayed session, for the witch. */
+typedef struct worker {
+    int tid;
+    int64_t vtid;
+    uint64_t token;          /* the session it works for now, 0 for none */
+    int64_t since;           /* when it took it */
+} worker;
+#define MAX_WORKERS 64       /* the most recent ones */
+
 /* Few sessions are in flight at once (koala-replay -j N), and a service has few outbound
  * connections: lists under one lock, held for a match too (50 us at most). */
 static struct {
@@ -66,6 +76,8 @@ static struct {
     atomic_uint names;
     atomic_bool started;     /* the service listens: the servers were started */
     bool outbound;           /* the outbound server runs */
+    worker workers[MAX_WORKERS];
+    hk_replay_totals totals;
 } rp = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_token = 1};
 
 /* The calling thread's current session, and its clock shift. */
@@ -74,6 +86,7 @@ static __thread struct {
     int64_t shift_ns;
     bool paths;              /* the session redirects or mocks files */
     int64_t vtid;            /* the virtual thread it delegates to, 0 for none */
+    int tid;                 /* its id, asked once */
 } cur __attribute__((tls_model("initial-exec")));
 
 static int64_t now_ns(void)
@@ -115,6 +128,7 @@ void hk_replay_on_listen(int fd)
         return;
     rp.outbound = hk_replay_outbound_start(&rp.cfg);
     hk_replay_inbound_start(&rp.cfg);
+    hk_witch_poke();
 }
 
 void hk_replay_stop(void)
@@ -254,6 +268,8 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
             p = &d->next;
         }
     }
+    rp.totals.replayed++;
+    rp.totals.failed += error != NULL;
     pthread_mutex_unlock(&rp.lock);
     /* Out of the registry: nothing else touches r now. */
     kl_replayed *out = r->out;
@@ -291,6 +307,28 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
 
 /* ------------------------------------------------------- the service's side */
 
+/* The calling thread's entry among the workers, taking the oldest one's place when it has
+ * none (rp.lock held). */
+static void note_worker(void)
+{
+    if (!cur.tid)
+        cur.tid = gettid();
+    worker *w = NULL;
+    for (int i = 0; i < MAX_WORKERS && !w; i++)
+        if (rp.workers[i].tid == cur.tid)
+            w = &rp.workers[i];
+    for (int i = 0; i < MAX_WORKERS && !w; i++)
+        if (!rp.workers[i].tid)
+            w = &rp.workers[i];
+    if (!w) {
+        w = &rp.workers[0];
+        for (int i = 1; i < MAX_WORKERS; i++)
+            if (rp.workers[i].since < w->since)
+                w = &rp.workers[i];
+    }
+    *w = (worker){cur.tid, cur.vtid, cur.token, now_ns()};
+}
+
 /* The calling thread works for the session of token now (rp.lock held). */
 static void adopt(uint64_t token)
 {
@@ -298,6 +336,7 @@ static void adopt(uint64_t token)
     cur.token = token;
     cur.shift_ns = r ? r->shift_ns : 0;
     cur.paths = r && (r->s->n_redirect_dirs || r->s->n_mock_files);
+    note_worker();
 }
 
 static delegation *find_delegation(int64_t vtid)
@@ -706,6 +745,13 @@ static bool answer(conn *c, const uint8_t *req, size_t len, int64_t *last, kl_bu
     }
     keep(r, &a);
     *last = m.index;
+    if (call) {
+        r->matched++;
+        rp.totals.matched++;
+    } else {
+        r->missed++;
+        rp.totals.missed++;
+    }
     if (!call) {
         char peer[KL_ADDR_STRLEN];
         hk_log(HK_INFO, "session %s: a request of %zu bytes to %s matches no recorded call; "
@@ -747,4 +793,58 @@ bool hk_replay_answer(const kl_addr *key, const uint8_t *req, size_t len, int64_
     bool ok = answer(find_conn(key), req, len, last, out, close_after);
     pthread_mutex_unlock(&rp.lock);
     return ok;
+}
+
+/* What the witch shows of a worker or of a session in flight, copied under rp.lock. */
+typedef struct witch_copy {
+    worker w;
+    char id[64];             /* the session's id, "" for none */
+    int64_t since;
+    kl_addr local;
+    size_t request_bytes;
+    bool read;
+    uint32_t matched, missed;
+} witch_copy;
+#define WITCH_LIVE 256       /* sessions in flight shown */
+
+void hk_replay_witch(kl_buf *threads, kl_buf *in_progress, hk_replay_totals *t)
+{
+    witch_copy *c = calloc(MAX_WORKERS + WITCH_LIVE, sizeof *c);
+    if (!c)
+        return;
+    int nw = 0, nl = 0;
+    pthread_mutex_lock(&rp.lock);
+    *t = rp.totals;
+    for (int i = 0; i < MAX_WORKERS; i++)
+        if (rp.workers[i].tid) {
+            const hk_replay *r = rp.workers[i].token ? find(rp.workers[i].token) : NULL;
+            c[nw].w = rp.workers[i];
+            snprintf(c[nw++].id, sizeof c->id, "%s", r && r->s->id ? r->s->id : "");
+        }
+    for (const hk_replay *r = rp.live; r && nl < WITCH_LIVE; r = r->next, nl++) {
+        witch_copy *l = &c[MAX_WORKERS + nl];
+        *l = (witch_copy){.since = r->out->replayed_at, .local = r->local, .read = r->read,
+                          .request_bytes = r->s->call_from_inbound.request.len,
+                          .matched = r->matched, .missed = r->missed};
+        snprintf(l->id, sizeof l->id, "%s", r->s->id ? r->s->id : "");
+    }
+    pthread_mutex_unlock(&rp.lock);
+    for (int i = 0; i < nw; i++) {
+        hk_json_sep(threads);
+        kl_buf_printf(threads, "{\"id\":%d,\"virtual_id\":%lld,\"for\":\"replaying\",\"session\":", c[i].w.tid,
+                      (long long)c[i].w.vtid);
+        hk_json_str(threads, c[i].id[0] ? c[i].id : NULL);
+        kl_buf_printf(threads, ",\"last_access\":%lld}", (long long)c[i].w.since);
+    }
+    for (int i = 0; i < nl; i++) {
+        const witch_copy *l = &c[MAX_WORKERS + i];
+        hk_json_sep(in_progress);
+        kl_buf_printf(in_progress, "{\"id\":");
+        hk_json_str(in_progress, l->id);
+        kl_buf_printf(in_progress, ",\"for\":\"replaying\",\"since\":%lld,\"peer\":", (long long)l->since);
+        hk_json_addr(in_progress, &l->local);
+        kl_buf_printf(in_progress, ",\"request_bytes\":%zu,\"read\":%s,\"calls_matched\":%u,\"calls_missed\":%u}",
+                      l->request_bytes, l->read ? "true" : "false", l->matched, l->missed);
+    }
+    free(c);
 }

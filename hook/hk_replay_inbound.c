@@ -234,7 +234,7 @@ static void *replay_main(void *arg)
             j->status = 200;
             j->type = j->json ? "application/json" : "application/x-protobuf";
         }
-        kl_replayed_free(out);
+        hk_witch_keep_replayed(out);
     }
     hk_mhd.resume_connection(j->conn);
     /* libmicrohttpd's own wake-up of an external event loop is not there in every mode. */
@@ -298,7 +298,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
-static void started(hk_mhd_server *s, const char *why, int err)
+static void status(hk_mhd_server *s, const char *why, int err)
 {
     char text[KL_ADDR_STRLEN], sut[KL_ADDR_STRLEN];
     kl_addr_format(&s->addr, text, sizeof text);
@@ -321,7 +321,7 @@ bool hk_replay_inbound_start(const hk_config *c)
         return false;
     }
     in.server = (hk_mhd_server){.addr = c->inbound_addr, .handle = handle, .completed = completed,
-                                .started = started};
+                                .status = status};
     return hk_mhd_start(&in.server, "the inbound server");
 }
 

@@ -26,7 +26,8 @@ static struct {
     hk_sink_opts o;
     char dir[HK_PATH_MAX], program[256];
     item *head, *tail;
-    size_t queued_bytes;
+    size_t queued, queued_bytes;
+    char path[HK_PATH_MAX + 320];   /* the file being written (for the witch) */
     bool running, stopping;
     bool restart;             /* a forked child's writer, started by its first session */
     pthread_t thread;
@@ -141,6 +142,7 @@ static int open_file(void)
     sk.file_started = mono_ns();
     pthread_mutex_lock(&sk.lock);
     sk.totals.files++;
+    snprintf(sk.path, sizeof sk.path, "%s", path);
     pthread_mutex_unlock(&sk.lock);
     hk_log(HK_INFO, "recording to %s", path);
     return KL_OK;
@@ -155,6 +157,9 @@ static void close_file(void)
         hk_log(HK_ERROR, "closing the session file: %s", kl_strerror(err));
     close_fd();
     sk.w = NULL;
+    pthread_mutex_lock(&sk.lock);
+    sk.path[0] = '\0';
+    pthread_mutex_unlock(&sk.lock);
 }
 
 /* Write one session; recording fails open: after an error, later sessions are dropped.
@@ -166,7 +171,10 @@ static bool write_one(kl_session *s)
         err = open_file();
     if (!err && (err = kl_writer_write(sk.w, s)) != KL_OK)
         hk_log(HK_ERROR, "writing a session: %s; recording stops", kl_writer_error(sk.w));
-    kl_session_free(s);
+    if (err)
+        kl_session_free(s);
+    else
+        hk_witch_keep_session(s);
     if (err && !sk.failed) {
         sk.failed = true;
         close_file();
@@ -222,7 +230,7 @@ static void *writer_main(void *arg)
         }
         item *batch = sk.head;
         sk.head = sk.tail = NULL;
-        sk.queued_bytes = 0;
+        sk.queued = sk.queued_bytes = 0;
         /* A drain is the last batch: the process is about to die of its signal. */
         if (atomic_load(&drain))
             sk.stopping = true;
@@ -344,6 +352,7 @@ bool hk_sink_put(kl_session *s)
         else
             sk.head = it;
         sk.tail = it;
+        sk.queued++;
         sk.queued_bytes += bytes;
         /* The writer looks every DRAIN_POLL_NS by itself: waking it for every session would
          * cost the service a futex call per request. Only a filling queue is urgent. */
@@ -392,7 +401,8 @@ static void fork_child(void)
 {
     pthread_mutex_init(&sk.lock, NULL);
     sk.head = sk.tail = NULL;
-    sk.queued_bytes = 0;
+    sk.queued = sk.queued_bytes = 0;
+    sk.path[0] = '\0';
     pthread_mutex_init(&sk.fd_lock, NULL);
     close_fd();
     sk.w = NULL;
@@ -408,4 +418,15 @@ hk_sink_totals hk_sink_get_totals(void)
     hk_sink_totals t = sk.totals;
     pthread_mutex_unlock(&sk.lock);
     return t;
+}
+
+void hk_sink_get_state(hk_sink_state *st)
+{
+    pthread_mutex_lock(&sk.lock);
+    st->running = sk.running;
+    st->queued = sk.queued;
+    st->queued_bytes = sk.queued_bytes;
+    st->max_queue_bytes = sk.o.max_queue_bytes;
+    snprintf(st->file, sizeof st->file, "%s", sk.path);
+    pthread_mutex_unlock(&sk.lock);
 }

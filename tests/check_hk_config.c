@@ -3,6 +3,7 @@
 #include "hk.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The variables of one test case, served by get(). */
@@ -195,6 +196,51 @@ START_TEST(the_match_strategy_and_threshold_are_read_and_checked)
 }
 END_TEST
 
+START_TEST(the_witch_listens_on_loopback_unless_told_otherwise)
+{
+    hk_config c;
+    load(&c, NULL);
+    assert_addr(&c.witch_addr, "127.0.0.1:8318");
+    const char *const port[] = {"KOALA_WITCH_ADDR", ":9318", NULL};
+    load(&c, port);
+    assert_addr(&c.witch_addr, "127.0.0.1:9318");
+    const char *const all[] = {"KOALA_WITCH_ADDR", "0.0.0.0:8318", NULL};
+    load(&c, all);
+    assert_addr(&c.witch_addr, "0.0.0.0:8318");
+    const char *const v6[] = {"KOALA_WITCH_ADDR", "[::1]:8319", NULL};
+    load(&c, v6);
+    assert_addr(&c.witch_addr, "[::1]:8319");
+    ck_assert_int_eq(c.n_warnings, 0);
+}
+END_TEST
+
+START_TEST(off_turns_the_witch_off)
+{
+    const char *const v[] = {"KOALA_WITCH_ADDR", "OFF", NULL};
+    hk_config c;
+    load(&c, v);
+    ck_assert(kl_addr_is_empty(&c.witch_addr));
+    ck_assert_int_eq(c.n_warnings, 0);
+}
+END_TEST
+
+START_TEST(a_bad_witch_address_is_named_and_the_default_used)
+{
+    const char *const bad[] = {"localhost:8318", "/run/witch.sock", "127.0.0.1", ":0", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *const v[] = {"KOALA_WITCH_ADDR", bad[i], NULL};
+        hk_config c;
+        load(&c, v);
+        assert_addr(&c.witch_addr, "127.0.0.1:8318");
+        ck_assert_int_eq(c.n_warnings, 1);
+        char want[256];
+        snprintf(want, sizeof want, "KOALA_WITCH_ADDR=%s is not ip:port, :port or off; using 127.0.0.1:8318",
+                 bad[i]);
+        ck_assert_str_eq(c.warnings[0], want);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hk_config");
@@ -207,6 +253,9 @@ static Suite *suite(void)
     tcase_add_test(tc, the_replayer_listens_and_calls_on_loopback_by_default);
     tcase_add_test(tc, bad_replayer_values_are_named_and_fall_back_to_the_default);
     tcase_add_test(tc, the_match_strategy_and_threshold_are_read_and_checked);
+    tcase_add_test(tc, the_witch_listens_on_loopback_unless_told_otherwise);
+    tcase_add_test(tc, off_turns_the_witch_off);
+    tcase_add_test(tc, a_bad_witch_address_is_named_and_the_default_used);
     suite_add_tcase(s, tc);
     return s;
 }

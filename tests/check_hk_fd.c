@@ -1,4 +1,5 @@
-/* check_hk_fd.c - tests of hook/hk_fd.c: kinds, addresses, dup, reuse, threads. */
+/* check_hk_fd.c - tests of hook/hk_fd.c: kinds, addresses, dup, reuse, threads, byte counters
+ * and the list the witch shows. */
 #include "testutil.h"
 #include "hk.h"
 
@@ -103,6 +104,59 @@ START_TEST(threads_never_see_a_torn_entry)
 }
 END_TEST
 
+START_TEST(bytes_are_counted_per_connection_until_it_changes)
+{
+    hk_fd_info a = outbound(6379);
+    hk_fd_set(20, &a);
+    hk_fd_count(20, 100, true);
+    hk_fd_count(20, 7, true);
+    hk_fd_count(20, 30, false);
+    hk_fd_info moved = a;
+    moved.replay = 9; /* the same connection, now for another replayed session */
+    hk_fd_set(20, &moved);
+    int from = 20;
+    hk_fd_stat st[4];
+    ck_assert_int_eq(hk_fd_list(st, 4, &from), 1);
+    ck_assert_int_eq(st[0].fd, 20);
+    ck_assert_uint_eq(st[0].bytes_out, 107);
+    ck_assert_uint_eq(st[0].bytes_in, 30);
+    ck_assert_uint_eq(st[0].info.replay, 9);
+    hk_fd_info b = outbound(3306);
+    hk_fd_set(20, &b);
+    from = 20;
+    ck_assert_int_eq(hk_fd_list(st, 4, &from), 1);
+    ck_assert_uint_eq(st[0].bytes_out, 0);
+    ck_assert_uint_eq(st[0].bytes_in, 0);
+    hk_fd_forget(20);
+    from = 20;
+    ck_assert_int_eq(hk_fd_list(st, 4, &from), 0);
+}
+END_TEST
+
+START_TEST(the_list_holds_what_koala_records_in_order_a_page_at_a_time)
+{
+    hk_fd_info other = {.kind = HK_FD_OTHER}, udp = {.kind = HK_FD_UDP}, own = {.kind = HK_FD_KOALA};
+    hk_fd_info in = outbound(80);
+    in.kind = HK_FD_INBOUND;
+    hk_fd_set(3, &other);
+    hk_fd_set(4, &in);
+    hk_fd_set(6, &udp);
+    hk_fd_set(1500, &own);
+    hk_fd_stat st[2];
+    int from = 0;
+    ck_assert_int_eq(hk_fd_list(st, 2, &from), 2);
+    ck_assert_int_eq(st[0].fd, 4);
+    ck_assert_int_eq(st[0].info.kind, HK_FD_INBOUND);
+    ck_assert_int_eq(st[0].info.peer.port, 80);
+    ck_assert_int_eq(st[1].fd, 6);
+    ck_assert_int_eq(from, 7);
+    ck_assert_int_eq(hk_fd_list(st, 2, &from), 1);
+    ck_assert_int_eq(st[0].fd, 1500);
+    ck_assert_int_eq(st[0].info.kind, HK_FD_KOALA);
+    ck_assert_int_eq(hk_fd_list(st, 2, &from), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hk_fd");
@@ -112,6 +166,8 @@ static Suite *suite(void)
     tcase_add_test(tc, dup_copies_and_a_dup_of_nothing_clears);
     tcase_add_test(tc, fds_out_of_range_are_never_recorded);
     tcase_add_test(tc, threads_never_see_a_torn_entry);
+    tcase_add_test(tc, bytes_are_counted_per_connection_until_it_changes);
+    tcase_add_test(tc, the_list_holds_what_koala_records_in_order_a_page_at_a_time);
     suite_add_tcase(s, tc);
     return s;
 }

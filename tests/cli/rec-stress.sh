@@ -12,7 +12,8 @@ name=rec-stress
 py=/usr/bin/python3
 
 mkdir "$T/rec"
-LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" \
+# The witch is off: its socket, epoll and eventfd would come with the first request.
+LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" KOALA_WITCH_ADDR=off \
     sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
     --log "$T/svc.log" --threads 8 >"$T/svc.out" 2>"$T/svc.err" &
 svc=$!

@@ -135,7 +135,14 @@ lib: $(LIB_A) $(LIB_SO)
 $(B)/obj/hook/%.o: hook/%.c
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -fPIC -fvisibility=hidden -Ilibkoala -Ihook \
-	  -c $< -o $@
+	  -I$(GEN) -c $< -o $@
+
+# The witch's page, hook/witch.html, as the lines of a C string literal (? escaped: no trigraph).
+$(GEN)/hk_witch_page.h: hook/witch.html
+	$(call say,GEN,$@)
+	$(Q)mkdir -p $(GEN) && sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $< >$@
+
+$(B)/obj/hook/hk_witch.o $(B)/obj/hook-replay/hk_witch.o: $(GEN)/hk_witch_page.h
 
 # Everything linked in with hidden visibility, zstd, protobuf-c, PCRE2 and jansson from their
 # static archives: the .so needs nothing but libc where the service runs, and a service's own
@@ -151,7 +158,7 @@ $(RECORDER): $(HOOK_OBJ) $(LIB_A) hook/recorder.map
 $(B)/obj/hook-replay/%.o: hook/%.c
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -DHK_REPLAY=1 -pthread -fPIC -fvisibility=hidden \
-	  -Ilibkoala -Ihook -c $< -o $@
+	  -Ilibkoala -Ihook -I$(GEN) -c $< -o $@
 
 # As the recorder; libmicrohttpd (the inbound server) is dlopen'ed when it starts. jansson is
 # linked dynamically: the replayer parses JSON (helper messages), and Debian's static archive

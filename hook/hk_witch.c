@@ -1,4 +1,4 @@
-/* hk_witch.c - the witch: JSON (and a page) inside a recorded or replayed process, showing
+/* hk_witch.c - the witch: a page and its JSON inside a recorded or replayed process, showing
  * koala's log, its state and the latest sessions, served on KOALA_WITCH_ADDR by libmicrohttpd
  * on a thread of koala's (hk_mhd.c) in the idle class: it runs on the CPU the service leaves,
  * its sockets are never recorded nor redirected, and each piece of state it shows is copied
@@ -19,6 +19,11 @@
 #define WAIT_DEFAULT_S 20            /* how long /witch/events waits for an event */
 #define WAIT_MAX_S 60
 #define LINE_MAX_BYTES 200           /* of a request's or a response's first line */
+
+/* The page: hook/witch.html, made a C string by the Makefile. */
+static const char witch_page[] =
+#include "hk_witch_page.h"
+    ;
 
 /* A session kept: recorded, or replayed. */
 typedef struct kept {
@@ -569,14 +574,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     kl_buf b = {0};
     unsigned status = 200;
     const char *type = "application/json; charset=utf-8";
-    if (strcmp(url, "/witch/state") == 0)
+    if (strcmp(url, "/witch") == 0 || strcmp(url, "/") == 0) {
+        struct MHD_Response *resp = hk_mhd.create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        hk_mhd.add_response_header(resp, "Location", "/witch/");
+        enum MHD_Result rc = hk_mhd.queue_response(c, 302, resp);
+        hk_mhd.destroy_response(resp);
+        return rc;
+    }
+    if (strcmp(url, "/witch/") == 0) {
+        kl_buf_append(&b, witch_page, sizeof witch_page - 1);
+        type = "text/html; charset=utf-8";
+    } else if (strcmp(url, "/witch/state") == 0)
         witch_state(&b);
     else if (strcmp(url, "/witch/events") == 0)
         events(q, &b);
     else if (strcmp(url, "/witch/sessions") == 0)
         status = sessions(c, &b);
     else
-        return plain(c, 404, "the witch knows /witch/state, /witch/events and /witch/sessions");
+        return plain(c, 404, "the witch knows /witch/, /witch/state, /witch/events and /witch/sessions");
     enum MHD_Result rc = answer(c, status, type, &b);
     kl_buf_free(&b);
     return rc;

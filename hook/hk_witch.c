@@ -198,9 +198,11 @@ static void session_line(kl_buf *b, const kept *k)
     kl_buf summary = {0};
     if (k->s) {
         const kl_session *s = k->s;
-        size_t calls = 0;
-        for (size_t i = 0; i < s->n_actions; i++)
+        size_t calls = 0, actions = 0; /* the ReturnInbound marker is no action */
+        for (size_t i = 0; i < s->n_actions; i++) {
             calls += s->actions[i].type == KL_ACTION_CALL_OUTBOUND;
+            actions += s->actions[i].type != KL_ACTION_RETURN_INBOUND;
+        }
         member_str(b, "kind", "recorded");
         member_str(b, "id", s->id);
         member_int(b, "time", (long long)kl_session_time(s));
@@ -211,7 +213,7 @@ static void session_line(kl_buf *b, const kept *k)
         member_line(b, "response", &s->return_inbound.response);
         member_int(b, "request_bytes", (long long)s->call_from_inbound.request.len);
         member_int(b, "response_bytes", (long long)s->return_inbound.response.len);
-        member_int(b, "actions", (long long)s->n_actions);
+        member_int(b, "actions", (long long)actions);
         member_int(b, "calls", (long long)calls);
         member_bool(b, "truncated", s->truncated);
         kl_print_summary(s, &summary);

@@ -165,6 +165,61 @@ sample_svc() {
     cleanup_part
 }
 
+# ------------------------------------------------------------- the witch, watched
+# What an open witch page costs the service: the sample service recorded twice, the witch off
+# in one and on in the other, where a client asks what the page asks (state, sessions, new log
+# events) four times as often as the page does.
+
+# The recorded sample service $1 (off or on) with KOALA_WITCH_ADDR=$2, in the background.
+witch_svc() {
+    mkdir "$T/w-$1"
+    LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$T/w-$1" KOALA_WITCH_ADDR=$2 "$B/bin/sample-svc" \
+        --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --log "$T/w-$1.log" \
+        >"$T/w-$1.out" 2>"$T/w-$1.err" &
+    pids="$pids $!"
+}
+witch_part() {
+    start_redis "$T" || { cannot "redis-server did not start"; return; }
+    start_backend "$T" || { cannot "backend.py did not start"; return; }
+    wp=$(free_port)
+    witch_svc off off && off=$! && witch_svc on ":$wp" && on=$! &&
+        poff=$(svc_port_of "$T/w-off.out") && pon=$(svc_port_of "$T/w-on.out") &&
+        answers "http://127.0.0.1:$poff/user/7" && answers "http://127.0.0.1:$pon/user/7" &&
+        answers "http://127.0.0.1:$wp/witch/state" ||
+        { cannot "sample-svc with and without the witch did not start: $(cat "$T"/w-*.out "$T"/w-*.err)"; return; }
+    python3 - "$wp" "$T/watched" <<'PY' &
+import http.client, json, sys, time
+since, asked = 0, 0
+while True:
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+    for path in ("/witch/state", "/witch/sessions", "/witch/events?wait=0&since=%d" % since):
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 200:
+            sys.exit("%s: %d" % (path, r.status))
+        if path.startswith("/witch/events"):
+            since = json.loads(body)["next"]
+    c.close()
+    asked += 3
+    open(sys.argv[2], "w").write("%d\n" % asked)
+    time.sleep(0.5)
+PY
+    pids="$pids $!"
+    measure "http://127.0.0.1:$poff/user/7" "$off" "http://127.0.0.1:$pon/user/7" "$on" witch || return
+    p=$(best_rps "$T/witch.plain.c8") r=$(best_rps "$T/witch.rec.c8")
+    lp=$(best_p99 "$T/witch.plain.c1") lr=$(best_p99 "$T/witch.rec.c1")
+    cp=$(cpu_per_req "$T/witch.plain.c8" "$T/witch.plain.c1")
+    cr=$(cpu_per_req "$T/witch.rec.c8" "$T/witch.rec.c1")
+    awk -v p="$p" -v r="$r" -v lp="$lp" -v lr="$lr" -v cp="$cp" -v cr="$cr" -v asked="$(cat "$T/watched")" \
+        -v rounds=$ROUNDS -v secs=$SECS 'BEGIN {
+        ratio = r / p
+        printf "rec-svc-witch: %.0f req/s with the witch watched vs %.0f req/s with it off = %.3f (the recorded sample-svc, GET /user/7; the witch asked for state, sessions and log events every 0.5 s, %d requests answered; wrk -t1 -c8, best of %d alternated %d s runs; service CPU %.1f vs %.1f us/request; p99 over one connection %.0f vs %.0f us) (target >= 0.95) %s\n",
+            r, p, ratio, asked, rounds, secs, cr, cp, lr, lp, (ratio >= 0.95 ? "PASS" : "FAIL")
+    }'
+    cleanup_part
+}
+
 # ------------------------------------------------------------- nginx
 # nginx in $T/$1 on port $2 with a master and one forked worker, as Debian configures it:
 # sendfile on, one access log line per request.
@@ -207,5 +262,6 @@ nginx_part() {
 }
 
 sample_svc
+witch_part
 nginx_part
 exit $status

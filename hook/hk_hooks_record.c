@@ -35,10 +35,13 @@ typedef struct progress {
 typedef struct slot {
     pthread_mutex_t lock;         /* the builder and `spare`; taken before qlock */
     kl_builder *b;
-    pthread_mutex_t qlock;        /* pend, now, totals */
+    pthread_mutex_t qlock;        /* pend, now */
     kl_buf pend;                  /* events not yet built (hk_events.c) */
     progress now;
-    kl_builder_totals totals;     /* the builder's, as of its last build */
+    /* The start of the session last handed out: `now` is over once it is no later. The
+     * collector stores it without qlock, which a service thread waits for. */
+    _Atomic int64_t handed;
+    kl_builder_totals totals;     /* the builder's, as of its last build (lock) */
     kl_buf spare;                 /* empty: swapped with pend to build what it holds */
     _Atomic int64_t last;         /* time of the last event */
     atomic_bool idle;             /* flushed for idleness, no event since */
@@ -113,17 +116,11 @@ static void take_all(slot *sl)
                    s->call_from_inbound.request.len, s->return_inbound.response.len, s->n_actions,
                    s->truncated ? ", truncated" : "");
         /* The builder names a session "<time of its first byte>-<thread id>". */
-        char id[48];
-        pthread_mutex_lock(&sl->qlock);
-        snprintf(id, sizeof id, "%lld-%lld", (long long)sl->now.start, (long long)sl->id);
-        if (sl->now.start && s->id && strcmp(s->id, id) == 0)
-            sl->now.start = 0;
-        pthread_mutex_unlock(&sl->qlock);
+        if (s->id)
+            atomic_store_explicit(&sl->handed, strtoll(s->id, NULL, 10), memory_order_relaxed);
         hk_sink_put(s);
     }
-    pthread_mutex_lock(&sl->qlock);
     kl_builder_get_totals(sl->b, &sl->totals);
-    pthread_mutex_unlock(&sl->qlock);
 }
 
 /* A builder call that may drop a session when memory runs out: say so. */
@@ -427,6 +424,7 @@ static slot *slot_new(int64_t id)
     sl->id = id;
     atomic_init(&sl->last, now_ns());
     atomic_init(&sl->idle, false);
+    atomic_init(&sl->handed, 0);
     return sl;
 }
 
@@ -1018,15 +1016,19 @@ void hk_record_totals(kl_builder_totals *t)
 }
 
 /* A builder as the witch's thread entry and, with a session in progress, its entry in the
- * sessions in progress. The slot's state is copied under qlock, then written out (rc.lock
- * held: the slot stays). */
+ * sessions in progress. The slot's state is copied under qlock and its totals under lock,
+ * each for a moment, then written out (rc.lock held: the slot stays). */
 static void witch_slot(slot *sl, kl_buf *threads, kl_buf *in_progress, kl_builder_totals *t)
 {
     pthread_mutex_lock(&sl->qlock);
     progress now = sl->now;
-    add_totals(t, &sl->totals);
     size_t queued = sl->pend.len;
     pthread_mutex_unlock(&sl->qlock);
+    if (now.start <= atomic_load_explicit(&sl->handed, memory_order_relaxed))
+        now.start = 0;
+    pthread_mutex_lock(&sl->lock);
+    add_totals(t, &sl->totals);
+    pthread_mutex_unlock(&sl->lock);
     char id[48], thread[24];
     snprintf(id, sizeof id, "%lld-%lld", (long long)now.start, (long long)sl->id);
     snprintf(thread, sizeof thread, sl->vtid ? "null" : "%lld", (long long)sl->id);

@@ -211,11 +211,13 @@ PY
     lp=$(best_p99 "$T/witch.plain.c1") lr=$(best_p99 "$T/witch.rec.c1")
     cp=$(cpu_per_req "$T/witch.plain.c8" "$T/witch.plain.c1")
     cr=$(cpu_per_req "$T/witch.rec.c8" "$T/witch.rec.c1")
+    # The service's CPU time per request, its threads and koala's (the witch's) together, is
+    # the figure: throughput between two processes run alongside moves by 10% on 2 cores.
     awk -v p="$p" -v r="$r" -v lp="$lp" -v lr="$lr" -v cp="$cp" -v cr="$cr" -v asked="$(cat "$T/watched")" \
         -v rounds=$ROUNDS -v secs=$SECS 'BEGIN {
-        ratio = r / p
-        printf "rec-svc-witch: %.0f req/s with the witch watched vs %.0f req/s with it off = %.3f (the recorded sample-svc, GET /user/7; the witch asked for state, sessions and log events every 0.5 s, %d requests answered; wrk -t1 -c8, best of %d alternated %d s runs; service CPU %.1f vs %.1f us/request; p99 over one connection %.0f vs %.0f us) (target >= 0.95) %s\n",
-            r, p, ratio, asked, rounds, secs, cr, cp, lr, lp, (ratio >= 0.95 ? "PASS" : "FAIL")
+        added = (cr / cp - 1) * 100
+        printf "rec-svc-witch: service CPU %.1f us/request with the witch watched vs %.1f with it off = %+.1f%% (the recorded sample-svc, GET /user/7; the witch asked for state, sessions and log events every 0.5 s, %d requests answered; wrk -t1 -c8 and -c1, %d alternated %d s runs each; best throughput %.0f vs %.0f req/s, best p99 %.0f vs %.0f us) (target < +5%%) %s\n",
+            cr, cp, added, asked, rounds, secs, r, p, lr, lp, (added < 5 ? "PASS" : "FAIL")
     }'
     cleanup_part
 }

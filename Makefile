@@ -75,7 +75,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd zlib1g-dev \
             check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools \
-            nginx-light curl wrk libmicrohttpd-dev chromium
+            nginx-light curl wrk libmicrohttpd-dev chromium jq
 
 .PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz
 .DEFAULT_GOAL := all
@@ -85,7 +85,7 @@ all: lib hook tools $(SAMPLE_GEN) $(SVC_BINS)
 help:
 	@echo 'make            build libkoala, the tools and the sample generator into build/'
 	@echo 'make check      run the Check suites and the CLI tests (SANITIZE=1: ASan+UBSan)'
-	@echo 'make demo       generate sample sessions, then dump, filter, merge and show stats'
+	@echo 'make demo       record, replay and diff the sample service; dump, merge and stats on samples'
 	@echo 'make bench      run the benchmarks and print ratios against their baselines'
 	@echo 'make samples    regenerate samples/*.pb with the generator'
 	@echo 'make svc        build the sample service and its client (build/bin/sample-svc, sample-client)'

@@ -1,6 +1,6 @@
 #!/bin/sh
 # demo.sh - `make demo`: record the sample service under a client's load with its real Redis
-# and HTTP backend and dump what was recorded; stop them and replay the recording against a
+# and HTTP backend, ask its witch what it holds, and dump what was recorded; stop them and replay the recording against a
 # changed build of the service, then against the same build, and show what koala-diff finds;
 # then generate sample sessions and dump, filter, merge and show stats, printing each command
 # before its output. Runs from the repository root with $B the build dir.
@@ -43,13 +43,26 @@ esac
 
 echo "koala demo, part 1: record the sample service (samples/svc) under a client's load"
 printf '\n\033[1m$ LD_PRELOAD=%s KOALA_RECORD_TO_DIR=/tmp/demo/rec sample-svc --listen 127.0.0.1:0 --backend ... --redis ... &\033[0m\n' "$B/lib/libkoala-recorder.so"
-LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$out/rec" sample-svc --listen 127.0.0.1:0 \
+wp=$(free_port) # the witch's: 8318, its default, may serve another recorded process
+LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$out/rec" KOALA_WITCH_ADDR=":$wp" sample-svc --listen 127.0.0.1:0 \
     --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --statsd "127.0.0.1:$up" \
     --log "$out/svc.log" --threads 4 >"$out/svc.out" 2>"$out/svc.err" &
 svc=$!
 pids="$pids $svc"
 sp=$(svc_port_of "$out/svc.out") || exit 1
 step sample-client --to "127.0.0.1:$sp" --threads 4 --requests 50
+echo
+echo "While it runs, the witch inside the service shows koala's log, state and latest sessions"
+echo "(a browser: http://127.0.0.1:8318/witch/, here on port $wp):"
+i=0
+until curl -s "http://127.0.0.1:$wp/witch/sessions" | grep -q '"kept":100,' || [ $i -ge 50 ]; do
+    i=$((i + 1))
+    sleep 0.1
+done
+printf '\n\033[1m$ curl -s 127.0.0.1:8318/witch/state | jq -c .counters\033[0m\n'
+curl -s "http://127.0.0.1:$wp/witch/state" | jq -c .counters
+printf '\n\033[1m$ curl -s 127.0.0.1:8318/witch/sessions | jq -r ".sessions[0].summary"\033[0m\n'
+curl -s "http://127.0.0.1:$wp/witch/sessions" | jq -r ".sessions[0].summary"
 printf '\n\033[1m$ kill -TERM %%1    # koala writes what it holds; its log line:\033[0m\n'
 kill -TERM "$svc"
 wait "$svc" 2>/dev/null

@@ -103,8 +103,16 @@ static void get_count(hk_config *c, const char *value, const char *name, int *ds
         *dst = (int)v;
 }
 
-/* An address to listen on or call; ":port" is loopback: nothing listens on every interface
- * unless asked to. */
+/* value as an address, ":port" on loopback: nothing listens on every interface unless asked
+ * to. */
+static bool parse_addr(const char *value, kl_addr *a)
+{
+    char text[KL_ADDR_STRLEN];
+    snprintf(text, sizeof text, "%s%s", value[0] == ':' ? "127.0.0.1" : "", value);
+    return kl_addr_parse(text, a) == KL_OK;
+}
+
+/* An address to listen on or call: ip:port, :port or a unix socket path. */
 static void get_addr(hk_config *c, const char *value, const char *name, kl_addr *dst,
                      const char *dflt)
 {
@@ -112,9 +120,7 @@ static void get_addr(hk_config *c, const char *value, const char *name, kl_addr 
     if (!value)
         return;
     kl_addr a;
-    char text[KL_ADDR_STRLEN];
-    snprintf(text, sizeof text, "%s%s", value[0] == ':' ? "127.0.0.1" : "", value);
-    if (kl_addr_parse(text, &a) != KL_OK || kl_addr_is_empty(&a) || (!a.unix_path[0] && !a.port))
+    if (!parse_addr(value, &a) || kl_addr_is_empty(&a) || (!a.unix_path[0] && !a.port))
         warn(c, name, value, "is not ip:port, :port or a unix socket path", dflt);
     else
         *dst = a;
@@ -167,9 +173,7 @@ static void get_witch(hk_config *c, const char *value)
         return;
     }
     kl_addr a;
-    char text[KL_ADDR_STRLEN];
-    snprintf(text, sizeof text, "%s%s", value[0] == ':' ? "127.0.0.1" : "", value);
-    if (kl_addr_parse(text, &a) != KL_OK || !a.family || !a.port)
+    if (!parse_addr(value, &a) || !a.family || !a.port)
         warn(c, "KOALA_WITCH_ADDR", value, "is not ip:port, :port or off", dflt);
     else
         c->witch_addr = a;

@@ -118,7 +118,7 @@ void hk_log_close(void);
 
 /* The latest events logged, kept in memory for the witch: each line that passed the level,
  * at most HK_LOG_KEEP of them and HK_LOG_KEEP_BYTES of text (the oldest go first). Kept from
- * the first line on, whether the log is open or not. */
+ * the first line on, whether the log is open or not; not with KOALA_WITCH_ADDR=off. */
 #define HK_LOG_KEEP 10000
 #define HK_LOG_KEEP_BYTES (2u << 20)
 typedef struct hk_log_event {

@@ -43,7 +43,8 @@ static struct {
     _Atomic uint64_t next;
     size_t w;                /* where the next text goes */
     bool failed;
-} rg = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 1, 1, 0, false};
+    bool off;                /* KOALA_WITCH_ADDR=off: nothing reads the ring */
+} rg = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 1, 1, 0, false, false};
 
 /* The calling thread's id, asked once: a log line costs no system call for it. */
 static __thread int log_tid __attribute__((tls_model("initial-exec")));
@@ -102,6 +103,9 @@ void hk_log_open(const hk_config *c)
     static atomic_bool atfork;
     if (!atomic_exchange(&atfork, true))
         pthread_atfork(fork_prepare, fork_parent, fork_child);
+    pthread_mutex_lock(&rg.lock);
+    rg.off = !c->witch_addr.family;
+    pthread_mutex_unlock(&rg.lock);
     pthread_mutex_lock(&lg.lock);
     lg.level = c->log_level;
     lg.own_fd = false;
@@ -160,6 +164,10 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
     if (!log_tid)
         log_tid = (int)syscall(SYS_gettid);
     pthread_mutex_lock(&rg.lock);
+    if (rg.off) {
+        pthread_mutex_unlock(&rg.lock);
+        return;
+    }
     if (!rg.ev && !rg.failed) {
         rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev);
         rg.text = malloc(HK_LOG_KEEP_BYTES);

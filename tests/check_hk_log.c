@@ -17,6 +17,7 @@ static hk_config to_file(const char *name, hk_level level)
     memset(&c, 0, sizeof c);
     snprintf(c.log_file, sizeof c.log_file, "%s", tu_path(name));
     c.log_level = level;
+    kl_addr_parse("127.0.0.1:8318", &c.witch_addr); /* the ring is kept for the witch */
     return c;
 }
 
@@ -270,6 +271,23 @@ START_TEST(each_event_names_the_thread_that_logged_it)
 }
 END_TEST
 
+START_TEST(with_the_witch_off_the_ring_keeps_nothing)
+{
+    hk_config c = to_file("off.log", HK_INFO);
+    memset(&c.witch_addr, 0, sizeof c.witch_addr);
+    hk_log_open(&c);
+    uint64_t before = hk_log_next();
+    hk_log(HK_WARN, "written to the log, kept nowhere");
+    hk_log_close();
+    ck_assert_uint_eq(hk_log_next(), before);
+    size_t len;
+    char *text = (char *)tu_read_file(tu_path("off.log"), &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_nonnull(memmem(text, len, "kept nowhere", strlen("kept nowhere")));
+    free(text);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hk_log");
@@ -283,6 +301,7 @@ static Suite *suite(void)
     tcase_add_test(tc, the_ring_keeps_only_the_latest_events);
     tcase_add_test(tc, long_lines_give_way_by_bytes_and_stay_whole);
     tcase_add_test(tc, each_event_names_the_thread_that_logged_it);
+    tcase_add_test(tc, with_the_witch_off_the_ring_keeps_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -140,10 +140,12 @@ static kl_replayed *replays_find(replays *r, const char *id, size_t *i)
     return NULL;
 }
 
-/* Every replayed session of path, cloned. */
-static void load_replays(const char *path, replays *r)
+/* Every replayed session of path, cloned. @return false when a session file of path did not
+ * import (it was named in a warning; the others were read). */
+static bool load_replays(const char *path, replays *r)
 {
-    kl_reader *rd = tool_reader_open(path);
+    bool damaged = false;
+    kl_reader *rd = tool_input_open(path, &damaged);
     if (!rd)
         exit(TOOL_EXIT_TROUBLE);
     if (kl_reader_info(rd)->kind == KL_KIND_RECORDED)
@@ -163,6 +165,7 @@ static void load_replays(const char *path, replays *r)
     }
     tool_reader_close(rd);
     replays_index(r);
+    return !damaged;
 }
 
 /* ------------------------------------------------------------------ output */
@@ -873,8 +876,8 @@ static size_t calls_of(const kl_replayed *p, const kl_bytes **out)
 static int learn_noise(const char *a_path, const char *b_path, const char *out)
 {
     replays a = {0}, b = {0};
-    load_replays(a_path, &a);
-    load_replays(b_path, &b);
+    bool whole = load_replays(a_path, &a);
+    whole &= load_replays(b_path, &b);
     learned l = {0};
     for (size_t i = 0; i < a.n; i++) {
         size_t k;
@@ -914,7 +917,7 @@ static int learn_noise(const char *a_path, const char *b_path, const char *out)
     if (!l.pairs)
         tool_warn("%s and %s have no session in common: replays of one recording are needed",
                   tool_display_name(a_path), tool_display_name(b_path));
-    return l.pairs ? TOOL_EXIT_OK : TOOL_EXIT_TROUBLE;
+    return l.pairs && whole ? TOOL_EXIT_OK : TOOL_EXIT_TROUBLE;
 }
 
 /* Add the rules of file path; a bad one stops with its file and line. */
@@ -1008,8 +1011,8 @@ int main(int argc, char **argv)
         tool_usage_error("stdin ('-') can be read only once");
 
     replays reps = {0};
-    load_replays(rep_path, &reps);
-    kl_reader *rd = tool_reader_open(rec_path);
+    bool damaged = !load_replays(rep_path, &reps);
+    kl_reader *rd = tool_input_open(rec_path, &damaged);
     if (!rd)
         return TOOL_EXIT_TROUBLE;
     if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED)
@@ -1020,7 +1023,7 @@ int main(int argc, char **argv)
                 .color = color == 1 || (color == -1 && !json && !html_path && isatty(STDOUT_FILENO))};
     totals t = {0};
     bool differs = false;
-    int status = TOOL_EXIT_OK;
+    int status = damaged ? TOOL_EXIT_TROUBLE : TOOL_EXIT_OK;
     const kl_session *s;
     int rc;
     uint64_t read = 0;

@@ -510,11 +510,6 @@ kl_reader *tool_input_open(const char *path, bool *damaged)
     return r;
 }
 
-kl_reader *tool_reader_open(const char *path)
-{
-    return tool_input_open(path, NULL);
-}
-
 void tool_reader_close(kl_reader *r)
 {
     kl_reader_close(r);

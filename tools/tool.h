@@ -67,8 +67,6 @@ void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
  * @return the reader, to close with tool_reader_close(); or NULL after a warning "NAME: name:
  *         why": the caller notes the trouble and goes on with its other inputs. */
 kl_reader *tool_input_open(const char *path, bool *damaged);
-/** tool_input_open() for callers that only warn about damaged session files. */
-kl_reader *tool_reader_open(const char *path);
 /** Close a reader of tool_input_open() and free the sessions it was reading from. Accepts NULL. */
 void tool_reader_close(kl_reader *r);
 /** Exit with a clear error when out (not "-") is one of the n inputs too: creating it would

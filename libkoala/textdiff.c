@@ -66,14 +66,24 @@ static int script(const line *a, size_t n, const line *b, size_t m, size_t max_d
     size_t max = n + m;
     if (max_d > max)
         max_d = max;
-    /* Round d's V holds x for diagonals k = -d..d, step 2: d + 1 values, at trace[d*(d+1)/2]. */
-    size_t cells = (max_d + 1) * (max_d + 2) / 2;
-    ptrdiff_t *trace = malloc(cells * sizeof *trace);
-    if (!trace)
-        return KL_ERR_NOMEM;
-    size_t d_end = 0;
+    /* Round d's V holds x for diagonals k = -d..d, step 2: d + 1 values, at trace[d*(d+1)/2].
+     * Room grows with the rounds run, not max_d: a few changes in long texts need little. */
+    ptrdiff_t *trace = NULL;
+    size_t rounds = 0, d_end = 0;
     bool found = false;
     for (size_t d = 0; d <= max_d && !found; d++) {
+        if (d == rounds) {
+            size_t more = rounds ? rounds * 2 : 64;
+            if (more > max_d + 1)
+                more = max_d + 1;
+            ptrdiff_t *t = more < (1u << 30) ? realloc(trace, more * (more + 1) / 2 * sizeof *t) : NULL;
+            if (!t) {
+                free(trace);
+                return KL_ERR_NOMEM;
+            }
+            trace = t;
+            rounds = more;
+        }
         ptrdiff_t *v = trace + d * (d + 1) / 2, *prev = d ? trace + (d - 1) * d / 2 : NULL;
         for (size_t i = 0; i <= d; i++) {
             ptrdiff_t k = (ptrdiff_t)(2 * i) - (ptrdiff_t)d, x;

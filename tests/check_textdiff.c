@@ -63,6 +63,36 @@ START_TEST(too_many_changes_leave_the_output_alone)
 }
 END_TEST
 
+START_TEST(a_few_changes_in_long_texts_need_room_for_those_only)
+{
+    /* No limit on changes: room for every possible edit of 200,000 lines would be 160 GB. */
+    kl_buf a = {0}, b = {0}, out = {0};
+    for (int i = 0; i < 100000; i++) {
+        kl_buf_printf(&a, "line %d\n", i);
+        kl_buf_printf(&b, "%s %d\n", i == 0 || i == 99999 ? "other" : "line", i);
+    }
+    ck_assert_int_eq(kl_text_diff((const uint8_t *)a.data, a.len, (const uint8_t *)b.data, b.len, 1, SIZE_MAX, &out),
+                     KL_OK);
+    ck_assert_str_eq(out.data, "@@ -1,2 +1,2 @@\n-line 0\n+other 0\n line 1\n"
+                               "@@ -99999,2 +99999,2 @@\n line 99998\n-line 99999\n+other 99999\n");
+    /* Every line changed: 200 edits, so the room grows past its first rounds. */
+    kl_buf want = {0};
+    a.len = b.len = out.len = 0;
+    kl_buf_append(&want, "@@ -1,100 +1,100 @@\n", 20);
+    for (int i = 0; i < 100; i++) {
+        kl_buf_printf(&a, "a%d\n", i);
+        kl_buf_printf(&b, "b%d\n", i);
+        kl_buf_printf(&want, "-a%d\n", i);
+    }
+    for (int i = 0; i < 100; i++)
+        kl_buf_printf(&want, "+b%d\n", i);
+    ck_assert_int_eq(kl_text_diff((const uint8_t *)a.data, a.len, (const uint8_t *)b.data, b.len, 1, SIZE_MAX, &out),
+                     KL_OK);
+    ck_assert_str_eq(out.data, want.data);
+    kl_buf_free(&a), kl_buf_free(&b), kl_buf_free(&out), kl_buf_free(&want);
+}
+END_TEST
+
 /* The longest common subsequence of lines, the slow way, to check the diff is minimal. */
 static size_t lcs(char **a, size_t n, char **b, size_t m)
 {
@@ -181,6 +211,7 @@ static Suite *suite(void)
     tcase_add_test(tc, lines_added_at_the_start_and_removed_at_the_end);
     tcase_add_test(tc, changes_close_together_share_a_hunk_and_far_apart_do_not);
     tcase_add_test(tc, too_many_changes_leave_the_output_alone);
+    tcase_add_test(tc, a_few_changes_in_long_texts_need_room_for_those_only);
     tcase_add_test(tc, random_texts_get_a_minimal_diff_that_rebuilds_both_sides);
     tcase_add_test(tc, hex_diff_shows_the_rows_that_differ);
     tcase_add_test(tc, timestamps_a_little_apart_are_the_same_moment);

@@ -689,8 +689,9 @@ static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals
     if (r->json) {
         put(r, "{\"session\":");
         put_json_str(r, s->id ? s->id : "", s->id ? strlen(s->id) : 0);
+    } else { /* dropped below when nothing differs */
+        put(r, "%ssession %s%s\n", r->color ? "\033[1m" : "", s->id ? s->id : "(no id)", r->color ? "\033[0m" : "");
     }
-    size_t head = r->out.len;
     compare_response(r, s, p);
     compare_calls(r, s, p);
     compare_side_effects(r, s, p);
@@ -702,18 +703,10 @@ static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals
     t->calls += r->calls;
     t->files += r->files;
     t->udp += r->udp;
-    if (r->json) {
+    if (r->json)
         put(r, ",\"identical\":%s}\n", differs ? "false" : "true");
-    } else if (differs) {
-        kl_buf body = r->out;
-        r->out = (kl_buf){0};
-        put(r, "%ssession %s%s\n", r->color ? "\033[1m" : "", s->id ? s->id : "(no id)", r->color ? "\033[0m" : "");
-        if (kl_buf_append(&r->out, body.data + head, body.len - head) != KL_OK)
-            tool_die("out of memory");
-        kl_buf_free(&body);
-    } else {
+    else if (!differs)
         r->out.len = 0;
-    }
     if (r->html)
         html_data(r->html, &r->out);
     else if (!summary)

@@ -715,28 +715,25 @@ static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals
 }
 
 /* The totals, as JSON or text, appended to b. */
-static void put_totals(const totals *t, bool json, kl_buf *b_out)
+static void put_totals(const totals *t, bool json, kl_buf *b)
 {
-    kl_buf b = {0};
     if (json)
-        kl_buf_printf(&b,
-                      "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
-                      "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n",
-                      (unsigned long long)t->sessions, (unsigned long long)t->identical,
-                      (unsigned long long)t->differ, (unsigned long long)t->response,
-                      (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
-                      (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded);
+        must(kl_buf_printf(b,
+                           "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
+                           "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n",
+                           (unsigned long long)t->sessions, (unsigned long long)t->identical,
+                           (unsigned long long)t->differ, (unsigned long long)t->response,
+                           (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
+                           (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
     else
-        kl_buf_printf(&b,
-                      "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
-                      "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
-                      "%llu replayed but not in the recording\n",
-                      (unsigned long long)t->sessions, (unsigned long long)t->identical,
-                      (unsigned long long)t->differ, (unsigned long long)t->response,
-                      (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
-                      (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded);
-    must(kl_buf_append(b_out, b.data, b.len));
-    kl_buf_free(&b);
+        must(kl_buf_printf(b,
+                           "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
+                           "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
+                           "%llu replayed but not in the recording\n",
+                           (unsigned long long)t->sessions, (unsigned long long)t->identical,
+                           (unsigned long long)t->differ, (unsigned long long)t->response,
+                           (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
+                           (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
 }
 
 static void print_totals(const totals *t, bool json)

@@ -16,12 +16,6 @@
 #define RE_MATCH_LIMIT 1000000u
 #define RE_DEPTH_LIMIT 100000u
 #define RE_HEAP_LIMIT_KIB (16u << 10)
-/* Integers in [TS_MIN, TS_MAX) look like Unix seconds (2000-01-01 to 2100-01-01), the same
- * range times 1000 like milliseconds. We bet on a fixed range rather than the original's
- * "since 30 days ago": a diff of old recordings must not change with the day it runs. */
-#define TS_MIN 946684800LL
-#define TS_MAX 4102444800LL
-#define TS_SLACK 120 /* seconds */
 /* An exponent is read up to this magnitude; past it every exponent counts as the same. */
 #define EXP_CAP 1000000000000000LL
 /* Objects with more members than this are matched through a sorted index, fewer by a scan. */
@@ -915,18 +909,19 @@ static bool plain_int(const kli_jval *v, int64_t *out)
     return true;
 }
 
-/* Both look like Unix times in the same unit and are less than TS_SLACK seconds apart. */
+/* Both look like Unix times in the same unit (seconds, or milliseconds: KLI_TIME_MIN to
+ * KLI_TIME_MAX times 1000) and are less than KLI_TIME_SLACK seconds apart. */
 static bool times_close(const kli_jval *a, const kli_jval *b)
 {
     int64_t x, y;
     if (!plain_int(a, &x) || !plain_int(b, &y))
         return false;
-    int64_t unit = x >= TS_MIN && x < TS_MAX                 ? 1
-                   : x >= TS_MIN * 1000 && x < TS_MAX * 1000 ? 1000
-                                                             : 0;
-    if (!unit || y < TS_MIN * unit || y >= TS_MAX * unit)
+    int64_t unit = x >= KLI_TIME_MIN && x < KLI_TIME_MAX                 ? 1
+                   : x >= KLI_TIME_MIN * 1000 && x < KLI_TIME_MAX * 1000 ? 1000
+                                                                         : 0;
+    if (!unit || y < KLI_TIME_MIN * unit || y >= KLI_TIME_MAX * unit)
         return false;
-    return (x > y ? x - y : y - x) < TS_SLACK * unit;
+    return (x > y ? x - y : y - x) < KLI_TIME_SLACK * unit;
 }
 
 /* A string's decoded bytes (in d->tmp when it has escapes). */

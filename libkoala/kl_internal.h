@@ -115,6 +115,15 @@ int kli_http_framing(unsigned flags, const kli_http_meta *m);
  * optional whitespace and ';' extensions. @return true and sets *size. */
 bool kli_http_chunk_size(const uint8_t *p, size_t n, uint64_t *size);
 
+/* ---- koala-diff's timestamps (jsondiff.c, textdiff.c) ---- */
+/* Unix times in [KLI_TIME_MIN, KLI_TIME_MAX) (2000-01-01 to 2100-01-01) are taken for
+ * timestamps; less than KLI_TIME_SLACK seconds apart they are the same moment (the original's
+ * Midi let such values pass). We bet on a fixed range rather than the original's "since 30
+ * days ago": a diff of old recordings must not change with the day it runs. */
+#define KLI_TIME_MIN 946684800LL
+#define KLI_TIME_MAX 4102444800LL
+#define KLI_TIME_SLACK 120
+
 /* ---- default fd I/O ---- */
 ssize_t kli_fd_read(void *ctx, void *buf, size_t len);
 ssize_t kli_fd_write(void *ctx, const void *buf, size_t len);

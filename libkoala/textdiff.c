@@ -288,12 +288,6 @@ int kl_hex_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, si
 
 /* ------------------------------------------------------------- timestamps */
 
-/* Times between these (2000 to 2100) are taken for timestamps; less than SLACK_S apart they
- * are the same moment for koala-diff (the original's Midi let such values pass). */
-#define TIME_MIN 946684800LL
-#define TIME_MAX 4102444800LL
-#define SLACK_S 120
-
 static bool digits(const uint8_t *p, size_t n, int *v)
 {
     *v = 0;
@@ -365,7 +359,7 @@ static size_t timestamp(const uint8_t *p, size_t n, int64_t *t)
         for (size_t i = 0; i < len; i++)
             v = v * 10 + (p[i] - '0');
         *t = len == 13 ? v / 1000 : v;
-        return *t >= TIME_MIN && *t < TIME_MAX ? len : 0;
+        return *t >= KLI_TIME_MIN && *t < KLI_TIME_MAX ? len : 0;
     }
     return 0;
 }
@@ -378,8 +372,9 @@ bool kl_text_same_but_times(const uint8_t *a, size_t alen, const uint8_t *b, siz
         if ((i == 0 || !is_alnum(a[i - 1])) && (j == 0 || !is_alnum(b[j - 1]))) {
             int64_t ta, tb;
             size_t la = timestamp(a + i, alen - i, &ta), lb = la ? timestamp(b + j, blen - j, &tb) : 0;
-            if (la && lb && ta >= TIME_MIN && ta < TIME_MAX && tb >= TIME_MIN && tb < TIME_MAX) {
-                if ((ta > tb ? ta - tb : tb - ta) >= SLACK_S)
+            if (la && lb && ta >= KLI_TIME_MIN && ta < KLI_TIME_MAX && tb >= KLI_TIME_MIN &&
+                tb < KLI_TIME_MAX) {
+                if ((ta > tb ? ta - tb : tb - ta) >= KLI_TIME_SLACK)
                     return false;
                 i += la, j += lb;
                 continue;

@@ -951,10 +951,9 @@ static int str_eq(differ *d, const kli_jval *a, const kli_jval *b, bool *eq)
     return KL_OK;
 }
 
+/* a and b are not the same text (the caller looked). */
 static int cmp_value(differ *d, const kli_jval *a, const kli_jval *b, node at)
 {
-    if (bytes_eq(a->raw, a->len, b->raw, b->len))
-        return KL_OK;
     if (a->type != b->type)
         return report(d, KL_DIFF_TYPE, a, b);
     bool eq = false;
@@ -1007,6 +1006,8 @@ static int cmp_docs(differ *d, const jdoc *a, const jdoc *b)
         if (rc != KL_OK)
             return rc;
     }
+    if (bytes_eq(a->root.raw, a->root.len, b->root.raw, b->root.len))
+        return KL_OK;
     return cmp_value(d, &a->root, &b->root, root);
 }
 

@@ -660,6 +660,21 @@ static bool key_ignored(const differ *d, const uint8_t *key, size_t len)
     return false;
 }
 
+/* Push ignored path id on the stack of those still matching. */
+static int alive_push(differ *d, size_t id)
+{
+    if (d->n_alive == d->cap_alive) {
+        size_t cap = d->cap_alive ? d->cap_alive * 2 : 16;
+        size_t *na = realloc(d->alive, cap * sizeof *na);
+        if (!na)
+            return KL_ERR_NOMEM;
+        d->alive = na;
+        d->cap_alive = cap;
+    }
+    d->alive[d->n_alive++] = id;
+    return KL_OK;
+}
+
 /* Push the ignored paths of the node still matching after step s; *ignored when one ends there. */
 static int descend(differ *d, node at, const step *s, bool *ignored)
 {
@@ -677,15 +692,9 @@ static int descend(differ *d, node at, const step *s, bool *ignored)
             *ignored = true;
             return KL_OK;
         }
-        if (d->n_alive == d->cap_alive) {
-            size_t cap = d->cap_alive ? d->cap_alive * 2 : 16;
-            size_t *na = realloc(d->alive, cap * sizeof *na);
-            if (!na)
-                return KL_ERR_NOMEM;
-            d->alive = na;
-            d->cap_alive = cap;
-        }
-        d->alive[d->n_alive++] = id;
+        int rc = alive_push(d, id);
+        if (rc != KL_OK)
+            return rc;
     }
     return KL_OK;
 }
@@ -987,15 +996,8 @@ static int cmp_docs(differ *d, const jdoc *a, const jdoc *b)
     for (size_t i = 0; d->st && i < d->o->n_ignore_paths; i++) {
         if (d->st->paths[i].n == 0)
             return KL_OK; /* "$": nothing counts */
-        if (d->n_alive == d->cap_alive) {
-            size_t cap = d->cap_alive ? d->cap_alive * 2 : 16;
-            size_t *na = realloc(d->alive, cap * sizeof *na);
-            if (!na)
-                return KL_ERR_NOMEM;
-            d->alive = na;
-            d->cap_alive = cap;
-        }
-        d->alive[d->n_alive++] = i;
+        if ((rc = alive_push(d, i)) != KL_OK)
+            return rc;
     }
     root.n = d->n_alive;
     if (!bytes_eq(a->callback, a->cb_len, b->callback, b->cb_len)) {

@@ -66,7 +66,6 @@ typedef struct ipath {
 struct kli_diff_state {
     kli_mem *mem;
     ipath *paths;
-    size_t *key_lens;
     pcre2_code **res;
     pcre2_match_context *mctx;
 };
@@ -114,16 +113,26 @@ static bool listed(const char *const *list, size_t n, const char *s, size_t len)
     return false;
 }
 
-/* Append a NUL-terminated copy of s to a public list of n strings. */
-static int push_str(kli_mem *m, const char *const **list, size_t n, const char *s, size_t len)
+/* A NUL-terminated copy of s[0..len) in m, NULL when out of memory. */
+static char *copy_str(kli_mem *m, const void *s, size_t len)
 {
-    const char **l = kli_grow(m, *list, n, sizeof *l);
-    char *copy = kli_alloc(m, len + 1);
+    char *c = kli_alloc(m, len + 1);
+    if (c) {
+        if (len)
+            memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+/* Append a copy of s to a public list of *n strings, and count it. */
+static int push_str(kli_mem *m, const char *const **list, size_t *n, const char *s, size_t len)
+{
+    const char **l = kli_grow(m, *list, *n, sizeof *l);
+    char *copy = copy_str(m, s, len);
     if (!l || !copy)
         return KL_ERR_NOMEM;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    l[n] = copy;
+    l[(*n)++] = copy;
     *list = l;
     return KL_OK;
 }
@@ -135,12 +144,7 @@ static int add_header(kl_diff_opts *o, const char *name, size_t len)
     if (kl_diff_header_ignored(o, name, len))
         return KL_OK;
     struct kli_diff_state *st = state_of(o);
-    if (!st)
-        return KL_ERR_NOMEM;
-    int rc = push_str(st->mem, &o->ignore_headers, o->n_ignore_headers, name, len);
-    if (rc == KL_OK)
-        o->n_ignore_headers++;
-    return rc;
+    return st ? push_str(st->mem, &o->ignore_headers, &o->n_ignore_headers, name, len) : KL_ERR_NOMEM;
 }
 
 static int add_key(kl_diff_opts *o, const char *key, size_t len)
@@ -150,18 +154,7 @@ static int add_key(kl_diff_opts *o, const char *key, size_t len)
     if (listed(o->ignore_keys, o->n_ignore_keys, key, len))
         return KL_OK;
     struct kli_diff_state *st = state_of(o);
-    if (!st)
-        return KL_ERR_NOMEM;
-    size_t n = o->n_ignore_keys, *lens = kli_grow(st->mem, st->key_lens, n, sizeof *lens);
-    if (!lens)
-        return KL_ERR_NOMEM;
-    st->key_lens = lens;
-    int rc = push_str(st->mem, &o->ignore_keys, n, key, len);
-    if (rc != KL_OK)
-        return rc;
-    lens[n] = len;
-    o->n_ignore_keys++;
-    return KL_OK;
+    return st ? push_str(st->mem, &o->ignore_keys, &o->n_ignore_keys, key, len) : KL_ERR_NOMEM;
 }
 
 /* Parse an ignored path ("$", then .key, .*, ["key"], ['key'], [N], [*]) into m. */
@@ -259,16 +252,12 @@ static int add_path(kl_diff_opts *o, const char *path, size_t len, char *errbuf)
     int rc = path_parse(st->mem, path, len, &ip, errbuf);
     if (rc != KL_OK)
         return rc;
-    size_t n = o->n_ignore_paths;
-    ipath *paths = kli_grow(st->mem, st->paths, n, sizeof *paths);
+    ipath *paths = kli_grow(st->mem, st->paths, o->n_ignore_paths, sizeof *paths);
     if (!paths)
         return KL_ERR_NOMEM;
     st->paths = paths;
-    if ((rc = push_str(st->mem, &o->ignore_paths, n, path, len)) != KL_OK)
-        return rc;
-    paths[n] = ip;
-    o->n_ignore_paths++;
-    return KL_OK;
+    paths[o->n_ignore_paths] = ip;
+    return push_str(st->mem, &o->ignore_paths, &o->n_ignore_paths, path, len);
 }
 
 static int add_regex(kl_diff_opts *o, const char *pattern, size_t len, char *errbuf)
@@ -300,20 +289,16 @@ static int add_regex(kl_diff_opts *o, const char *pattern, size_t len, char *err
         pcre2_set_depth_limit(st->mctx, RE_DEPTH_LIMIT);
         pcre2_set_heap_limit(st->mctx, RE_HEAP_LIMIT_KIB);
     }
-    size_t n = o->n_ignore_regexes;
-    pcre2_code **res = kli_grow(st->mem, st->res, n, sizeof *res);
-    int rc = res ? KL_OK : KL_ERR_NOMEM;
+    pcre2_code **res = kli_grow(st->mem, st->res, o->n_ignore_regexes, sizeof *res);
+    int rc = KL_ERR_NOMEM;
     if (res) {
         st->res = res;
-        rc = push_str(st->mem, &o->ignore_regexes, n, pattern, len);
+        res[o->n_ignore_regexes] = re;
+        rc = push_str(st->mem, &o->ignore_regexes, &o->n_ignore_regexes, pattern, len);
     }
-    if (rc != KL_OK) {
+    if (rc != KL_OK)
         pcre2_code_free(re);
-        return rc;
-    }
-    res[n] = re;
-    o->n_ignore_regexes++;
-    return KL_OK;
+    return rc;
 }
 
 int kl_diff_opts_add_header(kl_diff_opts *o, const char *name)
@@ -600,17 +585,8 @@ static int write_compact(kl_buf *b, const kli_jval *v)
 /* A NUL-terminated copy of text in the list's memory, NULL for a NULL text. */
 static int dup_text(kl_diff_list *l, const void *text, size_t len, const char **out)
 {
-    *out = NULL;
-    if (!text)
-        return KL_OK;
-    char *s = kli_alloc(l->mem, len + 1);
-    if (!s)
-        return KL_ERR_NOMEM;
-    if (len)
-        memcpy(s, text, len);
-    s[len] = '\0';
-    *out = s;
-    return KL_OK;
+    *out = text ? copy_str(l->mem, text, len) : NULL;
+    return text && !*out ? KL_ERR_NOMEM : KL_OK;
 }
 
 static int add_item(differ *d, kl_diff_kind kind, const char *path, size_t plen, const void *before,
@@ -654,10 +630,7 @@ static int report(differ *d, kl_diff_kind kind, const kli_jval *a, const kli_jva
 
 static bool key_ignored(const differ *d, const uint8_t *key, size_t len)
 {
-    for (size_t i = 0; d->st && i < d->o->n_ignore_keys; i++)
-        if (d->st->key_lens[i] == len && memcmp(d->o->ignore_keys[i], key, len) == 0)
-            return true;
-    return false;
+    return d->o && listed(d->o->ignore_keys, d->o->n_ignore_keys, (const char *)key, len);
 }
 
 /* Push ignored path id on the stack of those still matching. */

@@ -143,7 +143,6 @@ int kli_json_fail(kli_jparser *ps, const uint8_t *at, int rc, const char *why)
     return rc;
 }
 
-
 static int parse_string(kli_jparser *ps, bool *escaped)
 {
     const char *why;
@@ -192,12 +191,16 @@ static int parse_literal(kli_jparser *ps, const char *word, size_t n)
     return KL_OK;
 }
 
-static int enter(kli_jparser *ps)
+/* Step into the array or object at ps->p, closed by close: *more unless it is empty (then
+ * consumed whole). */
+static int enter(kli_jparser *ps, uint8_t close, bool *more)
 {
     if (++ps->depth > KL_JSON_MAX_DEPTH)
         return kli_json_fail(ps, ps->p, KL_ERR_TOOBIG, "arrays and objects nested too deep");
-    ps->p++;
-    ps->p = kli_json_skip_ws(ps->p, ps->end);
+    ps->p = kli_json_skip_ws(ps->p + 1, ps->end);
+    *more = ps->p == ps->end || *ps->p != close;
+    if (!*more)
+        ps->p++;
     return KL_OK;
 }
 
@@ -224,12 +227,10 @@ static int trail(kli_jparser *ps, int rc, const uint8_t *key, size_t klen, size_
 
 static int parse_array(kli_jparser *ps, kli_jval *v)
 {
-    int rc = enter(ps);
+    bool more;
+    int rc = enter(ps, ']', &more);
     if (rc != KL_OK)
         return rc;
-    bool more = ps->p == ps->end || *ps->p != ']';
-    if (!more)
-        ps->p++;
     while (more) {
         kli_jval *items = kli_grow(ps->mem, v->u.items, v->n, sizeof *items);
         if (!items)
@@ -247,12 +248,10 @@ static int parse_array(kli_jparser *ps, kli_jval *v)
 
 static int parse_object(kli_jparser *ps, kli_jval *v)
 {
-    int rc = enter(ps);
+    bool more;
+    int rc = enter(ps, '}', &more);
     if (rc != KL_OK)
         return rc;
-    bool more = ps->p == ps->end || *ps->p != '}';
-    if (!more)
-        ps->p++;
     while (more) {
         ps->p = kli_json_skip_ws(ps->p, ps->end);
         if (ps->p == ps->end || *ps->p != '"')

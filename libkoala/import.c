@@ -11,67 +11,42 @@
 /* Longest key of a key/value object quoted in a message's path. */
 #define PATH_KEY_MAX 40
 
+/* A failure's place is kept as the parser keeps a syntax error's: the way to it is noted while
+ * the walk unwinds (kli_jparser.trail), so a session that reads cleanly builds no path. */
 typedef struct imp {
-    const uint8_t *doc;
+    kli_jparser ps;        /* the parse; on failure why, at and the trail of either fault */
     kl_session *s;
     kli_mem *tree;         /* the parse tree, freed at the end */
     uint8_t *scratch;      /* decoded bytes on their way into the session */
     size_t scratch_cap;
-    const kli_jval *actions;         /* read last: its ReturnInbound needs the session's */
-    char path[KL_ERRBUF_SIZE / 2];   /* "$.Actions[3].Request": where the walk is */
-    size_t plen;
-    char *errbuf;
+    const kli_jmember *actions;      /* read last: its ReturnInbound needs the session's */
+    char what[KL_ERRBUF_SIZE];       /* a fault of the walk's own, ps.why points here */
 } imp;
 
-/* "<path>: <what> at line L, column C". @return KL_ERR_CORRUPT. */
+/* Note a fault of the walk at at. @return KL_ERR_CORRUPT. */
 __attribute__((format(printf, 3, 4)))
 static int fail(imp *im, const uint8_t *at, const char *fmt, ...)
 {
-    if (!im->errbuf)
-        return KL_ERR_CORRUPT;
-    char what[KL_ERRBUF_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    vsnprintf(im->what, sizeof im->what, fmt, ap);
     va_end(ap);
-    size_t line, col;
-    kli_json_where(im->doc, at, &line, &col);
-    kli_seterr(im->errbuf, "%s: %s at line %zu, column %zu", im->path, what, line, col);
-    return KL_ERR_CORRUPT;
+    return kli_json_fail(&im->ps, at, KL_ERR_CORRUPT, im->what);
 }
 
-/* Append printf text to the path (cut at its end). @return the length to restore with leave(). */
-__attribute__((format(printf, 2, 3)))
-static size_t enter(imp *im, const char *fmt, ...)
+/* When rc is a fault inside the value a step leads to, note the step while unwinding (a member
+ * by its key as written, else an element by index). @return rc. */
+static int step_out(imp *im, int rc, const uint8_t *key, size_t klen, size_t index)
 {
-    size_t old = im->plen, room = sizeof im->path - old;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(im->path + old, room, fmt, ap);
-    va_end(ap);
-    im->plen = w < 0 ? old : (size_t)w >= room ? sizeof im->path - 1 : old + (size_t)w;
-    return old;
+    kli_jparser *ps = &im->ps;
+    if (rc == KL_ERR_CORRUPT && ps->n_trail++ < KLI_JSON_TRAIL)
+        ps->trail[ps->n_trail - 1] = (kli_jstep){key, klen, index};
+    return rc;
 }
 
-/* A member's step: .Name for a key of letters, digits and '_', else ["key"] as written. */
-static size_t enter_key(imp *im, const uint8_t *kraw, size_t kraw_len)
+static int member_out(imp *im, int rc, const kli_jmember *m)
 {
-    size_t n = kraw_len - 2;
-    bool ident = n > 0 && n <= PATH_KEY_MAX && !(kraw[1] >= '0' && kraw[1] <= '9');
-    for (size_t i = 1; ident && i <= n; i++)
-        ident = (kraw[i] | 0x20) >= 'a' && (kraw[i] | 0x20) <= 'z' ? true
-              : (kraw[i] >= '0' && kraw[i] <= '9') || kraw[i] == '_';
-    if (ident)
-        return enter(im, ".%.*s", (int)n, (const char *)kraw + 1);
-    if (kraw_len > PATH_KEY_MAX)
-        return enter(im, "[%.*s...]", PATH_KEY_MAX, (const char *)kraw);
-    return enter(im, "[%.*s]", (int)kraw_len, (const char *)kraw);
-}
-
-static void leave(imp *im, size_t old)
-{
-    im->plen = old;
-    im->path[old] = '\0';
+    return step_out(im, rc, m->kraw, m->kraw_len, 0);
 }
 
 static const char *type_name(kli_jtype t)
@@ -311,14 +286,12 @@ static int get_kvs(imp *im, const kli_jval *v, const kl_kv **list, size_t *n)
         return KL_ERR_NOMEM;
     for (size_t i = 0; i < v->n; i++) {
         const kli_jmember *m = &v->u.members[i];
-        size_t at = enter_key(im, m->kraw, m->kraw_len);
         rc = bytes_into_session(im, m->kraw + 1, m->kraw_len - 2, m->key != m->kraw + 1,
                                 &kvs[i].key);
         if (rc == KL_OK)
             rc = get_bytes(im, &m->v, &kvs[i].value);
         if (rc != KL_OK)
-            return rc;
-        leave(im, at);
+            return member_out(im, rc, m);
     }
     *list = kvs;
     *n = v->n;
@@ -428,8 +401,9 @@ static int get_inbound(imp *im, const kli_jval *v);
 static int get_return(imp *im, const kli_jval *v);
 static int check_marker(imp *im, const kli_jval *v);
 
-static int get_member(imp *im, const fdef *f, const kli_jval *v, char *base)
+static int get_member(imp *im, const fdef *f, const kli_jmember *m, char *base)
 {
+    const kli_jval *v = &m->v;
     void *p = base + f->off;
     switch (f->kind) {
     case F_SKIP: return KL_OK;
@@ -447,7 +421,7 @@ static int get_member(imp *im, const fdef *f, const kli_jval *v, char *base)
     case F_INBOUND: return get_inbound(im, v);
     case F_RETURN: return get_return(im, v);
     case F_ACTIONS:
-        im->actions = v;
+        im->actions = m;
         return KL_OK;
     case F_MARKER: return check_marker(im, v);
     }
@@ -469,14 +443,12 @@ static int get_object(imp *im, const kli_jval *v, const fdef *fields, char *base
             f++;
         if (!f->name)
             continue;
-        size_t at = enter(im, ".%s", f->name);
         uint32_t bit = 1u << (f - fields);
         if (seen & bit)
-            return fail(im, m->kraw, "a second member of this name");
+            return member_out(im, fail(im, m->kraw, "a second member of this name"), m);
         seen |= bit;
-        if ((rc = get_member(im, f, &m->v, base)) != KL_OK)
-            return rc;
-        leave(im, at);
+        if ((rc = get_member(im, f, m, base)) != KL_OK)
+            return member_out(im, rc, m);
     }
     return KL_OK;
 }
@@ -530,6 +502,27 @@ static const fdef *action_fields(kl_action_type t)
     return none_fields;
 }
 
+/* An ActionType's value v: expect, when given, else a type's name set in *out. */
+static int type_named(imp *im, const kli_jval *v, const char *expect, kl_action_type *out)
+{
+    const char *name;
+    int rc = get_text_into(im, im->tree, v, &name);
+    if (rc != KL_OK)
+        return rc;
+    if (!name)
+        return fail(im, v->raw, "expected a string, found null");
+    if (expect)
+        return strcmp(name, expect) ? fail(im, v->raw, "\"%s\" where \"%s\" belongs", name, expect)
+                                    : KL_OK;
+    int t = 0;
+    while (t < KL_ACTION_TYPE_COUNT && strcmp(name, kl_action_type_name((kl_action_type)t)))
+        t++;
+    if (t == KL_ACTION_TYPE_COUNT)
+        return fail(im, v->raw, "unknown action type \"%s\"", name);
+    *out = (kl_action_type)t;
+    return KL_OK;
+}
+
 /* The ActionType of action object v: expect's, when given (CallFromInbound, ReturnInbound),
  * else a type's name set in *out. */
 static int get_action_type(imp *im, const kli_jval *v, const char *expect, kl_action_type *out)
@@ -545,26 +538,7 @@ static int get_action_type(imp *im, const kli_jval *v, const char *expect, kl_ac
     }
     if (!found)
         return expect ? KL_OK : fail(im, v->raw, "an action without ActionType");
-    size_t at = enter(im, ".ActionType");
-    const char *name;
-    int rc = get_text_into(im, im->tree, &found->v, &name);
-    if (rc != KL_OK)
-        return rc;
-    if (!name)
-        return fail(im, found->v.raw, "expected a string, found null");
-    if (expect) {
-        if (strcmp(name, expect))
-            return fail(im, found->v.raw, "\"%s\" where \"%s\" belongs", name, expect);
-    } else {
-        int t = 0;
-        while (t < KL_ACTION_TYPE_COUNT && strcmp(name, kl_action_type_name((kl_action_type)t)))
-            t++;
-        if (t == KL_ACTION_TYPE_COUNT)
-            return fail(im, found->v.raw, "unknown action type \"%s\"", name);
-        *out = (kl_action_type)t;
-    }
-    leave(im, at);
-    return KL_OK;
+    return member_out(im, type_named(im, &found->v, expect, out), found);
 }
 
 static int get_inbound(imp *im, const kli_jval *v)
@@ -633,13 +607,11 @@ static int get_actions(imp *im, const kli_jval *v)
         return KL_ERR_NOMEM;
     for (size_t i = 0; i < v->n; i++) {
         const kli_jval *x = &v->u.items[i];
-        size_t at = enter(im, "[%zu]", i);
         kl_action *a = &acts[i];
         if ((rc = want(im, x, KLI_J_OBJ)) != KL_OK ||
             (rc = get_action_type(im, x, NULL, &a->type)) != KL_OK ||
             (rc = get_object(im, x, action_fields(a->type), (char *)a)) != KL_OK)
-            return rc;
-        leave(im, at);
+            return step_out(im, rc, NULL, 0, i);
     }
     s->actions = acts;
     s->n_actions = v->n;
@@ -660,19 +632,58 @@ static const fdef session_fields[] = {
     KVS("MockFiles", mock_files), END,
 };
 
-/* Name the value a syntax error sits in from the parser's trail (innermost step first). */
-static void trail_path(imp *im, const kli_jparser *ps)
+/* A JSON path being written, cut at its end. */
+typedef struct path {
+    char s[KL_ERRBUF_SIZE / 2];
+    size_t n;
+} path;
+
+__attribute__((format(printf, 2, 3)))
+static void put(path *p, const char *fmt, ...)
 {
+    size_t room = sizeof p->s - p->n;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(p->s + p->n, room, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        p->n += (size_t)w < room ? (size_t)w : room - 1;
+}
+
+/* A member's step: .Name for a key of letters, digits and '_', else ["key"] as written. */
+static void put_key(path *p, const uint8_t *kraw, size_t kraw_len)
+{
+    size_t n = kraw_len - 2;
+    bool ident = n > 0 && n <= PATH_KEY_MAX && !(kraw[1] >= '0' && kraw[1] <= '9');
+    for (size_t i = 1; ident && i <= n; i++)
+        ident = (kraw[i] | 0x20) >= 'a' && (kraw[i] | 0x20) <= 'z' ? true
+              : (kraw[i] >= '0' && kraw[i] <= '9') || kraw[i] == '_';
+    if (ident)
+        put(p, ".%.*s", (int)n, (const char *)kraw + 1);
+    else if (kraw_len > PATH_KEY_MAX)
+        put(p, "[%.*s...]", PATH_KEY_MAX, (const char *)kraw);
+    else
+        put(p, "[%.*s]", (int)kraw_len, (const char *)kraw);
+}
+
+/* "<path>: <why> at line L, column C" for the fault ps holds, its path from the trail
+ * (innermost step first). */
+static void say(const kli_jparser *ps, const uint8_t *doc, char *errbuf)
+{
+    path p = {"$", 1};
     size_t kept = ps->n_trail < KLI_JSON_TRAIL ? ps->n_trail : KLI_JSON_TRAIL;
     if (kept < ps->n_trail)
-        enter(im, "...");
+        put(&p, "...");
     for (size_t i = kept; i-- > 0;) {
         const kli_jstep *st = &ps->trail[i];
         if (st->key)
-            enter_key(im, st->key, st->klen);
+            put_key(&p, st->key, st->klen);
         else
-            enter(im, "[%zu]", st->index);
+            put(&p, "[%zu]", st->index);
     }
+    size_t line, col;
+    kli_json_where(doc, ps->at, &line, &col);
+    kli_seterr(errbuf, "%s: %s at line %zu, column %zu", p.s, ps->why, line, col);
 }
 
 int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
@@ -686,39 +697,33 @@ int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char
         kli_seterr(errbuf, "%zu bytes of JSON exceed the limit of %u", len, KL_MAX_KOALA_JSON);
         return KL_ERR_TOOBIG;
     }
-    imp im = {.doc = data, .errbuf = errbuf, .path = "$", .plen = 1};
+    imp im = {.ps = {.p = data, .end = data + len}};
+    kli_jparser *ps = &im.ps;
     im.s = kl_session_new();
-    im.tree = kli_mem_new();
+    im.tree = ps->mem = kli_mem_new();
     int rc = KL_ERR_NOMEM;
     /* Decoded bytes never outgrow their JSON: one chunk holds the whole session. */
     if (!im.s || !im.tree || kli_mem_reserve(im.s->mem, len + 1024) != KL_OK)
         goto done;
-    kli_jparser ps = {.p = data, .end = data + len, .mem = im.tree};
     kli_jval root;
-    const uint8_t *start = kli_json_skip_ws(ps.p, ps.end);
-    if (start == ps.end || *start != '{')
-        rc = kli_json_fail(&ps, start, KL_ERR_CORRUPT, "expected '{', a session's start");
+    const uint8_t *start = kli_json_skip_ws(ps->p, ps->end);
+    if (start == ps->end || *start != '{')
+        rc = kli_json_fail(ps, start, KL_ERR_CORRUPT, "expected '{', a session's start");
     else
-        rc = kli_json_parse_value(&ps, &root);
-    if (rc == KL_OK && kli_json_skip_ws(ps.p, ps.end) != ps.end)
-        rc = kli_json_fail(&ps, kli_json_skip_ws(ps.p, ps.end), KL_ERR_CORRUPT,
+        rc = kli_json_parse_value(ps, &root);
+    if (rc == KL_OK && kli_json_skip_ws(ps->p, ps->end) != ps->end)
+        rc = kli_json_fail(ps, kli_json_skip_ws(ps->p, ps->end), KL_ERR_CORRUPT,
                            "unexpected text after the session");
-    if (rc == KL_ERR_CORRUPT || rc == KL_ERR_TOOBIG) {
-        trail_path(&im, &ps);
-        fail(&im, ps.at, "%s", ps.why);
-        goto done;
+    if (rc == KL_OK)
+        rc = get_object(&im, &root, session_fields, (char *)im.s);
+    if (rc == KL_OK && im.actions)
+        rc = member_out(&im, get_actions(&im, &im.actions->v), im.actions);
+    if (rc == KL_OK) {
+        *out = im.s;
+        im.s = NULL;
+    } else if ((rc == KL_ERR_CORRUPT || rc == KL_ERR_TOOBIG) && errbuf) {
+        say(ps, data, errbuf);
     }
-    if (rc != KL_OK ||
-        (rc = get_object(&im, &root, session_fields, (char *)im.s)) != KL_OK)
-        goto done;
-    if (im.actions) {
-        size_t at = enter(&im, ".Actions");
-        if ((rc = get_actions(&im, im.actions)) != KL_OK)
-            goto done;
-        leave(&im, at);
-    }
-    *out = im.s;
-    im.s = NULL;
 done:
     kl_session_free(im.s);
     kli_mem_free(im.tree);

@@ -293,40 +293,38 @@ START_TEST(jsonp_is_unwrapped_and_its_function_name_compared)
 }
 END_TEST
 
+static const struct {
+    const char *a, *b, *why;
+} bad_json[] = {
+    {"{\"a\":1}", "{\"a\":1,\n \"b\" 2}", "b: line 2, column 6: expected ':' after a key"},
+    {"{\"a\":tru}", "{}", "a: line 1, column 6: unexpected character"},
+    /* Columns count characters, not bytes. */
+    {"{\"\xc3\xa9\xc3\xa9\": x}", "{}", "a: line 1, column 8: unexpected character"},
+    {"{}", "", "b: line 1, column 1: expected a value"},
+    {"[1] [2]", "[1]", "a: line 1, column 5: unexpected text after the value"},
+    {"[1,]", "[1]", "a: line 1, column 4: expected a value"},
+    {"[\"abc", "[1]", "a: line 1, column 6: string without its closing quote"},
+    {"[\"a\nb\"]", "[1]", "a: line 1, column 4: control character in a string"},
+    {"[\"\\x\"]", "[1]", "a: line 1, column 3: unknown escape in a string"},
+    {"[01]", "[1]", "a: line 1, column 3: expected ',' or ']'"},
+    {"[1.]", "[1]", "a: line 1, column 4: expected a digit after '.'"},
+    {"{\"a\":1", "[1]", "a: line 1, column 7: expected ',' or '}'"},
+    {"<html>", "{}", "a: line 1, column 1: unexpected character"},
+};
+
 START_TEST(invalid_json_is_an_error_naming_the_side_and_place)
 {
     const char *why;
+    ck_assert_int_eq(diff_error(bad_json[_i].a, bad_json[_i].b, &why), KL_ERR_CORRUPT);
+    ck_assert_str_eq(why, bad_json[_i].why);
+}
+END_TEST
+
+START_TEST(no_data_is_invalid_too_and_a_failure_leaves_earlier_items_alone)
+{
     char err[KL_ERRBUF_SIZE];
-    ck_assert_int_eq(diff_error("{\"a\":1}", "{\"a\":1,\n \"b\" 2}", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "b: line 2, column 6: expected ':' after a key");
-    ck_assert_int_eq(diff_error("{\"a\":tru}", "{}", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 6: unexpected character");
-    ck_assert_int_eq(diff_error("{\"\xc3\xa9\xc3\xa9\": x}", "{}", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 8: unexpected character"); /* characters, not bytes */
-    ck_assert_int_eq(diff_error("{}", "", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "b: line 1, column 1: expected a value");
-    ck_assert_int_eq(diff_error("[1] [2]", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 5: unexpected text after the value");
-    ck_assert_int_eq(diff_error("[1,]", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 4: expected a value");
-    ck_assert_int_eq(diff_error("[\"abc", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 6: string without its closing quote");
-    ck_assert_int_eq(diff_error("[\"a\nb\"]", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 4: control character in a string");
-    ck_assert_int_eq(diff_error("[\"\\x\"]", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 3: unknown escape in a string");
-    ck_assert_int_eq(diff_error("[01]", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 3: expected ',' or ']'");
-    ck_assert_int_eq(diff_error("[1.]", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 4: expected a digit after '.'");
-    ck_assert_int_eq(diff_error("{\"a\":1", "[1]", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 7: expected ',' or '}'");
-    ck_assert_int_eq(diff_error("<html>", "{}", &why), KL_ERR_CORRUPT);
-    ck_assert_str_eq(why, "a: line 1, column 1: unexpected character");
     ck_assert_int_eq(kl_json_diff(NULL, 0, U("{}"), NULL, &(kl_diff_list){0}, err), KL_ERR_CORRUPT);
     ck_assert_str_eq(err, "a: line 1, column 1: expected a value");
-
-    /* A failure leaves earlier items alone. */
     kl_diff_list l = {0};
     ck_assert_int_eq(kl_json_diff(U("[1]"), U("[2]"), NULL, &l, NULL), KL_OK);
     ck_assert_int_eq(kl_json_diff(U("[1]"), U("[2"), NULL, &l, NULL), KL_ERR_CORRUPT);
@@ -510,7 +508,9 @@ static Suite *suite(void)
     tcase_add_test(c, regexes_mask_strings_before_they_are_compared);
     tcase_add_test(c, integers_like_timestamps_less_than_two_minutes_apart_are_not_differences);
     tcase_add_test(c, jsonp_is_unwrapped_and_its_function_name_compared);
-    tcase_add_test(c, invalid_json_is_an_error_naming_the_side_and_place);
+    tcase_add_loop_test(c, invalid_json_is_an_error_naming_the_side_and_place, 0,
+                        (int)(sizeof bad_json / sizeof bad_json[0]));
+    tcase_add_test(c, no_data_is_invalid_too_and_a_failure_leaves_earlier_items_alone);
     tcase_add_test(c, identical_bytes_are_equal_without_being_parsed);
     tcase_add_test(c, the_sniff_spots_objects_arrays_and_jsonp);
     tcase_add_test(c, rules_files_add_their_rules_and_name_the_bad_line);

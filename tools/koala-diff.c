@@ -569,6 +569,18 @@ static void appended(const kl_action *const *acts, size_t n, const char *name, k
             tool_die("out of memory");
 }
 
+/* A datagram's difference: "to PEER, HOW: what it carried", what being scratch. */
+static void udp_item(report *r, kl_buf *what, const char *kind, const char *how, const kl_action *a,
+                     const kl_buf *diff)
+{
+    char peer[KL_ADDR_STRLEN];
+    what->len = 0;
+    must(kl_buf_printf(what, "to %s, %s: ", kl_addr_format(&a->peer, peer, sizeof peer), how));
+    describe(a->content, what);
+    r->udp++;
+    item(r, kind, what, diff);
+}
+
 /* Appended files (by name) and datagrams (by peer and content) of both sides. */
 static void compare_side_effects(report *r, const kl_session *s, const kl_replayed *p)
 {
@@ -632,35 +644,15 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
                     (pass == 0 && !bytes_equal(rec[i]->content, rep[j]->content)))
                     continue;
                 paired[i] = used[j] = true;
-                if (pass == 0 || !payload_diff(r->opts, rec[i]->content, rep[j]->content, &diff))
-                    continue;
-                r->udp++;
-                char peer[KL_ADDR_STRLEN];
-                what.len = 0;
-                kl_buf_printf(&what, "to %s, changed: ", kl_addr_format(&rec[i]->peer, peer, sizeof peer));
-                kl_call_describe(rec[i]->content.data, rec[i]->content.len, &what);
-                item(r, "udp-changed", &what, &diff);
+                if (pass == 1 && payload_diff(r->opts, rec[i]->content, rep[j]->content, &diff))
+                    udp_item(r, &what, "udp-changed", "changed", rec[i], &diff);
             }
-    for (size_t i = 0; i < nu_rec; i++) {
-        if (paired[i])
-            continue;
-        r->udp++;
-        char peer[KL_ADDR_STRLEN];
-        what.len = 0;
-        kl_buf_printf(&what, "to %s, recorded, not sent when replaying: ", kl_addr_format(&rec[i]->peer, peer, sizeof peer));
-        kl_call_describe(rec[i]->content.data, rec[i]->content.len, &what);
-        item(r, "udp-missing", &what, NULL);
-    }
-    for (size_t j = 0; j < nu_rep; j++) {
-        if (used[j])
-            continue;
-        r->udp++;
-        char peer[KL_ADDR_STRLEN];
-        what.len = 0;
-        kl_buf_printf(&what, "to %s, sent when replaying only: ", kl_addr_format(&rep[j]->peer, peer, sizeof peer));
-        kl_call_describe(rep[j]->content.data, rep[j]->content.len, &what);
-        item(r, "udp-added", &what, NULL);
-    }
+    for (size_t i = 0; i < nu_rec; i++)
+        if (!paired[i])
+            udp_item(r, &what, "udp-missing", "recorded, not sent when replaying", rec[i], NULL);
+    for (size_t j = 0; j < nu_rep; j++)
+        if (!used[j])
+            udp_item(r, &what, "udp-added", "sent when replaying only", rep[j], NULL);
     if (r->json)
         put(r, "]");
     free(rec);

@@ -724,28 +724,18 @@ static void parse_to(replay *r, const char *text)
         memcpy(a.ip, (const uint8_t[4]){127, 0, 0, 1}, 4);
     if (a.family == AF_INET6 && memcmp(a.ip, zeros, 16) == 0)
         a.ip[15] = 1;
-    memset(&r->sa, 0, sizeof r->sa);
-    if (a.family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&r->sa;
-        in->sin_family = AF_INET;
-        in->sin_port = htons(a.port);
-        memcpy(&in->sin_addr, a.ip, 4);
-        r->salen = sizeof *in;
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&r->sa;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(a.port);
-        memcpy(&in6->sin6_addr, a.ip, 16);
-        if (a.zone[0]) {
-            char *end;
-            unsigned long id = strtoul(a.zone, &end, 10);
-            in6->sin6_scope_id = *end ? if_nametoindex(a.zone) : (uint32_t)id;
-            if (!in6->sin6_scope_id)
-                tool_usage_error("--to: '%s': no network interface '%s'", text, a.zone);
-        }
-        r->salen = sizeof *in6;
-    }
     kl_addr_format(&a, r->to, sizeof r->to);
+    /* kl_addr_to_sockaddr takes a zone by number: an interface's name is looked up here. */
+    if (a.zone[0]) {
+        char *end;
+        unsigned long id = strtoul(a.zone, &end, 10);
+        unsigned scope = *end ? if_nametoindex(a.zone) : (unsigned)id;
+        if (!scope)
+            tool_usage_error("--to: '%s': no network interface '%s'", text, a.zone);
+        snprintf(a.zone, sizeof a.zone, "%u", scope);
+    }
+    if (kl_addr_to_sockaddr(&a, &r->sa, &r->salen) != KL_OK)
+        tool_usage_error("--to: '%s' is not ip:port, [ipv6]:port or :port", text);
 }
 
 static void parse_options(replay *r, int argc, char **argv)

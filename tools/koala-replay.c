@@ -3,7 +3,6 @@
  * recorded one, in input order. */
 #include "tool.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
@@ -225,28 +224,11 @@ static int send_all(int fd, struct iovec *iov, int n, int64_t deadline)
     return 0;
 }
 
-/* An HTTP answer, parsed. body points into the worker's input buffer. */
+/* An HTTP answer, parsed. m borrows the worker's input buffer; free it with kl_http_msg_free. */
 typedef struct answer {
-    int status;
-    const uint8_t *body;
-    size_t body_len;
+    kl_http_msg m;
     bool keep_alive;        /* the connection may carry the next session */
 } answer;
-
-/* Whether the header line p[0..n) is "name: ..." (any case); sets *v to its trimmed value. */
-static bool header_is(const uint8_t *p, size_t n, const char *name, const uint8_t **v, size_t *vn)
-{
-    size_t nl = strlen(name);
-    if (n <= nl || p[nl] != ':' || strncasecmp((const char *)p, name, nl) != 0)
-        return false;
-    *v = p + nl + 1;
-    *vn = n - nl - 1;
-    while (*vn && (**v == ' ' || **v == '\t'))
-        (*v)++, (*vn)--;
-    while (*vn && ((*v)[*vn - 1] == ' ' || (*v)[*vn - 1] == '\t'))
-        (*vn)--;
-    return true;
-}
 
 /* Whether the comma-separated list v[0..n) holds token (any case). */
 static bool list_has(const uint8_t *v, size_t n, const char *token)
@@ -264,68 +246,16 @@ static bool list_has(const uint8_t *v, size_t n, const char *token)
     return false;
 }
 
-/* Decode a chunked body in place: the data moves towards the start, never past what is read.
- * The framer checked the layout; this still stays inside d[0..len). @return its length. */
-static size_t dechunk(uint8_t *d, size_t len)
+/* Whether the server closes the connection after answer m: "Connection: close", or HTTP/1.0
+ * without "Connection: keep-alive". */
+static bool closes_after(const kl_http_msg *m)
 {
-    size_t in = 0, out = 0;
-    while (in < len) {
-        uint64_t size = 0;
-        for (; in < len && isxdigit(d[in]) && size >> 56 == 0; in++)
-            size = size * 16 + (uint64_t)(isdigit(d[in]) ? d[in] - '0' : (d[in] | 0x20) - 'a' + 10);
-        const uint8_t *nl = memchr(d + in, '\n', len - in);
-        if (!nl || size == 0 || size > len)
-            break;
-        in = (size_t)(nl - d) + 1;
-        if (size > len - in)
-            size = len - in;
-        memmove(d + out, d + in, size);
-        out += size;
-        in += size;
-        in += in < len && d[in] == '\r';
-        in += in < len && d[in] == '\n';
+    bool http10 = m->version.len == 8 && m->version.data[7] == '0', close = false, keep = false;
+    for (const kl_http_header *h = NULL; (h = kl_http_header_next(m, h, "Connection"));) {
+        close |= list_has(h->value.data, h->value.len, "close");
+        keep |= list_has(h->value.data, h->value.len, "keep-alive");
     }
-    return out;
-}
-
-/* Parse the complete HTTP response d[0..len) (framed by kl_frame_message, so its start line
- * and header lines are well formed), decoding a chunked body in place. */
-static void parse_answer(uint8_t *d, size_t len, bool until_close, answer *a)
-{
-    size_t pos = 0;
-    bool chunked, close_it, http10;
-    for (;;) {
-        a->status = (d[pos + 9] - '0') * 100 + (d[pos + 10] - '0') * 10 + (d[pos + 11] - '0');
-        http10 = d[pos + 7] == '0';
-        chunked = false;
-        close_it = http10;
-        const uint8_t *nl = memchr(d + pos, '\n', len - pos);
-        size_t ls = (size_t)(nl - d) + 1;
-        for (;;) {
-            nl = memchr(d + ls, '\n', len - ls);
-            size_t ll = (size_t)(nl - d) - ls;
-            if (ll && d[ls + ll - 1] == '\r')
-                ll--;
-            const uint8_t *line = d + ls, *v;
-            size_t vn;
-            ls = (size_t)(nl - d) + 1;
-            if (ll == 0)
-                break;
-            if (header_is(line, ll, "transfer-encoding", &v, &vn))
-                chunked = list_has(v, vn, "chunked");
-            else if (header_is(line, ll, "connection", &v, &vn))
-                close_it = list_has(v, vn, "close") || (http10 && !list_has(v, vn, "keep-alive"));
-        }
-        pos = ls;
-        /* Interim answers (100 Continue) come before the final one. */
-        if (a->status < 100 || a->status >= 200 || a->status == 101)
-            break;
-    }
-    a->body = d + pos;
-    a->body_len = len - pos;
-    if (chunked)
-        a->body_len = dechunk(d + pos, len - pos);
-    a->keep_alive = !close_it && !until_close;
+    return close || (http10 && !keep);
 }
 
 enum { EXCH_OK, EXCH_FAILED, EXCH_STALE };
@@ -415,10 +345,15 @@ static int exchange(worker *wk, int64_t deadline, answer *a, char *why, size_t c
             return EXCH_FAILED;
         }
     }
-    parse_answer((uint8_t *)in->data, msg_len, eof, a);
+    char detail[KL_ERRBUF_SIZE] = "";
+    int rc = kl_http_parse((const uint8_t *)in->data, msg_len, KL_HTTP_KEEP_ENCODING, &a->m, detail);
+    if (rc != KL_OK) {
+        snprintf(why, cap, "the inbound server at %s answered something that is not HTTP/1.x (%s)",
+                 r->to, *detail ? detail : kl_strerror(rc));
+        return EXCH_FAILED;
+    }
     /* Bytes past the answer were never asked for: this connection cannot be trusted. */
-    if (msg_len < in->len)
-        a->keep_alive = false;
+    a->keep_alive = !eof && msg_len == in->len && !closes_after(&a->m);
     return EXCH_OK;
 }
 
@@ -428,8 +363,8 @@ static int exchange(worker *wk, int64_t deadline, answer *a, char *why, size_t c
 static void first_line(const answer *a, char *out, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < a->body_len && n + 1 < cap && n < 200; i++) {
-        uint8_t c = a->body[i];
+    for (size_t i = 0; i < a->m.body.len && n + 1 < cap && n < 200; i++) {
+        uint8_t c = a->m.body.data[i];
         if (c == '\n' || c == '\r')
             break;
         out[n++] = c >= ' ' && c < 0x7f ? (char)c : '?';
@@ -484,14 +419,16 @@ static void replay_one(worker *wk, job *j)
     wk->kept = a.keep_alive;
     if (!a.keep_alive)
         disconnect(wk);
-    if (a.status != 200) {
+    if (a.m.status != 200) {
         first_line(&a, text, sizeof text);
-        snprintf(j->why, sizeof j->why, "the inbound server answered %d%s%s", a.status,
+        snprintf(j->why, sizeof j->why, "the inbound server answered %d%s%s", a.m.status,
                  *text ? ": " : "", text);
         goto failed;
     }
     char err[KL_ERRBUF_SIZE] = "";
-    if ((rc = kl_replayed_decode(a.body, a.body_len, &j->rp, err)) != KL_OK) {
+    rc = kl_replayed_decode(a.m.body.data, a.m.body.len, &j->rp, err);
+    kl_http_msg_free(&a.m);
+    if (rc != KL_OK) {
         snprintf(j->why, sizeof j->why, "the inbound server's answer is not a koala.ReplayedSession: %s",
                  *err ? err : kl_strerror(rc));
         goto failed;
@@ -504,6 +441,7 @@ static void replay_one(worker *wk, job *j)
         snprintf(j->why, sizeof j->why, "%s", j->rp->errors[0]);
     return;
 failed:
+    kl_http_msg_free(&a.m);
     j->rp = failed_replayed(j->s, at, j->why);
 }
 

@@ -709,11 +709,8 @@ static void summary(replay *r)
 {
     double secs = (double)(mono_ns() - r->start) / 1e9;
     uint64_t n = r->written;
-    char picked[64] = "";
-    if (r->filter)
-        snprintf(picked, sizeof picked, " picked by -Y");
     fprintf(stderr, "%s: %llu session%s%s: %llu replayed, %llu failed, in %.3f s (%.1f sessions/s)\n",
-            tool_name, (unsigned long long)n, n == 1 ? "" : "s", picked,
+            tool_name, (unsigned long long)n, n == 1 ? "" : "s", r->filter ? " picked by -Y" : "",
             (unsigned long long)(n - r->failed), (unsigned long long)r->failed, secs,
             secs > 0 ? (double)n / secs : 0.0);
     fprintf(stderr, "%s: outbound calls: %llu matched, %llu unmatched; %llu recorded call%s never used\n",

@@ -140,6 +140,15 @@ static kl_replayed *replays_find(replays *r, const char *id, size_t *i)
     return NULL;
 }
 
+static void replays_free(replays *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        kl_replayed_free(r->v[i]);
+    free(r->v);
+    free(r->slots);
+    free(r->seen);
+}
+
 /* Every replayed session of path, cloned. @return false when a session file of path did not
  * import (it was named in a warning; the others were read). */
 static bool load_replays(const char *path, replays *r)
@@ -891,11 +900,8 @@ static int learn_noise(const char *a_path, const char *b_path, const char *out)
     free(l.v);
     if (fflush(f) != 0 || ferror(f) || (f != stdout && fclose(f) != 0))
         tool_die("%s: cannot write the rules", out);
-    for (size_t i = 0; i < a.n; i++)
-        kl_replayed_free(a.v[i]);
-    for (size_t i = 0; i < b.n; i++)
-        kl_replayed_free(b.v[i]);
-    free(a.v), free(a.slots), free(a.seen), free(b.v), free(b.slots), free(b.seen);
+    replays_free(&a);
+    replays_free(&b);
     if (!l.pairs)
         tool_warn("%s and %s have no session in common: replays of one recording are needed",
                   tool_display_name(a_path), tool_display_name(b_path));
@@ -1037,11 +1043,7 @@ int main(int argc, char **argv)
     }
     print_totals(&t, json);
     tool_out_flush();
-    for (size_t i = 0; i < reps.n; i++)
-        kl_replayed_free(reps.v[i]);
-    free(reps.v);
-    free(reps.slots);
-    free(reps.seen);
+    replays_free(&reps);
     kl_buf_free(&r.out);
     kl_diff_opts_free(&opts);
     if (status != TOOL_EXIT_OK)

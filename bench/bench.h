@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +70,32 @@ BENCH_FN void bench_tool_path(char *buf, size_t len, const char *argv0, const ch
     const char *slash = strrchr(argv0, '/');
     int dir = slash ? (int)(slash - argv0) : 1;
     snprintf(buf, len, "%.*s/../bin/%s", dir, slash ? argv0 : ".", tool);
+}
+
+/* Run argv (argv[0]: the program's path) as a child with its stdout to file out (NULL: ours),
+ * and stop unless it exits with status want. @return the seconds it took; *ru (may be NULL)
+ * receives what it used (ru_maxrss: its peak RSS). */
+BENCH_FN double bench_run(char *const argv[], const char *out, int want, struct rusage *ru)
+{
+    struct rusage own;
+    double t0 = bench_now();
+    pid_t pid = fork();
+    if (pid < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (out && !freopen(out, "w", stdout))
+            _exit(127);
+        execv(argv[0], argv);
+        fprintf(stderr, "%s: %s: %s\n", bench_name, argv[0], strerror(errno));
+        _exit(127);
+    }
+    int status;
+    if (wait4(pid, &status, 0, ru ? ru : &own) != pid)
+        bench_die("wait4: %s", strerror(errno));
+    double t = bench_now() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
+        bench_die("%s failed (status %d)", argv[0], status);
+    return t;
 }
 
 BENCH_FN const char *bench_pass(bool ok)

@@ -1,8 +1,6 @@
 /* bench_diff.c - koala-diff over 10,000 recorded and replayed session pairs, each with an HTTP
  * JSON response and 10 Redis calls, against reading the same two files. One pair in ten has a
  * changed response field, one in twenty a changed call. */
-#include <sys/wait.h>
-
 #include "bench.h"
 
 #define PAIRS 10000
@@ -87,23 +85,8 @@ static double run_diff(const char *diff, const char *rec, const char *rep, char 
 {
     char out[4200];
     snprintf(out, sizeof out, "%s/koala-bench-diff.out", bench_scratch_dir());
-    double t0 = bench_now();
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        if (!freopen(out, "w", stdout))
-            _exit(127);
-        execl(diff, diff, "--summary", rec, rep, (char *)NULL);
-        fprintf(stderr, "bench_diff: %s: %s\n", diff, strerror(errno));
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        bench_die("waitpid: %s", strerror(errno));
-    double t = bench_now() - t0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) /* 1: differences found, as planted */
-        bench_die("%s failed (status %d)", diff, status);
+    char *const argv[] = {(char *)diff, (char *)"--summary", (char *)rec, (char *)rep, NULL};
+    double t = bench_run(argv, out, 1, NULL); /* 1: differences found, as planted */
     FILE *f = fopen(out, "r");
     if (!f || !fgets(line, (int)cap, f))
         bench_die("%s: no summary", out);

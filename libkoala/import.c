@@ -1,5 +1,6 @@
-/* import.c - the original koala's recorded sessions (one JSON file per session, as its recorder
- * wrote them with KOALA_RECORD_TO_DIR) read into kl_session: the inverse of json.c's export. */
+/* import.c - the original koala's JSON read into kl_session: its recorded sessions (one file per
+ * session, as its recorder wrote them with KOALA_RECORD_TO_DIR; the inverse of json.c's export)
+ * and the sessions its replay protocol sends (POST /json, bytes in base64). */
 #include "kl_json.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,8 @@
 /* Longest key of a key/value object quoted in a message's path. */
 #define PATH_KEY_MAX 40
 
+typedef struct fdef fdef;
+
 /* A failure's place is kept as the parser keeps a syntax error's: the way to it is noted while
  * the walk unwinds (kli_jparser.trail), so a session that reads cleanly builds no path. */
 typedef struct imp {
@@ -20,6 +23,7 @@ typedef struct imp {
     uint8_t *scratch;      /* decoded bytes on their way into the session */
     size_t scratch_cap;
     const kli_jmember *actions;      /* read last: its ReturnInbound needs the session's */
+    const fdef *calls;               /* the actions' fields (F_ACTIONS' sub) */
     const kli_jval *response;        /* $.ReturnInbound.Response as written */
     char what[KL_ERRBUF_SIZE];       /* a fault of the walk's own, ps.why points here */
 } imp;
@@ -251,19 +255,72 @@ static int decode_bytes(imp *im, const uint8_t *s, size_t n, size_t *out_len)
     return KL_OK;
 }
 
-/* Bytes of s[0..n) (escaped or not) copied into the session. */
-static int bytes_into_session(imp *im, const uint8_t *s, size_t n, bool escaped, kl_bytes *out)
+static int b64_value(uint8_t c)
 {
-    if (escaped) {
+    return c >= 'A' && c <= 'Z' ? c - 'A'
+         : c >= 'a' && c <= 'z' ? c - 'a' + 26
+         : c >= '0' && c <= '9' ? c - '0' + 52
+         : c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Standard base64 t[0..n) with its padding, as Go writes []byte, into the session; at is the
+ * string's place. */
+static int base64(imp *im, const uint8_t *at, const uint8_t *t, size_t n, kl_bytes *out)
+{
+    if (n % 4)
+        return fail(im, at, "not base64: its length is not a multiple of 4");
+    if (!n)
+        return KL_OK;
+    uint8_t *d = kli_alloc(im->s->mem, n / 4 * 3), *o = d;
+    if (!d)
+        return KL_ERR_NOMEM;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++) {
+            bool pad = t[i + k] == '=' && i + 4 == n && k >= 2 && (k == 3 || t[i + 3] == '=');
+            v[k] = pad ? -2 : b64_value(t[i + k]);
+            if (v[k] == -1)
+                return fail(im, at, "not base64: byte %zu is '%c'", i + (size_t)k, t[i + k]);
+        }
+        *o++ = (uint8_t)(v[0] << 2 | v[1] >> 4);
+        if (v[2] != -2)
+            *o++ = (uint8_t)(v[1] << 4 | v[2] >> 2);
+        if (v[3] != -2)
+            *o++ = (uint8_t)(v[2] << 6 | v[3]);
+    }
+    *out = (kl_bytes){d, (size_t)(o - d)};
+    return KL_OK;
+}
+
+/* How a byte field is written inside its JSON string. */
+typedef enum codec {
+    C_KOALA,    /* the original recorder's: \xHH in the text stands for byte HH */
+    C_TEXT,     /* the text itself (a Go string) */
+    C_BASE64,   /* base64 (a Go []byte under encoding/json: the replay protocol) */
+} codec;
+
+/* The bytes of a string (raw[0..raw_len) as written, quotes included) in codec c, copied
+ * into the session. */
+static int string_bytes(imp *im, const uint8_t *raw, size_t raw_len, bool escaped, codec c,
+                        kl_bytes *out)
+{
+    *out = (kl_bytes){0};
+    const uint8_t *s = raw + 1;
+    size_t n = raw_len - 2;
+    if (escaped && c == C_KOALA) {
         int rc = decode_bytes(im, s, n, &n);
         if (rc != KL_OK)
             return rc;
         s = im->scratch;
+    } else if (escaped && !(s = kli_json_unescape(im->tree, s, n, &n))) {
+        return KL_ERR_NOMEM;
     }
+    if (c == C_BASE64)
+        return base64(im, raw, s, n, out);
     return kli_copy_bytes(im->s->mem, out, (kl_bytes){s, n}) == KL_OK ? KL_OK : KL_ERR_NOMEM;
 }
 
-static int get_bytes(imp *im, const kli_jval *v, kl_bytes *out)
+static int get_bytes(imp *im, const kli_jval *v, codec c, kl_bytes *out)
 {
     *out = (kl_bytes){0};
     if (v->type == KLI_J_NULL)
@@ -271,11 +328,12 @@ static int get_bytes(imp *im, const kli_jval *v, kl_bytes *out)
     int rc = want(im, v, KLI_J_STR);
     if (rc != KL_OK)
         return rc;
-    return bytes_into_session(im, v->raw + 1, v->len - 2, v->escaped, out);
+    return string_bytes(im, v->raw, v->len, v->escaped, c, out);
 }
 
-/* {key: value, ...}, both sides byte fields (TraceHeader, Labels, RedirectDirs, MockFiles). */
-static int get_kvs(imp *im, const kli_jval *v, const kl_kv **list, size_t *n)
+/* {key: value, ...}, keys in codec kc, values in vc (TraceHeader, Labels, RedirectDirs,
+ * MockFiles). */
+static int get_kvs(imp *im, const kli_jval *v, codec kc, codec vc, const kl_kv **list, size_t *n)
 {
     if (v->type == KLI_J_NULL)
         return KL_OK;
@@ -287,10 +345,9 @@ static int get_kvs(imp *im, const kli_jval *v, const kl_kv **list, size_t *n)
         return KL_ERR_NOMEM;
     for (size_t i = 0; i < v->n; i++) {
         const kli_jmember *m = &v->u.members[i];
-        rc = bytes_into_session(im, m->kraw + 1, m->kraw_len - 2, m->key != m->kraw + 1,
-                                &kvs[i].key);
+        rc = string_bytes(im, m->kraw, m->kraw_len, m->key != m->kraw + 1, kc, &kvs[i].key);
         if (rc == KL_OK)
-            rc = get_bytes(im, &m->v, &kvs[i].value);
+            rc = get_bytes(im, &m->v, vc, &kvs[i].value);
         if (rc != KL_OK)
             return member_out(im, rc, m);
     }
@@ -363,71 +420,78 @@ typedef enum fkind {
     F_TEXT,     /* const char * */
     F_INT,      /* int64_t */
     F_BOOL,
-    F_BYTES,    /* kl_bytes */
-    F_KVS,      /* const kl_kv *, its count at off2 */
+    F_BYTES,    /* kl_bytes, C_KOALA */
+    F_BASE64,   /* kl_bytes, C_BASE64 */
+    F_KVS,      /* const kl_kv *, its count at off2: C_KOALA keys and values */
+    F_DIRS,     /* the same, C_TEXT keys and values (the replay protocol's RedirectDirs) */
+    F_FILES,    /* the same, C_TEXT keys, C_BASE64 values (its MockFiles) */
     F_JSON,     /* const char *, embedded JSON */
-    F_IP,       /* kl_addr: its IP, Port and Zone (Go's net.TCPAddr, net.UDPAddr) */
-    F_UNIX,     /* kl_addr: its unix Name and Net (Go's net.UnixAddr) */
-    F_IPTEXT,   /* inside F_IP: the kl_addr's family and ip */
+    F_OBJ,      /* an object whose members sub names (an address's parts) */
+    F_IPTEXT,   /* a kl_addr's family and ip */
     F_PORT,     /* uint16_t */
     F_FIXED,    /* char[off2] */
-    F_INBOUND,  /* the session's CallFromInbound */
-    F_RETURN,   /* the session's ReturnInbound */
-    F_ACTIONS,  /* read after the rest of the session */
+    F_PART,     /* CallFromInbound or ReturnInbound: an action named as its member, the
+                   members sub names, the present flag at off2 */
+    F_ACTIONS,  /* the session's actions, read after the rest of the session: each is the
+                   CallOutbound sub names, or when sub is NULL, what its ActionType says */
     F_RESPONSE, /* kl_bytes: ReturnInbound's Response, kept as written for F_MARKER */
     F_MARKER,   /* the ReturnInbound action's Response */
 } fkind;
 
-typedef struct fdef {
+struct fdef {
     const char *name;
     fkind kind;
     size_t off, off2;
-} fdef;
+    const fdef *sub;
+};
 
-#define END {NULL, F_SKIP, 0, 0}
+#define F(T, name, kind, field) {name, kind, offsetof(T, field), 0, NULL}
+#define FIXED(name, field, cap) {name, F_FIXED, offsetof(kl_addr, field), cap, NULL}
+#define IP(T, name, field) {name, F_OBJ, offsetof(T, field), 0, ip_fields}
+#define UNIX(T, name, field) {name, F_OBJ, offsetof(T, field), 0, unix_fields}
+#define END {NULL, F_SKIP, 0, 0, NULL}
 
+/* Go's net.TCPAddr and net.UDPAddr; net.UnixAddr. */
 static const fdef ip_fields[] = {
-    {"IP", F_IPTEXT, 0, 0},
-    {"Port", F_PORT, offsetof(kl_addr, port), 0},
-    {"Zone", F_FIXED, offsetof(kl_addr, zone), KL_ZONE_MAX},
-    END,
+    {"IP", F_IPTEXT, 0, 0, NULL}, F(kl_addr, "Port", F_PORT, port),
+    FIXED("Zone", zone, KL_ZONE_MAX), END,
 };
 static const fdef unix_fields[] = {
-    {"Name", F_FIXED, offsetof(kl_addr, unix_path), KL_UNIX_PATH_MAX},
-    {"Net", F_FIXED, offsetof(kl_addr, unix_net), KL_UNIX_NET_MAX},
-    END,
+    FIXED("Name", unix_path, KL_UNIX_PATH_MAX), FIXED("Net", unix_net, KL_UNIX_NET_MAX), END,
 };
 
 static int get_object(imp *im, const kli_jval *v, const fdef *fields, char *base);
-static int get_inbound(imp *im, const kli_jval *v);
-static int get_return(imp *im, const kli_jval *v);
+static int get_part(imp *im, const kli_jval *v, const fdef *f, char *base);
 static int check_marker(imp *im, const kli_jval *v);
 
 static int get_member(imp *im, const fdef *f, const kli_jmember *m, char *base)
 {
     const kli_jval *v = &m->v;
     void *p = base + f->off;
+    size_t *count = (size_t *)(base + f->off2);
     switch (f->kind) {
     case F_SKIP: return KL_OK;
     case F_TEXT: return get_text(im, v, p);
     case F_INT: return get_int(im, v, p);
     case F_BOOL: return get_bool(im, v, p);
-    case F_BYTES: return get_bytes(im, v, p);
-    case F_KVS: return get_kvs(im, v, p, (size_t *)(base + f->off2));
+    case F_BYTES: return get_bytes(im, v, C_KOALA, p);
+    case F_BASE64: return get_bytes(im, v, C_BASE64, p);
+    case F_KVS: return get_kvs(im, v, C_KOALA, C_KOALA, p, count);
+    case F_DIRS: return get_kvs(im, v, C_TEXT, C_TEXT, p, count);
+    case F_FILES: return get_kvs(im, v, C_TEXT, C_BASE64, p, count);
     case F_JSON: return get_json(im, v, p);
-    case F_IP: return v->type == KLI_J_NULL ? KL_OK : get_object(im, v, ip_fields, p);
-    case F_UNIX: return v->type == KLI_J_NULL ? KL_OK : get_object(im, v, unix_fields, p);
+    case F_OBJ: return v->type == KLI_J_NULL ? KL_OK : get_object(im, v, f->sub, p);
     case F_IPTEXT: return get_ip(im, v, p);
     case F_PORT: return get_port(im, v, p);
     case F_FIXED: return get_fixed(im, v, p, f->off2);
-    case F_INBOUND: return get_inbound(im, v);
-    case F_RETURN: return get_return(im, v);
+    case F_PART: return get_part(im, v, f, base);
     case F_ACTIONS:
         im->actions = m;
+        im->calls = f->sub;
         return KL_OK;
     case F_RESPONSE:
         im->response = v;
-        return get_bytes(im, v, p);
+        return get_bytes(im, v, C_KOALA, p);
     case F_MARKER: return check_marker(im, v);
     }
     return KL_OK;
@@ -462,21 +526,21 @@ static int get_object(imp *im, const kli_jval *v, const fdef *fields, char *base
 
 /* The head every action has; ActionType is read first, to know the rest. */
 #define HEAD(T)                                                                                    \
-    {"ActionIndex", F_INT, offsetof(T, index), 0},                                                 \
-    {"OccurredAt", F_INT, offsetof(T, occurred_at), 0}, {"ActionType", F_SKIP, 0, 0}
-#define A(name, kind, field) {name, kind, offsetof(kl_action, field), 0}
+    F(T, "ActionIndex", F_INT, index), F(T, "OccurredAt", F_INT, occurred_at),                     \
+    {"ActionType", F_SKIP, 0, 0, NULL}
+#define A(name, kind, field) F(kl_action, name, kind, field)
 
 static const fdef call_outbound_fields[] = {
-    HEAD(kl_action), A("SocketFD", F_INT, socket_fd), A("Peer", F_IP, peer),
-    A("ResponseTime", F_INT, response_time), A("UnixAddr", F_UNIX, peer),
+    HEAD(kl_action), A("SocketFD", F_INT, socket_fd), IP(kl_action, "Peer", peer),
+    A("ResponseTime", F_INT, response_time), UNIX(kl_action, "UnixAddr", peer),
     A("Request", F_BYTES, request), A("Response", F_BYTES, response),
-    A("CSpanId", F_BYTES, cspan_id), A("Local", F_IP, local), END,
+    A("CSpanId", F_BYTES, cspan_id), IP(kl_action, "Local", local), END,
 };
 static const fdef append_file_fields[] = {
     HEAD(kl_action), A("FileName", F_TEXT, file_name), A("Content", F_BYTES, content), END,
 };
 static const fdef send_udp_fields[] = {
-    HEAD(kl_action), A("Peer", F_IP, peer), A("Content", F_BYTES, content), END,
+    HEAD(kl_action), IP(kl_action, "Peer", peer), A("Content", F_BYTES, content), END,
 };
 static const fdef read_storage_fields[] = {HEAD(kl_action), A("Content", F_BYTES, content), END};
 static const fdef call_function_fields[] = {
@@ -489,7 +553,7 @@ static const fdef return_function_fields[] = {
     HEAD(kl_action), A("CallFunctionId", F_TEXT, call_function_id),
     A("ReturnValue", F_JSON, return_value_json), END,
 };
-static const fdef marker_fields[] = {HEAD(kl_action), {"Response", F_MARKER, 0, 0}, END};
+static const fdef marker_fields[] = {HEAD(kl_action), {"Response", F_MARKER, 0, 0, NULL}, END};
 static const fdef none_fields[] = {HEAD(kl_action), END};
 
 static const fdef *action_fields(kl_action_type t)
@@ -528,8 +592,8 @@ static int type_named(imp *im, const kli_jval *v, const char *expect, kl_action_
     return KL_OK;
 }
 
-/* The ActionType of action object v: expect's, when given (CallFromInbound, ReturnInbound),
- * else a type's name set in *out. */
+/* The ActionType of action object v: when expect is given, the member may be left out and
+ * must otherwise be expect; else it must name a type, set in *out. */
 static int get_action_type(imp *im, const kli_jval *v, const char *expect, kl_action_type *out)
 {
     const kli_jmember *found = NULL;
@@ -546,37 +610,14 @@ static int get_action_type(imp *im, const kli_jval *v, const char *expect, kl_ac
     return member_out(im, type_named(im, &found->v, expect, out), found);
 }
 
-static int get_inbound(imp *im, const kli_jval *v)
+static int get_part(imp *im, const kli_jval *v, const fdef *f, char *base)
 {
-    static const fdef fields[] = {
-        HEAD(kl_call_from_inbound),
-        {"Peer", F_IP, offsetof(kl_call_from_inbound, peer), 0},
-        {"UnixAddr", F_UNIX, offsetof(kl_call_from_inbound, peer), 0},
-        {"Request", F_BYTES, offsetof(kl_call_from_inbound, request), 0},
-        END,
-    };
     if (v->type == KLI_J_NULL)
         return KL_OK;
     int rc = want(im, v, KLI_J_OBJ);
-    if (rc == KL_OK && (rc = get_action_type(im, v, "CallFromInbound", NULL)) == KL_OK)
-        rc = get_object(im, v, fields, (char *)&im->s->call_from_inbound);
-    im->s->call_from_inbound.present = true;
-    return rc;
-}
-
-static int get_return(imp *im, const kli_jval *v)
-{
-    static const fdef fields[] = {
-        HEAD(kl_return_inbound),
-        {"Response", F_RESPONSE, offsetof(kl_return_inbound, response), 0},
-        END,
-    };
-    if (v->type == KLI_J_NULL)
-        return KL_OK;
-    int rc = want(im, v, KLI_J_OBJ);
-    if (rc == KL_OK && (rc = get_action_type(im, v, "ReturnInbound", NULL)) == KL_OK)
-        rc = get_object(im, v, fields, (char *)&im->s->return_inbound);
-    im->s->return_inbound.present = true;
+    if (rc == KL_OK && (rc = get_action_type(im, v, f->name, NULL)) == KL_OK)
+        rc = get_object(im, v, f->sub, base + f->off);
+    *(bool *)(base + f->off2) = true;
     return rc;
 }
 
@@ -601,7 +642,9 @@ static int check_marker(imp *im, const kli_jval *v)
     return KL_OK;
 }
 
-static int get_actions(imp *im, const kli_jval *v)
+/* The actions array v: each a CallOutbound read with calls, or when calls is NULL, of the
+ * type its ActionType names. */
+static int get_actions(imp *im, const kli_jval *v, const fdef *calls)
 {
     kl_session *s = im->s;
     if (v->type == KLI_J_NULL)
@@ -615,9 +658,10 @@ static int get_actions(imp *im, const kli_jval *v)
     for (size_t i = 0; i < v->n; i++) {
         const kli_jval *x = &v->u.items[i];
         kl_action *a = &acts[i];
+        a->type = KL_ACTION_CALL_OUTBOUND;
         if ((rc = want(im, x, KLI_J_OBJ)) != KL_OK ||
-            (rc = get_action_type(im, x, NULL, &a->type)) != KL_OK ||
-            (rc = get_object(im, x, action_fields(a->type), (char *)a)) != KL_OK)
+            (rc = get_action_type(im, x, calls ? "CallOutbound" : NULL, &a->type)) != KL_OK ||
+            (rc = get_object(im, x, calls ? calls : action_fields(a->type), (char *)a)) != KL_OK)
             return step_out(im, rc, NULL, 0, i);
     }
     s->actions = acts;
@@ -625,18 +669,52 @@ static int get_actions(imp *im, const kli_jval *v)
     return KL_OK;
 }
 
-#define S(name, kind, field) {name, kind, offsetof(kl_session, field), 0}
-#define KVS(name, field) {name, F_KVS, offsetof(kl_session, field), offsetof(kl_session, n_##field)}
+#define S(name, kind, field) F(kl_session, name, kind, field)
+#define KVS(name, kind, field)                                                                     \
+    {name, kind, offsetof(kl_session, field), offsetof(kl_session, n_##field), NULL}
+#define PART(name, field, sub)                                                                     \
+    {name, F_PART, offsetof(kl_session, field), offsetof(kl_session, field.present), sub}
 
+/* A session file of the original recorder (recording.Session). */
+static const fdef inbound_fields[] = {
+    HEAD(kl_call_from_inbound), IP(kl_call_from_inbound, "Peer", peer),
+    UNIX(kl_call_from_inbound, "UnixAddr", peer),
+    F(kl_call_from_inbound, "Request", F_BYTES, request), END,
+};
+static const fdef return_fields[] = {
+    HEAD(kl_return_inbound), F(kl_return_inbound, "Response", F_RESPONSE, response), END,
+};
 static const fdef session_fields[] = {
     S("Context", F_TEXT, context), S("ThreadId", F_INT, thread_id), S("SessionId", F_TEXT, id),
-    KVS("TraceHeader", trace_header), S("NextSessionId", F_TEXT, next_session_id),
-    {"CallFromInbound", F_INBOUND, 0, 0}, {"ReturnInbound", F_RETURN, 0, 0},
-    {"Actions", F_ACTIONS, 0, 0}, S("TraceId", F_BYTES, trace_id), S("SpanId", F_BYTES, span_id),
+    KVS("TraceHeader", F_KVS, trace_header), S("NextSessionId", F_TEXT, next_session_id),
+    PART("CallFromInbound", call_from_inbound, inbound_fields),
+    PART("ReturnInbound", return_inbound, return_fields), {"Actions", F_ACTIONS, 0, 0, NULL},
+    S("TraceId", F_BYTES, trace_id), S("SpanId", F_BYTES, span_id),
     /* koala's own (KL_JSON_EXTRA) */
     S("Host", F_TEXT, host), S("Pid", F_INT, pid), S("Program", F_TEXT, program),
-    KVS("Labels", labels), S("Truncated", F_BOOL, truncated), KVS("RedirectDirs", redirect_dirs),
-    KVS("MockFiles", mock_files), END,
+    KVS("Labels", F_KVS, labels), S("Truncated", F_BOOL, truncated),
+    KVS("RedirectDirs", F_KVS, redirect_dirs), KVS("MockFiles", F_KVS, mock_files), END,
+};
+
+/* A session sent to the original replayer's /json (replaying.ReplayingSession). */
+static const fdef rp_inbound_fields[] = {
+    HEAD(kl_call_from_inbound), IP(kl_call_from_inbound, "Peer", peer),
+    F(kl_call_from_inbound, "Request", F_BASE64, request), END,
+};
+static const fdef rp_return_fields[] = {
+    HEAD(kl_return_inbound), F(kl_return_inbound, "Response", F_BASE64, response), END,
+};
+static const fdef rp_call_fields[] = {
+    HEAD(kl_action), A("SocketFD", F_INT, socket_fd), IP(kl_action, "Peer", peer),
+    A("ResponseTime", F_INT, response_time), A("Request", F_BASE64, request),
+    A("Response", F_BASE64, response), A("CSpanId", F_BASE64, cspan_id),
+    IP(kl_action, "Local", local), END,
+};
+static const fdef replaying_fields[] = {
+    S("SessionId", F_TEXT, id), PART("CallFromInbound", call_from_inbound, rp_inbound_fields),
+    PART("ReturnInbound", return_inbound, rp_return_fields),
+    {"CallOutbounds", F_ACTIONS, 0, 0, rp_call_fields}, KVS("RedirectDirs", F_DIRS, redirect_dirs),
+    KVS("MockFiles", F_FILES, mock_files), END,
 };
 
 /* A JSON path being written, cut at its end. */
@@ -693,7 +771,9 @@ static void say(const kli_jparser *ps, const uint8_t *doc, char *errbuf)
     kli_seterr(errbuf, "%s: %s at line %zu, column %zu", p.s, ps->why, line, col);
 }
 
-int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
+/* The session document data[0..len), its members named in fields. */
+static int read_session(const uint8_t *data, size_t len, const fdef *fields, kl_session **out,
+                        char *errbuf)
 {
     if (!out)
         return KL_ERR_INVALID;
@@ -722,9 +802,9 @@ int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char
         rc = kli_json_fail(ps, kli_json_skip_ws(ps->p, ps->end), KL_ERR_CORRUPT,
                            "unexpected text after the session");
     if (rc == KL_OK)
-        rc = get_object(&im, &root, session_fields, (char *)im.s);
+        rc = get_object(&im, &root, fields, (char *)im.s);
     if (rc == KL_OK && im.actions)
-        rc = member_out(&im, get_actions(&im, &im.actions->v), im.actions);
+        rc = member_out(&im, get_actions(&im, &im.actions->v, im.calls), im.actions);
     if (rc == KL_OK) {
         *out = im.s;
         im.s = NULL;
@@ -735,6 +815,16 @@ done:
     kl_session_free(im.s);
     kli_mem_free(im.tree);
     return rc;
+}
+
+int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
+{
+    return read_session(data, len, session_fields, out, errbuf);
+}
+
+int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
+{
+    return read_session(data, len, replaying_fields, out, errbuf);
 }
 
 int kl_session_encode_record(const kl_session *s, kl_buf *out)

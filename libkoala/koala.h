@@ -534,16 +534,6 @@ KL_API int kl_json_session(const kl_session *s, unsigned flags, kl_buf *out);
 KL_API int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out);
 /** Append a replayed session as JSON in the original ReplayedSession layout. */
 KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
-/** Take a session sent with the original koala's replay protocol (an HTTP POST to /json): a
- * ReplayingSession in standard JSON, byte fields in base64 as Go writes []byte: SessionId,
- * CallFromInbound{OccurredAt, ActionIndex, Peer{IP, Port, Zone}, Request}, ReturnInbound
- * {OccurredAt, ActionIndex, Response}, CallOutbounds[{ActionIndex, OccurredAt, Peer, Local,
- * SocketFD, Request, Response, ResponseTime, CSpanId}], RedirectDirs{prefix: prefix},
- * MockFiles{path: base64 content}. Absent and null members are empty; others are ignored.
- * @return KL_OK and a new owning session in *out (free with kl_session_free()); KL_ERR_CORRUPT
- *         with the JSON path or the line and column in errbuf ("$.CallOutbounds[2].Request:
- *         not base64: byte 7 is '!'"); KL_ERR_INVALID; KL_ERR_NOMEM. */
-KL_API int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
 
 /* ------------------------------------------------------------------- import */
 
@@ -569,6 +559,19 @@ KL_API int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **
  *         KL_ERR_INVALID for a NULL out, or NULL data with len > 0; KL_ERR_NOMEM.
  *         *out is NULL on failure. data is borrowed for the call. */
 KL_API int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
+/** Take a session sent with the original koala's replay protocol (an HTTP POST to /json): a
+ * ReplayingSession in standard JSON, byte fields in base64 as Go writes []byte: SessionId,
+ * CallFromInbound{OccurredAt, ActionIndex, Peer{IP, Port, Zone}, Request}, ReturnInbound
+ * {OccurredAt, ActionIndex, Response}, CallOutbounds[{ActionIndex, OccurredAt, Peer, Local,
+ * SocketFD, Request, Response, ResponseTime, CSpanId}], RedirectDirs{prefix: prefix},
+ * MockFiles{path: base64 content}. Read as kl_import_koala_json() reads a session file:
+ * absent and null members are empty, others are ignored, an ActionType where written must
+ * name its action.
+ * @return KL_OK and a new owning session in *out (free with kl_session_free()); KL_ERR_CORRUPT
+ *         with the JSON path and the place in errbuf ("$.CallOutbounds[2].Request: not
+ *         base64: byte 7 is '!' at line 1, column 210"); KL_ERR_TOOBIG, KL_ERR_INVALID,
+ *         KL_ERR_NOMEM as kl_import_koala_json(). */
+KL_API int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
 /** Append s to out as one record of a plain session stream: its length as a varint, then the
  * record (what `zstd -dc` makes of a koala file). A run of them is a file without header or
  * index, which kl_reader_open_mem() reads: sessions imported one by one can then go wherever

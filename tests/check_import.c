@@ -1,4 +1,5 @@
-/* check_import.c - tests for import.c: the original koala's session files read into sessions. */
+/* check_import.c - tests for import.c: the original koala's session files, and the sessions its
+ * replay protocol sends, read into sessions. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -508,6 +509,124 @@ START_TEST(every_cut_and_every_byte_change_of_the_fixture_fails_cleanly_or_impor
 }
 END_TEST
 
+/* ---- the original replayer's /json sessions (kl_replaying_from_json) ---- */
+
+static int take_replaying(const char *json, kl_session **s, char *err)
+{
+    return kl_replaying_from_json((const uint8_t *)json, strlen(json), s, err);
+}
+
+START_TEST(a_replaying_session_lands_in_every_field)
+{
+    const char *json =
+        "{\"SessionId\":\"1795336763808267798-77\","
+        "\"CallFromInbound\":{\"OccurredAt\":1795336763808267798,\"ActionIndex\":0,"
+        "\"Peer\":{\"IP\":\"fe80::1\",\"Port\":51000,\"Zone\":\"3\"},\"Request\":\"R0VUIC8=\"},"
+        "\"ReturnInbound\":{\"OccurredAt\":5,\"ActionIndex\":3,\"Response\":\"b2s=\"},"
+        "\"CallOutbounds\":[{\"ActionIndex\":1,\"OccurredAt\":7,\"Peer\":{\"IP\":\"10.0.0.5\",\"Port\":3306},"
+        "\"SocketFD\":9,\"Request\":\"\",\"Response\":\"aGk=\",\"ResponseTime\":8,\"Ignored\":true}],"
+        "\"RedirectDirs\":{\"/data/\":\"/tmp/data/\"},\"MockFiles\":{\"/etc/a\":\"YWJj\"},\"Extra\":[1]}";
+    kl_session *s;
+    char err[KL_ERRBUF_SIZE];
+    ck_assert_int_eq(take_replaying(json, &s, err), KL_OK);
+    ck_assert_str_eq(s->id, "1795336763808267798-77");
+    ck_assert(s->call_from_inbound.present);
+    ck_assert_int_eq(s->call_from_inbound.occurred_at, 1795336763808267798LL);
+    ck_assert_uint_eq(s->call_from_inbound.request.len, 5);
+    ck_assert_mem_eq(s->call_from_inbound.request.data, "GET /", 5);
+    char a[KL_ADDR_STRLEN];
+    ck_assert_str_eq(kl_addr_format(&s->call_from_inbound.peer, a, sizeof a), "[fe80::1%3]:51000");
+    ck_assert_mem_eq(s->return_inbound.response.data, "ok", 2);
+    ck_assert_int_eq(s->return_inbound.index, 3);
+    ck_assert_uint_eq(s->n_actions, 1);
+    const kl_action *c = &s->actions[0];
+    ck_assert_int_eq(c->type, KL_ACTION_CALL_OUTBOUND);
+    ck_assert_int_eq(c->index, 1);
+    ck_assert_int_eq(c->socket_fd, 9);
+    ck_assert_int_eq(c->response_time, 8);
+    ck_assert_uint_eq(c->request.len, 0);
+    ck_assert_mem_eq(c->response.data, "hi", 2);
+    ck_assert_str_eq(kl_addr_format(&c->peer, a, sizeof a), "10.0.0.5:3306");
+    ck_assert_uint_eq(s->n_redirect_dirs, 1);
+    ck_assert_mem_eq(s->redirect_dirs[0].value.data, "/tmp/data/", 10);
+    ck_assert_uint_eq(s->n_mock_files, 1);
+    ck_assert_mem_eq(s->mock_files[0].key.data, "/etc/a", 6);
+    ck_assert_mem_eq(s->mock_files[0].value.data, "abc", 3);
+    kl_session_free(s);
+}
+END_TEST
+
+START_TEST(a_replaying_session_s_null_and_absent_members_are_empty)
+{
+    kl_session *s;
+    char err[KL_ERRBUF_SIZE];
+    ck_assert_int_eq(take_replaying("{\"SessionId\":null,\"CallOutbounds\":null,\"MockFiles\":null}",
+                                    &s, err),
+                     KL_OK);
+    ck_assert_ptr_null(s->id);
+    ck_assert_uint_eq(s->n_actions, 0);
+    ck_assert(!s->call_from_inbound.present);
+    kl_session_free(s);
+}
+END_TEST
+
+START_TEST(base64_is_read_with_its_padding)
+{
+    static const struct {
+        const char *text, *bytes;
+    } cases[] = {{"", ""}, {"YQ==", "a"}, {"YWI=", "ab"}, {"YWJj", "abc"}, {"AP8=", "\x00\xff"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[128];
+        snprintf(json, sizeof json, "{\"ReturnInbound\":{\"Response\":\"%s\"}}", cases[i].text);
+        kl_session *s;
+        ck_assert_int_eq(take_replaying(json, &s, NULL), KL_OK);
+        size_t n = i == 4 ? 2 : strlen(cases[i].bytes);
+        ck_assert_uint_eq(s->return_inbound.response.len, n);
+        if (n)
+            ck_assert_mem_eq(s->return_inbound.response.data, cases[i].bytes, n);
+        kl_session_free(s);
+    }
+}
+END_TEST
+
+START_TEST(a_bad_replaying_session_is_named_by_path_and_place)
+{
+    static const struct {
+        const char *json, *err;
+    } cases[] = {
+        {"{\"CallOutbounds\":[{},{\"Request\":\"YQ\"}]}",
+         "$.CallOutbounds[1].Request: not base64: its length is not a multiple of 4 at line 1, column 33"},
+        {"{\"CallOutbounds\":[{\"Response\":\"Y=Q=\"}]}",
+         "$.CallOutbounds[0].Response: not base64: byte 1 is '=' at line 1, column 31"},
+        {"{\"CallFromInbound\":{\"OccurredAt\":\"soon\"}}",
+         "$.CallFromInbound.OccurredAt: expected an integer, found a string at line 1, column 34"},
+        {"{\"CallOutbounds\":{}}",
+         "$.CallOutbounds: expected an array, found an object at line 1, column 18"},
+        {"{\"CallOutbounds\":[3]}",
+         "$.CallOutbounds[0]: expected an object, found a number at line 1, column 19"},
+        {"{\"CallOutbounds\":[{\"Peer\":{\"IP\":\"nowhere\",\"Port\":1}}]}",
+         "$.CallOutbounds[0].Peer.IP: \"nowhere\" is not an IP address at line 1, column 33"},
+        {"{\"MockFiles\":{\"/a\":7}}",
+         "$.MockFiles[\"/a\"]: expected a string, found a number at line 1, column 20"},
+        {"[1]",
+         "$: expected '{', a session's start at line 1, column 1"},
+        {"{\"a\":",
+         "$.a: expected a value at line 1, column 6"},
+        {"{\"CallOutbounds\":[{\"ActionType\":\"SendUDP\"}]}",
+         "$.CallOutbounds[0].ActionType: \"SendUDP\" where \"CallOutbound\" belongs at line 1, column 33"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kl_session *s = (kl_session *)1;
+        char err[KL_ERRBUF_SIZE];
+        ck_assert_int_eq(take_replaying(cases[i].json, &s, err), KL_ERR_CORRUPT);
+        ck_assert_ptr_null(s);
+        ck_assert_str_eq(err, cases[i].err);
+    }
+    kl_session *s;
+    ck_assert_int_eq(kl_replaying_from_json(NULL, 3, &s, NULL), KL_ERR_INVALID);
+}
+END_TEST
+
 static Suite *import_suite(void)
 {
     Suite *s = suite_create("import");
@@ -537,6 +656,13 @@ static Suite *import_suite(void)
     tcase_add_test(tc, deep_nesting_is_refused_by_its_path);
     tcase_add_test(tc, arguments_are_checked_before_anything_is_read);
     tcase_add_test(tc, every_cut_and_every_byte_change_of_the_fixture_fails_cleanly_or_imports);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("replaying");
+    tcase_add_test(tc, a_replaying_session_lands_in_every_field);
+    tcase_add_test(tc, a_replaying_session_s_null_and_absent_members_are_empty);
+    tcase_add_test(tc, base64_is_read_with_its_padding);
+    tcase_add_test(tc, a_bad_replaying_session_is_named_by_path_and_place);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -14,17 +13,26 @@
 
 static const char *const unix_nets[] = {"unix", "unixgram", "unixpacket"};
 
-/* "80" -> 80. Decimal digits only: no sign, no spaces, at most 65535. */
-static int parse_port(const char *p, uint16_t *port)
+/* "80" -> 80. Decimal digits only: no sign, no spaces, at most max. */
+static int parse_decimal(const char *p, uint32_t max, uint32_t *out)
 {
-    unsigned long v = 0;
+    uint64_t v = 0;
     size_t n = 0;
     for (; p[n] >= '0' && p[n] <= '9'; n++) {
-        v = v * 10 + (unsigned long)(p[n] - '0');
-        if (v > 65535)
+        v = v * 10 + (uint64_t)(p[n] - '0');
+        if (v > max)
             return KL_ERR_INVALID;
     }
     if (n == 0 || p[n] != '\0')
+        return KL_ERR_INVALID;
+    *out = (uint32_t)v;
+    return KL_OK;
+}
+
+static int parse_port(const char *p, uint16_t *port)
+{
+    uint32_t v;
+    if (parse_decimal(p, 65535, &v))
         return KL_ERR_INVALID;
     *port = (uint16_t)v;
     return KL_OK;
@@ -194,13 +202,8 @@ int kl_addr_to_sockaddr(const kl_addr *a, struct sockaddr_storage *ss, socklen_t
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons(a->port);
         memcpy(&in6->sin6_addr, a->ip, 16);
-        if (a->zone[0]) {
-            char *end;
-            unsigned long id = strtoul(a->zone, &end, 10);
-            if (*end || id > UINT32_MAX)
-                return KL_ERR_INVALID;
-            in6->sin6_scope_id = (uint32_t)id;
-        }
+        if (a->zone[0] && parse_decimal(a->zone, UINT32_MAX, &in6->sin6_scope_id))
+            return KL_ERR_INVALID;
         *len = sizeof *in6;
     } else if (a->unix_path[0]) {
         struct sockaddr_un *un = (struct sockaddr_un *)ss;

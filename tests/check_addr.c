@@ -277,6 +277,16 @@ START_TEST(to_sockaddr_is_the_reverse_of_from_sockaddr)
     ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_ERR_INVALID);
     ck_assert_int_eq(kl_addr_parse("[fe80::1%eth0]:53", &a), KL_OK);
     ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_ERR_INVALID);
+    /* a zone is a scope id in decimal digits, or nothing */
+    const char *zoned[] = {"[fe80::1%+3]:53", "[fe80::1% 3]:53", "[fe80::1%-0]:53",
+                           "[fe80::1%4294967296]:53"};
+    for (size_t i = 0; i < sizeof zoned / sizeof zoned[0]; i++) {
+        ck_assert_int_eq(kl_addr_parse(zoned[i], &a), KL_OK);
+        ck_assert_msg(kl_addr_to_sockaddr(&a, &ss, &len) == KL_ERR_INVALID, "%s", zoned[i]);
+    }
+    ck_assert_int_eq(kl_addr_parse("[fe80::1%4294967295]:53", &a), KL_OK);
+    ck_assert_int_eq(kl_addr_to_sockaddr(&a, &ss, &len), KL_OK);
+    ck_assert_uint_eq(((struct sockaddr_in6 *)&ss)->sin6_scope_id, 4294967295u);
 }
 END_TEST
 

@@ -105,9 +105,29 @@ static bool key_of(int fd, kl_addr *key)
            kl_addr_from_sockaddr((struct sockaddr *)&ss, len, key) == KL_OK && !kl_addr_is_empty(key);
 }
 
+/* The registry's lock is held around a fork and fresh in the child: a child that connects or
+ * closes a socket before it execs (Python's subprocess closes every fd) would otherwise wait
+ * forever for a lock another thread of its parent held, the outbound server's during a match.
+ * The log's handlers, registered earlier, take its lock after this one, as answer() does. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&rp.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&rp.lock);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&rp.lock, NULL);
+}
+
 void hk_replay_arm(const hk_config *c)
 {
     rp.cfg = *c;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* Whether a, the address a socket listens on, is the service's address. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,9 @@ static int64_t mono_ms(void)
 
 static void drop(oconn *c)
 {
+    /* Out of the epoll set before the close: a forked child's copy of the fd would keep it
+     * there, its events naming c once freed. */
+    epoll_ctl(ob.ep, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -260,6 +264,25 @@ static int listen_on(const kl_addr *a)
     return fd;
 }
 
+/* A forked child has no server thread: it forgets the server and closes its copies of
+ * the server's fds. Kept open there, a connection the server closes (a request nothing
+ * answers) would stay open for the service, and a listening socket would take connections
+ * nobody answers once the parent is gone. */
+static void fork_child(void)
+{
+    if (!ob.running)
+        return;
+    for (oconn *c = ob.conns; c; c = c->next)
+        syscall(SYS_close, c->fd);
+    for (int i = 0; i < 2; i++)
+        if (ob.listeners[i] >= 0)
+            syscall(SYS_close, ob.listeners[i]);
+    syscall(SYS_close, ob.ep);
+    ob.conns = NULL;
+    ob.listeners[0] = ob.listeners[1] = ob.ep = -1;
+    ob.running = false;
+}
+
 void hk_replay_outbound_unix(kl_addr *out)
 {
     char name[64];
@@ -293,6 +316,7 @@ bool hk_replay_outbound_start(const hk_config *c)
         goto fail;
     }
     ob.running = true;
+    pthread_atfork(NULL, NULL, fork_child);
     char text[KL_ADDR_STRLEN];
     hk_log(HK_INFO, "replaying: the service's connections go to the outbound server at %s",
            kl_addr_format(&c->outbound_addr, text, sizeof text));

@@ -468,7 +468,6 @@ static int get_member(imp *im, const fdef *f, const kli_jmember *m, char *base)
 {
     const kli_jval *v = &m->v;
     void *p = base + f->off;
-    size_t *count = (size_t *)(base + f->off2);
     switch (f->kind) {
     case F_SKIP: return KL_OK;
     case F_TEXT: return get_text(im, v, p);
@@ -476,9 +475,9 @@ static int get_member(imp *im, const fdef *f, const kli_jmember *m, char *base)
     case F_BOOL: return get_bool(im, v, p);
     case F_BYTES: return get_bytes(im, v, C_KOALA, p);
     case F_BASE64: return get_bytes(im, v, C_BASE64, p);
-    case F_KVS: return get_kvs(im, v, C_KOALA, C_KOALA, p, count);
-    case F_DIRS: return get_kvs(im, v, C_TEXT, C_TEXT, p, count);
-    case F_FILES: return get_kvs(im, v, C_TEXT, C_BASE64, p, count);
+    case F_KVS: return get_kvs(im, v, C_KOALA, C_KOALA, p, (size_t *)(base + f->off2));
+    case F_DIRS: return get_kvs(im, v, C_TEXT, C_TEXT, p, (size_t *)(base + f->off2));
+    case F_FILES: return get_kvs(im, v, C_TEXT, C_BASE64, p, (size_t *)(base + f->off2));
     case F_JSON: return get_json(im, v, p);
     case F_OBJ: return v->type == KLI_J_NULL ? KL_OK : get_object(im, v, f->sub, p);
     case F_IPTEXT: return get_ip(im, v, p);

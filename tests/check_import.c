@@ -24,14 +24,22 @@ static kl_session *import_str(const char *text)
     return import_ok(text, strlen(text));
 }
 
-/* Import text that must fail with rc; the message must be want. */
-static void import_fails(const char *text, int rc, const char *want)
+typedef int read_fn(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
+
+/* Read text (kl_import_koala_json, kl_replaying_from_json) that must fail with rc; the message
+ * must be want. */
+static void read_fails(read_fn *reader, const char *text, int rc, const char *want)
 {
     kl_session *s = (kl_session *)1;
     char err[KL_ERRBUF_SIZE] = "";
-    ck_assert_int_eq(kl_import_koala_json((const uint8_t *)text, strlen(text), &s, err), rc);
+    ck_assert_int_eq(reader((const uint8_t *)text, strlen(text), &s, err), rc);
     ck_assert_ptr_null(s);
     ck_assert_str_eq(err, want);
+}
+
+static void import_fails(const char *text, int rc, const char *want)
+{
+    read_fails(kl_import_koala_json, text, rc, want);
 }
 
 static char *export(const kl_session *s, unsigned flags)
@@ -615,13 +623,8 @@ START_TEST(a_bad_replaying_session_is_named_by_path_and_place)
         {"{\"CallOutbounds\":[{\"ActionType\":\"SendUDP\"}]}",
          "$.CallOutbounds[0].ActionType: \"SendUDP\" where \"CallOutbound\" belongs at line 1, column 33"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        kl_session *s = (kl_session *)1;
-        char err[KL_ERRBUF_SIZE];
-        ck_assert_int_eq(take_replaying(cases[i].json, &s, err), KL_ERR_CORRUPT);
-        ck_assert_ptr_null(s);
-        ck_assert_str_eq(err, cases[i].err);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        read_fails(kl_replaying_from_json, cases[i].json, KL_ERR_CORRUPT, cases[i].err);
     kl_session *s;
     ck_assert_int_eq(kl_replaying_from_json(NULL, 3, &s, NULL), KL_ERR_INVALID);
 }

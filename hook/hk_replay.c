@@ -71,6 +71,7 @@ static struct {
     size_t n_live;
     conn *conns;
     delegation *delegations;
+    atomic_uint delegated;   /* changes with the delegations: delegating threads look again */
     uint64_t next_token;
     hk_config cfg;
     atomic_uint names;
@@ -86,6 +87,8 @@ static __thread struct {
     int64_t shift_ns;
     bool paths;              /* the session redirects or mocks files */
     int64_t vtid;            /* the virtual thread it delegates to, 0 for none */
+    bool followed;           /* it works for vtid's session as of rp.delegated == seen */
+    unsigned seen;
     int tid;                 /* its id, asked once */
 } cur __attribute__((tls_model("initial-exec")));
 
@@ -284,6 +287,7 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
         if (d->token == r->token) {
             *p = d->next;
             free(d);
+            atomic_fetch_add_explicit(&rp.delegated, 1, memory_order_relaxed);
         } else {
             p = &d->next;
         }
@@ -353,6 +357,7 @@ static void note_worker(void)
 static void adopt(uint64_t token)
 {
     hk_replay *r = token ? find(token) : NULL;
+    cur.followed = false;
     cur.token = token;
     cur.shift_ns = r ? r->shift_ns : 0;
     cur.paths = r && (r->s->n_redirect_dirs || r->s->n_mock_files);
@@ -376,21 +381,27 @@ static void delegate_to(int64_t vtid, uint64_t token)
         d->next = rp.delegations;
         rp.delegations = d;
     }
-    if (d)
+    if (d) {
         d->token = token;
-    else
+        atomic_fetch_add_explicit(&rp.delegated, 1, memory_order_relaxed);
+    } else
         hk_log(HK_WARN, "virtual thread %lld: out of memory, its calls are outside any session", (long long)vtid);
 }
 
-/* A thread delegating to a virtual thread works for that virtual thread's session. */
+/* A thread delegating to a virtual thread works for that virtual thread's session. Called on
+ * its every clock read and send: the lock is taken only when the delegations, or the thread's
+ * own session, changed since it last looked. */
 static void follow(void)
 {
-    if (!cur.vtid)
+    if (!cur.vtid ||
+        (cur.followed && cur.seen == atomic_load_explicit(&rp.delegated, memory_order_relaxed)))
         return;
     pthread_mutex_lock(&rp.lock);
     delegation *d = find_delegation(cur.vtid);
     if ((d ? d->token : 0) != cur.token)
         adopt(d ? d->token : 0);
+    cur.seen = atomic_load_explicit(&rp.delegated, memory_order_relaxed);
+    cur.followed = true;
     pthread_mutex_unlock(&rp.lock);
 }
 
@@ -415,6 +426,7 @@ void hk_replay_on_inbound(const hk_fd_info *info)
 void hk_replay_delegate(int64_t vtid)
 {
     cur.vtid = vtid;
+    cur.followed = false;
     pthread_mutex_lock(&rp.lock);
     if (vtid && cur.token && find(cur.token) && !find_delegation(vtid))
         delegate_to(vtid, cur.token);

@@ -476,6 +476,14 @@ static bool plan(int family, kl_addr *bind_to, kl_addr *server)
     return true;
 }
 
+/* The connection to peer is refused, why: logged. @return NULL, for hk_replay_connect. */
+static const struct sockaddr *refuse(const kl_addr *peer, const char *why, const char *detail)
+{
+    char text[KL_ADDR_STRLEN];
+    hk_log(HK_WARN, "connection to %s refused: %s%s", kl_addr_format(peer, text, sizeof text), why, detail);
+    return NULL;
+}
+
 const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, socklen_t len,
                                          struct sockaddr_storage *out, socklen_t *out_len)
 {
@@ -487,23 +495,17 @@ const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, so
         hk_config_bypassed(&rp.cfg, &peer))
         return addr;
     follow();
-    char text[KL_ADDR_STRLEN];
-    kl_addr_format(&peer, text, sizeof text);
     kl_addr bind_to, server, key;
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (!rp.outbound || !plan(addr->sa_family, &bind_to, &server) ||
-        kl_addr_to_sockaddr(&server, out, out_len) != KL_OK) {
-        hk_log(HK_WARN, "connection to %s refused: %s", text,
-               rp.outbound ? "its socket's family cannot reach KOALA_OUTBOUND_ADDR" : "no outbound server");
-        return NULL;
-    }
+    if (!rp.outbound)
+        return refuse(&peer, "no outbound server", "");
+    if (!plan(addr->sa_family, &bind_to, &server) || kl_addr_to_sockaddr(&server, out, out_len) != KL_OK)
+        return refuse(&peer, "its socket's family cannot reach KOALA_OUTBOUND_ADDR", "");
     /* A socket the service bound itself keeps its address. */
     if (kl_addr_to_sockaddr(&bind_to, &ss, &sl) != KL_OK ||
-        (bind(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINVAL) || !key_of(fd, &key)) {
-        hk_log(HK_WARN, "connection to %s refused: no local address to tell it by: %s", text, strerror(errno));
-        return NULL;
-    }
+        (bind(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINVAL) || !key_of(fd, &key))
+        return refuse(&peer, "no local address to tell it by: ", strerror(errno));
     pthread_mutex_lock(&rp.lock);
     conn *c = find_conn(&key);
     if (!c && (c = calloc(1, sizeof *c))) {
@@ -517,12 +519,13 @@ const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, so
         c->fd = fd;
     }
     pthread_mutex_unlock(&rp.lock);
-    if (!c) {
-        hk_log(HK_WARN, "connection to %s refused: out of memory", text);
-        return NULL;
+    if (!c)
+        return refuse(&peer, "out of memory", "");
+    if (hk_log_on(HK_DEBUG)) {
+        char text[KL_ADDR_STRLEN];
+        hk_log(HK_DEBUG, "fd %d: connection to %s goes to the outbound server", fd,
+               kl_addr_format(&peer, text, sizeof text));
     }
-    if (hk_log_on(HK_DEBUG))
-        hk_log(HK_DEBUG, "fd %d: connection to %s goes to the outbound server", fd, text);
     return (const struct sockaddr *)out;
 }
 

@@ -3,13 +3,9 @@
 # schema (rec_lib.pb_session), and the koala.ReplayedSession answers are read field by field.
 name=rp-inbound
 . tests/cli/proc.inc
-so="$B/lib/libkoala-replayer.so"
-[ -f "$so" ] || fail "$so not built"
-preload="$so"
-asan=$(ldd "$so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || preload="$asan $so"
+hook=libkoala-replayer
+. tests/cli/preload.inc
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mkdir "$T/www"
 echo hello >"$T/www/a.txt"
 sut=$(free_port) inbound=$(free_port) closed=$(free_port) inbound2=$(free_port)
@@ -25,23 +21,17 @@ s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
 s.close()
 time.sleep(60)' "$closed" 2>"$T/lonely.err" &
 pids="$pids $!"
-"$py" - "$inbound" "$sut" "$inbound2" <<'PY' || fail "$(cat "$T/svc.err")"
-import re, socket, sys, time, urllib.request, urllib.error
+replayer_up "$T/svc.err" "$inbound"
+replayer_up "$T/lonely.err" "$inbound2"
+"$py" - "$inbound" "$inbound2" <<'PY' || fail "$(cat "$T/svc.err")"
+import re, sys, urllib.request, urllib.error
 sys.path.insert(0, "tests/cli")
 from rec_lib import pb_fields, pb_session, post_session
 
-inbound, sut, inbound2 = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+inbound, inbound2 = sys.argv[1], sys.argv[2]
 
 def post(body, to=None):
     return post_session(to or inbound, body)
-
-for _ in range(100):  # the service and the inbound servers start
-    try:
-        for port in sut, int(inbound), int(inbound2):
-            socket.create_connection(("127.0.0.1", port), 1).close()
-        break
-    except OSError:
-        time.sleep(0.1)
 
 def show(title, sid, request, to=None):
     recorded = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"

@@ -50,12 +50,11 @@ static const char *load(void)
     return why;
 }
 
-/* A listening socket on a, close-on-exec. @return it, or -1 with errno set. */
-static int listen_on(const kl_addr *a)
+int hk_listen(const kl_addr *a, int backlog)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (kl_addr_to_sockaddr(a, &ss, &len) != KL_OK || a->unix_path[0]) {
+    if (kl_addr_to_sockaddr(a, &ss, &len) != KL_OK) {
         errno = EAFNOSUPPORT;
         return -1;
     }
@@ -63,10 +62,8 @@ static int listen_on(const kl_addr *a)
     if (fd < 0)
         return -1;
     int one = 1;
-    /* SO_REUSEADDR lets a restarted service listen past its old connections in TIME_WAIT; on
-     * Linux it never lets two sockets listen on one port. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
+    if ((ss.ss_family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
         int err = errno;
         close(fd);
         errno = err;
@@ -127,7 +124,7 @@ static void *serve(void *arg)
         s->status(s, why, 0);
         return NULL;
     }
-    int fd = listen_on(&s->addr);
+    int fd = hk_listen(&s->addr, 64);
     if (fd < 0) {
         s->status(s, "cannot listen", errno);
         return NULL;

@@ -1,5 +1,6 @@
-/* hk_mhd.h - libmicrohttpd for koala's own HTTP servers (the replayer's inbound server, the
- * witch): loaded with dlopen when a server starts, polled by a thread of koala's. */
+/* hk_mhd.h - koala's own servers: their listening sockets, and libmicrohttpd for the HTTP
+ * ones (the replayer's inbound server, the witch), loaded with dlopen when a server starts,
+ * polled by a thread of koala's. */
 #ifndef HK_MHD_H
 #define HK_MHD_H
 
@@ -7,6 +8,11 @@
 
 #include <microhttpd.h>
 #include <sys/stat.h>
+
+/* A nonblocking, close-on-exec socket listening on a: ip:port, with SO_REUSEADDR (a restarted
+ * service listens past its old connections in TIME_WAIT; on Linux it never lets two sockets
+ * listen on one port), or a unix name. @return its fd, or -1 with errno set. */
+int hk_listen(const kl_addr *a, int backlog);
 
 #define HK_MHD_SONAME "libmicrohttpd.so.12"
 

@@ -5,7 +5,7 @@
  * matches; only a request of no known protocol waits for a short silence. A request nothing
  * matches closes the connection: nothing the recording cannot answer gets an answer. One epoll
  * thread of koala's own serves every connection. */
-#include "hk.h"
+#include "hk_mhd.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -244,22 +244,14 @@ static void *outbound_main(void *arg)
     return NULL;
 }
 
-/* A nonblocking socket listening on a. @return its fd, or -1 (logged). */
+/* A socket listening on a. @return its fd, or -1 (logged). */
 static int listen_on(const kl_addr *a)
 {
-    char text[KL_ADDR_STRLEN];
-    kl_addr_format(a, text, sizeof text);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int one = 1, fd = -1;
-    if (kl_addr_to_sockaddr(a, &ss, &len) != KL_OK ||
-        (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
-        (ss.ss_family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) ||
-        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
-        hk_log(HK_ERROR, "outbound server: cannot listen on %s: %s", text, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
+    int fd = hk_listen(a, 1024);
+    if (fd < 0) {
+        char text[KL_ADDR_STRLEN];
+        hk_log(HK_ERROR, "outbound server: cannot listen on %s: %s", kl_addr_format(a, text, sizeof text),
+               strerror(errno));
     }
     return fd;
 }

@@ -228,8 +228,11 @@ static void *replay_main(void *arg)
             out = hk_replay_end(r, (const uint8_t *)resp.data, resp.len, first, err);
         }
         kl_buf_free(&resp);
-        if (!out || (j->json ? kl_json_replayed(out, 0, &j->answer) : kl_replayed_encode(out, &j->answer)) != KL_OK) {
-            answer_text(j, 500, "out of memory", "");
+        int err = !out ? KL_ERR_NOMEM
+                  : j->json ? kl_json_replayed(out, 0, &j->answer)
+                            : kl_replayed_encode(out, &j->answer); /* past KL_MAX_RECORD: TOOBIG */
+        if (err != KL_OK) {
+            answer_text(j, 500, "the replayed session cannot be sent: ", kl_strerror(err));
         } else {
             j->status = 200;
             j->type = j->json ? "application/json" : "application/x-protobuf";

@@ -210,6 +210,7 @@ static void *replay_main(void *arg)
     hk_own_thread(false);
     char why[512] = "";
     kl_session *s = NULL;
+    kl_replayed *out = NULL;
     if (j->too_big) {
         answer_text(j, 413, "a session larger than 256 MiB is refused", "");
     } else if (j->json ? kl_replaying_from_json((const uint8_t *)j->body.data, j->body.len, &s, why) != KL_OK
@@ -220,7 +221,6 @@ static void *replay_main(void *arg)
         hk_replay *r = hk_replay_begin(s);
         kl_buf resp = {0};
         int64_t first = 0;
-        kl_replayed *out = NULL;
         if (r) {
             const char *err = call_service(r, &resp, &first, why, sizeof why);
             if (err)
@@ -237,11 +237,12 @@ static void *replay_main(void *arg)
             j->status = 200;
             j->type = j->json ? "application/json" : "application/x-protobuf";
         }
-        hk_witch_keep_replayed(out);
     }
     hk_mhd.resume_connection(j->conn);
     /* libmicrohttpd's own wake-up of an external event loop is not there in every mode. */
     hk_mhd_wake(&in.server);
+    /* Once answered: the witch's thread, in the idle class, may hold its lock a while. */
+    hk_witch_keep_replayed(out);
     return NULL;
 }
 

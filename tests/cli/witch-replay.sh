@@ -64,7 +64,11 @@ print("sessions in progress:", st["sessions_in_progress"])
 print("config: KOALA_OUTBOUND_ADDR", st["config"]["KOALA_OUTBOUND_ADDR"] == "127.0.0.1:" + op)
 
 print("# /witch/sessions")
-ss = get("/sessions")
+for _ in range(50):  # each is kept once answered
+    ss = get("/sessions")
+    if ss["kept"] == 8:
+        break
+    time.sleep(0.1)
 print("kept", ss["kept"])
 for line in sorted(ss["sessions"], key=lambda l: l["request"]):
     print(" ", line["kind"], line["request"], "->", line["response"], "as recorded",

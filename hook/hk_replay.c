@@ -68,7 +68,6 @@ typedef struct worker {
 static struct {
     pthread_mutex_t lock;
     hk_replay *live;
-    size_t n_live;
     conn *conns;
     delegation *delegations;
     atomic_uint delegated;   /* changes with the delegations: delegating threads look again */
@@ -195,7 +194,7 @@ static conn *find_conn(const kl_addr *key)
 static hk_replay *owner(const conn *c)
 {
     hk_replay *r = c ? find(c->token) : NULL;
-    return r ? r : rp.n_live == 1 ? rp.live : NULL;
+    return r ? r : rp.live && !rp.live->next ? rp.live : NULL;
 }
 
 hk_replay *hk_replay_begin(kl_session *s)
@@ -225,7 +224,6 @@ hk_replay *hk_replay_begin(kl_session *s)
     r->token = rp.next_token++;
     r->next = rp.live;
     rp.live = r;
-    rp.n_live++;
     pthread_mutex_unlock(&rp.lock);
     return r;
 fail:
@@ -279,7 +277,6 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
     for (hk_replay **p = &rp.live; *p; p = &(*p)->next)
         if (*p == r) {
             *p = r->next;
-            rp.n_live--;
             break;
         }
     for (delegation **p = &rp.delegations; *p;) {

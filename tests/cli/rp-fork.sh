@@ -11,9 +11,10 @@ name=rp-fork
 . tests/cli/proc.inc
 hook=libkoala-replayer
 . tests/cli/preload.inc
-sp=$(free_port) ip=$(free_port)
-LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$(free_port)" \
-    KOALA_WITCH_ADDR=off python3 - "$sp" "$T" >"$T/svc.out" 2>"$T/svc.err" <<'PY' &
+py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
+sp=$(free_port) ip=$(free_port) op=$(free_port)
+LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
+    KOALA_WITCH_ADDR=off "$py" - "$sp" "$T" >"$T/svc.out" 2>"$T/svc.err" <<'PY' &
 import http.server, os, socket, sys, threading, time
 T = sys.argv[2]
 

@@ -8,14 +8,14 @@ hook=libkoala-replayer
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
 mkdir "$T/www"
 echo hello >"$T/www/a.txt"
-sut=$(free_port) inbound=$(free_port) closed=$(free_port) inbound2=$(free_port)
+sut=$(free_port) inbound=$(free_port) closed=$(free_port) inbound2=$(free_port) out=$(free_port) out2=$(free_port)
 (cd "$T/www" && LD_PRELOAD="$preload" KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
-    KOALA_OUTBOUND_ADDR=":$(free_port)" \
+    KOALA_OUTBOUND_ADDR=":$out" \
     exec "$py" -m http.server "$sut" --bind 127.0.0.1 >"$T/svc.out" 2>"$T/svc.err") &
 pids="$pids $!"
 # A replayer whose service is gone: a process that listened on its address, then closed it.
 LD_PRELOAD="$preload" KOALA_SUT_ADDR=127.0.0.1:$closed KOALA_INBOUND_ADDR=:$inbound2 \
-    KOALA_OUTBOUND_ADDR=":$(free_port)" "$py" -c '
+    KOALA_OUTBOUND_ADDR=":$out2" "$py" -c '
 import socket, sys, time
 s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
 s.close()

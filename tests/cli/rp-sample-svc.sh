@@ -90,9 +90,9 @@ PY
 echo "# koala-diff: the replay against the recording, then a changed build (--variant changed)"
 koala-diff --summary "$T"/rec/*.pb "$T/replayed.pb"
 echo "exit $?"
-sp=$(free_port) ip=$(free_port)
+sp=$(free_port) ip=$(free_port) op=$(free_port)
 : >"$T/svc3.err"
-LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$(free_port)" \
+LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
     sample-svc --listen "127.0.0.1:$sp" --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
     --log "$T/rec.log" --statsd "127.0.0.1:$up" --threads 4 --variant changed >/dev/null 2>"$T/svc3.err" &
 svc=$!

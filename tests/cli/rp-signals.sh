@@ -7,9 +7,10 @@ name=rp-signals
 . tests/cli/proc.inc
 hook=libkoala-replayer
 . tests/cli/preload.inc
-sp=$(free_port)
-LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$(free_port)" \
-    KOALA_OUTBOUND_ADDR=":$(free_port)" KOALA_WITCH_ADDR=off python3 -c '
+py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
+sp=$(free_port) ip=$(free_port) op=$(free_port)
+LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
+    KOALA_OUTBOUND_ADDR=":$op" KOALA_WITCH_ADDR=off ASAN_OPTIONS=detect_leaks=0 "$py" -c '
 import os, signal, socket, sys, time
 s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})

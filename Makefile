@@ -29,7 +29,9 @@ OPT     ?= -O2 -g
 BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(SANFLAGS) -MMD -MP
 CFLAGS_OURS := $(BASEFLAGS) $(WARN)
 CFLAGS_GEN  := $(BASEFLAGS) -w
-LIBS    := -lzstd -lprotobuf-c -lpcre2-8 -ljansson -lz -lm -lpthread
+LIBS    := -lzstd -lprotobuf-c -lpcre2-8 -lz -lm -lpthread
+# The tests and benchmarks check koala's JSON with another parser, jansson's.
+CHECK_JSON := -ljansson
 LDFLAGS_ALL := $(SANFLAGS)
 
 GEN     := $(B)/gen
@@ -144,7 +146,7 @@ $(GEN)/hk_witch_page.h: hook/witch.html
 
 $(B)/obj/hook/hk_witch.o $(B)/obj/hook-replay/hk_witch.o: $(GEN)/hk_witch_page.h
 
-# Everything linked in with hidden visibility, zstd, protobuf-c, PCRE2 and jansson from their
+# Everything linked in with hidden visibility, zstd, protobuf-c and PCRE2 from their
 # static archives: the .so needs nothing but libc where the service runs, and a service's own
 # copy of those libraries can neither replace ours nor be replaced. libkoala comes from its
 # archive too, so only the parts the hook uses are in it. The version script exports the
@@ -152,7 +154,7 @@ $(B)/obj/hook/hk_witch.o $(B)/obj/hook-replay/hk_witch.o: $(GEN)/hk_witch_page.h
 $(RECORDER): $(HOOK_OBJ) $(LIB_A) hook/recorder.map
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/recorder.map \
-	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_A) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 -ljansson \
+	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_A) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 \
 	  -Wl,-Bdynamic -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
 $(B)/obj/hook-replay/%.o: hook/%.c
@@ -215,11 +217,11 @@ $(B)/obj/tests/%.o: tests/%.c $(PROTO_H)
 # A hook file's suite links the hook's core, never the interposers (they would hook the test).
 $(B)/tests/check_hk_%: $(B)/obj/tests/check_hk_%.o $(HOOK_CORE_OBJ) $(TEST_LIB) $(LIB_A)
 	$(call say,LD,$@)
-	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CHECK_JSON) $(CHECK_LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_LIB) $(LIB_A)
 	$(call say,LD,$@)
-	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIB) $(LIB_A) $(LIBS) $(CHECK_LIBS)
+	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TEST_LIB) $(LIB_A) $(LIBS) $(CHECK_JSON) $(CHECK_LIBS)
 
 # Programs the preload tests run, built as distributions build services: optimized and
 # fortified, so that the fortified entry points (__read_chk...) are the ones called. Not
@@ -243,7 +245,7 @@ demo: deps
 $(B)/bench/%: bench/%.c $(LIB_A)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes -Ilibkoala \
-	  -o $@ $< $(LIB_A) $(LIBS)
+	  -o $@ $< $(LIB_A) $(LIBS) $(CHECK_JSON)
 
 benches: $(BENCHES)
 

@@ -957,6 +957,17 @@ int kl_json_session(const kl_session *s, unsigned flags, kl_buf *out)
     return jw_end(&w, start);
 }
 
+int kl_json_string(const uint8_t *data, size_t len, kl_buf *out)
+{
+    if (!out || (!data && len))
+        return KL_ERR_INVALID;
+    size_t start = out->len;
+    jw w;
+    jw_begin(&w, out, 0, len + len / 8 + 2);
+    jw_escaped(&w, data, len, false);
+    return jw_end(&w, start);
+}
+
 int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out)
 {
     if (!out || (!data && len))

@@ -532,6 +532,9 @@ KL_API int kl_print_replayed(const kl_replayed *r, kl_buf *out);
 KL_API int kl_json_session(const kl_session *s, unsigned flags, kl_buf *out);
 /** Append bytes as a JSON string in the original koala's escaping (quotes included). */
 KL_API int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out);
+/** Append text as a standard JSON string (quotes included), as Go writes a string: control
+ *  bytes as \u00XX, bytes that are not UTF-8 as \ufffd, so that any parser reads it. */
+KL_API int kl_json_string(const uint8_t *data, size_t len, kl_buf *out);
 /** Append a replayed session as JSON in the original ReplayedSession layout. */
 KL_API int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out);
 

@@ -350,6 +350,22 @@ START_TEST(bytes_escape_every_class_as_the_original)
 }
 END_TEST
 
+START_TEST(a_string_is_standard_json_whatever_its_bytes)
+{
+    kl_buf b = {0};
+    const uint8_t text[] = "caf\xc3\xa9 \xe9t\xe9 \"q\" a\\b\x01\n";
+    ck_assert_int_eq(kl_json_string(text, sizeof text - 1, &b), KL_OK);
+    ck_assert_str_eq(b.data, "\"caf\xc3\xa9 \\ufffdt\\ufffd \\\"q\\\" a\\\\b\\u0001\\n\"");
+    json_error_t err;
+    json_t *j = json_loadb(b.data, b.len, JSON_DECODE_ANY, &err);
+    ck_assert_msg(j != NULL, "%s", err.text);
+    ck_assert_str_eq(json_string_value(j), "caf\xc3\xa9 \xef\xbf\xbdt\xef\xbf\xbd \"q\" a\\b\x01\n");
+    json_decref(j);
+    ck_assert_int_eq(kl_json_string(NULL, 1, &b), KL_ERR_INVALID);
+    kl_buf_free(&b);
+}
+END_TEST
+
 START_TEST(bytes_are_appended_to_what_the_buffer_holds)
 {
     kl_buf b = {0};
@@ -721,6 +737,7 @@ static Suite *json_suite(void)
     tcase_add_loop_test(tc, match_scores_print_as_go_float64, 0,
                         (int)(sizeof float_cases / sizeof float_cases[0]));
     tcase_add_test(tc, a_score_that_is_not_a_number_prints_null);
+    tcase_add_test(tc, a_string_is_standard_json_whatever_its_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -195,20 +195,7 @@ static void put(report *r, const char *fmt, ...)
 /* Append s as a JSON string. */
 static void put_json_str(report *r, const char *s, size_t len)
 {
-    kl_buf *b = &r->out;
-    int rc = kl_buf_append(b, "\"", 1);
-    for (size_t i = 0; i < len && rc == KL_OK; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            rc = kl_buf_printf(b, "\\%c", c);
-        else if (c == '\n' || c == '\r' || c == '\t')
-            rc = kl_buf_printf(b, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
-        else if (c < 0x20 || c == 0x7f)
-            rc = kl_buf_printf(b, "\\u%04x", c);
-        else
-            rc = kl_buf_append(b, &s[i], 1);
-    }
-    if (rc != KL_OK || kl_buf_append(b, "\"", 1) != KL_OK)
+    if (kl_json_string((const uint8_t *)s, len, &r->out) != KL_OK)
         tool_die("out of memory");
 }
 

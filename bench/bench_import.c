@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <sys/wait.h>
 
 #include "bench.h"
 
@@ -125,21 +124,8 @@ static double run(files *f, pass what)
 /* koala-dump -w OUT DIR as a child: the whole conversion. @return seconds, or -1. */
 static double run_dump(const char *dump, const char *dir, const char *out)
 {
-    double t0 = bench_now();
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        execl(dump, dump, "-w", out, dir, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        bench_die("waitpid: %s", strerror(errno));
-    double t = bench_now() - t0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        bench_die("%s -w %s %s failed (status %d)", dump, out, dir, status);
-    return t;
+    char *const argv[] = {(char *)dump, (char *)"-w", (char *)out, (char *)dir, NULL};
+    return bench_run(argv, NULL, 0, NULL);
 }
 
 static double best(files *f, pass what)

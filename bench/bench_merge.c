@@ -1,7 +1,5 @@
 /* bench_merge.c - koala-merge of 8 inputs totalling 1 GiB of sessions: its peak RSS, and its
  * throughput against reading the same inputs. */
-#include <sys/resource.h>
-#include <sys/wait.h>
 
 #include "bench.h"
 
@@ -19,22 +17,8 @@ static double run_merge(const char *merge, char inputs[INPUTS][4096], long *rss_
     for (int i = 0; i < INPUTS; i++)
         args[n++] = inputs[i];
     args[n] = NULL;
-    double t0 = bench_now();
-    pid_t pid = fork();
-    if (pid < 0)
-        bench_die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        execv(merge, args);
-        fprintf(stderr, "bench_merge: %s: %s\n", merge, strerror(errno));
-        _exit(127);
-    }
-    int status;
     struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) != pid)
-        bench_die("wait4: %s", strerror(errno));
-    double t = bench_now() - t0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        bench_die("%s failed (status %d)", merge, status);
+    double t = bench_run(args, NULL, 0, &ru);
     *rss_kib = ru.ru_maxrss;
     return t;
 }

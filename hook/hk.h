@@ -46,6 +46,10 @@ void hk_disable(void);
  * runs only when the service's threads leave a CPU free, a request arriving taking it back at
  * once: for work off the service's path (building and writing sessions). */
 void hk_own_thread(bool idle_class);
+/* Start one of koala's threads with every signal blocked: a thread takes the mask of the one
+ * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it
+ * sigwait()s for) must reach the service, never koala's thread. @return pthread_create's. */
+int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* ------------------------------------------------------------------ config */
 

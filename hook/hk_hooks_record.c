@@ -295,7 +295,6 @@ static void *collector_main(void *arg)
     return NULL;
 }
 
-/* Start the collector with every signal blocked: a service's SIGTERM must reach the service. */
 static void start_collector(void)
 {
     pthread_mutex_lock(&rc.lock);
@@ -306,11 +305,7 @@ static void start_collector(void)
         pthread_cond_init(&rc.cond, &ca);
         pthread_condattr_destroy(&ca);
         rc.stopping = false;
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc.collecting = pthread_create(&rc.collector, NULL, collector_main, NULL) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        rc.collecting = hk_thread_start(&rc.collector, collector_main, NULL) == 0;
         if (!rc.collecting)
             hk_log(HK_ERROR, "cannot start the collector thread: idle sessions wait for their thread");
     }

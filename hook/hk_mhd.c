@@ -208,11 +208,7 @@ bool hk_mhd_start(hk_mhd_server *s, const char *what)
     int slot = 0;
     while (slot < MAX_SERVERS && mh.running[slot])
         slot++;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    s->running = slot < MAX_SERVERS && pthread_create(&s->thread, NULL, serve, s) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->running = slot < MAX_SERVERS && hk_thread_start(&s->thread, serve, s) == 0;
     if (s->running)
         mh.running[slot] = s;
     pthread_mutex_unlock(&mh.lock);

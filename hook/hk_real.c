@@ -68,6 +68,16 @@ void hk_disable(void)
     atomic_store(&disabled, true);
 }
 
+int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err;
+}
+
 void hk_own_thread(bool idle_class)
 {
     depth = 1;

@@ -296,14 +296,7 @@ bool hk_replay_outbound_start(const hk_config *c)
             goto fail;
     }
     atomic_store(&ob.stop, false);
-    /* Created from the service's listen(), the thread would take that thread's signal mask:
-     * it blocks every signal instead, so that a service's signal reaches the service. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&ob.thread, NULL, outbound_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
+    if (hk_thread_start(&ob.thread, outbound_main, NULL) != 0) {
         hk_log(HK_ERROR, "cannot start the outbound server's thread");
         goto fail;
     }

@@ -300,14 +300,7 @@ int hk_sink_start(const hk_sink_opts *o)
     static bool atfork;
     if (!atfork)
         atfork = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
-    /* The writer blocks every signal (it starts with the mask in force at its creation): a
-     * service's SIGTERM must reach the service, never koala's thread. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&sk.thread, NULL, writer_main, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (hk_thread_start(&sk.thread, writer_main, NULL) != 0) {
         hk_log(HK_ERROR, "cannot start the writer thread; recording is off");
         err = KL_ERR_NOMEM;
         goto out;

@@ -37,7 +37,6 @@ struct hk_mhd_server {
     kl_addr addr;                           /* ip:port to listen on */
     MHD_AccessHandlerCallback handle;       /* called with the server as its cls */
     MHD_RequestCompletedCallback completed; /* the same */
-    bool idle_class;                        /* the thread's class, as hk_own_thread() */
     /* On the server's thread: listening (why NULL), or not, why saying what failed ("cannot
      * load libmicrohttpd.so.12: ...", "cannot listen"), err the errno of the system call that
      * failed (EADDRINUSE...) or 0. After a failure the thread ends. Called once, or a second

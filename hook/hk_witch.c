@@ -1,8 +1,10 @@
 /* hk_witch.c - the witch: a page and its JSON inside a recorded or replayed process, showing
  * koala's log, its state and the latest sessions, served on KOALA_WITCH_ADDR by libmicrohttpd
- * on a thread of koala's (hk_mhd.c) in the idle class: it runs on the CPU the service leaves,
- * its sockets are never recorded nor redirected, and each piece of state it shows is copied
- * under the short lock that already guards it. */
+ * on a thread of koala's (hk_mhd.c), its sockets never recorded nor redirected. Each piece of
+ * state it shows is copied under the short lock that already guards it, locks the service's
+ * threads take too: so its thread is in the normal scheduling class, not the idle one, where
+ * it could be preempted holding one and leave a service thread waiting until a CPU is free. It
+ * only works when a page asks. */
 #include "hk_mhd.h"
 
 #include <errno.h>
@@ -681,7 +683,7 @@ void hk_witch_poke(void)
         return;
     atomic_store(&wt.keeping, true); /* from its first session on, while it starts */
     wt.server = (hk_mhd_server){.addr = wt.cfg.witch_addr, .handle = handle, .completed = completed,
-                                .idle_class = true, .status = status, .turn = turn};
+                                .status = status, .turn = turn};
     hk_mhd_start(&wt.server, "the witch");
 }
 

@@ -50,6 +50,18 @@ void hk_own_thread(bool idle_class);
  * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it
  * sigwait()s for) must reach the service, never koala's thread. @return pthread_create's. */
 int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* clock's time in nanoseconds (CLOCK_REALTIME: unix ns, as events and sessions are timed). */
+static inline int64_t hk_now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+/* CLOCK_MONOTONIC in milliseconds, for the replayer's deadlines. */
+static inline int64_t hk_mono_ms(void)
+{
+    return hk_now_ns(CLOCK_MONOTONIC) / 1000000;
+}
 
 /* ------------------------------------------------------------------ config */
 

@@ -87,13 +87,6 @@ static __thread thread_state *me __attribute__((tls_model("initial-exec")));
 #define SCRATCH_KEEP (64u << 10)
 #define SPARE_KEEP (1u << 20)     /* a buffer grown larger by a burst is freed once built */
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The time ns (< 1 s) from now on clock. */
 static struct timespec time_after(clockid_t clock, long ns)
 {
@@ -270,7 +263,7 @@ static void *collector_main(void *arg)
         if (rc.stopping)
             break;
         atomic_store(&rc.wake, false);
-        int64_t now = now_ns();
+        int64_t now = hk_now_ns(CLOCK_REALTIME);
         for (slot *sl = rc.slots, *next; sl; sl = next) {
             next = sl->next;
             pthread_mutex_lock(&sl->lock);
@@ -364,7 +357,7 @@ void hk_record_init(const hk_config *c, bool recording)
     rc.host[sizeof rc.host - 1] = 0;
     snprintf(rc.program, sizeof rc.program, "%s", program_invocation_short_name);
     kl_trace_machine(rc.host, rc.machine);
-    atomic_store(&rc.trace_counter, (unsigned)(now_ns() ^ getpid()));
+    atomic_store(&rc.trace_counter, (unsigned)(hk_now_ns(CLOCK_REALTIME) ^ getpid()));
     if (pthread_key_create(&rc.key, thread_done) != 0) {
         hk_log(HK_ERROR, "cannot create a thread key; recording is off");
         return;
@@ -417,7 +410,7 @@ static slot *slot_new(int64_t id)
     pthread_mutex_init(&sl->lock, NULL);
     pthread_mutex_init(&sl->qlock, NULL);
     sl->id = id;
-    atomic_init(&sl->last, now_ns());
+    atomic_init(&sl->last, hk_now_ns(CLOCK_REALTIME));
     atomic_init(&sl->idle, false);
     atomic_init(&sl->handed, 0);
     return sl;
@@ -653,7 +646,7 @@ void hk_on_close(int fd)
     slot *b = builder(false);
     if (b && (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND)) {
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
-                       .time = now_ns(), .fd = fd};
+                       .time = hk_now_ns(CLOCK_REALTIME), .fd = fd};
         feed_one(b, &ev);
     }
     hk_fd_forget(fd);
@@ -681,7 +674,7 @@ static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sen
     slot *b = builder(k == HK_FD_INBOUND && !sent);
     if (!b)
         return;
-    kl_event ev = {.time = now_ns(), .fd = fd, .peer = &info->peer, .local = &info->local,
+    kl_event ev = {.time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .peer = &info->peer, .local = &info->local,
                    .file_name = info->file_name};
     if (k == HK_FD_APPEND)
         ev.type = KL_EV_APPEND_FILE;
@@ -740,7 +733,7 @@ static void send_datagram(int fd, const struct iovec *iov, size_t cnt, size_t n,
     uint8_t *copy;
     const uint8_t *data = hk_gather(iov, cnt, n, &copy);
     if (data) {
-        kl_event ev = {.type = KL_EV_SEND_UDP, .time = now_ns(), .fd = fd, .peer = &peer,
+        kl_event ev = {.type = KL_EV_SEND_UDP, .time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .peer = &peer,
                        .data = data, .len = n};
         feed_one(b, &ev);
     }
@@ -885,7 +878,7 @@ void hk_record_read_storage(const uint8_t *data, size_t len)
     slot *b;
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !(b = builder(true)))
         return;
-    kl_event ev = {.type = KL_EV_READ_STORAGE, .time = now_ns(), .fd = -1, .data = data, .len = len};
+    kl_event ev = {.type = KL_EV_READ_STORAGE, .time = hk_now_ns(CLOCK_REALTIME), .fd = -1, .data = data, .len = len};
     feed_one(b, &ev);
 }
 

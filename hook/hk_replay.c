@@ -91,13 +91,6 @@ static __thread struct {
     int tid;                 /* its id, asked once */
 } cur __attribute__((tls_model("initial-exec")));
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The address fd is bound to (for a redirected connection, its key). */
 static bool key_of(int fd, kl_addr *key)
 {
@@ -205,7 +198,7 @@ hk_replay *hk_replay_begin(kl_session *s)
         goto fail;
     const kl_call_from_inbound *in = &s->call_from_inbound;
     out->original_request_time = in->occurred_at;
-    out->replayed_at = now_ns();
+    out->replayed_at = hk_now_ns(CLOCK_REALTIME);
     if ((s->id && kl_replayed_dup_str(out, &out->session_id, s->id) != KL_OK) ||
         kl_replayed_dup_bytes(out, &out->original_request, in->request.data, in->request.len) ||
         kl_replayed_dup_bytes(out, &out->original_response, s->return_inbound.response.data,
@@ -266,7 +259,7 @@ static void keep(hk_replay *r, const kl_replayed_action *a)
 
 static kl_replayed_action blank_action(kl_action_type type)
 {
-    return (kl_replayed_action){.action = {.type = type, .index = -1, .occurred_at = now_ns(), .socket_fd = -1},
+    return (kl_replayed_action){.action = {.type = type, .index = -1, .occurred_at = hk_now_ns(CLOCK_REALTIME), .socket_fd = -1},
                                 .matched_index = -1, .runner_up_index = -1};
 }
 
@@ -347,7 +340,7 @@ static void note_worker(void)
             if (rp.workers[i].since < w->since)
                 w = &rp.workers[i];
     }
-    *w = (worker){cur.tid, cur.vtid, cur.token, now_ns()};
+    *w = (worker){cur.tid, cur.vtid, cur.token, hk_now_ns(CLOCK_REALTIME)};
 }
 
 /* The calling thread works for the session of token now (rp.lock held). */
@@ -411,7 +404,7 @@ void hk_replay_on_inbound(const hk_fd_info *info)
     /* The recorder timed the request when the service read it: the clock is set then. */
     if (r && !r->read) {
         int64_t at = r->s->call_from_inbound.occurred_at;
-        r->shift_ns = at ? at - now_ns() : 0;
+        r->shift_ns = at ? at - hk_now_ns(CLOCK_REALTIME) : 0;
         r->read = true;
     }
     adopt(info->replay);
@@ -604,7 +597,7 @@ void hk_replay_on_append(const hk_fd_info *info, const struct iovec *iov, int cn
     }
     if (p && *p) {
         if (!(*p)->content.len)
-            (*p)->first_at = now_ns();
+            (*p)->first_at = hk_now_ns(CLOCK_REALTIME);
         size_t left = n;
         for (int i = 0; i < cnt && left; i++) {
             size_t piece = iov[i].iov_len < left ? iov[i].iov_len : left;
@@ -773,7 +766,7 @@ static bool answer(conn *c, const uint8_t *req, size_t len, int64_t *last, kl_bu
         a.matched_request = call->request;
         a.matched_response = call->response;
         a.action.response = call->response;
-        a.action.response_time = now_ns();
+        a.action.response_time = hk_now_ns(CLOCK_REALTIME);
     }
     keep(r, &a);
     *last = m.index;

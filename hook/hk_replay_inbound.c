@@ -38,20 +38,6 @@ static struct {
     atomic_uint unix_names; /* for the abstract addresses a unix service is called from */
 } in;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Bind fd, about to call the service, to an address no other connection has: loopback with
  * a port the kernel picks, or a fresh abstract unix name. The service's accept() then tells
  * the session by its peer. */
@@ -81,7 +67,7 @@ static int bind_unique(int fd, const kl_addr *sut, kl_addr *local)
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - hk_mono_ms();
         if (left <= 0)
             return 0;
         struct pollfd p = {.fd = fd, .events = events};
@@ -140,7 +126,7 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
         goto out;
     }
     hk_replay_claim(r, &local);
-    int64_t deadline = mono_ms() + CONNECT_MS;
+    int64_t deadline = hk_mono_ms() + CONNECT_MS;
     int err = 0;
     socklen_t el = sizeof err;
     if ((connect(fd, (struct sockaddr *)&ss, len) != 0 &&
@@ -150,7 +136,7 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
                  strerror(err ? err : errno ? errno : ETIMEDOUT));
         goto out;
     }
-    deadline = mono_ms() + ANSWER_NS / 1000000;
+    deadline = hk_mono_ms() + ANSWER_NS / 1000000;
     if (send_all(fd, req->data, req->len, deadline) != 0) {
         snprintf(why, cap, "sending the request to the service: %s", strerror(errno));
         goto out;
@@ -158,14 +144,14 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
     kl_protocol p = kl_frame_detect(req->data, req->len);
     int64_t silence = in.cfg.inbound_read_timeout_ns / 1000000;
     for (;;) {
-        int64_t until = resp->len && (p == KL_PROTO_UNKNOWN || p == KL_PROTO_MYSQL) ? mono_ms() + silence : deadline;
+        int64_t until = resp->len && (p == KL_PROTO_UNKNOWN || p == KL_PROTO_MYSQL) ? hk_mono_ms() + silence : deadline;
         if (until > deadline)
             until = deadline;
         int ready = wait_fd(fd, POLLIN, until);
         if (ready == 0) {
             if (!resp->len)
                 snprintf(why, cap, "the service answered nothing in %d s", (int)(ANSWER_NS / 1000000000));
-            else if (mono_ms() >= deadline)
+            else if (hk_mono_ms() >= deadline)
                 snprintf(why, cap, "the service's answer was still incomplete after %d s",
                          (int)(ANSWER_NS / 1000000000));
             break;
@@ -181,7 +167,7 @@ static const char *call_service(hk_replay *r, kl_buf *resp, int64_t *first_at, c
         if (n == 0)
             break;
         if (!resp->len)
-            *first_at = now_ns();
+            *first_at = hk_now_ns(CLOCK_REALTIME);
         if (kl_buf_append(resp, buf, (size_t)n) != KL_OK) {
             snprintf(why, cap, "out of memory reading the service's answer");
             break;

@@ -44,13 +44,6 @@ static struct {
     bool running;
 } ob = {.ep = -1, .listeners = {-1, -1}};
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void drop(oconn *c)
 {
     /* Out of the epoll set before the close: a forked child's copy of the fd would keep it
@@ -133,7 +126,7 @@ static void serve(oconn *c, bool quiet)
             answer(c, c->in.len);
         } else {
             /* Still coming: a framer waiting for more bytes waits long, guessing short. */
-            c->whole_at = mono_ms() + (rc == KL_OK ? STALL_MS : GAP_MS);
+            c->whole_at = hk_mono_ms() + (rc == KL_OK ? STALL_MS : GAP_MS);
             return;
         }
     }
@@ -204,7 +197,7 @@ static void on_accept(int lfd)
  * see the stop flag. */
 static int next_timeout(void)
 {
-    int64_t now = mono_ms(), wait = 200;
+    int64_t now = hk_mono_ms(), wait = 200;
     for (oconn *c = ob.conns; c; c = c->next)
         if (c->whole_at && c->whole_at - now < wait)
             wait = c->whole_at - now;
@@ -230,7 +223,7 @@ static void *outbound_main(void *arg)
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 on_readable(c);
         }
-        int64_t now = mono_ms();
+        int64_t now = hk_mono_ms();
         for (oconn *c = ob.conns, *next; c; c = next) {
             next = c->next;
             if (c->whole_at && c->whole_at <= now) {

@@ -48,13 +48,6 @@ static struct {
 #define WAKE_BYTES (1u << 20)
 static atomic_bool live, drain, drained;
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Raw system calls: the sink's own writes must never pass through the hook. Counting here
  * sees every byte, the last frame and the index that close writes included. */
 static ssize_t raw_write(void *ctx, const void *buf, size_t len)
@@ -139,7 +132,7 @@ static int open_file(void)
         close_fd();
         return err;
     }
-    sk.file_started = mono_ns();
+    sk.file_started = hk_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&sk.lock);
     sk.totals.files++;
     snprintf(sk.path, sizeof sk.path, "%s", path);
@@ -183,14 +176,14 @@ static bool write_one(kl_session *s)
     uint64_t content = 0;
     if (sk.w)
         kl_writer_totals(sk.w, NULL, &content, NULL);
-    if (sk.w && (content >= sk.o.rotate_bytes || mono_ns() - sk.file_started >= sk.o.rotate_ns))
+    if (sk.w && (content >= sk.o.rotate_bytes || hk_now_ns(CLOCK_MONOTONIC) - sk.file_started >= sk.o.rotate_ns))
         close_file();
     return !err;
 }
 
 static void flush_due(void)
 {
-    int64_t now = mono_ns();
+    int64_t now = hk_now_ns(CLOCK_MONOTONIC);
     if (now < sk.next_flush)
         return;
     sk.next_flush = now + sk.o.flush_ns;
@@ -207,7 +200,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&sk.lock);
     for (;;) {
         while (!sk.head && !sk.stopping && !atomic_load(&drain)) {
-            int64_t wait = sk.next_flush - mono_ns();
+            int64_t wait = sk.next_flush - hk_now_ns(CLOCK_MONOTONIC);
             if (wait <= 0) {
                 pthread_mutex_unlock(&sk.lock);
                 flush_due();
@@ -291,7 +284,7 @@ int hk_sink_start(const hk_sink_opts *o)
     sk.o.dir = sk.dir;
     sk.o.program = sk.program;
     sk.failed = sk.stopping = false;
-    sk.next_flush = mono_ns() + o->flush_ns;
+    sk.next_flush = hk_now_ns(CLOCK_MONOTONIC) + o->flush_ns;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

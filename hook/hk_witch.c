@@ -61,13 +61,6 @@ static struct {
     size_t bytes;
 } wt = {.lock = PTHREAD_MUTEX_INITIALIZER, .first = 1, .next = 1};
 
-static int64_t now_ns(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- JSON bits */
 
 void hk_json_sep(kl_buf *b)
@@ -407,7 +400,7 @@ static void witch_state(kl_buf *b)
     kl_buf_printf(b, "{\"pid\":%ld", (long)getpid());
     member_str(b, "program", program_invocation_short_name);
     member_str(b, "host", wt.host);
-    member_int(b, "time", (long long)now_ns(CLOCK_REALTIME));
+    member_int(b, "time", (long long)hk_now_ns(CLOCK_REALTIME));
     member_int(b, "started", (long long)wt.armed_at);
     member_bool(b, "recording", wt.src.record != NULL);
     member_bool(b, "replaying", wt.src.replay != NULL);
@@ -491,7 +484,7 @@ static void unlink_waiting(req *q)
 static void turn(hk_mhd_server *s)
 {
     uint64_t next = hk_log_next();
-    int64_t now = now_ns(CLOCK_MONOTONIC);
+    int64_t now = hk_now_ns(CLOCK_MONOTONIC);
     bool stopping = atomic_load(&s->stop);
     for (req *q = wt.waiting, *after; q; q = after) {
         after = q->next;
@@ -564,7 +557,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             q->since = since <= 0 ? 0 : (uint64_t)since < next ? (uint64_t)since : next - 1;
             wait = wait < 0 ? 0 : wait > WAIT_MAX_S ? WAIT_MAX_S : wait;
             if (wait && next <= q->since + 1) {
-                q->deadline = now_ns(CLOCK_MONOTONIC) + wait * 1000000000;
+                q->deadline = hk_now_ns(CLOCK_MONOTONIC) + wait * 1000000000;
                 q->waiting = true;
                 q->next = wt.waiting;
                 if (wt.waiting)
@@ -666,7 +659,7 @@ void hk_witch_arm(const hk_config *c, const hk_witch_sources *src)
 {
     wt.cfg = *c;
     wt.src = *src;
-    wt.armed_at = now_ns(CLOCK_REALTIME);
+    wt.armed_at = hk_now_ns(CLOCK_REALTIME);
     if (gethostname(wt.host, sizeof wt.host) != 0)
         wt.host[0] = '\0';
     wt.host[sizeof wt.host - 1] = '\0';

@@ -957,26 +957,25 @@ int kl_json_session(const kl_session *s, unsigned flags, kl_buf *out)
     return jw_end(&w, start);
 }
 
-int kl_json_string(const uint8_t *data, size_t len, kl_buf *out)
+static int json_quoted(const uint8_t *data, size_t len, bool raw, kl_buf *out)
 {
     if (!out || (!data && len))
         return KL_ERR_INVALID;
     size_t start = out->len;
     jw w;
     jw_begin(&w, out, 0, len + len / 8 + 2);
-    jw_escaped(&w, data, len, false);
+    jw_escaped(&w, data, len, raw);
     return jw_end(&w, start);
+}
+
+int kl_json_string(const uint8_t *data, size_t len, kl_buf *out)
+{
+    return json_quoted(data, len, false, out);
 }
 
 int kl_json_bytes(const uint8_t *data, size_t len, kl_buf *out)
 {
-    if (!out || (!data && len))
-        return KL_ERR_INVALID;
-    size_t start = out->len;
-    jw w;
-    jw_begin(&w, out, 0, len + len / 8 + 2);
-    jw_escaped(&w, data, len, true);
-    return jw_end(&w, start);
+    return json_quoted(data, len, true, out);
 }
 
 int kl_json_replayed(const kl_replayed *r, unsigned flags, kl_buf *out)

@@ -162,14 +162,12 @@ $(B)/obj/hook-replay/%.o: hook/%.c
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -DHK_REPLAY=1 -pthread -fPIC -fvisibility=hidden \
 	  -Ilibkoala -Ihook -I$(GEN) -c $< -o $@
 
-# As the recorder; libmicrohttpd (the inbound server) is dlopen'ed when it starts. jansson is
-# linked dynamically: the replayer parses JSON (helper messages), and Debian's static archive
-# of jansson's parser is not position-independent.
+# As the recorder; libmicrohttpd (the inbound server) is dlopen'ed when it starts.
 $(REPLAYER): $(REPLAYER_OBJ) $(LIB_A) hook/replayer.map
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) -shared $(LDFLAGS_ALL) -Wl,--version-script=hook/replayer.map \
 	  -Wl,-z,defs -o $@ $(REPLAYER_OBJ) $(LIB_A) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 \
-	  -Wl,-Bdynamic -ljansson -lm -lpthread -ldl -Wl,--exclude-libs,ALL
+	  -Wl,-Bdynamic -lm -lpthread -ldl -Wl,--exclude-libs,ALL
 
 hook: $(HOOK_OBJ) $(RECORDER) $(REPLAYER)
 

@@ -5,7 +5,6 @@
 #include "hk.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -624,43 +623,24 @@ void hk_replay_on_close(const hk_fd_info *info)
     pthread_mutex_unlock(&rp.lock);
 }
 
-/* A string member of o, or NULL. */
-static const char *member(json_t *o, const char *name)
-{
-    return json_string_value(json_object_get(o, name));
-}
-
-/* A member of o as JSON text (to free), or NULL when absent. */
-static char *member_json(json_t *o, const char *name)
-{
-    json_t *v = json_object_get(o, name);
-    return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-}
-
+/* The payload is the action's JSON object, as a session file holds it; the replayer times and
+ * numbers the action itself. */
 void hk_replay_function(bool call, const uint8_t *data, size_t len)
 {
     const char *what = call ? "to-koala!call-function" : "to-koala!return-function";
-    json_error_t jerr;
-    json_t *o = json_loadb((const char *)data, len, 0, &jerr);
-    if (!json_is_object(o)) {
-        hk_log(HK_WARN, "%s: the payload is not a JSON object: %s", what, o ? "another type" : jerr.text);
-        json_decref(o);
+    kl_replayed_action a = blank_action(call ? KL_ACTION_CALL_FUNCTION : KL_ACTION_RETURN_FUNCTION);
+    kl_action stamp = a.action;
+    kl_session *owner = kl_session_new();
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = owner ? kl_import_action_json(data, len, a.action.type, owner, &a.action, err) : KL_ERR_NOMEM;
+    if (rc != KL_OK) {
+        hk_log(HK_WARN, "%s: the payload is not an action: %s", what, err[0] ? err : kl_strerror(rc));
+        kl_session_free(owner);
         return;
     }
+    a.action.index = stamp.index;
+    a.action.occurred_at = stamp.occurred_at;
     follow();
-    kl_replayed_action a = blank_action(call ? KL_ACTION_CALL_FUNCTION : KL_ACTION_RETURN_FUNCTION);
-    char *args = NULL, *ret = NULL;
-    if (call) {
-        a.action.func_name = member(o, "FuncName");
-        a.action.call_into_file = member(o, "CallIntoFile");
-        a.action.call_into_line = json_integer_value(json_object_get(o, "CallIntoLine"));
-        a.action.call_from_file = member(o, "CallFromFile");
-        a.action.call_from_line = json_integer_value(json_object_get(o, "CallFromLine"));
-        a.action.args_json = args = member_json(o, "Args");
-    } else {
-        a.action.call_function_id = member(o, "CallFunctionId");
-        a.action.return_value_json = ret = member_json(o, "ReturnValue");
-    }
     pthread_mutex_lock(&rp.lock);
     hk_replay *r = cur.token ? find(cur.token) : NULL;
     if (r)
@@ -668,9 +648,7 @@ void hk_replay_function(bool call, const uint8_t *data, size_t len)
     pthread_mutex_unlock(&rp.lock);
     if (!r)
         hk_log(HK_DEBUG, "%s outside any replayed session: ignored", what);
-    free(args);
-    free(ret);
-    json_decref(o);
+    kl_session_free(owner);
 }
 
 /* A memory file holding content, at offset 0. @return its fd, or -1. */

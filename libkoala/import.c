@@ -770,6 +770,32 @@ static void say(const kli_jparser *ps, const uint8_t *doc, char *errbuf)
     kli_seterr(errbuf, "%s: %s at line %zu, column %zu", p.s, ps->why, line, col);
 }
 
+/* Whether a document of len bytes may be read; errbuf says why not. */
+static int check_size(size_t len, char *errbuf)
+{
+    if (len <= KL_MAX_KOALA_JSON)
+        return KL_OK;
+    kli_seterr(errbuf, "%zu bytes of JSON exceed the limit of %u", len, KL_MAX_KOALA_JSON);
+    return KL_ERR_TOOBIG;
+}
+
+/* The document im->ps holds, which must be one object: a session's, or an action's. */
+static int parse_object(imp *im, kli_jval *root, bool session)
+{
+    kli_jparser *ps = &im->ps;
+    const uint8_t *start = kli_json_skip_ws(ps->p, ps->end);
+    int rc = start == ps->end || *start != '{'
+                 ? kli_json_fail(ps, start, KL_ERR_CORRUPT,
+                                 session ? "expected '{', a session's start"
+                                         : "expected '{', an action's start")
+                 : kli_json_parse_value(ps, root);
+    if (rc == KL_OK && kli_json_skip_ws(ps->p, ps->end) != ps->end)
+        rc = kli_json_fail(ps, kli_json_skip_ws(ps->p, ps->end), KL_ERR_CORRUPT,
+                           session ? "unexpected text after the session"
+                                   : "unexpected text after the action");
+    return rc;
+}
+
 /* The session document data[0..len), its members named in fields. */
 static int read_session(const uint8_t *data, size_t len, const fdef *fields, kl_session **out,
                         char *errbuf)
@@ -779,27 +805,19 @@ static int read_session(const uint8_t *data, size_t len, const fdef *fields, kl_
     *out = NULL;
     if (!data && len)
         return KL_ERR_INVALID;
-    if (len > KL_MAX_KOALA_JSON) {
-        kli_seterr(errbuf, "%zu bytes of JSON exceed the limit of %u", len, KL_MAX_KOALA_JSON);
-        return KL_ERR_TOOBIG;
-    }
+    int rc = check_size(len, errbuf);
+    if (rc != KL_OK)
+        return rc;
     imp im = {.ps = {.p = data, .end = data + len}};
     kli_jparser *ps = &im.ps;
     im.s = kl_session_new();
     im.tree = ps->mem = kli_mem_new();
-    int rc = KL_ERR_NOMEM;
+    rc = KL_ERR_NOMEM;
     /* Decoded bytes never outgrow their JSON: one chunk holds the whole session. */
     if (!im.s || !im.tree || kli_mem_reserve(im.s->mem, len + 1024) != KL_OK)
         goto done;
     kli_jval root;
-    const uint8_t *start = kli_json_skip_ws(ps->p, ps->end);
-    if (start == ps->end || *start != '{')
-        rc = kli_json_fail(ps, start, KL_ERR_CORRUPT, "expected '{', a session's start");
-    else
-        rc = kli_json_parse_value(ps, &root);
-    if (rc == KL_OK && kli_json_skip_ws(ps->p, ps->end) != ps->end)
-        rc = kli_json_fail(ps, kli_json_skip_ws(ps->p, ps->end), KL_ERR_CORRUPT,
-                           "unexpected text after the session");
+    rc = parse_object(&im, &root, true);
     if (rc == KL_OK)
         rc = get_object(&im, &root, fields, (char *)im.s);
     if (rc == KL_OK && im.actions)
@@ -824,6 +842,30 @@ int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **out, char
 int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf)
 {
     return read_session(data, len, replaying_fields, out, errbuf);
+}
+
+int kl_import_action_json(const uint8_t *data, size_t len, kl_action_type type, kl_session *owner,
+                          kl_action *out, char *errbuf)
+{
+    if (!owner || !out || (!data && len) || (unsigned)type >= KL_ACTION_TYPE_COUNT ||
+        type == KL_ACTION_RETURN_INBOUND)
+        return KL_ERR_INVALID;
+    int rc = check_size(len, errbuf);
+    if (rc != KL_OK)
+        return rc;
+    imp im = {.ps = {.p = data, .end = data + len}, .s = owner};
+    im.tree = im.ps.mem = kli_mem_new();
+    if (!im.tree)
+        return KL_ERR_NOMEM;
+    kli_jval root;
+    out->type = type;
+    if ((rc = parse_object(&im, &root, false)) == KL_OK &&
+        (rc = get_action_type(&im, &root, kl_action_type_name(type), NULL)) == KL_OK)
+        rc = get_object(&im, &root, action_fields(type), (char *)out);
+    if ((rc == KL_ERR_CORRUPT || rc == KL_ERR_TOOBIG) && errbuf)
+        say(&im.ps, data, errbuf);
+    kli_mem_free(im.tree);
+    return rc;
 }
 
 int kl_session_encode_record(const kl_session *s, kl_buf *out)

@@ -575,6 +575,18 @@ KL_API int kl_import_koala_json(const uint8_t *data, size_t len, kl_session **ou
  *         base64: byte 7 is '!' at line 1, column 210"); KL_ERR_TOOBIG, KL_ERR_INVALID,
  *         KL_ERR_NOMEM as kl_import_koala_json(). */
 KL_API int kl_replaying_from_json(const uint8_t *data, size_t len, kl_session **out, char *errbuf);
+/** Read one action of type `type` from data[0..len), a JSON object whose members are named as
+ * in a session file's actions (kl_import_koala_json()): the helper messages
+ * to-koala!call-function and to-koala!return-function carry one. ActionType may be left out;
+ * where written it must name `type`. Absent members leave *out as it was, null ones are empty,
+ * unknown ones are ignored. The action's text and bytes go into owner's memory, freed with it.
+ * @return KL_OK; KL_ERR_CORRUPT with the JSON path and the place in errbuf
+ *         ("$.CallIntoLine: expected an integer, found a string at line 1, column 37");
+ *         KL_ERR_TOOBIG as kl_import_koala_json(); KL_ERR_INVALID for a NULL owner or out, NULL
+ *         data with len > 0, or KL_ACTION_RETURN_INBOUND (its response is a session's);
+ *         KL_ERR_NOMEM. data is borrowed for the call. */
+KL_API int kl_import_action_json(const uint8_t *data, size_t len, kl_action_type type, kl_session *owner,
+                                 kl_action *out, char *errbuf);
 /** Append s to out as one record of a plain session stream: its length as a varint, then the
  * record (what `zstd -dc` makes of a koala file). A run of them is a file without header or
  * index, which kl_reader_open_mem() reads: sessions imported one by one can then go wherever

@@ -630,6 +630,97 @@ START_TEST(a_bad_replaying_session_is_named_by_path_and_place)
 }
 END_TEST
 
+/* ---- one action ---- */
+
+/* Read text as an action of type into *a, owned by owner; it must succeed. */
+static void action_ok(const char *text, kl_action_type type, kl_session *owner, kl_action *a)
+{
+    char err[KL_ERRBUF_SIZE] = "";
+    int rc = kl_import_action_json((const uint8_t *)text, strlen(text), type, owner, a, err);
+    ck_assert_msg(rc == KL_OK, "import failed (%d): %s", rc, err);
+}
+
+START_TEST(a_call_function_s_members_land_in_the_action)
+{
+    kl_session *owner = kl_session_new();
+    kl_action a = {.index = -1, .occurred_at = 5};
+    action_ok("{\"FuncName\": \"price\", \"CallFromFile\": \"svc.py\", \"CallFromLine\": 58,\n"
+              " \"CallIntoFile\": \"shop.py\", \"CallIntoLine\": 3, \"Args\": [7, \"a b\", {\"k\": null}],\n"
+              " \"Extra\": {\"skipped\": true}}",
+              KL_ACTION_CALL_FUNCTION, owner, &a);
+    ck_assert_int_eq(a.type, KL_ACTION_CALL_FUNCTION);
+    ck_assert_str_eq(a.func_name, "price");
+    ck_assert_str_eq(a.call_from_file, "svc.py");
+    ck_assert_int_eq(a.call_from_line, 58);
+    ck_assert_str_eq(a.call_into_file, "shop.py");
+    ck_assert_int_eq(a.call_into_line, 3);
+    ck_assert_str_eq(a.args_json, "[7,\"a b\",{\"k\":null}]");
+    /* absent members leave what was there */
+    ck_assert_int_eq(a.index, -1);
+    ck_assert_int_eq(a.occurred_at, 5);
+    kl_session_free(owner);
+}
+END_TEST
+
+START_TEST(a_return_function_may_name_its_type_and_null_members_are_empty)
+{
+    kl_session *owner = kl_session_new();
+    kl_action a = {0};
+    action_ok("{\"ActionType\":\"ReturnFunction\",\"CallFunctionId\":\"1\",\"ReturnValue\":{\"price\": 12}}",
+              KL_ACTION_RETURN_FUNCTION, owner, &a);
+    ck_assert_str_eq(a.call_function_id, "1");
+    ck_assert_str_eq(a.return_value_json, "{\"price\":12}");
+    kl_action b = {.call_function_id = "was", .return_value_json = "kept"};
+    action_ok("{\"CallFunctionId\":null}", KL_ACTION_RETURN_FUNCTION, owner, &b);
+    ck_assert_ptr_null(b.call_function_id);
+    ck_assert_str_eq(b.return_value_json, "kept");
+    kl_session_free(owner);
+}
+END_TEST
+
+START_TEST(a_bad_action_is_named_by_path_and_place)
+{
+    static const struct {
+        const char *json, *err;
+    } cases[] = {
+        {"{\"FuncName\": \"tax\", \"CallIntoLine\": \"three\"}",
+         "$.CallIntoLine: expected an integer, found a string at line 1, column 37"},
+        {"{\"ActionType\":\"ReturnFunction\"}",
+         "$.ActionType: \"ReturnFunction\" where \"CallFunction\" belongs at line 1, column 15"},
+        {"[\"price\"]", "$: expected '{', an action's start at line 1, column 1"},
+        {"", "$: expected '{', an action's start at line 1, column 1"},
+        {"{} {}", "$: unexpected text after the action at line 1, column 4"},
+        {"{\"Args\": [1,}", "$.Args[1]: expected a value at line 1, column 13"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kl_session *owner = kl_session_new();
+        kl_action a = {0};
+        char err[KL_ERRBUF_SIZE] = "";
+        const char *t = cases[i].json;
+        ck_assert_int_eq(kl_import_action_json((const uint8_t *)t, strlen(t), KL_ACTION_CALL_FUNCTION,
+                                               owner, &a, err), KL_ERR_CORRUPT);
+        ck_assert_str_eq(err, cases[i].err);
+        kl_session_free(owner);
+    }
+}
+END_TEST
+
+START_TEST(an_action_s_arguments_are_checked_before_anything_is_read)
+{
+    kl_session *owner = kl_session_new();
+    kl_action a = {0};
+    const uint8_t *t = (const uint8_t *)"{}";
+    ck_assert_int_eq(kl_import_action_json(t, 2, KL_ACTION_CALL_FUNCTION, NULL, &a, NULL), KL_ERR_INVALID);
+    ck_assert_int_eq(kl_import_action_json(t, 2, KL_ACTION_CALL_FUNCTION, owner, NULL, NULL), KL_ERR_INVALID);
+    ck_assert_int_eq(kl_import_action_json(NULL, 2, KL_ACTION_CALL_FUNCTION, owner, &a, NULL), KL_ERR_INVALID);
+    ck_assert_int_eq(kl_import_action_json(t, 2, KL_ACTION_RETURN_INBOUND, owner, &a, NULL), KL_ERR_INVALID);
+    ck_assert_int_eq(kl_import_action_json(t, 2, KL_ACTION_TYPE_COUNT, owner, &a, NULL), KL_ERR_INVALID);
+    ck_assert_int_eq(kl_import_action_json(t, 2, KL_ACTION_SEND_UDP, owner, &a, NULL), KL_OK);
+    ck_assert_int_eq(a.type, KL_ACTION_SEND_UDP);
+    kl_session_free(owner);
+}
+END_TEST
+
 static Suite *import_suite(void)
 {
     Suite *s = suite_create("import");
@@ -666,6 +757,13 @@ static Suite *import_suite(void)
     tcase_add_test(tc, a_replaying_session_s_null_and_absent_members_are_empty);
     tcase_add_test(tc, base64_is_read_with_its_padding);
     tcase_add_test(tc, a_bad_replaying_session_is_named_by_path_and_place);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("action");
+    tcase_add_test(tc, a_call_function_s_members_land_in_the_action);
+    tcase_add_test(tc, a_return_function_may_name_its_type_and_null_members_are_empty);
+    tcase_add_test(tc, a_bad_action_is_named_by_path_and_place);
+    tcase_add_test(tc, an_action_s_arguments_are_checked_before_anything_is_read);
     suite_add_tcase(s, tc);
     return s;
 }

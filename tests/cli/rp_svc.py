@@ -6,7 +6,8 @@ environment; it prints "listening on 127.0.0.1:PORT" once it serves.
   /bypass   one line to an echo server (the replayer leaves it alone: KOALA_OUTBOUND_BYPASS_PORT)
   /time     the wall clock, time.time()
   /udp      a statsd-style datagram
-  /fn       to-koala!call-function and to-koala!return-function helper messages
+  /fn       to-koala!call-function and to-koala!return-function helper messages, and a
+            call-function whose payload is not an action
   /file?P   the content of file P, or why it cannot be read
   /worker   /greet's calls and a datagram, made by a thread of its own
 
@@ -87,6 +88,8 @@ def answer(path, vtid):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"to-koala!call-function\n" + json.dumps(call).encode(), HELPER)
             s.sendto(b"to-koala!return-function\n" + json.dumps(ret).encode(), HELPER)
+            # not an action: a line number written as a word, refused with its path
+            s.sendto(b"to-koala!call-function\n" + b'{"FuncName": "tax", "CallIntoLine": "three"}', HELPER)
         return b"called"
     if path.startswith("/file?"):
         name = urllib.parse.unquote(path[6:])

@@ -702,26 +702,19 @@ static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals
     return differs;
 }
 
-/* The totals, as JSON or text, appended to b. */
+/* The totals, as JSON or text, appended to b: both forms take the counts in one order. */
 static void put_totals(const totals *t, bool json, kl_buf *b)
 {
-    if (json)
-        must(kl_buf_printf(b,
-                           "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
-                           "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n",
-                           (unsigned long long)t->sessions, (unsigned long long)t->identical,
-                           (unsigned long long)t->differ, (unsigned long long)t->response,
-                           (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
-                           (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
-    else
-        must(kl_buf_printf(b,
-                           "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
-                           "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
-                           "%llu replayed but not in the recording\n",
-                           (unsigned long long)t->sessions, (unsigned long long)t->identical,
-                           (unsigned long long)t->differ, (unsigned long long)t->response,
-                           (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
-                           (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
+    must(kl_buf_printf(b,
+                       json ? "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
+                              "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n"
+                            : "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
+                              "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
+                              "%llu replayed but not in the recording\n",
+                       (unsigned long long)t->sessions, (unsigned long long)t->identical,
+                       (unsigned long long)t->differ, (unsigned long long)t->response,
+                       (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
+                       (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
 }
 
 static void print_totals(const totals *t, bool json)

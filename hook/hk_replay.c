@@ -113,9 +113,13 @@ static void fork_parent(void)
     pthread_mutex_unlock(&rp.lock);
 }
 
+/* The child's one thread is not the parent's that forked: its id is asked again, and the
+ * parent's threads are not the child's workers. */
 static void fork_child(void)
 {
     pthread_mutex_init(&rp.lock, NULL);
+    cur.tid = 0;
+    memset(rp.workers, 0, sizeof rp.workers);
 }
 
 void hk_replay_arm(const hk_config *c)

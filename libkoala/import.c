@@ -156,44 +156,6 @@ static int get_fixed(imp *im, const kli_jval *v, char *dst, size_t cap)
 
 /* ---- byte fields: JSON escapes, then the original's \xHH ---- */
 
-/* The next character of a string's text at p (p < e): a byte as written, or the character
- * an escape stands for (a surrogate pair joined, as kli_json_unescape does). The string was
- * checked by the parser, so every escape is whole. */
-static const uint8_t *next_char(const uint8_t *p, const uint8_t *e, uint32_t *c)
-{
-    if (*p != '\\') {
-        *c = *p;
-        return p + 1;
-    }
-    switch (p[1]) {
-    case 'b': *c = '\b'; return p + 2;
-    case 'f': *c = '\f'; return p + 2;
-    case 'n': *c = '\n'; return p + 2;
-    case 'r': *c = '\r'; return p + 2;
-    case 't': *c = '\t'; return p + 2;
-    case 'u': {
-        uint32_t lo;
-        kli_json_hex4(p + 2, c);
-        p += 6;
-        if (*c >= 0xd800 && *c < 0xdc00 && e - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
-            kli_json_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-            *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
-            p += 6;
-        }
-        return p;
-    }
-    default: /* " \ / */
-        *c = p[1];
-        return p + 2;
-    }
-}
-
-static int hex_digit(uint32_t c)
-{
-    return c >= '0' && c <= '9' ? (int)(c - '0')
-         : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (int)((c | 0x20) - 'a' + 10) : -1;
-}
-
 /* After a backslash in the decoded text at raw position at: "xHH" must follow. */
 static const uint8_t *x_escape(imp *im, const uint8_t *at, const uint8_t *p, const uint8_t *e,
                                uint8_t *byte, int *rc)
@@ -202,8 +164,10 @@ static const uint8_t *x_escape(imp *im, const uint8_t *at, const uint8_t *p, con
     int hi = -1, lo = -1;
     size_t n = 0;
     while (n < 3 && p < e) {
-        p = next_char(p, e, &c[n++]);
-        if (n == 1 ? c[0] != 'x' : n == 2 ? (hi = hex_digit(c[1])) < 0 : (lo = hex_digit(c[2])) < 0)
+        p = kli_json_next_char(p, e, &c[n++]);
+        if (n == 1   ? c[0] != 'x'
+            : n == 2 ? (hi = kli_json_hex_digit(c[1])) < 0
+                     : (lo = kli_json_hex_digit(c[2])) < 0)
             break;
     }
     if (n == 3 && lo >= 0) {
@@ -214,7 +178,7 @@ static const uint8_t *x_escape(imp *im, const uint8_t *at, const uint8_t *p, con
     for (size_t i = 0, o = 1; i < n; i++)
         o += (size_t)snprintf(shown + o, sizeof shown - o, c[i] > 0x20 && c[i] < 0x7f ? "%c" : "\\u%04x",
                               (int)c[i]);
-    bool cut = n < 3 && p == e && (n == 0 || c[n - 1] == 'x' || hex_digit(c[n - 1]) >= 0);
+    bool cut = n < 3 && p == e && (n == 0 || c[n - 1] == 'x' || kli_json_hex_digit(c[n - 1]) >= 0);
     *rc = fail(im, at, "bad escape %s%s", shown, cut ? " (the string ends)" : "");
     return NULL;
 }
@@ -241,7 +205,7 @@ static int decode_bytes(imp *im, const uint8_t *s, size_t n, size_t *out_len)
         if (q == e)
             break;
         uint32_t c;
-        p = next_char(q, e, &c);
+        p = kli_json_next_char(q, e, &c);
         if (c != '\\') {
             o += kli_json_put_utf8(o, c);
             continue;

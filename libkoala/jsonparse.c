@@ -15,9 +15,7 @@ int kli_json_hex4(const uint8_t *p, uint32_t *v)
 {
     *v = 0;
     for (int i = 0; i < 4; i++) {
-        uint8_t c = p[i];
-        uint8_t l = c | 0x20;
-        int d = is_digit(c) ? c - '0' : l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
+        int d = kli_json_hex_digit(p[i]);
         if (d < 0)
             return -1;
         *v = *v << 4 | (uint32_t)d;
@@ -100,35 +98,14 @@ uint8_t *kli_json_unescape(kli_mem *m, const uint8_t *s, size_t n, size_t *out_l
     uint8_t *out = kli_alloc(m, n), *o = out;
     if (!out)
         return NULL;
-    for (size_t i = 0; i < n;) {
-        if (s[i] != '\\') {
-            *o++ = s[i++];
+    for (const uint8_t *p = s, *e = s + n; p < e;) {
+        if (*p != '\\') {
+            *o++ = *p++;
             continue;
         }
-        uint8_t c = s[i + 1];
-        i += 2;
-        switch (c) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            uint32_t v, lo;
-            kli_json_hex4(s + i, &v);
-            i += 4;
-            if (v >= 0xd800 && v < 0xdc00 && n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u' &&
-                kli_json_hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-                v = 0x10000 + ((v - 0xd800) << 10) + (lo - 0xdc00);
-                i += 6;
-            }
-            o += kli_json_put_utf8(o, v);
-            break;
-        }
-        default: /* " \ / ' */
-            *o++ = c;
-            break;
-        }
+        uint32_t c;
+        p = kli_json_next_char(p, e, &c);
+        o += kli_json_put_utf8(o, c);
     }
     *out_len = (size_t)(o - out);
     return out;

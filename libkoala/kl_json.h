@@ -74,6 +74,13 @@ static inline const uint8_t *kli_json_skip_ws(const uint8_t *p, const uint8_t *e
     return p;
 }
 
+/** The value of hex digit c (of any case), or -1 when it is not one. */
+static inline int kli_json_hex_digit(uint32_t c)
+{
+    uint32_t l = c | 0x20;
+    return c >= '0' && c <= '9' ? (int)(c - '0') : l >= 'a' && l <= 'f' ? (int)(l - 'a' + 10) : -1;
+}
+
 /** Parse one value at ps->p (white space before it skipped, none after), nested at most
  * KL_JSON_MAX_DEPTH deep; ps->p ends past it.
  * @return KL_OK; KL_ERR_CORRUPT or KL_ERR_TOOBIG with ps->why, ps->at and ps->trail set;
@@ -86,12 +93,45 @@ int kli_json_fail(kli_jparser *ps, const uint8_t *at, int rc, const char *why);
  * @return the closing quote; NULL with *why and *at set when the string is bad. */
 const uint8_t *kli_json_scan_string(const uint8_t *p, const uint8_t *e, uint8_t q, bool *escaped,
                                     const char **why, const uint8_t **at);
-/** Decode the n bytes inside a string kli_json_scan_string() accepted into m. A surrogate pair
- * becomes one character; a lone surrogate is kept as its own 3 bytes. Never longer than the
- * escaped form. @return NULL when out of memory. */
+/** Decode the n bytes inside a string kli_json_scan_string() accepted into m, each character
+ * as kli_json_next_char() reads it, written as UTF-8. Never longer than the escaped form.
+ * @return NULL when out of memory. */
 uint8_t *kli_json_unescape(kli_mem *m, const uint8_t *s, size_t n, size_t *out_len);
 /** The four hex digits at p as a number. @return 0, or -1 when one is not a hex digit. */
 int kli_json_hex4(const uint8_t *p, uint32_t *v);
+
+/** The character at p (p < e) inside a string kli_json_scan_string() accepted, so every escape
+ * is whole: a byte as written, or the code point an escape stands for (a surrogate pair joined
+ * into one; a lone surrogate stays itself). @return where the next character starts.
+ * Inline: import decodes every escaped byte of a session through it. */
+static inline const uint8_t *kli_json_next_char(const uint8_t *p, const uint8_t *e, uint32_t *c)
+{
+    if (*p != '\\') {
+        *c = *p;
+        return p + 1;
+    }
+    switch (p[1]) {
+    case 'b': *c = '\b'; return p + 2;
+    case 'f': *c = '\f'; return p + 2;
+    case 'n': *c = '\n'; return p + 2;
+    case 'r': *c = '\r'; return p + 2;
+    case 't': *c = '\t'; return p + 2;
+    case 'u': {
+        uint32_t lo;
+        kli_json_hex4(p + 2, c);
+        p += 6;
+        if (*c >= 0xd800 && *c < 0xdc00 && e - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+            kli_json_hex4(p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+            *c = 0x10000 + ((*c - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+        }
+        return p;
+    }
+    default: /* " \\ / ' */
+        *c = p[1];
+        return p + 2;
+    }
+}
 /** Write code point c as UTF-8 (up to 4 bytes) to o. @return the bytes written. */
 size_t kli_json_put_utf8(uint8_t *o, uint32_t c);
 /** Line and column (from 1; columns count UTF-8 characters) of at in doc. */

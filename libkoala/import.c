@@ -39,19 +39,10 @@ static int fail(imp *im, const uint8_t *at, const char *fmt, ...)
     return kli_json_fail(&im->ps, at, KL_ERR_CORRUPT, im->what);
 }
 
-/* When rc is a fault inside the value a step leads to, note the step while unwinding (a member
- * by its key as written, else an element by index). @return rc. */
-static int step_out(imp *im, int rc, const uint8_t *key, size_t klen, size_t index)
-{
-    kli_jparser *ps = &im->ps;
-    if (rc == KL_ERR_CORRUPT && ps->n_trail++ < KLI_JSON_TRAIL)
-        ps->trail[ps->n_trail - 1] = (kli_jstep){key, klen, index};
-    return rc;
-}
-
+/* When rc is a fault inside member m's value, note m on the fault's way. @return rc. */
 static int member_out(imp *im, int rc, const kli_jmember *m)
 {
-    return step_out(im, rc, m->kraw, m->kraw_len, 0);
+    return kli_json_trail(&im->ps, rc, m->kraw, m->kraw_len, 0);
 }
 
 static const char *type_name(kli_jtype t)
@@ -625,7 +616,7 @@ static int get_actions(imp *im, const kli_jval *v, const fdef *calls)
         if ((rc = want(im, x, KLI_J_OBJ)) != KL_OK ||
             (rc = get_action_type(im, x, calls ? "CallOutbound" : NULL, &a->type)) != KL_OK ||
             (rc = get_object(im, x, calls ? calls : action_fields(a->type), (char *)a)) != KL_OK)
-            return step_out(im, rc, NULL, 0, i);
+            return kli_json_trail(&im->ps, rc, NULL, 0, i);
     }
     s->actions = acts;
     s->n_actions = v->n;

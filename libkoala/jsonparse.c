@@ -193,11 +193,9 @@ static int next_or_close(kli_jparser *ps, uint8_t close, bool *more)
                 close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
 }
 
-/* Note a step on the way to a fault found inside the value it leads to (unwinding, so the
- * innermost step comes first). */
-static int trail(kli_jparser *ps, int rc, const uint8_t *key, size_t klen, size_t index)
+int kli_json_trail(kli_jparser *ps, int rc, const uint8_t *key, size_t klen, size_t index)
 {
-    if (rc != KL_ERR_NOMEM && ps->n_trail++ < KLI_JSON_TRAIL)
+    if ((rc == KL_ERR_CORRUPT || rc == KL_ERR_TOOBIG) && ps->n_trail++ < KLI_JSON_TRAIL)
         ps->trail[ps->n_trail - 1] = (kli_jstep){key, klen, index};
     return rc;
 }
@@ -214,7 +212,7 @@ static int parse_array(kli_jparser *ps, kli_jval *v)
             return KL_ERR_NOMEM;
         v->u.items = items;
         if ((rc = kli_json_parse_value(ps, &items[v->n])) != KL_OK)
-            return trail(ps, rc, NULL, 0, v->n);
+            return kli_json_trail(ps, rc, NULL, 0, v->n);
         v->n++;
         if ((rc = next_or_close(ps, ']', &more)) != KL_OK)
             return rc;
@@ -252,7 +250,7 @@ static int parse_object(kli_jparser *ps, kli_jval *v)
             return kli_json_fail(ps, ps->p, KL_ERR_CORRUPT, "expected ':' after a key");
         ps->p++;
         if ((rc = kli_json_parse_value(ps, &m->v)) != KL_OK)
-            return trail(ps, rc, m->kraw, m->kraw_len, 0);
+            return kli_json_trail(ps, rc, m->kraw, m->kraw_len, 0);
         v->n++;
         if ((rc = next_or_close(ps, '}', &more)) != KL_OK)
             return rc;

@@ -88,6 +88,10 @@ static inline int kli_json_hex_digit(uint32_t c)
 int kli_json_parse_value(kli_jparser *ps, kli_jval *v);
 /** Note a fault: set ps->at and ps->why. @return rc. */
 int kli_json_fail(kli_jparser *ps, const uint8_t *at, int rc, const char *why);
+/** When rc is a fault with a place (KL_ERR_CORRUPT, KL_ERR_TOOBIG), note the step that led into
+ * the value holding it: a member by its key as written, or when key is NULL, element index.
+ * Called while unwinding, so the innermost step comes first. @return rc. */
+int kli_json_trail(kli_jparser *ps, int rc, const uint8_t *key, size_t klen, size_t index);
 /** Find the quote q closing a string whose first byte (after its opening quote) is p[0].
  * Escapes are JSON's, and \' too when q is '\''.
  * @return the closing quote; NULL with *why and *at set when the string is bad. */

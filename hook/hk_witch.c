@@ -143,46 +143,48 @@ static void forget(kept *k)
     *k = (kept){0};
 }
 
-/* Forget every session kept (wt.lock held). */
+/* Stop keeping sessions, and forget those kept: the witch stops, or serves elsewhere. */
 static void forget_all(void)
 {
+    pthread_mutex_lock(&wt.lock);
+    atomic_store(&wt.keeping, false);
     while (wt.first < wt.next)
         forget(&wt.kept[wt.first++ % KEEP_SESSIONS]);
+    pthread_mutex_unlock(&wt.lock);
 }
 
-/* Keep s or r, the oldest giving way (wt.lock held). */
-static void keep(kl_session *s, kl_replayed *r, size_t bytes)
+/* Keep s or r, the oldest giving way, when this process serves the witch; else free it. Its
+ * size is reckoned before the lock, which a page's request holds while it writes them out. */
+static void keep(kl_session *s, kl_replayed *r)
 {
-    while (wt.first < wt.next &&
-           (wt.next - wt.first >= KEEP_SESSIONS || wt.bytes + bytes > KEEP_BYTES))
-        forget(&wt.kept[wt.first++ % KEEP_SESSIONS]);
-    wt.kept[wt.next % KEEP_SESSIONS] = (kept){wt.next, s, r, bytes};
-    wt.next++;
-    wt.bytes += bytes;
+    if (atomic_load(&wt.keeping)) {
+        size_t bytes = s ? session_bytes(s) : replayed_bytes(r);
+        pthread_mutex_lock(&wt.lock);
+        if (atomic_load(&wt.keeping)) { /* again: forget_all() may have come between */
+            while (wt.first < wt.next &&
+                   (wt.next - wt.first >= KEEP_SESSIONS || wt.bytes + bytes > KEEP_BYTES))
+                forget(&wt.kept[wt.first++ % KEEP_SESSIONS]);
+            wt.kept[wt.next % KEEP_SESSIONS] = (kept){wt.next, s, r, bytes};
+            wt.next++;
+            wt.bytes += bytes;
+            s = NULL;
+            r = NULL;
+        }
+        pthread_mutex_unlock(&wt.lock);
+    }
+    kl_session_free(s);
+    kl_replayed_free(r);
 }
 
 void hk_witch_keep_session(kl_session *s)
 {
-    pthread_mutex_lock(&wt.lock);
-    bool keeping = atomic_load(&wt.keeping);
-    if (keeping)
-        keep(s, NULL, session_bytes(s));
-    pthread_mutex_unlock(&wt.lock);
-    if (!keeping)
-        kl_session_free(s);
+    keep(s, NULL);
 }
 
 void hk_witch_keep_replayed(kl_replayed *r)
 {
-    if (!r)
-        return;
-    pthread_mutex_lock(&wt.lock);
-    bool keeping = atomic_load(&wt.keeping);
-    if (keeping)
-        keep(NULL, r, replayed_bytes(r));
-    pthread_mutex_unlock(&wt.lock);
-    if (!keeping)
-        kl_replayed_free(r);
+    if (r)
+        keep(NULL, r);
 }
 
 /* One line of /witch/sessions (wt.lock held). */
@@ -611,12 +613,8 @@ static void status(hk_mhd_server *s, const char *why, int err)
 {
     char text[KL_ADDR_STRLEN];
     kl_addr_format(&s->addr, text, sizeof text);
-    if (why) { /* another process serves, or none does: keep nothing */
-        pthread_mutex_lock(&wt.lock);
-        atomic_store(&wt.keeping, false);
+    if (why) /* another process serves, or none does: keep nothing */
         forget_all();
-        pthread_mutex_unlock(&wt.lock);
-    }
     if (!why) {
         wt.listened = true;
         hk_log(HK_INFO, "witch: koala's log and state at http://%s/witch/", text);
@@ -685,8 +683,5 @@ void hk_witch_stop(void)
     if (!atomic_load(&wt.tried))
         return;
     hk_mhd_stop(&wt.server);
-    pthread_mutex_lock(&wt.lock);
-    atomic_store(&wt.keeping, false);
     forget_all();
-    pthread_mutex_unlock(&wt.lock);
 }

@@ -628,10 +628,15 @@ void hk_replay_on_close(const hk_fd_info *info)
 }
 
 /* The payload is the action's JSON object, as a session file holds it; the replayer times and
- * numbers the action itself. */
+ * numbers the action itself. Outside any session it is not read: nothing would keep it. */
 void hk_replay_function(bool call, const uint8_t *data, size_t len)
 {
     const char *what = call ? "to-koala!call-function" : "to-koala!return-function";
+    follow();
+    if (!cur.token) {
+        hk_log(HK_DEBUG, "%s outside any replayed session: ignored", what);
+        return;
+    }
     kl_replayed_action a = blank_action(call ? KL_ACTION_CALL_FUNCTION : KL_ACTION_RETURN_FUNCTION);
     kl_action stamp = a.action;
     kl_session *owner = kl_session_new();
@@ -644,9 +649,8 @@ void hk_replay_function(bool call, const uint8_t *data, size_t len)
     }
     a.action.index = stamp.index;
     a.action.occurred_at = stamp.occurred_at;
-    follow();
     pthread_mutex_lock(&rp.lock);
-    hk_replay *r = cur.token ? find(cur.token) : NULL;
+    hk_replay *r = find(cur.token);
     if (r)
         keep(r, &a);
     pthread_mutex_unlock(&rp.lock);

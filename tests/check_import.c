@@ -640,6 +640,18 @@ static void action_ok(const char *text, kl_action_type type, kl_session *owner, 
     ck_assert_msg(rc == KL_OK, "import failed (%d): %s", rc, err);
 }
 
+/* Read text as a CallFunction action; it must fail with rc and the message want. */
+static void action_fails(const char *text, int rc, const char *want)
+{
+    kl_session *owner = kl_session_new();
+    kl_action a = {0};
+    char err[KL_ERRBUF_SIZE] = "";
+    ck_assert_int_eq(kl_import_action_json((const uint8_t *)text, strlen(text), KL_ACTION_CALL_FUNCTION,
+                                           owner, &a, err), rc);
+    ck_assert_str_eq(err, want);
+    kl_session_free(owner);
+}
+
 START_TEST(a_call_function_s_members_land_in_the_action)
 {
     kl_session *owner = kl_session_new();
@@ -692,16 +704,12 @@ START_TEST(a_bad_action_is_named_by_path_and_place)
         {"{} {}", "$: unexpected text after the action at line 1, column 4"},
         {"{\"Args\": [1,}", "$.Args[1]: expected a value at line 1, column 13"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        kl_session *owner = kl_session_new();
-        kl_action a = {0};
-        char err[KL_ERRBUF_SIZE] = "";
-        const char *t = cases[i].json;
-        ck_assert_int_eq(kl_import_action_json((const uint8_t *)t, strlen(t), KL_ACTION_CALL_FUNCTION,
-                                               owner, &a, err), KL_ERR_CORRUPT);
-        ck_assert_str_eq(err, cases[i].err);
-        kl_session_free(owner);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        action_fails(cases[i].json, KL_ERR_CORRUPT, cases[i].err);
+    char deep[8 + KL_JSON_MAX_DEPTH + 1] = "{\"Args\":";
+    memset(deep + 8, '[', KL_JSON_MAX_DEPTH);
+    action_fails(deep, KL_ERR_TOOBIG, "$...[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]: arrays "
+                                      "and objects nested too deep at line 1, column 520");
 }
 END_TEST
 

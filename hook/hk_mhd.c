@@ -252,6 +252,9 @@ enum MHD_Result hk_mhd_answer(struct MHD_Connection *c, unsigned status, const c
     if (!resp)
         return MHD_NO;
     hk_mhd.add_response_header(resp, "Content-Type", type);
+    /* Nothing koala answers is to be cached, nor read as another type (the witch's pages). */
+    hk_mhd.add_response_header(resp, "Cache-Control", "no-store");
+    hk_mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result rc = hk_mhd.queue_response(c, status, resp);
     hk_mhd.destroy_response(resp);
     return rc;

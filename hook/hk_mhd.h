@@ -66,7 +66,8 @@ void hk_mhd_wake(hk_mhd_server *s);
  * it does not know at /dev/null) stops serving by itself, and leaves every fd alone: their
  * numbers may be the service's by then. */
 void hk_mhd_stop(hk_mhd_server *s);
-/* Queue an answer on c: status, Content-Type type, len bytes of data (copied). */
+/* Queue an answer on c: status, Content-Type type, len bytes of data (copied), never to be
+ * cached (Cache-Control: no-store) nor sniffed (X-Content-Type-Options: nosniff). */
 enum MHD_Result hk_mhd_answer(struct MHD_Connection *c, unsigned status, const char *type,
                               const void *data, size_t len);
 

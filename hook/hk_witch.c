@@ -515,26 +515,9 @@ static bool host_ok(struct MHD_Connection *c)
     return n > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == n;
 }
 
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type, const kl_buf *b)
-{
-    struct MHD_Response *resp = hk_mhd.create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    hk_mhd.add_response_header(resp, "Content-Type", type);
-    hk_mhd.add_response_header(resp, "Cache-Control", "no-store");
-    hk_mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result rc = hk_mhd.queue_response(c, status, resp);
-    hk_mhd.destroy_response(resp);
-    return rc;
-}
-
 static enum MHD_Result plain(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-    kl_buf b = {0};
-    kl_buf_printf(&b, "%s\n", msg);
-    enum MHD_Result rc = answer(c, status, "text/plain; charset=utf-8", &b);
-    kl_buf_free(&b);
-    return rc;
+    return hk_mhd_answer(c, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -544,9 +527,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     req *q = *state;
     if (!q) {
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-            return plain(c, 405, "the witch answers GET only");
+            return plain(c, 405, "the witch answers GET only\n");
         if (!host_ok(c))
-            return plain(c, 403, "the witch answers requests for localhost only");
+            return plain(c, 403, "the witch answers requests for localhost only\n");
         if (!(q = calloc(1, sizeof *q)))
             return MHD_NO;
         q->conn = c;
@@ -592,8 +575,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     else if (strcmp(url, "/witch/sessions") == 0)
         status = sessions(c, &b);
     else
-        return plain(c, 404, "the witch knows /witch/, /witch/state, /witch/events and /witch/sessions");
-    enum MHD_Result rc = answer(c, status, type, &b);
+        return plain(c, 404, "the witch knows /witch/, /witch/state, /witch/events and /witch/sessions\n");
+    enum MHD_Result rc = hk_mhd_answer(c, status, type, b.data, b.len);
     kl_buf_free(&b);
     return rc;
 }

@@ -55,6 +55,9 @@ static int start(void)
     return port;
 }
 
+/* The header of the latest answer fetch() had. */
+static char head[4096];
+
 /* GET path with Host host (NULL: 127.0.0.1:port); the status, and the body in *body (to free).
  * Waits for the witch to listen, 10 s at most. */
 static int fetch(int port, const char *path, const char *host, char **body)
@@ -83,6 +86,7 @@ static int fetch(int port, const char *path, const char *host, char **body)
         int status = atoi(got.data + 9);
         const char *start = strstr(got.data, "\r\n\r\n");
         ck_assert_ptr_nonnull(start);
+        snprintf(head, sizeof head, "%.*s", (int)(start - got.data), got.data);
         *body = strdup(start + 4);
         kl_buf_free(&got);
         return status;
@@ -209,6 +213,9 @@ START_TEST(the_page_is_served_and_other_requests_refused)
     char *body;
     ck_assert_int_eq(fetch(port, "/witch/", NULL, &body), 200);
     ck_assert_ptr_nonnull(strstr(body, "<title>koala witch</title>"));
+    ck_assert_ptr_nonnull(strstr(head, "Content-Type: text/html; charset=utf-8\r\n"));
+    ck_assert_ptr_nonnull(strstr(head, "Cache-Control: no-store\r\n"));
+    ck_assert_ptr_nonnull(strstr(head, "X-Content-Type-Options: nosniff\r\n"));
     free(body);
     ck_assert_int_eq(fetch(port, "/witch/nothing", NULL, &body), 404);
     free(body);
@@ -217,6 +224,8 @@ START_TEST(the_page_is_served_and_other_requests_refused)
     ck_assert_int_eq(fetch(port, "/witch/state", "127.0.0.1", &body), 200);
     free(body);
     ck_assert_int_eq(fetch(port, "/witch/state", "attacker.example:80", &body), 403);
+    ck_assert_str_eq(body, "the witch answers requests for localhost only\n");
+    ck_assert_ptr_nonnull(strstr(head, "Cache-Control: no-store\r\n"));
     free(body);
     ck_assert_int_eq(fetch(port, "/witch/state", "127.0.0.1.attacker.example", &body), 403);
     free(body);

@@ -756,20 +756,17 @@ static bool answer(conn *c, const uint8_t *req, size_t len, int64_t *last, kl_bu
     }
     keep(r, &a);
     *last = m.index;
-    if (call) {
-        r->matched++;
-        rp.totals.matched++;
-    } else {
+    if (!call) {
         r->missed++;
         rp.totals.missed++;
-    }
-    if (!call) {
         char peer[KL_ADDR_STRLEN];
         hk_log(HK_INFO, "session %s: a request of %zu bytes to %s matches no recorded call; "
                "connection closed", r->s->id ? r->s->id : "?", len,
                c ? kl_addr_format(&c->peer, peer, sizeof peer) : "?");
         return false;
     }
+    r->matched++;
+    rp.totals.matched++;
     *close_after = ends_with_close(&call->response);
     return kl_buf_append(out, call->response.data, call->response.len) == KL_OK;
 }

@@ -149,8 +149,9 @@ typedef struct hk_log_event {
 uint64_t hk_log_next(void);
 /* Append the events kept after seq since, oldest first, at most max of them, to out, to be
  * read back with hk_log_event_next(); *first is set to the oldest seq kept (events from
- * since + 1 to *first - 1 were lost). The ring is locked for the copy only.
- * @return how many were appended (fewer than asked when out of memory). */
+ * since + 1 to *first - 1 were lost). The log's lock is held for the copy only, never for an
+ * allocation. @return how many were appended (fewer than asked when out of memory, or when
+ * lines logged while out grew do not fit: the next copy has them). */
 size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first);
 /* The event at *off in b (from hk_log_copy), which moves past it; its text points into b.
  * @return false past the last one. */

@@ -26,7 +26,9 @@ static struct {
 
 /* The ring: an event's text lies in `text` from `off`, placed in the order logged and wrapping
  * to the start where it would not fit, so the oldest event's text is always the next in the
- * way of a new one. Allocated at the first event; without memory the ring keeps nothing. */
+ * way of a new one. Allocated at the first event; without memory the ring keeps nothing.
+ * Guarded by lg.lock: a line is written and kept under the one lock a service's thread takes
+ * to log, and the ring's order is the file's. */
 typedef struct ring_event {
     uint64_t seq;
     int64_t time;
@@ -36,7 +38,6 @@ typedef struct ring_event {
 } ring_event;
 
 static struct {
-    pthread_mutex_t lock;
     ring_event *ev;          /* HK_LOG_KEEP, event seq at ev[seq % HK_LOG_KEEP] */
     char *text;              /* HK_LOG_KEEP_BYTES */
     uint64_t first;          /* the oldest event kept; == next when none */
@@ -44,7 +45,7 @@ static struct {
     size_t w;                /* where the next text goes */
     bool failed;
     bool off;                /* KOALA_WITCH_ADDR=off: nothing reads the ring */
-} rg = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 1, 1, 0, false, false};
+} rg = {NULL, NULL, 1, 1, 0, false, false};
 
 /* The calling thread's id, asked once: a log line costs no system call for it. */
 static __thread int log_tid __attribute__((tls_model("initial-exec")));
@@ -76,24 +77,21 @@ static void now(struct timespec *ts)
     syscall(SYS_clock_gettime, CLOCK_REALTIME, ts);
 }
 
-/* A fork while another thread logs must not leave the child's locks held: both are taken
- * around the fork (they are leaves: nothing else is locked under them), and the child, whose
- * thread has a new id, starts them afresh. */
+/* A fork while another thread logs must not leave the child's lock held: it is taken around
+ * the fork (a leaf: nothing else is locked under it), and the child, whose thread has a new
+ * id, starts it afresh. */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&lg.lock);
-    pthread_mutex_lock(&rg.lock);
 }
 
 static void fork_parent(void)
 {
-    pthread_mutex_unlock(&rg.lock);
     pthread_mutex_unlock(&lg.lock);
 }
 
 static void fork_child(void)
 {
-    pthread_mutex_init(&rg.lock, NULL);
     pthread_mutex_init(&lg.lock, NULL);
     log_tid = 0;
 }
@@ -103,10 +101,8 @@ void hk_log_open(const hk_config *c)
     static atomic_bool atfork;
     if (!atomic_exchange(&atfork, true))
         pthread_atfork(fork_prepare, fork_parent, fork_child);
-    pthread_mutex_lock(&rg.lock);
-    rg.off = !c->witch_addr.family;
-    pthread_mutex_unlock(&rg.lock);
     pthread_mutex_lock(&lg.lock);
+    rg.off = !c->witch_addr.family;
     lg.level = c->log_level;
     lg.own_fd = false;
     if (strcmp(c->log_file, "STDOUT") == 0) {
@@ -158,16 +154,13 @@ bool hk_log_on(hk_level level)
     return level >= lg.level;
 }
 
-/* Keep one event: its text takes the place of the oldest ones in the way. */
+/* Keep one event: its text takes the place of the oldest ones in the way (lg.lock held). */
 static void keep(hk_level level, int64_t time, const char *text, size_t len)
 {
+    if (rg.off)
+        return;
     if (!log_tid)
         log_tid = (int)syscall(SYS_gettid);
-    pthread_mutex_lock(&rg.lock);
-    if (rg.off) {
-        pthread_mutex_unlock(&rg.lock);
-        return;
-    }
     if (!rg.ev && !rg.failed) {
         rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev);
         rg.text = malloc(HK_LOG_KEEP_BYTES);
@@ -178,10 +171,8 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
             rg.failed = true;
         }
     }
-    if (rg.failed) {
-        pthread_mutex_unlock(&rg.lock);
+    if (rg.failed)
         return;
-    }
     if (rg.w + len + 1 > HK_LOG_KEEP_BYTES)
         rg.w = 0;
     uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
@@ -196,7 +187,6 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
     rg.text[rg.w + len] = '\0';
     rg.w += len + 1;
     atomic_store_explicit(&rg.next, next + 1, memory_order_release);
-    pthread_mutex_unlock(&rg.lock);
 }
 
 uint64_t hk_log_next(void)
@@ -215,26 +205,45 @@ typedef struct copied {
 
 #define PADDED(n) (((n) + 7) & ~(size_t)7)
 
+/* The bytes the copies of events from seq on take, at most max of them (lg.lock held). */
+static size_t copy_size(uint64_t seq, uint64_t next, size_t max)
+{
+    size_t size = 0;
+    for (size_t n = 0; seq < next && n < max; seq++, n++)
+        size += PADDED(sizeof(copied) + rg.ev[seq % HK_LOG_KEEP].len + 1);
+    return size;
+}
+
 size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
 {
-    size_t done = 0;
-    pthread_mutex_lock(&rg.lock);
+    /* Sized under the lock, allocated outside it: a service's thread logging, or closing an
+     * fd, never waits for a malloc of the witch's. Lines logged in between may not fit: the
+     * copy then stops short, and the next one has them. */
+    pthread_mutex_lock(&lg.lock);
+    uint64_t from = since + 1 > rg.first ? since + 1 : rg.first;
+    size_t size = copy_size(from, atomic_load_explicit(&rg.next, memory_order_relaxed), max);
+    pthread_mutex_unlock(&lg.lock);
+    if (size && kl_buf_reserve(out, size) != KL_OK)
+        size = 0;
+    size_t done = 0, room = size;
+    pthread_mutex_lock(&lg.lock);
     uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
     *first = rg.first;
     for (uint64_t seq = since + 1 > rg.first ? since + 1 : rg.first; seq < next && done < max; seq++) {
         const ring_event *e = &rg.ev[seq % HK_LOG_KEEP];
-        size_t size = PADDED(sizeof(copied) + e->len + 1);
-        if (kl_buf_reserve(out, size) != KL_OK)
+        size_t n = PADDED(sizeof(copied) + e->len + 1);
+        if (n > room)
             break;
         copied c = {e->seq, e->time, e->len, e->tid, (int32_t)e->level};
         char *p = out->data + out->len;
-        memset(p, 0, size);
+        memset(p, 0, n);
         memcpy(p, &c, sizeof c);
         memcpy(p + sizeof c, rg.text + e->off, e->len);
-        out->len += size;
+        out->len += n;
+        room -= n;
         done++;
     }
-    pthread_mutex_unlock(&rg.lock);
+    pthread_mutex_unlock(&lg.lock);
     return done;
 }
 
@@ -276,8 +285,8 @@ void hk_log(hk_level level, const char *fmt, ...)
     if (lg.own_fd && ts.tv_sec / 3600 != lg.hour)
         rotate(ts.tv_sec / 3600);
     raw_write(lg.fd < 0 ? STDERR_FILENO : lg.fd, line, len);
-    pthread_mutex_unlock(&lg.lock);
     keep(level, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, line + n, len - (size_t)n - 1);
+    pthread_mutex_unlock(&lg.lock);
 }
 
 void hk_log_rotate_at(int64_t unix_sec)

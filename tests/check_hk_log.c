@@ -271,6 +271,46 @@ START_TEST(each_event_names_the_thread_that_logged_it)
 }
 END_TEST
 
+static void *log_500(void *arg)
+{
+    for (int i = 0; i < 500; i++)
+        hk_log(HK_INFO, "thread %d line %d", *(int *)arg, i);
+    return NULL;
+}
+
+START_TEST(the_ring_keeps_lines_of_many_threads_in_the_file_order)
+{
+    hk_config c = to_file("order.log", HK_INFO);
+    hk_log_open(&c);
+    uint64_t before = hk_log_next();
+    pthread_t t[4];
+    int ids[4];
+    for (int i = 0; i < 4; i++) {
+        ids[i] = i;
+        ck_assert_int_eq(pthread_create(&t[i], NULL, log_500, &ids[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    hk_log_close();
+    kl_buf b;
+    uint64_t first;
+    ck_assert_uint_eq(copy(before - 1, HK_LOG_KEEP, &b, &first), 2000);
+    char *file = slurp("order.log"), *line = file;
+    size_t off = 0;
+    hk_log_event ev;
+    while (hk_log_event_next(&b, &off, &ev)) {
+        char *end = strchr(line, '\n');
+        ck_assert_ptr_nonnull(end);
+        *end = '\0';
+        ck_assert_str_eq(strstr(line, " INFO ") + 6, ev.text);
+        line = end + 1;
+    }
+    ck_assert_str_eq(line, "");
+    free(file);
+    kl_buf_free(&b);
+}
+END_TEST
+
 START_TEST(with_the_witch_off_the_ring_keeps_nothing)
 {
     hk_config c = to_file("off.log", HK_INFO);
@@ -301,6 +341,7 @@ static Suite *suite(void)
     tcase_add_test(tc, the_ring_keeps_only_the_latest_events);
     tcase_add_test(tc, long_lines_give_way_by_bytes_and_stay_whole);
     tcase_add_test(tc, each_event_names_the_thread_that_logged_it);
+    tcase_add_test(tc, the_ring_keeps_lines_of_many_threads_in_the_file_order);
     tcase_add_test(tc, with_the_witch_off_the_ring_keeps_nothing);
     suite_add_tcase(s, tc);
     return s;

@@ -326,7 +326,9 @@ static void restart_child(void)
 
 bool hk_sink_put(kl_session *s)
 {
-    restart_child();
+    /* A running writer is no forked child's to start: no second lock per session for it. */
+    if (!atomic_load_explicit(&live, memory_order_relaxed))
+        restart_child();
     size_t bytes = session_bytes(s);
     item *it = malloc(sizeof *it);
     pthread_mutex_lock(&sk.lock);

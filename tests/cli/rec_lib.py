@@ -1,7 +1,8 @@
-"""rec_lib.py - what the recorder's and replayer's CLI tests (rec-*.sh, rp-*.sh) share: reading
-`koala-dump --json` output back into bytes, splitting HTTP/1.x byte streams into messages, curl
---trace files, and koala.Session messages built by hand for the replayer's inbound server.
-Imported from the checkers those tests run with /usr/bin/python3 from the repository root."""
+"""rec_lib.py - what the recorder's, replayer's and witch's CLI tests (rec-*.sh, rp-*.sh,
+witch-*.sh) share: reading `koala-dump --json` output back into bytes, a connection read to its
+end, a condition polled, splitting HTTP/1.x byte streams into messages, curl --trace files, and
+koala.Session messages built by hand for the replayer's inbound server. Imported from the
+checkers and clients those tests run with /usr/bin/python3 from the repository root."""
 import json
 import re
 
@@ -22,6 +23,27 @@ def sessions(path, by_time=False):
     if by_time:
         out.sort(key=lambda s: s["CallFromInbound"]["OccurredAt"])
     return out
+
+
+def recv_all(sock):
+    """Everything sock receives until its peer closes the connection."""
+    data = b""
+    while True:
+        more = sock.recv(65536)
+        if not more:
+            return data
+        data += more
+
+
+def poll_until(fetch, done, seconds=5):
+    """fetch() every 0.1 s until done(its result), for `seconds` at most: the last result."""
+    import time
+    for _ in range(int(seconds * 10)):
+        got = fetch()
+        if done(got):
+            break
+        time.sleep(0.1)
+    return got
 
 
 def http_messages(data):
@@ -118,13 +140,14 @@ def pb_fields(data):
     return out
 
 
-def post_session(port, body):
-    """POST body to the replayer's inbound server on port: (status, content type, answer)."""
+def post_session(port, body, path="/", timeout=10):
+    """POST body to path on the replayer's inbound server on port (/json takes the original
+    koala's JSON): (status, content type, answer)."""
     import urllib.error
     import urllib.request
-    req = urllib.request.Request("http://127.0.0.1:%s/" % port, data=body, method="POST")
+    req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=body, method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.headers.get("Content-Type"), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), e.read()

@@ -96,14 +96,13 @@ port_of "$T/svc.out" >/dev/null || exit 2
 replayer_up "$T/svc.err" "$ip"
 grep -v '^listening on ' "$T/svc.out"
 python3 - "$ip" <<'PY'
-import sys, urllib.request
+import sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import pb_fields, pb_session
+from rec_lib import pb_fields, pb_session, post_session
 req = b"GET /append HTTP/1.1\r\nHost: x\r\n\r\n"
-post = urllib.request.Request("http://127.0.0.1:%s/" % sys.argv[1], method="POST",
-                              data=pb_session("1795336763808267798-1", req, b""))
-with urllib.request.urlopen(post, timeout=40) as r:
-    resp = pb_fields(r.read()).get(5, [b""])[0]
+status, _, answer = post_session(sys.argv[1], pb_session("1795336763808267798-1", req, b""), timeout=40)
+assert status == 200, (status, answer)
+resp = pb_fields(answer).get(5, [b""])[0]
 print("a replayed session, forking:", resp.split(b"\r\n\r\n")[-1].decode())
 PY
 kill -TERM "$svc"

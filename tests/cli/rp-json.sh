@@ -15,17 +15,14 @@ RP_GREET_PORT=$gp RP_ECHO_PORT=$(free_port) RP_UDP_PORT=$(free_port) LD_PRELOAD=
 pids="$pids $!"
 replayer_up "$T/svc.err" "$ip"
 "$py" - "$ip" "$gp" <<'PY'
-import base64, json, sys, urllib.error, urllib.request
+import base64, json, sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import post_session
 ip, gp = sys.argv[1], int(sys.argv[2])
 b64 = lambda b: base64.b64encode(b).decode()
 
 def post(body):
-    req = urllib.request.Request("http://127.0.0.1:%s/json" % ip, data=body, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.headers.get("Content-Type"), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read()
+    return post_session(ip, body, "/json")
 
 def session(path, calls=(), mocks=None):
     peer = {"IP": "127.0.0.1", "Port": gp, "Zone": ""}

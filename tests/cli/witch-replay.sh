@@ -41,7 +41,9 @@ echo "koala-replay: exit $?"
 sed -n 's/^koala-replay: \(outbound calls: .*\)/\1/p' "$T/replay.err"
 
 python3 - "http://127.0.0.1:$wp/witch" "$svc" "$op" <<'PY' || fail "the checks failed"
-import json, sys, time, urllib.request
+import json, sys, urllib.request
+sys.path.insert(0, "tests/cli")
+from rec_lib import poll_until
 w, pid, op = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 def get(path):
@@ -64,11 +66,7 @@ print("sessions in progress:", st["sessions_in_progress"])
 print("config: KOALA_OUTBOUND_ADDR", st["config"]["KOALA_OUTBOUND_ADDR"] == "127.0.0.1:" + op)
 
 print("# /witch/sessions")
-for _ in range(50):  # each is kept once answered
-    ss = get("/sessions")
-    if ss["kept"] == 8:
-        break
-    time.sleep(0.1)
+ss = poll_until(lambda: get("/sessions"), lambda ss: ss["kept"] == 8)  # each is kept once answered
 print("kept", ss["kept"])
 for line in sorted(ss["sessions"], key=lambda l: l["request"]):
     print(" ", line["kind"], line["request"], "->", line["response"], "as recorded",

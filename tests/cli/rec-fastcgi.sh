@@ -109,8 +109,7 @@ http {
 EOF
 /usr/sbin/nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" >"$T/nginx.out" 2>&1 &
 pids="$pids $!"
-for i in $(seq 100); do [ -s "$n/nginx.pid" ] && break; sleep 0.1; done
-[ -s "$n/nginx.pid" ] || fail "nginx did not start: $(cat "$n/error.log")"
+wait_until [ -s "$n/nginx.pid" ] || fail "nginx did not start: $(cat "$n/error.log")"
 
 for page in /a.php /b.php /a.php /c.php /a.php; do
     timeout 10 curl -s "http://127.0.0.1:$np$page" || fail "curl $page failed"

@@ -24,6 +24,11 @@ mkdir -p "$n/static" "$T/rec"
 $py -c 'import sys; sys.stdout.buffer.write(bytes((i * 7 + 3) % 256 for i in range(20000)))' \
     >"$n/static/blob.bin"
 
+# True once nginx wrote its pid file (it has bound its listening socket) or has ended.
+nginx_bound() {
+    [ -s "$n/nginx.pid" ] || ! kill -0 "$ngx" 2>/dev/null
+}
+
 # Starts nginx on a free port (another process may take the port between the pick and the
 # bind: then again, five times at most). Sets $np and $ngx (the master's pid).
 start_nginx() {
@@ -69,13 +74,7 @@ EOF
             /usr/sbin/nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" >"$T/nginx.out" 2>&1 &
         ngx=$!
         pids="$pids $ngx"
-        i=0
-        # The pid file is written once the listening socket is bound.
-        until [ -s "$n/nginx.pid" ] || ! kill -0 "$ngx" 2>/dev/null; do
-            i=$((i + 1))
-            [ $i -le 100 ] || fail "nginx wrote no pid file in 10 s: $(cat "$n/error.log")"
-            sleep 0.1
-        done
+        wait_until nginx_bound || fail "nginx wrote no pid file in 10 s: $(cat "$n/error.log")"
         [ -s "$n/nginx.pid" ] && kill -0 "$ngx" 2>/dev/null && return 0
         wait "$ngx"
         grep -q 'Address already in use' "$n/error.log" && [ $tries -lt 5 ] && continue

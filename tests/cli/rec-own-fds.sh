@@ -54,12 +54,7 @@ port=$(port_of "$T/svc.out") || exit 2
 for path in /one /two /detach /three /four; do
     timeout 10 curl -s "http://127.0.0.1:$port$path" || fail "curl $path failed"
 done
-i=0
-until grep -q 'WARN witch: .* it stops' "$T/koala.log"; do
-    i=$((i + 1))
-    [ $i -le 50 ] || fail "the witch did not stop: $(cat "$T/koala.log")"
-    sleep 0.1
-done
+wait_until grep -q 'WARN witch: .* it stops' "$T/koala.log" || fail "the witch did not stop: $(cat "$T/koala.log")"
 kill -TERM $pid
 wait $pid
 echo "service: exit $? (SIGTERM is 143)"

@@ -3,12 +3,8 @@
 # bytes and missing ones, concurrently, and keeps the exact bytes of every exchange. SIGINT.
 # There must be one session per request, each holding exactly its request and its response,
 # nothing else and nothing of another thread's exchange.
-set -u
 name=rec-python-server
-fail() {
-    echo "$name: $*" >&2
-    exit 2
-}
+. tests/cli/proc.inc
 . tests/cli/preload.inc
 py=/usr/bin/python3
 
@@ -28,19 +24,14 @@ env --default-signal=INT LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA
     PYTHONUNBUFFERED=1 $py -m http.server --bind 127.0.0.1 --directory "$T/www" 0 \
     >"$T/srv.out" 2>"$T/srv.err" &
 srv=$!
-trap 'kill $srv 2>/dev/null' EXIT
-trap 'exit 2' TERM INT
-i=0
-until grep -q '^Serving HTTP on ' "$T/srv.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "http.server did not start: $(cat "$T/srv.err")"
-    sleep 0.1
-done
-port=$(sed -n 's/^Serving HTTP on [0-9.]* port \([0-9]*\) .*/\1/p' "$T/srv.out")
+pids="$pids $srv"
+port=$(http_server_port "$T/srv.out" "$T/srv.err") || exit 2
 
 echo "# 4 threads x 25 requests, one connection each"
 timeout 30 $py - "$port" "$T/exchanges.json" <<'PY' || fail "the client failed"
 import collections, json, socket, sys, threading
+sys.path.insert(0, "tests/cli")
+from rec_lib import recv_all
 port, out = int(sys.argv[1]), sys.argv[2]
 paths = ["empty.txt", "small.txt", "page.html", "big.bin", None]
 done = []
@@ -52,12 +43,7 @@ def client(t):
             path.encode(), t, i)
         with socket.create_connection(("127.0.0.1", port)) as c:
             c.sendall(req)
-            resp = b""
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                resp += b
+            resp = recv_all(c)
         with lock:
             done.append((req.hex(), resp.hex()))
 threads = [threading.Thread(target=client, args=(t,)) for t in range(4)]
@@ -70,14 +56,7 @@ status = collections.Counter(bytes.fromhex(r)[9:12].decode() for _, r in done)
 print("client: %d requests, %s" % (len(done), ", ".join("%d x %s" % (n, s) for s, n in sorted(status.items()))))
 PY
 kill -INT "$srv"
-i=0
-while kill -0 "$srv" 2>/dev/null && [ $i -lt 100 ]; do
-    i=$((i + 1))
-    sleep 0.1
-done
-[ $i -lt 100 ] || fail "http.server still running 10 s after SIGINT"
-wait "$srv"
-echo "exit $?"
+exit_status "$srv"
 # As without the recorder: Python's own SIGINT handler ran.
 grep '^Keyboard interrupt received' "$T/srv.out"
 grep -E 'ERROR|WARN|FATAL|Traceback|AddressSanitizer|runtime error' "$T/srv.err"

@@ -58,11 +58,11 @@ timeout 45 sample-client --to "127.0.0.1:$sp" -t 8 -n 1000 >"$T/client.out" 2>"$
 echo "exit $?"
 cat "$T/client.out"
 # The workers close their inbound connections once they see the client's end.
-i=0
-until fds >"$T/fds.after" && [ "$(grep -cvE '^(redis|backend|recording)$' "$T/fds.after")" -le "$(wc -l <"$T/fds.before")" ]; do
-    i=$((i + 1))
-    [ $i -le 30 ] && sleep 0.1 || break
-done
+# (When they have not within 10 s, the comparison below says how many are left.)
+fds_as_before() {
+    fds >"$T/fds.after" && [ "$(grep -cvE '^(redis|backend|recording)$' "$T/fds.after")" -le "$(wc -l <"$T/fds.before")" ]
+}
+wait_until fds_as_before
 $py - "$T/fds.before" "$T/fds.after" <<'PY'
 import collections, sys
 before = open(sys.argv[1]).read().split("\n")[:-1]

@@ -25,8 +25,7 @@ while True:
 ' >"$T/up.out" &
 pids="$pids $!"
 upp=$(port_of "$T/up.out") || exit 2
-for i in $(seq 50); do [ -S "$T/redis.sock" ] && break; sleep 0.1; done
-[ -S "$T/redis.sock" ] || fail "redis-server did not start: $(cat "$T/redis.log")"
+wait_until [ -S "$T/redis.sock" ] || fail "redis-server did not start: $(cat "$T/redis.log")"
 
 cat >"$T/svc.py" <<'PY'
 import socket, sys, threading
@@ -66,18 +65,14 @@ pids="$pids $svc"
 port=$(port_of "$T/svc.out") || exit 2
 timeout 10 /usr/bin/python3 - "$T/svc.sock" "$port" <<'PY' || fail "client failed"
 import socket, sys
+sys.path.insert(0, "tests/cli")
+from rec_lib import recv_all
 for family, addr, path in ((socket.AF_UNIX, sys.argv[1], "/over-unix"),
                            (socket.AF_INET6, ("::1", int(sys.argv[2])), "/over-ipv6")):
     c = socket.socket(family)
     c.connect(addr)
     c.sendall(b"GET %s HTTP/1.1\r\n\r\n" % path.encode())
-    got = b""
-    while True:
-        more = c.recv(1000)
-        if not more:
-            break
-        got += more
-    print(got.split(b"\r\n\r\n")[1].decode(), end="")
+    print(recv_all(c).split(b"\r\n\r\n")[1].decode(), end="")
 PY
 kill -TERM $svc
 wait $svc

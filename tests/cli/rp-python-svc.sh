@@ -57,12 +57,7 @@ while True:
     log("udp", udp.recv(2048).decode())
 PY
 pids="$pids $!"
-i=0
-until [ -s "$T/deps.out" ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the dependencies did not start: $(cat "$T/deps.out")"
-    sleep 0.1
-done
+wait_until [ -s "$T/deps.out" ] || fail "the dependencies did not start: $(cat "$T/deps.out")"
 read -r gp ep up <"$T/deps.out"
 export RP_GREET_PORT=$gp RP_ECHO_PORT=$ep RP_UDP_PORT=$up
 

@@ -23,12 +23,7 @@ for i in 1 2 3; do
     curl -s -o /dev/null "http://127.0.0.1:$port/user/$i" || fail "curl failed"
 done
 w="http://127.0.0.1:$wp/witch"
-i=0
-until curl -s "$w/sessions" 2>/dev/null | grep -q '"kept":3,'; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the witch does not keep 3 sessions: $(curl -s "$w/sessions")"
-    sleep 0.1
-done
+wait_until url_has "$w/sessions" '"kept":3,' || fail "the witch does not keep 3 sessions: $(curl -s "$w/sessions")"
 # A client holding a request half sent while the page is rendered; it says where it is from.
 $py - "$port" "$T/held" <<'PY' &
 import socket, sys, time
@@ -38,12 +33,7 @@ open(sys.argv[2], "w").write("127.0.0.1:%d" % c.getsockname()[1])
 time.sleep(50)
 PY
 pids="$pids $!"
-i=0
-until [ -s "$T/held" ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the held client did not connect"
-    sleep 0.1
-done
+wait_until [ -s "$T/held" ] || fail "the held client did not connect"
 # The session shown: that of GET /user/1 (sessions are kept in the order they are written).
 first=$(curl -s "$w/sessions" | $py -c '
 import json, sys

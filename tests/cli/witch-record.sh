@@ -21,13 +21,7 @@ service() {
 service srv &
 srv=$!
 pids="$pids $srv"
-i=0
-until grep -q '^Serving HTTP on ' "$T/srv.out" 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "http.server did not start: $(cat "$T/srv.err")"
-    sleep 0.1
-done
-port=$(sed -n 's/^Serving HTTP on [0-9.]* port \([0-9]*\) .*/\1/p' "$T/srv.out")
+port=$(http_server_port "$T/srv.out" "$T/srv.err") || exit 2
 # A second process of the service, on the same witch address.
 service srv2 &
 pids="$pids $!"
@@ -37,15 +31,13 @@ for i in 1 2 3; do
     curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/a.txt?$i" || fail "curl failed"
 done
 w="http://127.0.0.1:$wp/witch"
-i=0
-until curl -s "$w/state" 2>/dev/null | grep -q '"sessions_written":3,'; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the witch does not show 3 sessions written: $(curl -s "$w/state")"
-    sleep 0.1
-done
+wait_until url_has "$w/state" '"sessions_written":3,' ||
+    fail "the witch does not show 3 sessions written: $(curl -s "$w/state")"
 
 $py - "$w" "$port" "$srv" "$T" "$wp" <<'PY' || fail "the checks failed"
 import json, re, socket, subprocess, sys, threading, time
+sys.path.insert(0, "tests/cli")
+from rec_lib import poll_until, recv_all
 w, port, pid, tmp, wp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 
 def curl(path, *args):
@@ -64,12 +56,9 @@ c = socket.create_connection(("127.0.0.1", port))
 half = b"GET /a.txt?half HTTP/1.1\r\nHost: x\r\n"
 c.sendall(half)
 me = "127.0.0.1:%d" % c.getsockname()[1]
-for _ in range(50):
-    st = get("/state")
-    socks = [s for s in st["sockets"] if s["peer"] == me]
-    if socks and socks[0]["bytes_in"] == len(half):
-        break
-    time.sleep(0.1)
+mine = lambda st: [s for s in st["sockets"] if s["peer"] == me]
+st = poll_until(lambda: get("/state"), lambda st: mine(st) and mine(st)[0]["bytes_in"] == len(half))
+socks = mine(st)
 print("pid is the service's:", st["pid"] == pid, "program:", st["program"], "recording:", st["recording"],
       "replaying:", st["replaying"])
 s = socks[0]
@@ -93,12 +82,7 @@ print("config: KOALA_RECORD_TO_DIR", cfg["KOALA_RECORD_TO_DIR"].replace(tmp, "$T
       cfg["KOALA_LOG_LEVEL"], "KOALA_WITCH_ADDR", cfg["KOALA_WITCH_ADDR"] == "127.0.0.1:" + wp,
       "KOALA_MAX_ACTIONS", cfg["KOALA_MAX_ACTIONS"])
 c.sendall(b"\r\n")
-answer = b""
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    answer += b
+answer = recv_all(c)
 c.close()
 print("the half-sent request answered:", answer.split(b"\r\n")[0].decode())
 
@@ -133,11 +117,7 @@ quiet = json.loads(body)
 print("a since from another process:", quiet["next"] <= later["next"] + 1)
 
 print("# /witch/sessions")
-for _ in range(50):
-    ss = get("/sessions")
-    if ss["kept"] == 5:
-        break
-    time.sleep(0.1)
+ss = poll_until(lambda: get("/sessions"), lambda ss: ss["kept"] == 5)
 print("kept", ss["kept"], "of", ss["max"])
 for line in ss["sessions"]:
     print(" ", line["n"], line["kind"], line["request"], "->", line["response"], "bytes", line["request_bytes"],
@@ -157,13 +137,10 @@ print("another path:", curl("/nope")[1].split()[0], "POST:", curl("/state", "-X"
 PY
 
 echo "# the second process"
-curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$(sed -n 's/^Serving HTTP on [0-9.]* port \([0-9]*\) .*/\1/p' "$T/srv2.out")/a.txt"
-i=0
-until grep -q 'witch: .* is taken' "$T/srv2.err"; do
-    i=$((i + 1))
-    [ $i -le 100 ] || fail "the second process did not say the port is taken: $(cat "$T/srv2.err")"
-    sleep 0.1
-done
+port2=$(http_server_port "$T/srv2.out" "$T/srv2.err") || exit 2
+curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port2/a.txt"
+wait_until grep -q 'witch: .* is taken' "$T/srv2.err" ||
+    fail "the second process did not say the port is taken: $(cat "$T/srv2.err")"
 sed -n "s/.* DEBUG \(witch: .*\)/\1/p" "$T/srv2.err" | sed "s/:$wp /:PORT /"
 echo "the witch is still the first process's: $(curl -s "$w/state" | python3 -c "import json,sys; print(json.load(sys.stdin)['pid'] == $srv)")"
 

@@ -280,6 +280,9 @@ void hk_sink_opts_init(hk_sink_opts *o, const char *dir, const char *program);
 /* Start the writer thread (o is copied). A forked child gets its own thread and file, and
  * forgets its parent's queue. @return KL_OK or a kl_err (logged). */
 int hk_sink_start(const hk_sink_opts *o);
+/* What s holds in memory, about: its bytes, and a little for each part. The sink's queue and
+ * the witch's kept sessions are bounded by it. */
+size_t hk_session_bytes(const kl_session *s);
 /* Hand over a finished session (taken, freed by the sink). Never blocks.
  * @return true when queued, false when dropped (queue full, sink stopped or failed). */
 bool hk_sink_put(kl_session *s);

@@ -74,8 +74,7 @@ void hk_sink_opts_init(hk_sink_opts *o, const char *dir, const char *program)
     o->rotate_ns = 3600 * (int64_t)1000000000;
 }
 
-/* A size to bound the queue by: what the session holds. */
-static size_t session_bytes(const kl_session *s)
+size_t hk_session_bytes(const kl_session *s)
 {
     size_t n = 512 + s->call_from_inbound.request.len + s->return_inbound.response.len;
     for (size_t i = 0; i < s->n_actions; i++)
@@ -329,7 +328,7 @@ bool hk_sink_put(kl_session *s)
     /* A running writer is no forked child's to start: no second lock per session for it. */
     if (!atomic_load_explicit(&live, memory_order_relaxed))
         restart_child();
-    size_t bytes = session_bytes(s);
+    size_t bytes = hk_session_bytes(s);
     item *it = malloc(sizeof *it);
     pthread_mutex_lock(&sk.lock);
     bool ok = it && sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes;

@@ -117,14 +117,6 @@ static void member_line(kl_buf *b, const char *name, const kl_bytes *data)
 
 /* ------------------------------------------------------------ kept sessions */
 
-static size_t session_bytes(const kl_session *s)
-{
-    size_t n = 512 + s->call_from_inbound.request.len + s->return_inbound.response.len;
-    for (size_t i = 0; i < s->n_actions; i++)
-        n += 256 + s->actions[i].request.len + s->actions[i].response.len + s->actions[i].content.len;
-    return n;
-}
-
 static size_t replayed_bytes(const kl_replayed *r)
 {
     size_t n = 512 + r->original_request.len + r->original_response.len + r->response.len;
@@ -158,7 +150,7 @@ static void forget_all(void)
 static void keep(kl_session *s, kl_replayed *r)
 {
     if (atomic_load(&wt.keeping)) {
-        size_t bytes = s ? session_bytes(s) : replayed_bytes(r);
+        size_t bytes = s ? hk_session_bytes(s) : replayed_bytes(r);
         pthread_mutex_lock(&wt.lock);
         if (atomic_load(&wt.keeping)) { /* again: forget_all() may have come between */
             while (wt.first < wt.next &&

@@ -104,6 +104,13 @@ static void member_bool(kl_buf *b, const char *name, bool value)
     kl_buf_printf(b, "\"%s\":%s", name, value ? "true" : "false");
 }
 
+static void member_addr(kl_buf *b, const char *name, const kl_addr *a)
+{
+    hk_json_sep(b);
+    kl_buf_printf(b, "\"%s\":", name);
+    hk_json_addr(b, a);
+}
+
 /* The first line of a request or response, as a string. */
 static void member_line(kl_buf *b, const char *name, const kl_bytes *data)
 {
@@ -195,9 +202,7 @@ static void session_line(kl_buf *b, const kept *k)
         member_str(b, "kind", "recorded");
         member_str(b, "id", s->id);
         member_int(b, "time", (long long)kl_session_time(s));
-        hk_json_sep(b);
-        kl_buf_printf(b, "\"peer\":");
-        hk_json_addr(b, &s->call_from_inbound.peer);
+        member_addr(b, "peer", &s->call_from_inbound.peer);
         member_line(b, "request", &s->call_from_inbound.request);
         member_line(b, "response", &s->return_inbound.response);
         member_int(b, "request_bytes", (long long)s->call_from_inbound.request.len);
@@ -306,10 +311,8 @@ static void sockets(kl_buf *b)
             hk_json_sep(b);
             kl_buf_printf(b, "{\"fd\":%d", st->fd);
             member_str(b, "role", role_name(st->info.kind));
-            kl_buf_printf(b, ",\"peer\":");
-            hk_json_addr(b, &st->info.peer);
-            kl_buf_printf(b, ",\"local\":");
-            hk_json_addr(b, &st->info.local);
+            member_addr(b, "peer", &st->info.peer);
+            member_addr(b, "local", &st->info.local);
             if (st->info.kind == HK_FD_APPEND)
                 member_str(b, "file", st->info.file_name);
             member_int(b, "bytes_in", (long long)st->bytes_in);
@@ -327,13 +330,6 @@ static void duration(kl_buf *b, const char *name, int64_t ns)
     snprintf(text, sizeof text, ns % 1000000000 ? "%lldms" : "%llds",
              (long long)(ns % 1000000000 ? ns / 1000000 : ns / 1000000000));
     member_str(b, name, text);
-}
-
-static void addr(kl_buf *b, const char *name, const kl_addr *a)
-{
-    hk_json_sep(b);
-    kl_buf_printf(b, "\"%s\":", name);
-    hk_json_addr(b, a);
 }
 
 /* The configuration in force, by the variables it came from. */
@@ -358,9 +354,9 @@ static void config(kl_buf *b)
     member_str(b, "KOALA_OUTBOUND_BYPASS_ADDR", list.len ? list.data : "");
     duration(b, "KOALA_GC_GLOBAL_STATUS_TIMEOUT", c->gc_timeout_ns);
     member_int(b, "KOALA_MAX_ACTIONS", c->max_actions);
-    addr(b, "KOALA_SUT_ADDR", &c->sut_addr);
-    addr(b, "KOALA_INBOUND_ADDR", &c->inbound_addr);
-    addr(b, "KOALA_OUTBOUND_ADDR", &c->outbound_addr);
+    member_addr(b, "KOALA_SUT_ADDR", &c->sut_addr);
+    member_addr(b, "KOALA_INBOUND_ADDR", &c->inbound_addr);
+    member_addr(b, "KOALA_OUTBOUND_ADDR", &c->outbound_addr);
     duration(b, "KOALA_INBOUND_READ_TIMEOUT", c->inbound_read_timeout_ns);
     list.len = 0;
     for (int i = 0; i < c->n_bypass_ports; i++)
@@ -370,7 +366,7 @@ static void config(kl_buf *b)
     member_str(b, "KOALA_REPLAYING_MATCH_STRATEGY", kl_match_strategy_name(c->match.strategy));
     hk_json_sep(b);
     kl_buf_printf(b, "\"KOALA_REPLAYING_MATCH_THRESHOLD\":%g", c->match.threshold);
-    addr(b, "KOALA_WITCH_ADDR", &c->witch_addr);
+    member_addr(b, "KOALA_WITCH_ADDR", &c->witch_addr);
     kl_buf_append(b, "}", 1);
 }
 

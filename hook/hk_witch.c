@@ -584,12 +584,13 @@ static void status(hk_mhd_server *s, const char *why, int err)
 {
     char text[KL_ADDR_STRLEN];
     kl_addr_format(&s->addr, text, sizeof text);
-    if (why) /* another process serves, or none does: keep nothing */
-        forget_all();
     if (!why) {
         wt.listened = true;
         hk_log(HK_INFO, "witch: koala's log and state at http://%s/witch/", text);
-    } else if (wt.listened) {
+        return;
+    }
+    forget_all(); /* another process serves, none does, or it stopped: keep nothing */
+    if (wt.listened) {
         hk_log(HK_WARN, "witch: %s: it stops", why);
     } else if (err == EADDRINUSE) {
         hk_log(HK_DEBUG, "witch: %s is taken (another process of the service serves it?): not here", text);

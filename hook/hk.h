@@ -156,6 +156,9 @@ size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first);
 /* The event at *off in b (from hk_log_copy), which moves past it; its text points into b.
  * @return false past the last one. */
 bool hk_log_event_next(const kl_buf *b, size_t *off, hk_log_event *ev);
+/* The witch does not serve this process (another one does, it cannot start, or it stopped):
+ * the ring is freed and keeps nothing more. A child forked later keeps one again. */
+void hk_log_ring_stop(void);
 
 /* ---------------------------------------------------------------- fd table */
 

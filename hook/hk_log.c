@@ -44,8 +44,10 @@ static struct {
     _Atomic uint64_t next;
     size_t w;                /* where the next text goes */
     bool failed;
-    bool off;                /* KOALA_WITCH_ADDR=off: nothing reads the ring */
-} rg = {NULL, NULL, 1, 1, 0, false, false};
+    bool off;                /* nothing reads the ring: KOALA_WITCH_ADDR=off, or the witch
+                              * does not serve this process */
+    bool witch_off;          /* KOALA_WITCH_ADDR=off */
+} rg = {NULL, NULL, 1, 1, 0, false, false, false};
 
 /* The calling thread's id, asked once: a log line costs no system call for it. */
 static __thread int log_tid __attribute__((tls_model("initial-exec")));
@@ -94,6 +96,7 @@ static void fork_child(void)
 {
     pthread_mutex_init(&lg.lock, NULL);
     log_tid = 0;
+    rg.off = rg.witch_off; /* the child may serve a witch of its own */
 }
 
 void hk_log_open(const hk_config *c)
@@ -102,7 +105,7 @@ void hk_log_open(const hk_config *c)
     if (!atomic_exchange(&atfork, true))
         pthread_atfork(fork_prepare, fork_parent, fork_child);
     pthread_mutex_lock(&lg.lock);
-    rg.off = !c->witch_addr.family;
+    rg.off = rg.witch_off = !c->witch_addr.family;
     lg.level = c->log_level;
     lg.own_fd = false;
     if (strcmp(c->log_file, "STDOUT") == 0) {
@@ -187,6 +190,21 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
     rg.text[rg.w + len] = '\0';
     rg.w += len + 1;
     atomic_store_explicit(&rg.next, next + 1, memory_order_release);
+}
+
+void hk_log_ring_stop(void)
+{
+    pthread_mutex_lock(&lg.lock);
+    ring_event *ev = rg.ev;
+    char *text = rg.text;
+    rg.ev = NULL;
+    rg.text = NULL;
+    rg.w = 0;
+    rg.first = atomic_load_explicit(&rg.next, memory_order_relaxed);
+    rg.off = true;
+    pthread_mutex_unlock(&lg.lock);
+    free(ev);
+    free(text);
 }
 
 uint64_t hk_log_next(void)

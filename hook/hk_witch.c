@@ -589,7 +589,10 @@ static void status(hk_mhd_server *s, const char *why, int err)
         hk_log(HK_INFO, "witch: koala's log and state at http://%s/witch/", text);
         return;
     }
-    forget_all(); /* another process serves, none does, or it stopped: keep nothing */
+    /* Another process serves, none does, or it stopped: keep nothing, the log's events
+     * neither. */
+    forget_all();
+    hk_log_ring_stop();
     if (wt.listened) {
         hk_log(HK_WARN, "witch: %s: it stops", why);
     } else if (err == EADDRINUSE) {

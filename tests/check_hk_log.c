@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,6 +312,39 @@ START_TEST(the_ring_keeps_lines_of_many_threads_in_the_file_order)
 }
 END_TEST
 
+START_TEST(a_stopped_ring_keeps_nothing_more_and_a_forked_child_keeps_one_again)
+{
+    hk_config c = to_file("stopped.log", HK_INFO);
+    hk_log_open(&c);
+    hk_log(HK_INFO, "kept");
+    hk_log_ring_stop();
+    uint64_t before = hk_log_next();
+    hk_log(HK_WARN, "written to the log, kept nowhere");
+    ck_assert_uint_eq(hk_log_next(), before);
+    kl_buf b;
+    uint64_t first;
+    ck_assert_uint_eq(copy(0, 100, &b, &first), 0);
+    ck_assert_uint_eq(first, before);
+    kl_buf_free(&b);
+    pid_t pid = fork();
+    if (pid == 0) {
+        hk_log(HK_INFO, "the child's");
+        size_t n = copy(0, 100, &b, &first);
+        size_t off = 0;
+        hk_log_event ev;
+        bool ok = n == 1 && first == before && hk_log_event_next(&b, &off, &ev) && strcmp(ev.text, "the child's") == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child keeps no ring");
+    hk_log_close();
+    char *text = slurp("stopped.log");
+    ck_assert_ptr_nonnull(strstr(text, "kept nowhere"));
+    free(text);
+}
+END_TEST
+
 START_TEST(with_the_witch_off_the_ring_keeps_nothing)
 {
     hk_config c = to_file("off.log", HK_INFO);
@@ -342,6 +376,7 @@ static Suite *suite(void)
     tcase_add_test(tc, long_lines_give_way_by_bytes_and_stay_whole);
     tcase_add_test(tc, each_event_names_the_thread_that_logged_it);
     tcase_add_test(tc, the_ring_keeps_lines_of_many_threads_in_the_file_order);
+    tcase_add_test(tc, a_stopped_ring_keeps_nothing_more_and_a_forked_child_keeps_one_again);
     tcase_add_test(tc, with_the_witch_off_the_ring_keeps_nothing);
     suite_add_tcase(s, tc);
     return s;

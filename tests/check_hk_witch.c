@@ -233,6 +233,38 @@ START_TEST(the_page_is_served_and_other_requests_refused)
 }
 END_TEST
 
+START_TEST(where_another_process_serves_the_witch_nothing_is_kept)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, len), 0);
+    ck_assert_int_eq(listen(s, 1), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+    snprintf(witch_addr, sizeof witch_addr, ":%d", ntohs(sa.sin_port));
+    hk_config c;
+    hk_config_load(&c, get);
+    snprintf(c.log_file, sizeof c.log_file, "%s", tu_path("witch.log"));
+    hk_log_open(&c);
+    hk_witch_sources src = {.record = record_source};
+    hk_witch_arm(&c, &src);
+    hk_witch_poke();
+    /* Its thread finds the port taken: the log's ring stops keeping events. */
+    bool stopped = false;
+    for (int tries = 0; tries < 200 && !stopped; tries++) {
+        uint64_t before = hk_log_next();
+        hk_log(HK_WARN, "still kept?");
+        stopped = hk_log_next() == before;
+        if (!stopped)
+            usleep(50000);
+    }
+    ck_assert_msg(stopped, "the ring keeps events where the witch does not serve");
+    hk_witch_keep_session(tu_session(1)); /* freed: ASan's leak check says so */
+    hk_witch_stop();
+    close(s);
+}
+END_TEST
+
 START_TEST(a_session_handed_over_without_a_witch_is_freed)
 {
     hk_config c;
@@ -256,6 +288,7 @@ static Suite *suite(void)
     tcase_add_test(tc, only_the_latest_100_sessions_are_kept_and_each_can_be_had_in_full);
     tcase_add_test(tc, large_sessions_give_way_by_bytes);
     tcase_add_test(tc, the_page_is_served_and_other_requests_refused);
+    tcase_add_test(tc, where_another_process_serves_the_witch_nothing_is_kept);
     tcase_add_test(tc, a_session_handed_over_without_a_witch_is_freed);
     suite_add_tcase(s, tc);
     return s;

@@ -442,8 +442,7 @@ static void parse_options(dump *d, int argc, char **argv)
         tool_usage_error("--json prints sessions; it does not go with -v or -w");
     if (d->json && d->koala_dir)
         tool_usage_error("--koala-dir writes JSON files; it does not go with --json");
-    if ((d->pretty || d->extra) && (!d->json || d->count || d->stats || d->info) &&
-        !(d->extra && !d->pretty && d->koala_dir))
+    if ((d->pretty || (d->extra && !d->koala_dir)) && (!d->json || d->count || d->stats || d->info))
         tool_usage_error("--pretty and --extra shape --json session output");
     if ((splitting(d) || d->level) && !d->out_path)
         tool_usage_error("--split-every, --split-interval and --level go with -w");

@@ -208,11 +208,14 @@ static inline hk_fd_kind hk_fd_kind_of(int fd)
     return c ? (hk_fd_kind)atomic_load_explicit(&c[fd % HK_FD_CHUNK].kind, memory_order_acquire)
              : HK_FD_UNKNOWN;
 }
+/* Whether bytes are counted per fd: only while a witch may show them (not with
+ * KOALA_WITCH_ADDR=off, nor in a process where another one serves). */
+extern atomic_bool hk_fd_counting;
 /* n bytes of a recorded call went in or out on fd: counted for the witch, one relaxed
  * atomic add on the entry the call read its kind from. */
 static inline void hk_fd_count(int fd, size_t n, bool sent)
 {
-    if (fd < 0 || fd >= HK_FD_MAX)
+    if (!atomic_load_explicit(&hk_fd_counting, memory_order_relaxed) || fd < 0 || fd >= HK_FD_MAX)
         return;
     hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
     if (c)

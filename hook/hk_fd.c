@@ -30,6 +30,7 @@ static __thread struct {
 } cache __attribute__((tls_model("initial-exec")));
 
 _Atomic(hk_fd_entry *) hk_fd_chunks[CHUNKS];
+atomic_bool hk_fd_counting;
 
 /* The entry of fd, allocating its chunk when create is true; NULL when out of range. */
 static entry *slot(int fd, bool create)

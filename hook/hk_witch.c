@@ -593,6 +593,7 @@ static void status(hk_mhd_server *s, const char *why, int err)
      * neither. */
     forget_all();
     hk_log_ring_stop();
+    atomic_store(&hk_fd_counting, false);
     if (wt.listened) {
         hk_log(HK_WARN, "witch: %s: it stops", why);
     } else if (err == EADDRINUSE) {
@@ -626,6 +627,7 @@ static void fork_child(void)
     wt.listened = false;
     atomic_store(&wt.keeping, false);
     atomic_store(&wt.tried, false);
+    atomic_store(&hk_fd_counting, true); /* it tries for a witch of its own */
 }
 
 void hk_witch_arm(const hk_config *c, const hk_witch_sources *src)
@@ -639,6 +641,7 @@ void hk_witch_arm(const hk_config *c, const hk_witch_sources *src)
     if (kl_addr_is_empty(&c->witch_addr))
         return;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    atomic_store(&hk_fd_counting, true);
     atomic_store(&wt.armed, true);
 }
 

@@ -106,6 +106,7 @@ END_TEST
 
 START_TEST(bytes_are_counted_per_connection_until_it_changes)
 {
+    atomic_store(&hk_fd_counting, true);
     hk_fd_info a = outbound(6379);
     hk_fd_set(20, &a);
     hk_fd_count(20, 100, true);
@@ -130,6 +131,22 @@ START_TEST(bytes_are_counted_per_connection_until_it_changes)
     hk_fd_forget(20);
     from = 20;
     ck_assert_int_eq(hk_fd_list(st, 4, &from), 0);
+    atomic_store(&hk_fd_counting, false);
+}
+END_TEST
+
+START_TEST(bytes_are_not_counted_where_no_witch_shows_them)
+{
+    hk_fd_info a = outbound(6379);
+    hk_fd_set(21, &a);
+    hk_fd_count(21, 100, true);
+    hk_fd_count(21, 30, false);
+    int from = 21;
+    hk_fd_stat st[1];
+    ck_assert_int_eq(hk_fd_list(st, 1, &from), 1);
+    ck_assert_uint_eq(st[0].bytes_out, 0);
+    ck_assert_uint_eq(st[0].bytes_in, 0);
+    hk_fd_forget(21);
 }
 END_TEST
 
@@ -167,6 +184,7 @@ static Suite *suite(void)
     tcase_add_test(tc, fds_out_of_range_are_never_recorded);
     tcase_add_test(tc, threads_never_see_a_torn_entry);
     tcase_add_test(tc, bytes_are_counted_per_connection_until_it_changes);
+    tcase_add_test(tc, bytes_are_not_counted_where_no_witch_shows_them);
     tcase_add_test(tc, the_list_holds_what_koala_records_in_order_a_page_at_a_time);
     suite_add_tcase(s, tc);
     return s;

@@ -248,8 +248,10 @@ START_TEST(where_another_process_serves_the_witch_nothing_is_kept)
     hk_log_open(&c);
     hk_witch_sources src = {.record = record_source};
     hk_witch_arm(&c, &src);
+    ck_assert(atomic_load(&hk_fd_counting));
     hk_witch_poke();
-    /* Its thread finds the port taken: the log's ring stops keeping events. */
+    /* Its thread finds the port taken: the log's ring stops keeping events, the fd table
+     * counting bytes. */
     bool stopped = false;
     for (int tries = 0; tries < 200 && !stopped; tries++) {
         uint64_t before = hk_log_next();
@@ -259,6 +261,7 @@ START_TEST(where_another_process_serves_the_witch_nothing_is_kept)
             usleep(50000);
     }
     ck_assert_msg(stopped, "the ring keeps events where the witch does not serve");
+    ck_assert(!atomic_load(&hk_fd_counting));
     hk_witch_keep_session(tu_session(1)); /* freed: ASan's leak check says so */
     hk_witch_stop();
     close(s);

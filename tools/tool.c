@@ -482,10 +482,7 @@ kl_reader *tool_input_open(const char *path, bool *damaged)
     } else if (json) {
         if (ok)
             r = imported_reader(&im);
-        if (pk) {
-            free(pk);
-            pk = NULL;
-        }
+        free(pk);
         if (!stdio)
             close(fd);
     } else if (pk) {

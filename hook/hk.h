@@ -50,6 +50,9 @@ void hk_own_thread(bool idle_class);
  * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it
  * sigwait()s for) must reach the service, never koala's thread. @return pthread_create's. */
 int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* The calling thread's id, asked of the kernel once per thread (and again in a forked child,
+ * whose one thread is not the parent's that forked). */
+int hk_tid(void);
 /* clock's time in nanoseconds (CLOCK_REALTIME: unix ns, as events and sessions are timed). */
 static inline int64_t hk_now_ns(clockid_t clock)
 {

@@ -442,7 +442,7 @@ static slot *builder(bool create)
         return t ? t->own : NULL;
     if (!(t = state()))
         return NULL;
-    slot *sl = slot_new(gettid());
+    slot *sl = slot_new(hk_tid());
     if (!sl)
         return NULL;
     pthread_mutex_lock(&rc.lock);

@@ -49,8 +49,6 @@ static struct {
     bool witch_off;          /* KOALA_WITCH_ADDR=off */
 } rg = {NULL, NULL, 1, 1, 0, false, false, false};
 
-/* The calling thread's id, asked once: a log line costs no system call for it. */
-static __thread int log_tid __attribute__((tls_model("initial-exec")));
 
 const char *hk_level_name(hk_level level)
 {
@@ -95,7 +93,6 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&lg.lock, NULL);
-    log_tid = 0;
     rg.off = rg.witch_off; /* the child may serve a witch of its own */
 }
 
@@ -162,8 +159,6 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
 {
     if (rg.off)
         return;
-    if (!log_tid)
-        log_tid = (int)syscall(SYS_gettid);
     if (!rg.ev && !rg.failed) {
         rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev);
         rg.text = malloc(HK_LOG_KEEP_BYTES);
@@ -185,7 +180,7 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
             break;
         rg.first++;
     }
-    rg.ev[next % HK_LOG_KEEP] = (ring_event){next, time, (uint32_t)rg.w, (uint32_t)len, log_tid, level};
+    rg.ev[next % HK_LOG_KEEP] = (ring_event){next, time, (uint32_t)rg.w, (uint32_t)len, hk_tid(), level};
     memcpy(rg.text + rg.w, text, len);
     rg.text[rg.w + len] = '\0';
     rg.w += len + 1;

@@ -78,6 +78,28 @@ int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
     return err;
 }
 
+static __thread int tid __attribute__((tls_model("initial-exec")));
+
+/* In a forked child, on its one thread: the id cached is its parent thread's. */
+static void tid_forget(void)
+{
+    tid = 0;
+}
+
+/* Registered at load, where no lock of koala's is held: registering later, from a caller
+ * holding one that a fork's prepare handler takes, could deadlock with a fork. */
+__attribute__((constructor)) static void tid_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, tid_forget);
+}
+
+int hk_tid(void)
+{
+    if (!tid)
+        tid = (int)syscall(SYS_gettid);
+    return tid;
+}
+
 void hk_own_thread(bool idle_class)
 {
     depth = 1;
@@ -85,5 +107,5 @@ void hk_own_thread(bool idle_class)
         return;
     struct sched_param idle = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+        setpriority(PRIO_PROCESS, (id_t)hk_tid(), 19);
 }

@@ -87,7 +87,6 @@ static __thread struct {
     int64_t vtid;            /* the virtual thread it delegates to, 0 for none */
     bool followed;           /* it works for vtid's session as of rp.delegated == seen */
     unsigned seen;
-    int tid;                 /* its id, asked once */
 } cur __attribute__((tls_model("initial-exec")));
 
 /* The address fd is bound to (for a redirected connection, its key). */
@@ -113,12 +112,10 @@ static void fork_parent(void)
     pthread_mutex_unlock(&rp.lock);
 }
 
-/* The child's one thread is not the parent's that forked: its id is asked again, and the
- * parent's threads are not the child's workers. */
+/* The parent's threads are not the child's workers. */
 static void fork_child(void)
 {
     pthread_mutex_init(&rp.lock, NULL);
-    cur.tid = 0;
     memset(rp.workers, 0, sizeof rp.workers);
 }
 
@@ -328,11 +325,10 @@ kl_replayed *hk_replay_end(hk_replay *r, const uint8_t *response, size_t len,
  * none (rp.lock held). */
 static void note_worker(void)
 {
-    if (!cur.tid)
-        cur.tid = gettid();
+    int tid = hk_tid();
     worker *w = NULL;
     for (int i = 0; i < MAX_WORKERS && !w; i++)
-        if (rp.workers[i].tid == cur.tid)
+        if (rp.workers[i].tid == tid)
             w = &rp.workers[i];
     for (int i = 0; i < MAX_WORKERS && !w; i++)
         if (!rp.workers[i].tid)
@@ -343,7 +339,7 @@ static void note_worker(void)
             if (rp.workers[i].since < w->since)
                 w = &rp.workers[i];
     }
-    *w = (worker){cur.tid, cur.vtid, cur.token, hk_now_ns(CLOCK_REALTIME)};
+    *w = (worker){tid, cur.vtid, cur.token, hk_now_ns(CLOCK_REALTIME)};
 }
 
 /* The calling thread works for the session of token now (rp.lock held). */

@@ -6,6 +6,8 @@
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 START_TEST(every_real_function_is_libcs)
@@ -71,6 +73,30 @@ START_TEST(koalas_background_threads_run_in_the_idle_class)
 }
 END_TEST
 
+static void *tid_of_thread(void *arg)
+{
+    *(int *)arg = hk_tid();
+    return NULL;
+}
+
+START_TEST(a_thread_s_id_is_its_own_in_a_thread_and_in_a_forked_child)
+{
+    int own = hk_tid(), other = 0;
+    ck_assert_int_eq(own, (int)syscall(SYS_gettid));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, tid_of_thread, &other), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_ne(other, own);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(hk_tid() == (int)syscall(SYS_gettid) && hk_tid() != own ? 0 : 1);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child has its parent's id");
+    ck_assert_int_eq(hk_tid(), own);
+}
+END_TEST
+
 START_TEST(a_disabled_hook_lets_everything_through)
 {
     hk_disable();
@@ -90,6 +116,7 @@ static Suite *suite(void)
     tcase_add_test(tc, every_real_function_is_libcs);
     tcase_add_test(tc, the_guard_lets_one_level_in_per_thread);
     tcase_add_test(tc, koalas_background_threads_run_in_the_idle_class);
+    tcase_add_test(tc, a_thread_s_id_is_its_own_in_a_thread_and_in_a_forked_child);
     tcase_add_test(tc, a_disabled_hook_lets_everything_through);
     suite_add_tcase(s, tc);
     return s;

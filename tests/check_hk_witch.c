@@ -34,16 +34,9 @@ static void record_source(kl_buf *threads, kl_buf *in_progress, kl_builder_total
     t->sessions = 17;
 }
 
-/* A witch on a free port, started, its log going to a file. @return its port. */
-static int start(void)
+/* A witch armed for port, its log going to a file; hk_witch_poke() starts it. */
+static void arm(int port)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, len), 0);
-    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
-    close(s);
-    int port = ntohs(sa.sin_port);
     snprintf(witch_addr, sizeof witch_addr, ":%d", port);
     hk_config c;
     hk_config_load(&c, get);
@@ -51,6 +44,28 @@ static int start(void)
     hk_log_open(&c);
     hk_witch_sources src = {.record = record_source};
     hk_witch_arm(&c, &src);
+}
+
+/* A loopback TCP socket bound to a free port, listening when listen_too; its address in *sa. */
+static int bound(struct sockaddr_in *sa, bool listen_too)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof *sa;
+    ck_assert_int_eq(bind(s, (struct sockaddr *)sa, len), 0);
+    if (listen_too)
+        ck_assert_int_eq(listen(s, 1), 0);
+    ck_assert_int_eq(getsockname(s, (struct sockaddr *)sa, &len), 0);
+    return s;
+}
+
+/* A witch on a free port, started. @return its port. */
+static int start(void)
+{
+    struct sockaddr_in sa;
+    close(bound(&sa, false));
+    int port = ntohs(sa.sin_port);
+    arm(port);
     hk_witch_poke();
     return port;
 }
@@ -235,19 +250,9 @@ END_TEST
 
 START_TEST(where_another_process_serves_the_witch_nothing_is_kept)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&sa, len), 0);
-    ck_assert_int_eq(listen(s, 1), 0);
-    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&sa, &len), 0);
-    snprintf(witch_addr, sizeof witch_addr, ":%d", ntohs(sa.sin_port));
-    hk_config c;
-    hk_config_load(&c, get);
-    snprintf(c.log_file, sizeof c.log_file, "%s", tu_path("witch.log"));
-    hk_log_open(&c);
-    hk_witch_sources src = {.record = record_source};
-    hk_witch_arm(&c, &src);
+    struct sockaddr_in sa;
+    int s = bound(&sa, true);
+    arm(ntohs(sa.sin_port));
     ck_assert(atomic_load(&hk_fd_counting));
     hk_witch_poke();
     /* Its thread finds the port taken: the log's ring stops keeping events, the fd table

@@ -197,6 +197,7 @@ typedef struct hk_fd_entry {
     _Atomic uint64_t bytes_in, bytes_out; /* since it became what it is, for the witch */
     pthread_mutex_t lock;
     hk_fd_info info;
+    bool bare;                   /* info holds its kind alone, the rest zero (lock) */
 } hk_fd_entry;
 extern _Atomic(hk_fd_entry *) hk_fd_chunks[HK_FD_MAX / HK_FD_CHUNK];
 
@@ -225,6 +226,15 @@ static inline void hk_fd_count(int fd, size_t n, bool sent)
         atomic_fetch_add_explicit(sent ? &c[fd % HK_FD_CHUNK].bytes_out : &c[fd % HK_FD_CHUNK].bytes_in, n,
                                   memory_order_relaxed);
 }
+/* fd's generation in the table, which changes whenever what it names changes (a close, an open,
+ * a dup onto it): lock-free, no call. 0 when the table has never known fd. */
+static inline unsigned hk_fd_gen(int fd)
+{
+    if (fd < 0 || fd >= HK_FD_MAX)
+        return 0;
+    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
+    return c ? atomic_load_explicit(&c[fd % HK_FD_CHUNK].gen, memory_order_acquire) : 0;
+}
 /* What the witch shows of an fd. */
 typedef struct hk_fd_stat {
     int fd;
@@ -243,6 +253,9 @@ bool hk_fd_get(int fd, hk_fd_info *out);
 const hk_fd_info *hk_fd_peek(int fd);
 /* Record what fd is (on accept, connect, open, socket...). */
 void hk_fd_set(int fd, const hk_fd_info *info);
+/* The same for a kind with no address or name (HK_FD_OTHER, a datagram socket not connected),
+ * without copying a whole hk_fd_info. */
+void hk_fd_mark(int fd, hk_fd_kind kind);
 /* fd was closed: its number may come back as something else. */
 void hk_fd_forget(int fd);
 /* newfd now names what oldfd names (dup, dup2, dup3, fcntl F_DUPFD). */

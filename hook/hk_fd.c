@@ -20,14 +20,15 @@
 
 typedef hk_fd_entry entry;
 
-/* The calling thread's copy of the last entry it read: data calls on one connection in a row
- * (the common case) neither lock nor copy. */
-static __thread struct {
+/* The calling thread's copies of the last two entries it read: data calls on one connection in a
+ * row, or on a connection and a log file in turn (a static server), neither lock nor copy. */
+static __thread struct peeked {
     int fd;
     unsigned gen;
     entry *e;
     hk_fd_info info;
-} cache __attribute__((tls_model("initial-exec")));
+} cache[2] __attribute__((tls_model("initial-exec")));
+static __thread unsigned char victim __attribute__((tls_model("initial-exec"))); /* the next to go */
 
 _Atomic(hk_fd_entry *) hk_fd_chunks[CHUNKS];
 atomic_bool hk_fd_counting;
@@ -72,18 +73,26 @@ const hk_fd_info *hk_fd_peek(int fd)
     if (!e)
         return NULL;
     unsigned gen = atomic_load_explicit(&e->gen, memory_order_acquire);
-    if (cache.e != e || cache.fd != fd || cache.gen != gen) {
-        pthread_mutex_lock(&e->lock);
-        cache.info = e->info;
-        cache.gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
-        pthread_mutex_unlock(&e->lock);
-        cache.fd = fd;
-        cache.e = e;
+    struct peeked *c = &cache[0];
+    if (c->e != e || c->fd != fd || c->gen != gen) {
+        c = &cache[1];
+        if (c->e != e || c->fd != fd || c->gen != gen) {
+            c = &cache[victim];
+            pthread_mutex_lock(&e->lock);
+            c->info = e->info;
+            c->gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
+            pthread_mutex_unlock(&e->lock);
+            c->fd = fd;
+            c->e = e;
+        }
     }
-    return cache.info.kind != HK_FD_UNKNOWN ? &cache.info : NULL;
+    victim = c == &cache[0];
+    return c->info.kind != HK_FD_UNKNOWN ? &c->info : NULL;
 }
 
-static void store(entry *e, const hk_fd_info *info)
+/* Make e name info, or, when info is NULL, kind and no address: that zeroes the rest once, and a
+ * file a static server opens and closes per request then costs no 600-byte copies. */
+static void store(entry *e, const hk_fd_info *info, hk_fd_kind kind)
 {
     pthread_mutex_lock(&e->lock);
     /* The counters belong to the connection: a replayed one moved to another session keeps
@@ -92,10 +101,15 @@ static void store(entry *e, const hk_fd_info *info)
         atomic_store_explicit(&e->bytes_in, 0, memory_order_relaxed);
         atomic_store_explicit(&e->bytes_out, 0, memory_order_relaxed);
     }
-    if (info)
+    if (info) {
         e->info = *info;
-    else
-        memset(&e->info, 0, sizeof e->info);
+        e->bare = false;
+    } else {
+        if (!e->bare)
+            memset(&e->info, 0, sizeof e->info);
+        e->info.kind = kind;
+        e->bare = true;
+    }
     atomic_fetch_add_explicit(&e->gen, 1, memory_order_release);
     atomic_store_explicit(&e->kind, (unsigned char)e->info.kind, memory_order_release);
     pthread_mutex_unlock(&e->lock);
@@ -105,14 +119,21 @@ void hk_fd_set(int fd, const hk_fd_info *info)
 {
     entry *e = slot(fd, true);
     if (e)
-        store(e, info);
+        store(e, info, info->kind);
+}
+
+void hk_fd_mark(int fd, hk_fd_kind kind)
+{
+    entry *e = slot(fd, true);
+    if (e)
+        store(e, NULL, kind);
 }
 
 void hk_fd_forget(int fd)
 {
     entry *e = slot(fd, false);
     if (e)
-        store(e, NULL);
+        store(e, NULL, HK_FD_UNKNOWN);
 }
 
 void hk_fd_dup(int oldfd, int newfd)
@@ -121,7 +142,7 @@ void hk_fd_dup(int oldfd, int newfd)
     bool known = hk_fd_get(oldfd, &copy);
     entry *to = slot(newfd, known);
     if (to)
-        store(to, known ? &copy : NULL);
+        store(to, known ? &copy : NULL, HK_FD_UNKNOWN);
 }
 
 /* koala's own fds: where each owner keeps the number, and the lock it holds while using it. */

@@ -543,15 +543,11 @@ static hk_fd_kind kind_of(int fd)
     /* One system call tells a datagram socket, another socket and a non-socket apart. */
     int type = 0;
     socklen_t tl = sizeof type;
-    hk_fd_info info = {.kind = HK_FD_OTHER};
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0) {
-        if (type == SOCK_DGRAM)
-            info.kind = HK_FD_UDP;
-    } else if (errno != ENOTSOCK) {
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 && errno != ENOTSOCK)
         return HK_FD_UNKNOWN; /* not open */
-    }
-    hk_fd_set(fd, &info);
-    return info.kind;
+    k = type == SOCK_DGRAM ? HK_FD_UDP : HK_FD_OTHER;
+    hk_fd_mark(fd, k);
+    return k;
 }
 
 /* fd's peer's address, or its own. */
@@ -586,12 +582,10 @@ void hk_on_socket(int fd, int type)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
-    if ((type & 0xf) == SOCK_DGRAM) {
-        hk_fd_info info = {.kind = HK_FD_UDP};
-        hk_fd_set(fd, &info);
-    } else {
+    if ((type & 0xf) == SOCK_DGRAM)
+        hk_fd_mark(fd, HK_FD_UDP);
+    else
         hk_fd_forget(fd);
-    }
 }
 
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -625,9 +619,12 @@ void hk_on_open(int fd, const char *path, int flags)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
-    hk_fd_info info = {.kind = flags & O_APPEND ? HK_FD_APPEND : HK_FD_OTHER};
-    if (flags & O_APPEND)
-        snprintf(info.file_name, sizeof info.file_name, "%s", path);
+    if (!(flags & O_APPEND)) {
+        hk_fd_mark(fd, HK_FD_OTHER);
+        return;
+    }
+    hk_fd_info info = {.kind = HK_FD_APPEND};
+    snprintf(info.file_name, sizeof info.file_name, "%s", path);
     hk_fd_set(fd, &info);
 }
 
@@ -643,8 +640,8 @@ void hk_on_close(int fd)
     if (info)
         hk_replay_on_close(info);
 #endif
-    slot *b = builder(false);
-    if (b && (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND)) {
+    slot *b;
+    if ((k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) && (b = builder(false))) {
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
                        .time = hk_now_ns(CLOCK_REALTIME), .fd = fd};
         feed_one(b, &ev);

@@ -53,6 +53,51 @@ START_TEST(dup_copies_and_a_dup_of_nothing_clears)
 }
 END_TEST
 
+START_TEST(a_file_or_pipe_is_marked_without_an_address_left_behind)
+{
+    hk_fd_info in = outbound(6379), got;
+    hk_fd_set(7, &in);
+    hk_fd_mark(7, HK_FD_OTHER);
+    ck_assert(hk_fd_get(7, &got));
+    ck_assert_int_eq(got.kind, HK_FD_OTHER);
+    ck_assert_int_eq(got.peer.port, 0);
+    ck_assert_int_eq(got.peer.family, 0);
+    unsigned gen = hk_fd_gen(7);
+    hk_fd_forget(7);
+    ck_assert_uint_ne(hk_fd_gen(7), gen);
+    hk_fd_mark(7, HK_FD_UDP);
+    ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_UDP);
+    hk_fd_set(7, &in);
+    ck_assert_int_eq(hk_fd_peek(7)->peer.port, 6379);
+    hk_fd_mark(7, HK_FD_OTHER);
+    ck_assert_int_eq(hk_fd_peek(7)->peer.port, 0);
+    ck_assert_uint_eq(hk_fd_gen(HK_FD_MAX), 0);
+}
+END_TEST
+
+/* A static server's thread reads its connection and writes its log in turn: both stay peeked,
+ * and a change to either shows at once. */
+START_TEST(peeks_at_two_fds_in_turn_see_every_change)
+{
+    hk_fd_info a = outbound(80), b = outbound(443), c = outbound(8080);
+    hk_fd_set(20, &a);
+    hk_fd_set(21, &b);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(hk_fd_peek(20)->peer.port, 80);
+        ck_assert_int_eq(hk_fd_peek(21)->peer.port, 443);
+    }
+    hk_fd_set(21, &c);
+    ck_assert_int_eq(hk_fd_peek(21)->peer.port, 8080);
+    ck_assert_int_eq(hk_fd_peek(20)->peer.port, 80);
+    hk_fd_set(22, &a);
+    ck_assert_int_eq(hk_fd_peek(22)->peer.port, 80); /* a third pushes out the older */
+    ck_assert_int_eq(hk_fd_peek(21)->peer.port, 8080);
+    hk_fd_forget(20);
+    ck_assert_ptr_null(hk_fd_peek(20));
+    ck_assert_int_eq(hk_fd_peek(22)->peer.port, 80);
+}
+END_TEST
+
 START_TEST(fds_out_of_range_are_never_recorded)
 {
     hk_fd_info in = outbound(80);
@@ -181,6 +226,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, an_fd_keeps_its_kind_and_addresses_until_closed);
     tcase_add_test(tc, dup_copies_and_a_dup_of_nothing_clears);
+    tcase_add_test(tc, a_file_or_pipe_is_marked_without_an_address_left_behind);
+    tcase_add_test(tc, peeks_at_two_fds_in_turn_see_every_change);
     tcase_add_test(tc, fds_out_of_range_are_never_recorded);
     tcase_add_test(tc, threads_never_see_a_torn_entry);
     tcase_add_test(tc, bytes_are_counted_per_connection_until_it_changes);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timeb.h>
 #include <sys/uio.h>
@@ -276,6 +277,35 @@ int hk_fd_span(void);
 /* fd, one of koala's, is about to be replaced (dup2/dup3 onto it): its owner gets a copy
  * elsewhere. Takes the owner's lock. */
 void hk_fd_evict(int fd);
+
+/* ------------------------------------------------------ sendfile's files */
+
+/* What an fstat says of a regular file: one content of it. */
+typedef struct hk_file_key {
+    uint64_t dev, ino, size;
+    int64_t mtime, ctime;         /* ns */
+} hk_file_key;
+#define HK_FILE_KEY(st)                                                                           \
+    ((hk_file_key){(uint64_t)(st)->st_dev, (uint64_t)(st)->st_ino, (uint64_t)(st)->st_size,      \
+                   (int64_t)(st)->st_mtim.tv_sec * 1000000000 + (st)->st_mtim.tv_nsec,            \
+                   (int64_t)(st)->st_ctim.tv_sec * 1000000000 + (st)->st_ctim.tv_nsec})
+/* The service's fstat of fd, a regular file, said *k: the calling thread remembers it for a
+ * sendfile from fd that follows, while fd names the same open file. */
+void hk_file_seen(int fd, const hk_file_key *k);
+/* A file's contents kept in memory, shared by the threads reading it. */
+typedef struct hk_file hk_file;
+/* The n bytes of file fd from start, as sendfile sent them: from memory, when the calling
+ * thread's last fstat was of fd and named a file kept, or one small (256 KiB at most) and
+ * unchanged for 2 s, read whole now and kept (up to 4 MiB per process).
+ * @return them, held by *ref until hk_file_release(*ref); NULL when fd must be read back. */
+const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref);
+void hk_file_release(hk_file *ref);
+typedef struct hk_file_totals {
+    uint64_t hits;                /* sendfiles answered from memory */
+    uint64_t loaded;              /* files read whole and kept */
+    uint64_t files, bytes;        /* kept now */
+} hk_file_totals;
+void hk_file_get_totals(hk_file_totals *out);
 
 /* -------------------------------------------------------------------- sink */
 

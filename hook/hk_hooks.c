@@ -380,3 +380,32 @@ RECVFROM(__recvfrom_chk, (int fd, void *buf, size_t len, size_t buflen, int flag
 ssize_t sendfile64(int out, int in, off_t *offset, size_t count);
 SENDFILE(sendfile)
 SENDFILE(sendfile64)
+
+/* A static server fstats the file it sends: what it learns names the bytes sendfile will send,
+ * which hk_file.c may then have in memory. Nothing else is done, no guard is needed, and a
+ * successful fstat leaves errno alone. fstatat names an open file with AT_EMPTY_PATH and an
+ * empty path. */
+#define FSTAT(name, type)                                                                         \
+    EXPORT int name(int fd, type *st)                                                             \
+    {                                                                                             \
+        int n = REAL(name)(fd, st);                                                               \
+        if (n == 0 && S_ISREG(st->st_mode))                                                       \
+            hk_file_seen(fd, &HK_FILE_KEY(st));                                                   \
+        return n;                                                                                 \
+    }
+static bool names_dirfd(const char *path, int flags)
+{
+    return (flags & AT_EMPTY_PATH) && (!path || !*path); /* NULL too, since Linux 6.11 */
+}
+#define FSTATAT(name, type)                                                                       \
+    EXPORT int name(int dirfd, const char *path, type *st, int flags)                             \
+    {                                                                                             \
+        int n = REAL(name)(dirfd, path, st, flags);                                               \
+        if (n == 0 && names_dirfd(path, flags) && S_ISREG(st->st_mode))                           \
+            hk_file_seen(dirfd, &HK_FILE_KEY(st));                                                \
+        return n;                                                                                 \
+    }
+FSTAT(fstat, struct stat)
+FSTAT(fstat64, struct stat64)
+FSTATAT(fstatat, struct stat)
+FSTATAT(fstatat64, struct stat64)

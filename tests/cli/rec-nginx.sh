@@ -1,10 +1,11 @@
 # The recorder in Debian's nginx (nginx-light): a master and two forked workers (epoll) under
 # LD_PRELOAD, a reverse proxy in front of sample-svc plus a static file sent with sendfile.
 # curl sends proxied GETs and a POST (two of them on one keep-alive connection) and fetches the
-# file; SIGQUIT. Each worker that recorded writes its own file; koala-merge gives one session per
-# request; each session holds the exact bytes curl sent and got (from curl --trace), the proxied
-# ones one call to sample-svc carrying the request as nginx forwards it, the static one the
-# whole file (the recorder reads sendfile's bytes back from the file).
+# file twice on one connection, then again once changed in place; SIGQUIT. Each worker that
+# recorded writes its own file; koala-merge gives one session per request; each session holds
+# the exact bytes curl sent and got (from curl --trace), the proxied ones one call to sample-svc
+# carrying the request as nginx forwards it, the static ones the whole file: read back from the
+# file, or kept in memory once read (hk_file.c), and read back again once it changed.
 # Needs nginx-light, curl, redis-server.
 name=rec-nginx
 . tests/cli/svc-env.inc
@@ -70,7 +71,7 @@ http {
 }
 EOF
         rm -f "$n/nginx.pid" "$n/error.log"
-        LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
+        LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" KOALA_LOG_LEVEL=DEBUG \
             /usr/sbin/nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" >"$T/nginx.out" 2>&1 &
         ngx=$!
         pids="$pids $ngx"
@@ -93,9 +94,49 @@ $c --trace "$T/c3.trace" -o "$T/c3a.body" "$url/user/3" --next --max-time 10 -w 
     -o "$T/c3b.body" "$url/user/2000"
 $c --trace "$T/c4.trace" -o "$T/c4.body" "$url/static/blob.bin"
 cmp -s "$T/c4.body" "$n/static/blob.bin" && echo "curl got the whole static file"
+# The recorder keeps a file in memory once unchanged for 2 s (its ctime has whole seconds).
+settled() {
+    [ $(($(date +%s) - $(stat -c %Z "$n/static/blob.bin"))) -ge 3 ]
+}
+wait_until settled || fail "blob.bin: its ctime is in the future"
+# Three GETs of the file on one connection, so one worker serves them all; the file changes
+# before the third. The bytes sent and received are kept, as curl's trace keeps them.
+$py - "$np" "$n/static/blob.bin" "$T" <<'PY'
+import re, socket, sys
+
+port, path, T = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+def answer(s):
+    """One response with a Content-Length, whole."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)\r\ncontent-length: *([0-9]+)", head)
+        if sep and m and len(body) >= int(m.group(1)):
+            return data
+        more = s.recv(65536)
+        if not more:
+            sys.exit("nginx closed the connection")
+        data += more
+
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+sent = got = b""
+for i in (1, 2, 3):
+    if i == 3:  # new bytes, same size: the timestamps move, and nginx's fstat shows it
+        open(path, "r+b").write(bytes(range(256)) * 78)
+    req = b"GET /static/blob.bin?%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (i, port)
+    s.sendall(req)
+    a = answer(s)
+    sent, got = sent + req, got + a
+    print("GET blob.bin?%d on one connection: %s, %s" % (i, a.split(b" ")[1].decode(),
+          "the file as it is" if a.partition(b"\r\n\r\n")[2] == open(path, "rb").read() else "NOT the file"))
+open(T + "/c5.sent", "wb").write(sent)
+open(T + "/c5.got", "wb").write(got)
+PY
 kill -QUIT "$ngx"
 exit_status "$ngx"
 echo "nginx errors: $(grep -cE '\[(error|crit|alert|emerg)\]|exited on signal' "$n/error.log")"
+grep -q 'kept in memory' "$n/error.log" && echo "a worker kept the static file in memory"
 
 echo "# the recording"
 for f in "$T"/rec/*.pb; do
@@ -138,6 +179,8 @@ exchanges = []
 for i in range(1, 5):
     sent, got = curl_trace("%s/c%d.trace" % (T, i))
     exchanges += zip(http_messages(sent), http_messages(got))
+sent, got = (open("%s/c5.%s" % (T, end), "rb").read() for end in ("sent", "got"))
+exchanges += zip(http_messages(sent), http_messages(got))
 ss = sessions(T + "/all.json")
 order = []
 for q, a in exchanges:

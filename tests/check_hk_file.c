@@ -1,0 +1,272 @@
+/* check_hk_file.c - tests of hook/hk_file.c: the contents of sendfile's files, kept by what the
+ * service's fstat said of them, and read back whenever that may not be what was sent. */
+#include "testutil.h"
+#include "hk.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SMALL 20000
+#define BIG (200u << 10)   /* 21 of them hold more than the 4 MiB kept */
+#define BIGS 21
+
+/* Files made once, before the suite runs, and left alone for more than 2 s: settled. */
+static char dir[] = "/tmp/koala-check-hk-file.XXXXXX";
+
+static const char *path_of(const char *name)
+{
+    static char buf[4][256];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, 256, "%s/%s", dir, name);
+    return p;
+}
+
+static uint8_t byte_at(size_t i, int seed)
+{
+    return (uint8_t)((i * 7 + 3 + (size_t)seed) % 251);
+}
+
+static void make_file(const char *name, size_t len, int seed)
+{
+    uint8_t *d = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        d[i] = byte_at(i, seed);
+    if (tu_write_file(path_of(name), d, len) != 0)
+        abort();
+    free(d);
+}
+
+/* Open name as the service would (the fd table told by its open wrapper) and fstat it as the
+ * service would (its fstat wrapper). @return the fd. */
+static int open_seen(const char *name)
+{
+    int fd = open(path_of(name), O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    hk_fd_mark(fd, HK_FD_OTHER);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    hk_file_seen(fd, &HK_FILE_KEY(&st));
+    return fd;
+}
+
+static void close_seen(int fd)
+{
+    hk_fd_forget(fd);
+    close(fd);
+}
+
+static hk_file_totals totals(void)
+{
+    hk_file_totals t;
+    hk_file_get_totals(&t);
+    return t;
+}
+
+/* Whether p holds the n bytes of a file made with seed, from start. */
+static bool holds(const uint8_t *p, size_t start, size_t n, int seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != byte_at(start + i, seed))
+            return false;
+    return true;
+}
+
+START_TEST(a_settled_file_is_read_once_then_sent_from_memory)
+{
+    int fd = open_seen("small");
+    hk_file *ref;
+    const uint8_t *p = hk_file_bytes(fd, 0, SMALL, &ref);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(holds(p, 0, SMALL, 1));
+    hk_file_release(ref);
+    hk_file_totals t = totals();
+    ck_assert_uint_eq(t.loaded, 1);
+    ck_assert_uint_eq(t.hits, 0);
+    ck_assert_uint_eq(t.files, 1);
+    ck_assert_uint_eq(t.bytes, SMALL);
+    close_seen(fd);
+
+    /* the next request opens it again: a part of it (a range, a partial send) from memory */
+    fd = open_seen("small");
+    p = hk_file_bytes(fd, 1000, 3000, &ref);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(holds(p, 1000, 3000, 1));
+    hk_file_release(ref);
+    t = totals();
+    ck_assert_uint_eq(t.loaded, 1);
+    ck_assert_uint_eq(t.hits, 1);
+    /* past its end (the file grew after the fstat): read back */
+    ck_assert_ptr_null(hk_file_bytes(fd, SMALL - 10, 11, &ref));
+    ck_assert_ptr_null(ref);
+    ck_assert_ptr_null(hk_file_bytes(fd, -1, 10, &ref));
+    close_seen(fd);
+}
+END_TEST
+
+START_TEST(only_the_fd_of_the_last_fstat_on_this_thread_is_known)
+{
+    int a = open_seen("small"), b = open_seen("other");
+    hk_file *ref;
+    ck_assert_ptr_null(hk_file_bytes(a, 0, 100, &ref)); /* b was fstat'ed last */
+    const uint8_t *p = hk_file_bytes(b, 0, 100, &ref);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(holds(p, 0, 100, 2));
+    hk_file_release(ref);
+    close_seen(a);
+    close_seen(b);
+}
+END_TEST
+
+START_TEST(a_closed_or_reused_fd_is_read_back)
+{
+    int fd = open_seen("small");
+    hk_fd_forget(fd); /* closed ... */
+    hk_fd_mark(fd, HK_FD_OTHER); /* ... and its number opened again, with no fstat since */
+    hk_file *ref;
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
+    close_seen(fd);
+
+    /* an fd the table does not know as an open file is never remembered */
+    fd = open(path_of("small"), O_RDONLY);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    hk_file_seen(fd, &HK_FILE_KEY(&st));
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
+    close(fd);
+    ck_assert_uint_eq(totals().loaded, 0);
+}
+END_TEST
+
+START_TEST(a_file_changed_in_place_is_read_back_until_settled)
+{
+    int fd = open_seen("changing");
+    hk_file *ref;
+    const uint8_t *p = hk_file_bytes(fd, 0, SMALL, &ref);
+    ck_assert_ptr_nonnull(p);
+    hk_file_release(ref);
+    ck_assert_uint_eq(totals().files, 1);
+
+    /* new bytes, same size: its timestamps move, and a change this recent is not kept */
+    uint8_t d[SMALL];
+    for (size_t i = 0; i < SMALL; i++)
+        d[i] = byte_at(i, 9);
+    ck_assert_int_eq(pwrite(fd, d, SMALL, 0), SMALL);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    hk_file_seen(fd, &HK_FILE_KEY(&st));
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, SMALL, &ref));
+    hk_file_totals t = totals();
+    ck_assert_uint_eq(t.files, 0); /* the old contents are gone */
+    ck_assert_uint_eq(t.loaded, 1);
+    close_seen(fd);
+}
+END_TEST
+
+START_TEST(new_large_and_empty_files_are_not_kept)
+{
+    make_file("fresh", 100, 3);
+    int fd = open_seen("fresh");
+    hk_file *ref;
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
+    close_seen(fd);
+    fd = open_seen("large");
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
+    close_seen(fd);
+    fd = open_seen("empty");
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, 0, &ref));
+    close_seen(fd);
+    ck_assert_uint_eq(totals().loaded, 0);
+}
+END_TEST
+
+START_TEST(memory_is_bounded_and_a_file_held_outlives_its_eviction)
+{
+    int fd = open_seen("big0");
+    hk_file *held;
+    const uint8_t *first = hk_file_bytes(fd, 0, BIG, &held);
+    ck_assert_ptr_nonnull(first);
+    close_seen(fd);
+    for (int i = 1; i < BIGS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "big%d", i);
+        fd = open_seen(name);
+        hk_file *ref;
+        const uint8_t *p = hk_file_bytes(fd, BIG - 1, 1, &ref);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(*p, byte_at(BIG - 1, 10 + i));
+        hk_file_release(ref);
+        close_seen(fd);
+        hk_file_totals t = totals();
+        ck_assert_uint_le(t.bytes, 4u << 20);
+        ck_assert_uint_le(t.files, 64);
+    }
+    hk_file_totals t = totals();
+    ck_assert_uint_eq(t.loaded, BIGS);
+    ck_assert_uint_lt(t.files, BIGS);
+    /* big0 went first, and is still whole for the reader that holds it (ASan would say) */
+    ck_assert(holds(first, 0, BIG, 10));
+    hk_file_release(held);
+}
+END_TEST
+
+static void *fstat_small(void *arg)
+{
+    (void)arg;
+    int fd = open_seen("small");
+    return (void *)(intptr_t)fd;
+}
+
+START_TEST(another_threads_fstat_is_its_own)
+{
+    pthread_t t;
+    void *fd;
+    ck_assert_int_eq(pthread_create(&t, NULL, fstat_small, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, &fd), 0);
+    hk_file *ref;
+    ck_assert_ptr_null(hk_file_bytes((int)(intptr_t)fd, 0, 100, &ref));
+    close_seen((int)(intptr_t)fd);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("hk_file");
+    TCase *tc = tcase_create("hk_file");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_settled_file_is_read_once_then_sent_from_memory);
+    tcase_add_test(tc, only_the_fd_of_the_last_fstat_on_this_thread_is_known);
+    tcase_add_test(tc, a_closed_or_reused_fd_is_read_back);
+    tcase_add_test(tc, a_file_changed_in_place_is_read_back_until_settled);
+    tcase_add_test(tc, new_large_and_empty_files_are_not_kept);
+    tcase_add_test(tc, memory_is_bounded_and_a_file_held_outlives_its_eviction);
+    tcase_add_test(tc, another_threads_fstat_is_its_own);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 2;
+    make_file("small", SMALL, 1);
+    make_file("other", SMALL, 2);
+    make_file("changing", SMALL, 1);
+    make_file("large", (256u << 10) + 1, 4);
+    make_file("empty", 0, 5);
+    for (int i = 0; i < BIGS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "big%d", i);
+        make_file(name, BIG, 10 + i);
+    }
+    usleep(2100 * 1000); /* settled: unchanged for more than 2 s */
+    int rc = tu_run(suite());
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? rc : 2;
+}

@@ -366,6 +366,10 @@ int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cn
 /* The event at *off, which moves past it; its pointers point into b, valid while b is
  * unchanged. @return false past the last one. */
 bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);
+/* Ask the processor for the next events' room (next, room bytes of it) ready to be written, a
+ * hint that never faults: the collector, on another core, last read that memory, and a store to
+ * a line another core holds stalls the unlock that follows it, where a prefetch does not. */
+void hk_events_prepare(const uint8_t *next, size_t room);
 
 /* ------------------------------------------------------------------ replay */
 

@@ -494,7 +494,10 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
         note(&sl->now, &ev);
         int err = hk_events_put(&sl->pend, &ev, iov, cnt);
         size_t queued = sl->pend.len;
+        const uint8_t *next = (const uint8_t *)sl->pend.data + queued;
+        size_t room = sl->pend.cap - queued;
         pthread_mutex_unlock(&sl->qlock);
+        hk_events_prepare(next, room);
         if (err == KL_OK) {
             if (queued >= FULL_BYTES) {
                 pthread_mutex_lock(&sl->lock);

@@ -156,4 +156,96 @@ BENCH_FN void bench_make_file(const char *path, uint64_t content, uint64_t seed,
         bench_die("%s: %s", path, strerror(errno));
 }
 
+/* ------------------------------------------------ benchmarks of the recorder on one process */
+
+/* This program's path, the recorder next to it ($B/lib/libkoala-recorder.so for
+ * $B/bench/NAME), and a new directory for what it records, named after bench_name. */
+BENCH_FN void bench_recorder_setup(char self[4096], char so[4200], char rec_dir[4096])
+{
+    ssize_t n = readlink("/proc/self/exe", self, 4095);
+    if (n <= 0)
+        bench_die("/proc/self/exe: %s", strerror(errno));
+    self[n] = 0;
+    const char *slash = strrchr(self, '/');
+    snprintf(so, 4200, "%.*s/../lib/libkoala-recorder.so", (int)(slash - self), self);
+    if (access(so, R_OK) != 0)
+        bench_die("%s: %s (make hook)", so, strerror(errno));
+    snprintf(rec_dir, 4096, "%s/koala-%s.XXXXXX", bench_scratch_dir(), bench_name);
+    if (!mkdtemp(rec_dir))
+        bench_die("%s: %s", rec_dir, strerror(errno));
+}
+
+/* The end of a --loop child: prints "V1 V2 THREADS MAPPED", its two figures, its thread count
+ * (the recorder's writer and collector threads show that recording is on) and whether the
+ * recorder is mapped. */
+BENCH_FN void bench_loop_print(double v1, double v2)
+{
+    int threads = 0;
+    bool mapped = false;
+    char line[4608];
+    FILE *maps = fopen("/proc/self/maps", "r");
+    while (maps && fgets(line, sizeof line, maps))
+        mapped = mapped || strstr(line, "/libkoala-recorder.so") != NULL;
+    if (maps)
+        fclose(maps);
+    FILE *st = fopen("/proc/self/status", "r");
+    while (st && fgets(line, sizeof line, st))
+        sscanf(line, "Threads: %d", &threads);
+    if (st)
+        fclose(st);
+    printf("%.6g %.6g %d %d\n", v1, v2, threads, mapped);
+}
+
+/* Run "self --loop", under LD_PRELOAD=so with KOALA_RECORD_TO_DIR=rec_dir when hooked, else
+ * without either, and read back the two figures it printed (bench_loop_print). Stops unless
+ * the recorder was loaded, and recording, exactly when hooked. */
+BENCH_FN void bench_loop_child(const char *self, const char *so, const char *rec_dir, bool hooked,
+                               double *v1, double *v2)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        bench_die("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        if (hooked) {
+            setenv("LD_PRELOAD", so, 1);
+            setenv("KOALA_RECORD_TO_DIR", rec_dir, 1);
+        } else {
+            unsetenv("LD_PRELOAD");
+            unsetenv("KOALA_RECORD_TO_DIR");
+        }
+        execl(self, self, "--loop", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char out[256] = "";
+    size_t got = 0;
+    for (ssize_t n; got < sizeof out - 1 && (n = read(p[0], out + got, sizeof out - 1 - got)) > 0;)
+        got += (size_t)n;
+    close(p[0]);
+    out[got] = 0;
+    int status, threads = 0, mapped = -1;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        sscanf(out, "%lf %lf %d %d", v1, v2, &threads, &mapped) != 4)
+        bench_die("%s --loop%s failed", self, hooked ? " under the recorder" : "");
+    if (mapped != hooked || (hooked && threads < 2))
+        bench_die("%s --loop: recorder %s, %d threads: not the run it should be", self,
+                  mapped ? "loaded" : "not loaded", threads);
+}
+
+/* Seconds of CPU used by the whole process, the recorder's threads included: unlike the wall
+ * clock, it does not count time the machine gave to other processes. */
+BENCH_FN double bench_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 #endif

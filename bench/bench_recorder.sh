@@ -6,9 +6,16 @@
 # and p99 latency over one connection, where nothing queues, so that it shows the time the
 # recorder adds to a request. Each figure takes the best run (other work on the machine only
 # slows runs down); the service's CPU time per request, over every run, is shown beside it.
-# Prints the figure lines; exits 1 when a service cannot be run. bench/run.sh runs it with B set
-# (default build). Needs wrk, redis-server, python3, nginx (nginx-light) and curl: make deps.
+# Prints the figure lines; exits 1 when a service cannot be run. The arguments choose parts (svc,
+# witch, nginx), all by default. bench/run.sh runs it with B set (default build). Needs wrk, redis-server, python3, nginx (nginx-light) and curl: make deps.
 set -u
+parts=${*:-svc witch nginx}
+for part in $parts; do
+    case $part in
+    svc | witch | nginx) ;;
+    *) echo "bench_recorder: no part \"$part\" (svc, witch, nginx)" >&2; exit 2 ;;
+    esac
+done
 B=${B:-build}
 case $B in /*) ;; *) B=$(pwd)/$B ;; esac
 so=$B/lib/libkoala-recorder.so
@@ -263,7 +270,11 @@ nginx_part() {
     cleanup_part
 }
 
-sample_svc
-witch_part
-nginx_part
+for part in $parts; do
+    case $part in
+    svc) sample_svc ;;
+    witch) witch_part ;;
+    nginx) nginx_part ;;
+    esac
+done
 exit $status

@@ -7,7 +7,8 @@
 # recorder adds to a request. Each figure takes the best run (other work on the machine only
 # slows runs down); the service's CPU time per request, over every run, is shown beside it.
 # Prints the figure lines; exits 1 when a service cannot be run. The arguments choose parts (svc,
-# witch, nginx), all by default. bench/run.sh runs it with B set (default build). Needs wrk, redis-server, python3, nginx (nginx-light) and curl: make deps.
+# witch, nginx), all by default. bench/run.sh runs it with B set (default build). Needs wrk,
+# redis-server, python3, nginx (nginx-light) and curl: make deps.
 set -u
 parts=${*:-svc witch nginx}
 for part in $parts; do

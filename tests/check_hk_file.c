@@ -42,16 +42,22 @@ static void make_file(const char *name, size_t len, int seed)
     free(d);
 }
 
-/* Open name as the service would (the fd table told by its open wrapper) and fstat it as the
- * service would (its fstat wrapper). @return the fd. */
+/* fstat fd as the service would: its wrapper tells hk_file.c. */
+static void fstat_seen(int fd)
+{
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    hk_file_seen(fd, &HK_FILE_KEY(&st));
+}
+
+/* Open name as the service would (the fd table told by its open wrapper) and fstat it.
+ * @return the fd. */
 static int open_seen(const char *name)
 {
     int fd = open(path_of(name), O_RDWR);
     ck_assert_int_ge(fd, 0);
     hk_fd_mark(fd, HK_FD_OTHER);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    hk_file_seen(fd, &HK_FILE_KEY(&st));
+    fstat_seen(fd);
     return fd;
 }
 
@@ -134,9 +140,7 @@ START_TEST(a_closed_or_reused_fd_is_read_back)
 
     /* an fd the table does not know as an open file is never remembered */
     fd = open(path_of("small"), O_RDONLY);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    hk_file_seen(fd, &HK_FILE_KEY(&st));
+    fstat_seen(fd);
     ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
     close(fd);
     ck_assert_uint_eq(totals().loaded, 0);
@@ -157,9 +161,7 @@ START_TEST(a_file_changed_in_place_is_read_back_until_settled)
     for (size_t i = 0; i < SMALL; i++)
         d[i] = byte_at(i, 9);
     ck_assert_int_eq(pwrite(fd, d, SMALL, 0), SMALL);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    hk_file_seen(fd, &HK_FILE_KEY(&st));
+    fstat_seen(fd);
     ck_assert_ptr_null(hk_file_bytes(fd, 0, SMALL, &ref));
     hk_file_totals t = totals();
     ck_assert_uint_eq(t.files, 0); /* the old contents are gone */
@@ -171,16 +173,13 @@ END_TEST
 START_TEST(new_large_and_empty_files_are_not_kept)
 {
     make_file("fresh", 100, 3);
-    int fd = open_seen("fresh");
-    hk_file *ref;
-    ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
-    close_seen(fd);
-    fd = open_seen("large");
-    ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
-    close_seen(fd);
-    fd = open_seen("empty");
-    ck_assert_ptr_null(hk_file_bytes(fd, 0, 0, &ref));
-    close_seen(fd);
+    static const char *const names[] = {"fresh", "large", "empty"};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = open_seen(names[i]);
+        hk_file *ref;
+        ck_assert_ptr_null(hk_file_bytes(fd, 0, i < 2 ? 100 : 0, &ref));
+        close_seen(fd);
+    }
     ck_assert_uint_eq(totals().loaded, 0);
 }
 END_TEST

@@ -420,6 +420,12 @@ static void witch_state(kl_buf *b)
     member_int(b, "sessions_failed", (long long)rt.failed);
     member_int(b, "matches_made", (long long)rt.matched);
     member_int(b, "matches_missed", (long long)rt.missed);
+    hk_file_totals ft;
+    hk_file_get_totals(&ft);
+    member_int(b, "sendfile_from_memory", (long long)ft.hits);
+    member_int(b, "sendfile_files_read", (long long)ft.loaded);
+    member_int(b, "sendfile_files_kept", (long long)ft.files);
+    member_int(b, "sendfile_bytes_kept", (long long)ft.bytes);
     kl_buf_printf(b, "},");
     config(b);
     kl_buf_append(b, "}", 1);

@@ -132,7 +132,10 @@ START_TEST(the_state_holds_what_its_sources_and_the_configuration_say)
     ck_assert_int_eq(json_integer_value(json_object_get(t, "id")), 4242);
     json_t *p = json_array_get(json_object_get(st, "sessions_in_progress"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(p, "peer")), "10.0.0.7:5123");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(st, "counters"), "sessions_built")), 17);
+    json_t *k = json_object_get(st, "counters");
+    ck_assert_int_eq(json_integer_value(json_object_get(k, "sessions_built")), 17);
+    ck_assert(json_is_integer(json_object_get(k, "sendfile_from_memory")));
+    ck_assert(json_is_integer(json_object_get(k, "sendfile_bytes_kept")));
     json_t *cfg = json_object_get(st, "config");
     char want[32];
     snprintf(want, sizeof want, "127.0.0.1:%d", port);

@@ -202,16 +202,22 @@ typedef struct hk_fd_entry {
 } hk_fd_entry;
 extern _Atomic(hk_fd_entry *) hk_fd_chunks[HK_FD_MAX / HK_FD_CHUNK];
 
+/* fd's entry, or NULL when its chunk was never allocated or fd is out of range: lock-free, no
+ * call. */
+static inline hk_fd_entry *hk_fd_entry_of(int fd)
+{
+    if (fd < 0 || fd >= HK_FD_MAX)
+        return NULL;
+    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
+    return c ? &c[fd % HK_FD_CHUNK] : NULL;
+}
 /* The kind of fd: lock-free, no call. */
 static inline hk_fd_kind hk_fd_kind_of(int fd)
 {
     if (fd >= HK_FD_MAX)
         return HK_FD_OTHER;
-    if (fd < 0)
-        return HK_FD_UNKNOWN;
-    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
-    return c ? (hk_fd_kind)atomic_load_explicit(&c[fd % HK_FD_CHUNK].kind, memory_order_acquire)
-             : HK_FD_UNKNOWN;
+    hk_fd_entry *e = hk_fd_entry_of(fd);
+    return e ? (hk_fd_kind)atomic_load_explicit(&e->kind, memory_order_acquire) : HK_FD_UNKNOWN;
 }
 /* Whether bytes are counted per fd: only while a witch may show them (not with
  * KOALA_WITCH_ADDR=off, nor in a process where another one serves). */
@@ -220,21 +226,16 @@ extern atomic_bool hk_fd_counting;
  * atomic add on the entry the call read its kind from. */
 static inline void hk_fd_count(int fd, size_t n, bool sent)
 {
-    if (!atomic_load_explicit(&hk_fd_counting, memory_order_relaxed) || fd < 0 || fd >= HK_FD_MAX)
-        return;
-    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
-    if (c)
-        atomic_fetch_add_explicit(sent ? &c[fd % HK_FD_CHUNK].bytes_out : &c[fd % HK_FD_CHUNK].bytes_in, n,
-                                  memory_order_relaxed);
+    hk_fd_entry *e;
+    if (atomic_load_explicit(&hk_fd_counting, memory_order_relaxed) && (e = hk_fd_entry_of(fd)))
+        atomic_fetch_add_explicit(sent ? &e->bytes_out : &e->bytes_in, n, memory_order_relaxed);
 }
 /* fd's generation in the table, which changes whenever what it names changes (a close, an open,
  * a dup onto it): lock-free, no call. 0 when the table has never known fd. */
 static inline unsigned hk_fd_gen(int fd)
 {
-    if (fd < 0 || fd >= HK_FD_MAX)
-        return 0;
-    hk_fd_entry *c = atomic_load_explicit(&hk_fd_chunks[fd / HK_FD_CHUNK], memory_order_acquire);
-    return c ? atomic_load_explicit(&c[fd % HK_FD_CHUNK].gen, memory_order_acquire) : 0;
+    hk_fd_entry *e = hk_fd_entry_of(fd);
+    return e ? atomic_load_explicit(&e->gen, memory_order_acquire) : 0;
 }
 /* What the witch shows of an fd. */
 typedef struct hk_fd_stat {
@@ -299,7 +300,9 @@ typedef struct hk_file hk_file;
  * unchanged for 2 s, read whole now and kept (up to 4 MiB per process).
  * @return them, held by *ref until hk_file_release(*ref); NULL when fd must be read back. */
 const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref);
+/* Done with the bytes hk_file_bytes() gave: they may be freed once no longer kept. */
 void hk_file_release(hk_file *ref);
+/* What hk_file.c has done since start, for the witch. */
 typedef struct hk_file_totals {
     uint64_t hits;                /* sendfiles answered from memory */
     uint64_t loaded;              /* files read whole and kept */

@@ -36,24 +36,22 @@ atomic_bool hk_fd_counting;
 /* The entry of fd, allocating its chunk when create is true; NULL when out of range. */
 static entry *slot(int fd, bool create)
 {
-    if (fd < 0 || fd >= HK_FD_MAX)
+    entry *e = hk_fd_entry_of(fd);
+    if (e || !create || fd < 0 || fd >= HK_FD_MAX)
+        return e;
+    entry *fresh = calloc(CHUNK, sizeof *fresh), *c = NULL;
+    if (!fresh)
         return NULL;
-    entry *c = atomic_load_explicit(&hk_fd_chunks[fd / CHUNK], memory_order_acquire);
-    if (!c && create) {
-        entry *fresh = calloc(CHUNK, sizeof *fresh);
-        if (!fresh)
-            return NULL;
+    for (int i = 0; i < CHUNK; i++)
+        pthread_mutex_init(&fresh[i].lock, NULL);
+    if (atomic_compare_exchange_strong(&hk_fd_chunks[fd / CHUNK], &c, fresh)) {
+        c = fresh;
+    } else {
         for (int i = 0; i < CHUNK; i++)
-            pthread_mutex_init(&fresh[i].lock, NULL);
-        if (atomic_compare_exchange_strong(&hk_fd_chunks[fd / CHUNK], &c, fresh)) {
-            c = fresh;
-        } else {
-            for (int i = 0; i < CHUNK; i++)
-                pthread_mutex_destroy(&fresh[i].lock);
-            free(fresh); /* another thread won; c holds its chunk */
-        }
+            pthread_mutex_destroy(&fresh[i].lock);
+        free(fresh); /* another thread won; c holds its chunk */
     }
-    return c ? &c[fd % CHUNK] : NULL;
+    return &c[fd % CHUNK];
 }
 
 bool hk_fd_get(int fd, hk_fd_info *out)

@@ -11,7 +11,6 @@
 #include "hk.h"
 
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #define FILE_MAX (256u << 10)     /* larger files are read back each time */
 #define KEEP_BYTES (4u << 20)     /* the contents kept, per process */
@@ -139,9 +138,11 @@ static void keep(hk_file *f)
     fc.totals.files++;
 }
 
-/* Read the file fd whose fstat said k, whole, and keep it when it is the same file after the
- * read. @return it with a reference for the caller, or NULL: too large, not settled, changed
- * while read, or out of memory. */
+/* Read the file fd whose fstat said k, whole, and keep it. A change between that fstat and the
+ * read gives the file new times (it had settled), so no later fstat names these bytes: they
+ * can only stand for the send that asked, which the read-back would have raced the same way.
+ * @return it with a reference for the caller, or NULL: too large, not settled, shorter than
+ * k says, or out of memory. */
 static hk_file *load(int fd, const hk_file_key *k)
 {
     int64_t settled = hk_now_ns(CLOCK_REALTIME) - SETTLED_NS;
@@ -156,8 +157,7 @@ static hk_file *load(int fd, const hk_file_key *k)
     for (ssize_t got; done < k->size; done += (size_t)got)
         if ((got = pread(fd, f->data + done, k->size - done, (off_t)done)) <= 0)
             break;
-    struct stat now;
-    if (done != k->size || REAL(fstat)(fd, &now) != 0 || !same(&HK_FILE_KEY(&now), k)) {
+    if (done != k->size) {
         free(f);
         return NULL;
     }
@@ -185,8 +185,8 @@ void hk_file_seen(int fd, const hk_file_key *k)
 const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref)
 {
     *ref = NULL;
-    if (seen.fd != fd || hk_fd_kind_of(fd) != HK_FD_OTHER || seen.gen != hk_fd_gen(fd) ||
-        start < 0 || (uint64_t)start + n > seen.key.size)
+    /* the same generation: still the file it was at the fstat (any change moves it) */
+    if (seen.fd != fd || seen.gen != hk_fd_gen(fd) || start < 0 || (uint64_t)start + n > seen.key.size)
         return NULL;
     pthread_mutex_lock(&fc.lock);
     hk_file *f = find(&seen.key);

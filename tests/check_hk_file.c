@@ -15,17 +15,8 @@
 #define BIG (200u << 10)   /* 21 of them hold more than the 4 MiB kept */
 #define BIGS 21
 
-/* Files made once, before the suite runs, and left alone for more than 2 s: settled. */
-static char dir[] = "/tmp/koala-check-hk-file.XXXXXX";
-
-static const char *path_of(const char *name)
-{
-    static char buf[4][256];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
-}
+/* The files are made once, in tu_tmpdir() before the suite runs, and left alone for more than
+ * 2 s: settled. */
 
 static uint8_t byte_at(size_t i, int seed)
 {
@@ -37,7 +28,7 @@ static void make_file(const char *name, size_t len, int seed)
     uint8_t *d = malloc(len);
     for (size_t i = 0; i < len; i++)
         d[i] = byte_at(i, seed);
-    if (tu_write_file(path_of(name), d, len) != 0)
+    if (tu_write_file(tu_path(name), d, len) != 0)
         abort();
     free(d);
 }
@@ -54,7 +45,7 @@ static void fstat_seen(int fd)
  * @return the fd. */
 static int open_seen(const char *name)
 {
-    int fd = open(path_of(name), O_RDWR);
+    int fd = open(tu_path(name), O_RDWR);
     ck_assert_int_ge(fd, 0);
     hk_fd_mark(fd, HK_FD_OTHER);
     fstat_seen(fd);
@@ -139,7 +130,7 @@ START_TEST(a_closed_or_reused_fd_is_read_back)
     close_seen(fd);
 
     /* an fd the table does not know as an open file is never remembered */
-    fd = open(path_of("small"), O_RDONLY);
+    fd = open(tu_path("small"), O_RDONLY);
     fstat_seen(fd);
     ck_assert_ptr_null(hk_file_bytes(fd, 0, 100, &ref));
     close(fd);
@@ -251,8 +242,6 @@ static Suite *suite(void)
 
 int main(void)
 {
-    if (!mkdtemp(dir))
-        return 2;
     make_file("small", SMALL, 1);
     make_file("other", SMALL, 2);
     make_file("changing", SMALL, 1);
@@ -264,8 +253,5 @@ int main(void)
         make_file(name, BIG, 10 + i);
     }
     usleep(2100 * 1000); /* settled: unchanged for more than 2 s */
-    int rc = tu_run(suite());
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? rc : 2;
+    return tu_run(suite());
 }

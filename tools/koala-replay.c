@@ -663,17 +663,15 @@ static void parse_to(replay *r, const char *text)
     if (a.family == AF_INET6 && memcmp(a.ip, zeros, 16) == 0)
         a.ip[15] = 1;
     kl_addr_format(&a, r->to, sizeof r->to);
-    /* kl_addr_to_sockaddr takes a zone by number: an interface's name is looked up here. */
-    if (a.zone[0]) {
-        char *end;
-        unsigned long id = strtoul(a.zone, &end, 10);
-        unsigned scope = *end ? if_nametoindex(a.zone) : (unsigned)id;
+    /* kl_addr_to_sockaddr refuses a non-empty address only for a zone that is not a number:
+     * that is an interface's name, whose number is looked up here. */
+    if (kl_addr_to_sockaddr(&a, &r->sa, &r->salen) != KL_OK) {
+        unsigned scope = if_nametoindex(a.zone);
         if (!scope)
             tool_usage_error("--to: '%s': no network interface '%s'", text, a.zone);
         snprintf(a.zone, sizeof a.zone, "%u", scope);
+        kl_addr_to_sockaddr(&a, &r->sa, &r->salen);
     }
-    if (kl_addr_to_sockaddr(&a, &r->sa, &r->salen) != KL_OK)
-        tool_usage_error("--to: '%s' is not ip:port, [ipv6]:port or :port", text);
 }
 
 static void parse_options(replay *r, int argc, char **argv)

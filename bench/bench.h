@@ -239,12 +239,13 @@ BENCH_FN void bench_loop_child(const char *self, const char *so, const char *rec
                   mapped ? "loaded" : "not loaded", threads);
 }
 
-/* Seconds of CPU used by the whole process, the recorder's threads included: unlike the wall
- * clock, it does not count time the machine gave to other processes. */
-BENCH_FN double bench_cpu_now(void)
+/* Seconds of CPU on clock: CLOCK_PROCESS_CPUTIME_ID for the whole process, the recorder's
+ * threads included; unlike the wall clock, it does not count time the machine gave to other
+ * processes. */
+BENCH_FN double bench_cpu_now(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 

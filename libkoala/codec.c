@@ -525,15 +525,9 @@ static bool d_str(dec *d, const field *f, const char **s)
         *s = NULL;
         return true;
     }
-    char *c = kli_alloc(d->m, f->len + 1);
-    if (!c) {
+    if (!(*s = kli_strndup(d->m, f->data, f->len)))
         d->err = KL_ERR_NOMEM;
-        return false;
-    }
-    memcpy(c, f->data, f->len);
-    c[f->len] = '\0';
-    *s = c;
-    return true;
+    return *s != NULL;
 }
 
 static bool d_int(dec *d, const field *f, int64_t *v)

@@ -117,13 +117,7 @@ static int get_text_into(imp *im, kli_mem *mem, const kli_jval *v, const char **
         return KL_ERR_NOMEM;
     if (memchr(s, '\0', n))
         return fail(im, v->raw, "a text field cannot hold the character U+0000");
-    char *t = kli_alloc(mem, n + 1);
-    if (!t)
-        return KL_ERR_NOMEM;
-    memcpy(t, s, n);
-    t[n] = '\0';
-    *out = t;
-    return KL_OK;
+    return (*out = kli_strndup(mem, s, n)) ? KL_OK : KL_ERR_NOMEM;
 }
 
 static int get_text(imp *im, const kli_jval *v, const char **out)

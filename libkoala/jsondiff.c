@@ -113,23 +113,11 @@ static bool listed(const char *const *list, size_t n, const char *s, size_t len)
     return false;
 }
 
-/* A NUL-terminated copy of s[0..len) in m, NULL when out of memory. */
-static char *copy_str(kli_mem *m, const void *s, size_t len)
-{
-    char *c = kli_alloc(m, len + 1);
-    if (c) {
-        if (len)
-            memcpy(c, s, len);
-        c[len] = '\0';
-    }
-    return c;
-}
-
 /* Append a copy of s to a public list of *n strings, and count it. */
 static int push_str(kli_mem *m, const char *const **list, size_t *n, const char *s, size_t len)
 {
     const char **l = kli_grow(m, *list, *n, sizeof *l);
-    char *copy = copy_str(m, s, len);
+    char *copy = kli_strndup(m, s, len);
     if (!l || !copy)
         return KL_ERR_NOMEM;
     l[(*n)++] = copy;
@@ -585,7 +573,7 @@ static int write_compact(kl_buf *b, const kli_jval *v)
 /* A NUL-terminated copy of text in the list's memory, NULL for a NULL text. */
 static int dup_text(kl_diff_list *l, const void *text, size_t len, const char **out)
 {
-    *out = text ? copy_str(l->mem, text, len) : NULL;
+    *out = text ? kli_strndup(l->mem, text, len) : NULL;
     return text && !*out ? KL_ERR_NOMEM : KL_OK;
 }
 

@@ -43,6 +43,9 @@ void *kli_alloc(kli_mem *m, size_t n);
 void *kli_zalloc(kli_mem *m, size_t n);
 void *kli_memdup(kli_mem *m, const void *p, size_t n);
 char *kli_strdup(kli_mem *m, const char *s);
+/* s[0..n) copied whole and NUL-terminated (unlike strndup, a NUL inside does not stop it);
+ * NULL when out of memory. */
+char *kli_strndup(kli_mem *m, const void *s, size_t n);
 /* Capacity of an arena array of n elements: arrays grow by doubling, and this rule lets
  * owners append without storing a capacity. */
 size_t kli_cap(size_t n);

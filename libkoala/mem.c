@@ -120,6 +120,17 @@ char *kli_strdup(kli_mem *m, const char *s)
     return kli_memdup(m, s, strlen(s) + 1);
 }
 
+char *kli_strndup(kli_mem *m, const void *s, size_t n)
+{
+    char *d = kli_alloc(m, n + 1);
+    if (d) {
+        if (n)
+            memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
 size_t kli_cap(size_t n)
 {
     size_t cap = 4;

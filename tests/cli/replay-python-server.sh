@@ -6,12 +6,10 @@
 # service's clock reads as at recording time), and come out in input order.
 name=replay-python-server
 . tests/cli/proc.inc
-. tests/cli/preload.inc # the recorder's $preload; the replayer's follows
-rp_so="$B/lib/libkoala-replayer.so"
-[ -f "$rp_so" ] || fail "$rp_so not built"
-rp_preload="$rp_so"
-asan=$(ldd "$rp_so" | sed -n 's/^[[:space:]]*libasan[^ ]* => \([^ ]*\) .*/\1/p')
-[ -z "$asan" ] || rp_preload="$asan $rp_so"
+. tests/cli/preload.inc
+recorder=$preload
+hook=libkoala-replayer
+. tests/cli/preload.inc
 py=/usr/bin/python3 # the interpreter itself: a wrapper script would be preloaded too
 
 mkdir "$T/www" "$T/rec"
@@ -38,7 +36,7 @@ sys.exit(1)' "$1"
 echo "# recording"
 port=$(free_port)
 # SIGINT, as a user stops http.server; a background job starts with it ignored otherwise.
-env --default-signal=INT LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
+env --default-signal=INT LD_PRELOAD="$recorder" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
     $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$port" >"$T/rec.out" 2>"$T/rec.err" &
 srv=$!
 pids="$pids $srv"
@@ -64,7 +62,7 @@ mv "$T"/rec/*.pb "$T/recorded.pb"
 
 echo "# replaying"
 sut=$(free_port) inbound=$(free_port)
-LD_PRELOAD="$rp_preload" ASAN_OPTIONS=detect_leaks=0 KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
+LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
     KOALA_OUTBOUND_ADDR=":$(free_port)" $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &
 pids="$pids $!"
 wait_port "$sut" && wait_port "$inbound" || fail "the replayer did not start: $(cat "$T/rp.err")"

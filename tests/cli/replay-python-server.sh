@@ -61,9 +61,9 @@ koala-dump --count "$T"/rec/*.pb
 mv "$T"/rec/*.pb "$T/recorded.pb"
 
 echo "# replaying"
-sut=$(free_port) inbound=$(free_port)
+sut=$(free_port) inbound=$(free_port) outbound=$(free_port)
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
-    KOALA_OUTBOUND_ADDR=":$(free_port)" $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &
+    KOALA_OUTBOUND_ADDR=":$outbound" $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &
 pids="$pids $!"
 wait_port "$sut" && wait_port "$inbound" || fail "the replayer did not start: $(cat "$T/rp.err")"
 # The summary without its timings.

@@ -121,7 +121,7 @@ static double run(files *f, pass what)
     return t;
 }
 
-/* koala-dump -w OUT DIR as a child: the whole conversion. @return seconds, or -1. */
+/* koala-dump -w OUT DIR as a child: the whole conversion. @return seconds. */
 static double run_dump(const char *dump, const char *dir, const char *out)
 {
     char *const argv[] = {(char *)dump, (char *)"-w", (char *)out, (char *)dir, NULL};

@@ -1,6 +1,5 @@
 /* bench_merge.c - koala-merge of 8 inputs totalling 1 GiB of sessions: its peak RSS, and its
  * throughput against reading the same inputs. */
-
 #include "bench.h"
 
 #define INPUTS 8

@@ -17,9 +17,12 @@ svc_port_of() {
 }
 
 # A loopback TCP port free a moment ago (a server that cannot bind it says so).
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+free_port() (
+    # never under a preload: in "LD_PRELOAD=... PORT=$(free_port) cmd", shells export the
+    # assignments before it to this function
+    unset LD_PRELOAD
+    exec python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+)
 
 # redis-server in directory $1, no persistence; sets rp.
 start_redis() {

@@ -179,18 +179,14 @@ static bool load_replays(const char *path, replays *r)
 
 /* ------------------------------------------------------------------ output */
 
-static void put(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(report *r, const char *fmt, ...)
+static void must(int rc)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    char line[1024];
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (kl_buf_append(&r->out, line, strlen(line)) != KL_OK)
+    if (rc != KL_OK)
         tool_die("out of memory");
 }
+
+/* Append printf text to the report, whatever its length: a line of a diff can be long. */
+#define put(r, ...) must(kl_buf_printf(&(r)->out, __VA_ARGS__))
 
 /* Append s as a JSON string. */
 static void put_json_str(report *r, const char *s, size_t len)
@@ -262,12 +258,6 @@ static void bytes_diff(kl_bytes a, kl_bytes b, kl_buf *out)
     if (rc == KL_ERR_TOOBIG)
         rc = kl_buf_printf(out, "more than %d lines differ (%zu bytes recorded, %zu replayed)\n",
                            DIFF_MAX_LINES, a.len, b.len);
-    if (rc != KL_OK)
-        tool_die("out of memory");
-}
-
-static void must(int rc)
-{
     if (rc != KL_OK)
         tool_die("out of memory");
 }

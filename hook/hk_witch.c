@@ -547,9 +547,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             }
         }
     }
-    kl_buf b = {0};
-    unsigned status = 200;
-    const char *type = "application/json; charset=utf-8";
     if (strcmp(url, "/witch") == 0 || strcmp(url, "/") == 0) {
         struct MHD_Response *resp = hk_mhd.create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!resp)
@@ -559,10 +556,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         hk_mhd.destroy_response(resp);
         return rc;
     }
-    if (strcmp(url, "/witch/") == 0) {
-        kl_buf_append(&b, witch_page, sizeof witch_page - 1);
-        type = "text/html; charset=utf-8";
-    } else if (strcmp(url, "/witch/state") == 0)
+    if (strcmp(url, "/witch/") == 0)
+        return hk_mhd_answer(c, 200, "text/html; charset=utf-8", witch_page, sizeof witch_page - 1);
+    kl_buf b = {0};
+    unsigned status = 200;
+    if (strcmp(url, "/witch/state") == 0)
         witch_state(&b);
     else if (strcmp(url, "/witch/events") == 0)
         events(q, &b);
@@ -570,7 +568,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         status = sessions(c, &b);
     else
         return plain(c, 404, "the witch knows /witch/, /witch/state, /witch/events and /witch/sessions\n");
-    enum MHD_Result rc = hk_mhd_answer(c, status, type, b.data, b.len);
+    enum MHD_Result rc = hk_mhd_answer(c, status, "application/json; charset=utf-8", b.data, b.len);
     kl_buf_free(&b);
     return rc;
 }

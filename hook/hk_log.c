@@ -78,8 +78,7 @@ static void now(struct timespec *ts)
 }
 
 /* A fork while another thread logs must not leave the child's lock held: it is taken around
- * the fork (a leaf: nothing else is locked under it), and the child, whose thread has a new
- * id, starts it afresh. */
+ * the fork (a leaf: nothing else is locked under it), and the child starts it afresh. */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&lg.lock);

@@ -227,7 +227,7 @@ static void *replay_main(void *arg)
     hk_mhd.resume_connection(j->conn);
     /* libmicrohttpd's own wake-up of an external event loop is not there in every mode. */
     hk_mhd_wake(&in.server);
-    /* Once answered: the witch's thread, in the idle class, may hold its lock a while. */
+    /* Once answered: a page's request holds the witch's lock while it writes out the sessions. */
     hk_witch_keep_replayed(out);
     return NULL;
 }

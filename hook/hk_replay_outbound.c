@@ -8,7 +8,6 @@
 #include "hk_mhd.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>

@@ -497,7 +497,7 @@ kl_reader *tool_input_open(const char *path, bool *damaged)
             r = NULL;
         }
     }
-    if (damaged && im.damaged)
+    if (im.damaged)
         *damaged = true;
     for (size_t i = 0; i < im.n; i++)
         free(im.recs[i].id);

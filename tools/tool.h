@@ -62,7 +62,7 @@ void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
  * order of the sessions (then id). In a directory, files whose content starts so or whose name
  * is a session id ("<ns>-<thread>") are session files; others (README, dot files, .pb files,
  * subdirectories) are skipped. A session file that does not import is named in a warning with
- * the JSON path at fault, *damaged is set (may be NULL) and the others are read. JSON sessions
+ * the JSON path at fault, *damaged is set and the others are read. JSON sessions
  * are held in memory (as their .pb records) until tool_reader_close().
  * @return the reader, to close with tool_reader_close(); or NULL after a warning "NAME: name:
  *         why": the caller notes the trouble and goes on with its other inputs. */

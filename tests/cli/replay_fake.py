@@ -14,6 +14,7 @@ chunked     the same, chunked (a chunk extension, a trailer)
 continue    an interim "100 Continue" answer first
 calls       ok, with two CallOutbound actions (one matched #3, one unmatched) and recorded
             calls 5 and 7 never used
+changed     ok, but the last letter at least 20 bytes from the response's end in the other case
 error       ok, with one error in the ReplayedSession
 errors      ok, with two errors
 503         503 and a line of text
@@ -49,7 +50,11 @@ def replayed(session, behaviour):
     sid = f.get(1, [b""])[0]
     request = pb_fields(f[12][0]).get(4, [b""])[0] if 12 in f else b""
     response = pb_fields(f[13][0]).get(3, [b""])[0] if 13 in f else b""
-    out = pb_field(1, sid) + pb_field(3, request) + pb_field(4, response) + pb_field(5, response)
+    answered = response
+    if behaviour == "changed":
+        i = max(i for i in range(len(response) - 19) if response[i:i + 1].isalpha())
+        answered = response[:i] + response[i:i + 1].swapcase() + response[i + 1:]
+    out = pb_field(1, sid) + pb_field(3, request) + pb_field(4, response) + pb_field(5, answered)
     if behaviour == "calls":
         for index, matched in (4, 3), (6, -1):
             # ReplayedAction: action = 1 {index = 1, call_outbound = 10 {request = 4}},

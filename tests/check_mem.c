@@ -25,11 +25,27 @@ START_TEST(the_arena_reuses_memory_after_reset)
 }
 END_TEST
 
+START_TEST(strndup_copies_n_bytes_nuls_included_and_ends_them)
+{
+    kli_mem *m = kli_mem_new();
+    char *d = kli_strndup(m, "ab\0cdef", 5);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_mem_eq(d, "ab\0cd\0", 6);
+    char *e = kli_strndup(m, NULL, 0); /* no bytes: "" */
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e, "");
+    d = kli_strndup(m, "xyz", 2);
+    ck_assert_str_eq(d, "xy");
+    kli_mem_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("mem");
     TCase *tc = tcase_create("mem");
     tcase_add_test(tc, the_arena_reuses_memory_after_reset);
+    tcase_add_test(tc, strndup_copies_n_bytes_nuls_included_and_ends_them);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -564,8 +564,8 @@ ssize_t hk_on_helper_msg(const struct msghdr *msg, int flags);
  * session in progress and hand out what they finished. At exit, before hk_sink_stop(). */
 void hk_record_stop(void);
 /* From the sink's writer when a stop signal came: every thread's queued events are built, so
- * that the sessions they finish are written. A lock the signalled thread may hold is waited
- * for 500 ms at most. */
+ * that the sessions they finish are written, lingering ones included. A lock the signalled
+ * thread may hold is waited for 500 ms at most. */
 void hk_record_catch_up(void);
 /* Builder counters of the threads done so far and of every thread still running. */
 void hk_record_totals(kl_builder_totals *t);

@@ -86,6 +86,10 @@ static __thread thread_state *me __attribute__((tls_model("initial-exec")));
 #define DIRECT_BYTES (64u << 10)  /* an event this large is built at once: one copy, not two */
 #define SCRATCH_KEEP (64u << 10)
 #define SPARE_KEEP (1u << 20)     /* a buffer grown larger by a burst is freed once built */
+/* How long a session whose response is complete stays open for what its thread does after
+ * answering (nginx's access log line, PHP's work after fastcgi_finish_request): the next
+ * request on the thread ends it at once, else the collector's tick once this has passed. */
+#define LINGER_NS 1000000000LL
 
 /* The time ns (< 1 s) from now on clock. */
 static struct timespec time_after(clockid_t clock, long ns)
@@ -401,6 +405,7 @@ static slot *slot_new(int64_t id)
                                                                 : KL_INBOUND_AUTO;
     if (rc.cfg.max_actions > 0)
         o.max_actions = (size_t)rc.cfg.max_actions;
+    o.linger_ns = LINGER_NS;
     slot *sl = calloc(1, sizeof *sl);
     if (!sl || kl_builder_new(&sl->b, &o) != KL_OK) {
         hk_log(HK_WARN, "thread %lld: no memory for a session builder", (long long)id);
@@ -995,6 +1000,10 @@ void hk_record_catch_up(void)
     for (slot *sl = rc.slots; sl; sl = sl->next)
         if (pthread_mutex_timedlock(&sl->lock, &until) == 0) {
             catch_up(sl, &until);
+            /* a session lingering for its thread's work after answering is complete: it goes
+             * now, with what that work did so far */
+            checked(kl_builder_tick(sl->b, INT64_MAX));
+            take_all(sl);
             pthread_mutex_unlock(&sl->lock);
         }
     pthread_mutex_unlock(&rc.lock);

@@ -5,7 +5,8 @@
 # recorded writes its own file; koala-merge gives one session per request; each session holds
 # the exact bytes curl sent and got (from curl --trace), the proxied ones one call to sample-svc
 # carrying the request as nginx forwards it, the static ones the whole file: read back from the
-# file, or kept in memory once read (hk_file.c), and read back again once it changed.
+# file, or kept in memory once read (hk_file.c), and read back again once it changed. Each
+# holds its own access log line, which nginx writes after answering.
 # Needs nginx-light, curl, redis-server.
 name=rec-nginx
 . tests/cli/svc-env.inc
@@ -49,7 +50,7 @@ events {
     worker_connections 64;
 }
 http {
-    access_log off;
+    access_log $n/access.log;
     client_body_temp_path $n/body;
     proxy_temp_path $n/proxy;
     fastcgi_temp_path $n/fastcgi;
@@ -195,9 +196,15 @@ for q, a in exchanges:
     print(line + ": request same, response", "same" if resp == a else
           "DIFFERENT (%d bytes, curl got %d)" % (len(resp), len(a)))
     calls = [x for x in s["Actions"] if x["ActionType"] == "CallOutbound"]
-    others = [x["ActionType"] for x in s["Actions"] if x["ActionType"] not in ("CallOutbound", "ReturnInbound")]
+    others = [x["ActionType"] for x in s["Actions"]
+              if x["ActionType"] not in ("CallOutbound", "ReturnInbound", "AppendFile")]
     if others:
         print("    other actions:", others)
+    # nginx writes the access log line after answering: it belongs to this session
+    logged = [unescape(x["Content"]) for x in s["Actions"]
+              if x["ActionType"] == "AppendFile" and x["FileName"].endswith("/access.log")]
+    print("    access log line:", "its own request's" if len(logged) == 1 and logged[0].count(b"\n") == 1
+          and b'"' + q.split(b"\r\n")[0] + b'"' in logged[0] else "WRONG: %r" % logged)
     if q.startswith(b"GET /static/"):
         print("    outbound calls:", len(calls))
         print("    file body in the response: %d of %d bytes" % (

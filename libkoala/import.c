@@ -759,11 +759,11 @@ static int read_session(const uint8_t *data, size_t len, const fdef *fields, kl_
         return rc;
     imp im = {.ps = {.p = data, .end = data + len}};
     kli_jparser *ps = &im.ps;
-    im.s = kl_session_new();
+    /* Decoded bytes never outgrow their JSON: one chunk holds the whole session. */
+    im.s = kli_session_new_sized(len + 1024);
     im.tree = ps->mem = kli_mem_new();
     rc = KL_ERR_NOMEM;
-    /* Decoded bytes never outgrow their JSON: one chunk holds the whole session. */
-    if (!im.s || !im.tree || kli_mem_reserve(im.s->mem, len + 1024) != KL_OK)
+    if (!im.s || !im.tree)
         goto done;
     kli_jval root;
     rc = parse_object(&im, &root, true);

@@ -36,6 +36,14 @@ kli_mem *kli_mem_new(void);
  * @return KL_OK (also when the arena already has a chunk) or KL_ERR_NOMEM. */
 int kli_mem_reserve(kli_mem *m, size_t n);
 void kli_mem_free(kli_mem *m);
+/* Bytes an owner allocates to hold an arena's first chunk of n bytes (kli_mem_place). */
+size_t kli_mem_place_size(size_t n);
+/* Give an empty arena its first chunk, of n bytes, at `at`: kli_mem_place_size(n) bytes,
+ * 16-aligned, inside an allocation of the caller's, which the arena never frees. */
+void kli_mem_place(kli_mem *m, void *at, size_t n);
+/* Free every chunk of an arena that is not kli_mem_new's (one inside another allocation),
+ * leaving it empty. */
+void kli_mem_release(kli_mem *m);
 /* Forget every allocation but keep the largest chunk for reuse. */
 void kli_mem_reset(kli_mem *m);
 /* 16-byte aligned, never NULL for n == 0 (returns a valid pointer); NULL when out of memory. */
@@ -53,6 +61,10 @@ size_t kli_cap(size_t n);
  * @return the array to use from now on (arr itself or a larger copy), NULL when out of memory. */
 void *kli_grow(kli_mem *m, const void *arr, size_t n, size_t sz);
 
+/* An owning session whose arena starts with n bytes, in one allocation with the session: for
+ * a caller that knows about what it will hold (the builder, import). NULL when out of memory.
+ * Free with kl_session_free(). */
+kl_session *kli_session_new_sized(size_t n);
 /* Deep copies used by clone and add_action. */
 int kli_copy_action(kli_mem *m, kl_action *dst, const kl_action *src);
 int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src);

@@ -10,38 +10,58 @@ struct kli_chunk {
     kli_chunk *next;
     size_t cap;
     size_t used;
+    bool inside;  /* in its owner's allocation (kli_mem_place): never freed here */
     _Alignas(16) unsigned char data[];
 };
+
+size_t kli_mem_place_size(size_t n)
+{
+    return sizeof(kli_chunk) + ((n + 15) & ~(size_t)15);
+}
+
+void kli_mem_place(kli_mem *m, void *at, size_t n)
+{
+    kli_chunk *c = at;
+    *c = (kli_chunk){.cap = (n + 15) & ~(size_t)15, .inside = true};
+    m->head = c;
+}
 
 kli_mem *kli_mem_new(void)
 {
     return calloc(1, sizeof(kli_mem));
 }
 
+void kli_mem_release(kli_mem *m)
+{
+    kli_chunk *c = m->head;
+    while (c) {
+        kli_chunk *next = c->next;
+        if (!c->inside)
+            free(c);
+        c = next;
+    }
+    m->head = NULL;
+}
+
 void kli_mem_free(kli_mem *m)
 {
     if (!m)
         return;
-    kli_chunk *c = m->head;
-    while (c) {
-        kli_chunk *next = c->next;
-        free(c);
-        c = next;
-    }
+    kli_mem_release(m);
     free(m);
 }
 
 void kli_mem_reset(kli_mem *m)
 {
+    /* An arena has at most one chunk inside its owner's allocation: that one stays. */
     kli_chunk *keep = NULL;
+    for (kli_chunk *c = m->head; c; c = c->next)
+        if (!keep || c->inside || (!keep->inside && c->cap > keep->cap))
+            keep = c;
     for (kli_chunk *c = m->head, *next; c; c = next) {
         next = c->next;
-        if (!keep || c->cap > keep->cap) {
-            free(keep);
-            keep = c;
-        } else {
+        if (c != keep)
             free(c);
-        }
     }
     if (keep) {
         keep->next = NULL;
@@ -54,14 +74,11 @@ int kli_mem_reserve(kli_mem *m, size_t n)
 {
     if (m->head || n > SIZE_MAX - sizeof(kli_chunk) - 15)
         return KL_OK;
-    n = (n + 15) & ~(size_t)15;
-    kli_chunk *c = malloc(sizeof(kli_chunk) + n);
-    if (!c)
+    void *at = malloc(kli_mem_place_size(n));
+    if (!at)
         return KL_ERR_NOMEM;
-    c->cap = n;
-    c->used = 0;
-    c->next = NULL;
-    m->head = c;
+    kli_mem_place(m, at, n);
+    m->head->inside = false;
     return KL_OK;
 }
 
@@ -82,6 +99,7 @@ void *kli_alloc(kli_mem *m, size_t n)
             return NULL;
         nc->cap = cap;
         nc->used = 0;
+        nc->inside = false;
         /* A big one-off allocation goes behind the current chunk so its free space stays in use. */
         if (c && cap == n && c->cap - c->used >= 256) {
             nc->next = c->next;

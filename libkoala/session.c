@@ -4,24 +4,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A session and the arena that owns its memory, in one allocation: the recorder makes one
+ * per request. */
+typedef struct owned {
+    kl_session s;
+    kli_mem m;
+} owned;
+
 kl_session *kl_session_new(void)
 {
-    kl_session *s = calloc(1, sizeof *s);
-    if (!s)
+    owned *o = calloc(1, sizeof *o);
+    if (!o)
         return NULL;
-    s->mem = kli_mem_new();
-    if (!s->mem) {
-        free(s);
+    o->s.mem = &o->m;
+    return &o->s;
+}
+
+kl_session *kli_session_new_sized(size_t n)
+{
+    if (n > SIZE_MAX / 2)
         return NULL;
-    }
-    return s;
+    size_t head = (sizeof(owned) + 15) & ~(size_t)15;
+    owned *o = malloc(head + kli_mem_place_size(n));
+    if (!o)
+        return NULL;
+    memset(o, 0, sizeof *o);
+    o->s.mem = &o->m;
+    kli_mem_place(&o->m, (char *)o + head, n);
+    return &o->s;
 }
 
 void kl_session_free(kl_session *s)
 {
     if (!s)
         return;
-    kli_mem_free(s->mem);
+    kli_mem_release(s->mem);
     free(s);
 }
 

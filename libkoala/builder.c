@@ -51,9 +51,18 @@ typedef struct talk {
     stream hdr;          /* the trace header in the original's binary form; empty: none yet */
 } talk;
 
+/* Buffers a finished session gives back for the next ones: building a session otherwise
+ * costs a dozen mallocs and frees. Bounded per builder: SPARE_STREAMS buffers of at most
+ * SPARE_BYTES, and an action array of at most SPARE_ACTS. */
+#define SPARE_STREAMS 4
+#define SPARE_BYTES (16u << 10)
+#define SPARE_ACTS 32
+
 struct kl_builder {
     kl_builder_opts o;
     talk t;
+    stream spare[SPARE_STREAMS];
+    size_t n_spare;
     int64_t last_id_time;
     kl_session **out;    /* finished sessions, oldest at head */
     size_t out_head, out_len, out_cap;
@@ -66,22 +75,40 @@ static void stream_free(stream *s)
     *s = (stream){0};
 }
 
-static void free_payload(talk *t)
+/* Empty s, keeping its buffer as a spare when it is small and there is room. */
+static void stream_release(kl_builder *b, stream *s)
 {
-    for (size_t i = 0; i < t->n_acts; i++) {
-        stream_free(&t->acts[i].req);
-        stream_free(&t->acts[i].resp);
-        free(t->acts[i].name);
-    }
-    free(t->acts);
-    stream_free(&t->req);
-    stream_free(&t->resp);
+    if (s->data && s->cap <= SPARE_BYTES && b->n_spare < SPARE_STREAMS)
+        b->spare[b->n_spare++] = (stream){.data = s->data, .cap = s->cap};
+    else
+        free(s->data);
+    *s = (stream){0};
 }
 
-static void talk_free(talk *t)
+/* Empty the session's streams and actions; the action array stays for the next session. */
+static void release_payload(kl_builder *b, talk *t)
 {
-    free_payload(t);
+    for (size_t i = 0; i < t->n_acts; i++) {
+        stream_release(b, &t->acts[i].req);
+        stream_release(b, &t->acts[i].resp);
+        free(t->acts[i].name);
+    }
+    t->n_acts = 0;
+    stream_release(b, &t->req);
+    stream_release(b, &t->resp);
+}
+
+static void talk_free(kl_builder *b, talk *t)
+{
+    release_payload(b, t);
+    free(t->acts);
     stream_free(&t->hdr);
+}
+
+static void spares_free(kl_builder *b)
+{
+    while (b->n_spare)
+        free(b->spare[--b->n_spare].data);
 }
 
 /* Memory ran out: drop what the session holds but keep its state, so that it still ends
@@ -92,7 +119,9 @@ static int lose(kl_builder *b)
     talk *t = &b->t;
     b->totals.dropped++;
     b->totals.dropped_bytes += t->used - t->hdr.len;
-    free_payload(t);
+    release_payload(b, t);
+    spares_free(b);
+    free(t->acts);
     t->acts = NULL;
     t->n_acts = t->cap_acts = 0;
     t->used = t->hdr.len;
@@ -116,6 +145,11 @@ static int keep(kl_builder *b, stream *s, const uint8_t *data, size_t len)
     }
     if (!take)
         return KL_OK;
+    if (!s->data && b->n_spare) {
+        bool cut = s->cut;
+        *s = b->spare[--b->n_spare];
+        s->cut = cut;
+    }
     if (s->cap - s->len < take) {
         size_t cap = s->cap ? s->cap : 256;
         while (cap - s->len < take && cap <= SIZE_MAX / 2)
@@ -195,8 +229,8 @@ static int copy_stream(kli_mem *m, kl_bytes *dst, const stream *src, size_t n)
     return kli_copy_bytes(m, dst, (kl_bytes){src->data, n});
 }
 
-/* Copy the actions into s, freeing each one's buffers once copied to keep the peak low. */
-static int copy_actions(kl_session *s, talk *t)
+/* Copy the actions into s, releasing each one's buffers once copied to keep the peak low. */
+static int copy_actions(kl_builder *b, kl_session *s, talk *t)
 {
     if (!t->n_acts)
         return KL_OK;
@@ -225,8 +259,8 @@ static int copy_actions(kl_session *s, talk *t)
         if (a->name && !(d->file_name = kli_strdup(s->mem, a->name)))
             return KL_ERR_NOMEM;
         s->n_actions = i + 1;
-        stream_free(&a->req);
-        stream_free(&a->resp);
+        stream_release(b, &a->req);
+        stream_release(b, &a->resp);
     }
     return KL_OK;
 }
@@ -275,32 +309,55 @@ static int copy_trace(kl_session *s, const talk *t)
     return KL_OK;
 }
 
-static void format_id(char *buf, size_t len, int64_t time, int64_t thread)
+#define ID_LEN 48 /* two int64s, '-' and the NUL */
+
+/* v in decimal at p, two digits a step; @return the end. */
+static char *put_decimal(char *p, int64_t v)
 {
-    snprintf(buf, len, "%lld-%lld", (long long)time, (long long)thread);
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                                "34353637383940414243444546474849505152535455565758596061626364656667"
+                                "6869707172737475767778798081828384858687888990919293949596979899";
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    char tmp[20], *q = tmp + sizeof tmp;
+    for (; u >= 100; u /= 100)
+        memcpy(q -= 2, pairs + 2 * (u % 100), 2);
+    if (u >= 10)
+        memcpy(q -= 2, pairs + 2 * u, 2);
+    else
+        *--q = (char)('0' + u);
+    if (v < 0)
+        *p++ = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - q);
+    memcpy(p, q, n);
+    return p + n;
+}
+
+/* "<time>-<thread>" into buf: built per session, where snprintf cost more than the rest of
+ * naming it. */
+static void format_id(char buf[ID_LEN], int64_t time, int64_t thread)
+{
+    char *p = put_decimal(buf, time);
+    *p++ = '-';
+    *put_decimal(p, thread) = '\0';
 }
 
 /* Build the owning session from t: its request and response up to req_n and resp_n. */
 static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const char *next_id,
                       kl_session **out)
 {
-    kl_session *s = kl_session_new();
-    if (!s)
-        return KL_ERR_NOMEM;
-    kli_mem *m = s->mem;
-    /* Everything below in one block: the strings, both streams, every action and its bytes
-     * (each allocation rounds up to 16), the trace header and the labels. */
+    /* Everything below in one block with the session: the strings, both streams, every
+     * action and its bytes (each allocation rounds up to 16), the trace header, the labels. */
     size_t need = 1024 + req_n + resp_n + kli_cap(t->n_acts) * sizeof(kl_action);
     for (size_t i = 0; i < t->n_acts; i++)
         need += t->acts[i].req.len + t->acts[i].resp.len + 64 +
                 (t->acts[i].name ? strlen(t->acts[i].name) : 0);
     need += t->hdr.len * 2;
-    if (kli_mem_reserve(m, need) != KL_OK) {
-        kl_session_free(s);
+    kl_session *s = kli_session_new_sized(need);
+    if (!s)
         return KL_ERR_NOMEM;
-    }
-    char id[48];
-    format_id(id, sizeof id, t->id_time, b->o.thread_id);
+    kli_mem *m = s->mem;
+    char id[ID_LEN];
+    format_id(id, t->id_time, b->o.thread_id);
     s->thread_id = b->o.thread_id;
     s->pid = b->o.pid;
     s->truncated = t->truncated;
@@ -314,7 +371,7 @@ static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const
         (b->o.program && !(s->program = kli_strdup(m, b->o.program))) ||
         (next_id && !(s->next_session_id = kli_strdup(m, next_id))) ||
         copy_stream(m, &s->call_from_inbound.request, &t->req, req_n) ||
-        copy_stream(m, &s->return_inbound.response, &t->resp, resp_n) || copy_actions(s, t) ||
+        copy_stream(m, &s->return_inbound.response, &t->resp, resp_n) || copy_actions(b, s, t) ||
         copy_trace(s, t))
         goto fail;
     if (t->truncated && ((err = add_count_label(s, "dropped_bytes", t->dropped_bytes)) ||
@@ -479,10 +536,10 @@ static int finish(kl_builder *b, int64_t next_at)
         next_at = t->extra_at;
     else if (t->resp.len > resp_n)
         t->dropped_bytes += t->resp.len - resp_n; /* an answer to no request */
-    char next_id[48], *nid = NULL;
+    char next_id[ID_LEN], *nid = NULL;
     if (next_at) {
         next = (talk){.id_time = reserve_id_time(b, next_at)};
-        format_id(next_id, sizeof next_id, next.id_time, b->o.thread_id);
+        format_id(next_id, next.id_time, b->o.thread_id);
         nid = next_id;
     }
     int err = deliver(b, t, req_n, resp_n, nid);
@@ -490,8 +547,17 @@ static int finish(kl_builder *b, int64_t next_at)
     b->totals.dropped_actions += t->dropped_actions;
     if (split)
         start_successor(t, &next, next.id_time);
-    talk_free(t);
+    release_payload(b, t);
+    stream_release(b, &t->hdr);
+    act *acts = t->acts;
+    size_t cap_acts = t->cap_acts;
     *t = next;
+    if (cap_acts <= SPARE_ACTS) {
+        t->acts = acts;
+        t->cap_acts = cap_acts;
+    } else {
+        free(acts);
+    }
     if (split) {
         act *marker = NULL;
         int r = t->responded ? add_action(b, KL_ACTION_RETURN_INBOUND, t->resp_at, 0, &marker) : KL_OK;
@@ -860,7 +926,8 @@ void kl_builder_free(kl_builder *b)
 {
     if (!b)
         return;
-    talk_free(&b->t);
+    talk_free(b, &b->t);
+    spares_free(b);
     for (size_t i = b->out_head; i < b->out_len; i++)
         kl_session_free(b->out[i]);
     free(b->out);

@@ -981,6 +981,81 @@ END_TEST
 
 /* Out of memory, the session in progress is dropped and the builder goes on. The address
  * space limit cannot be used under ASan, which reserves terabytes for its shadow. */
+START_TEST(a_session_id_is_its_time_and_thread_in_decimal)
+{
+    kl_builder_opts o;
+    kl_builder_opts_init(&o);
+    o.thread_id = -7; /* a virtual thread may have any id */
+    kl_builder *b;
+    ck_assert_int_eq(kl_builder_new(&b, &o), KL_OK);
+    feed(b, KL_EV_INBOUND_RECV, 5, 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, 6, 5, &client, OK1);
+    feed(b, KL_EV_INBOUND_RECV, INT64_MAX - 1, 5, &client, GET2);
+    kl_session *s = take(b);
+    ck_assert_str_eq(s->id, "5--7");
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_SEND, INT64_MAX, 5, &client, OK2);
+    s = take(b);
+    ck_assert_str_eq(s->id, "9223372036854775806--7");
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+/* n bytes of a pattern that differs per session, so that a byte left over from another
+ * session in a reused buffer shows. */
+static char *pattern(size_t n, int session)
+{
+    char *p = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('a' + (i + (size_t)session) % 26);
+    p[n] = '\0';
+    return p;
+}
+
+START_TEST(sessions_built_one_after_another_hold_only_their_own_bytes)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    /* Sizes up and down across the builder's spare buffers' limit (16 KiB). */
+    static const size_t sizes[] = {10, 5000, 40000, 3, 17000, 16384, 0, 900};
+    for (int i = 0; i < 24; i++) {
+        size_t n = sizes[i % 8], m = sizes[(i + 3) % 8];
+        char *body = pattern(n, i), *call = pattern(m + 1, i), *line = pattern(n / 2 + 1, i);
+        char req[64], resp[64];
+        snprintf(req, sizeof req, "POST /%d HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", i, n);
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", m + 1);
+        int64_t t = T(100 * i);
+        feed(b, KL_EV_INBOUND_RECV, t, 5, &client, req);
+        if (n)
+            feed(b, KL_EV_INBOUND_RECV, t + 1, 5, &client, body);
+        feed(b, KL_EV_OUTBOUND_SEND, t + 2, 7, &redis, call);
+        feed(b, KL_EV_OUTBOUND_RECV, t + 3, 7, &redis, line);
+        feed_file(b, t + 4, "/var/log/svc.log", line);
+        feed(b, KL_EV_INBOUND_SEND, t + 5, 5, &client, resp);
+        feed(b, KL_EV_INBOUND_SEND, t + 6, 5, &client, call);
+        kl_session *s = take(b);
+        char *want_req = malloc(strlen(req) + n + 1), *want_resp = malloc(strlen(resp) + m + 2);
+        strcpy(want_req, req);
+        strcat(want_req, body);
+        strcpy(want_resp, resp);
+        strcat(want_resp, call);
+        ck_bytes(s->call_from_inbound.request, want_req);
+        ck_bytes(s->return_inbound.response, want_resp);
+        ck_assert_uint_eq(s->n_actions, 3);
+        ck_call(&s->actions[0], 0, t + 2, 7, &redis, call, line, t + 3);
+        ck_assert_str_eq(s->actions[1].file_name, "/var/log/svc.log");
+        ck_bytes(s->actions[1].content, line);
+        kl_session_free(s);
+        free(want_req);
+        free(want_resp);
+        free(body);
+        free(call);
+        free(line);
+    }
+    kl_builder_free(b);
+}
+END_TEST
+
 START_TEST(running_out_of_memory_drops_the_session_and_goes_on)
 {
 #if defined(__SANITIZE_ADDRESS__)
@@ -1068,6 +1143,8 @@ int main(void)
     tcase_add_test(tc, a_header_set_while_a_session_lingers_belongs_to_it);
     tcase_add_test(tc, header_bytes_count_against_the_byte_limit);
     tcase_add_test(tc, an_unknown_event_is_refused);
+    tcase_add_test(tc, a_session_id_is_its_time_and_thread_in_decimal);
+    tcase_add_test(tc, sessions_built_one_after_another_hold_only_their_own_bytes);
     tcase_add_test(tc, running_out_of_memory_drops_the_session_and_goes_on);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -13,19 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct item {
-    kl_session *s;
-    size_t bytes;
-    struct item *next;
-} item;
-
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     hk_sink_opts o;
     char dir[HK_PATH_MAX], program[256];
-    item *head, *tail;
-    size_t queued, queued_bytes;
+    kl_session **queue;       /* the sessions waiting, oldest first: `queued` of `cap` */
+    size_t queued, cap, queued_bytes;
+    kl_session **spare;       /* the writer's last batch array, emptied, for the next swap */
+    size_t spare_cap;
     char path[HK_PATH_MAX + 320];   /* the file being written (for the witch) */
     bool running, stopping;
     bool restart;             /* a forked child's writer, started by its first session */
@@ -197,7 +193,7 @@ static void *writer_main(void *arg)
     hk_own_thread(true);
     pthread_mutex_lock(&sk.lock);
     for (;;) {
-        while (!sk.head && !sk.stopping && !atomic_load(&drain)) {
+        while (!sk.queued && !sk.stopping && !atomic_load(&drain)) {
             int64_t wait = sk.next_flush - hk_now_ns(CLOCK_MONOTONIC);
             if (wait <= 0) {
                 pthread_mutex_unlock(&sk.lock);
@@ -219,8 +215,12 @@ static void *writer_main(void *arg)
             sk.o.before_drain();
             pthread_mutex_lock(&sk.lock);
         }
-        item *batch = sk.head;
-        sk.head = sk.tail = NULL;
+        kl_session **batch = sk.queue;
+        size_t n = sk.queued, batch_cap = sk.cap;
+        sk.queue = sk.spare;
+        sk.cap = sk.spare_cap;
+        sk.spare = NULL;
+        sk.spare_cap = 0;
         sk.queued = sk.queued_bytes = 0;
         /* A drain is the last batch: the process is about to die of its signal. */
         if (atomic_load(&drain))
@@ -228,20 +228,23 @@ static void *writer_main(void *arg)
         bool last = sk.stopping;
         pthread_mutex_unlock(&sk.lock);
         uint64_t written = 0, dropped = 0;
-        while (batch) {
-            item *next = batch->next;
-            if (write_one(batch->s))
+        for (size_t i = 0; i < n; i++) {
+            if (write_one(batch[i]))
                 written++;
             else
                 dropped++;
-            free(batch);
-            batch = next;
         }
         flush_due();
         pthread_mutex_lock(&sk.lock);
         sk.totals.written += written;
         sk.totals.dropped += dropped;
-        if (last && !sk.head)
+        if (!sk.spare) {
+            sk.spare = batch;
+            sk.spare_cap = batch_cap;
+        } else {
+            free(batch);
+        }
+        if (last && !sk.queued)
             break;
     }
     pthread_mutex_unlock(&sk.lock);
@@ -322,23 +325,31 @@ static void restart_child(void)
     hk_sink_start(&o);
 }
 
+/* Room for one more session in the queue (sk.lock held); false when out of memory. */
+static bool queue_room(void)
+{
+    if (sk.queued < sk.cap)
+        return true;
+    size_t cap = sk.cap ? sk.cap * 2 : 256;
+    kl_session **q = realloc(sk.queue, cap * sizeof *q);
+    if (!q)
+        return false;
+    sk.queue = q;
+    sk.cap = cap;
+    return true;
+}
+
 bool hk_sink_put(kl_session *s)
 {
     /* A running writer is no forked child's to start: no second lock per session for it. */
     if (!atomic_load_explicit(&live, memory_order_relaxed))
         restart_child();
     size_t bytes = hk_session_bytes(s);
-    item *it = malloc(sizeof *it);
     pthread_mutex_lock(&sk.lock);
-    bool ok = it && sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes;
+    bool ok = sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes &&
+              queue_room();
     if (ok) {
-        *it = (item){s, bytes, NULL};
-        if (sk.tail)
-            sk.tail->next = it;
-        else
-            sk.head = it;
-        sk.tail = it;
-        sk.queued++;
+        sk.queue[sk.queued++] = s;
         sk.queued_bytes += bytes;
         /* The writer looks every DRAIN_POLL_NS by itself: waking it for every session would
          * cost the service a futex call per request. Only a filling queue is urgent. */
@@ -348,10 +359,8 @@ bool hk_sink_put(kl_session *s)
         sk.totals.dropped++;
     }
     pthread_mutex_unlock(&sk.lock);
-    if (!ok) {
-        free(it);
+    if (!ok)
         kl_session_free(s);
-    }
     return ok;
 }
 
@@ -386,8 +395,8 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&sk.lock, NULL);
-    sk.head = sk.tail = NULL;
-    sk.queued = sk.queued_bytes = 0;
+    sk.queue = sk.spare = NULL;
+    sk.queued = sk.cap = sk.spare_cap = sk.queued_bytes = 0;
     sk.path[0] = '\0';
     pthread_mutex_init(&sk.fd_lock, NULL);
     close_fd();

@@ -366,9 +366,15 @@ void hk_sink_get_state(hk_sink_state *st);
  * event for a whole writev. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID (4 GiB of data or
  * more); b is unchanged on error. */
 int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cnt);
+/* The same for data in a file kept in memory (hk_file_bytes): not copied, the record holds
+ * ev->data and ref, whose reference it takes over. @return as hk_events_put; the caller keeps
+ * the reference on error. */
+int hk_events_put_held(kl_buf *b, const kl_event *ev, hk_file *ref);
 /* The event at *off, which moves past it; its pointers point into b, valid while b is
- * unchanged. @return false past the last one. */
-bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev);
+ * unchanged, or, for a held event, into the file *ref holds: the caller releases that
+ * reference (hk_file_release) once done with the data. *ref is NULL otherwise.
+ * @return false past the last one. */
+bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev, hk_file **ref);
 /* Ask the processor for the next events' room (next, room bytes of it) ready to be written, a
  * hint that never faults: the collector, on another core, last read that memory, and a store to
  * a line another core holds stalls the unlock that follows it, where a prefetch does not. */

@@ -18,6 +18,12 @@ typedef struct record {
 
 #define ADDR_PEER 1
 #define ADDR_LOCAL 2
+#define HELD 4          /* the data is not copied: a pointer into a kept file and its reference */
+
+typedef struct held {
+    const uint8_t *data;
+    hk_file *ref;
+} held;
 
 #define PREPARE_BYTES 1024 /* about two events of a small request */
 
@@ -43,22 +49,24 @@ static unsigned addrs_of(const kl_event *ev)
     return 0;
 }
 
-int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cnt)
+/* Append ev's record with `room` bytes for its data, and all of it but the data.
+ * @return where the data goes; NULL when out of memory or ev->len too large (b unchanged). */
+static uint8_t *put_head(kl_buf *b, const kl_event *ev, size_t room, unsigned flags)
 {
     if (ev->len > UINT32_MAX)
-        return KL_ERR_INVALID;
+        return NULL;
     unsigned addrs = addrs_of(ev);
     size_t name = ev->type == KL_EV_APPEND_FILE && ev->file_name ? strlen(ev->file_name) + 1 : 0;
     if (name > UINT16_MAX)
         name = 0;
     size_t size = sizeof(record) + (addrs & ADDR_PEER ? sizeof(kl_addr) : 0) +
-                  (addrs & ADDR_LOCAL ? sizeof(kl_addr) : 0) + name + ev->len;
+                  (addrs & ADDR_LOCAL ? sizeof(kl_addr) : 0) + name + room;
     /* the buffer's start is malloc's, 8-aligned; every record keeps the next one aligned */
     if (kl_buf_reserve(b, align8(size)) != KL_OK)
-        return KL_ERR_NOMEM;
+        return NULL;
     uint8_t *p = (uint8_t *)b->data + b->len;
     record r = {.time = ev->time, .len = (uint32_t)ev->len, .fd = ev->fd,
-                .name_len = (uint16_t)name, .type = (uint8_t)ev->type, .addrs = (uint8_t)addrs};
+                .name_len = (uint16_t)name, .type = (uint8_t)ev->type, .addrs = (uint8_t)(addrs | flags)};
     memcpy(p, &r, sizeof r);
     p += sizeof r;
     if (addrs & ADDR_PEER) {
@@ -73,18 +81,40 @@ int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cn
         memcpy(p, ev->file_name, name);
         p += name;
     }
+    b->len += align8(size);
+    return p;
+}
+
+int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cnt)
+{
+    if (ev->len > UINT32_MAX)
+        return KL_ERR_INVALID;
+    uint8_t *p = put_head(b, ev, ev->len, 0);
+    if (!p)
+        return KL_ERR_NOMEM;
     for (size_t left = ev->len; left && cnt > 0; iov++, cnt--) {
         size_t n = iov->iov_len < left ? iov->iov_len : left;
         memcpy(p, iov->iov_base, n);
         p += n;
         left -= n;
     }
-    b->len += align8(size);
     return KL_OK;
 }
 
-bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev)
+int hk_events_put_held(kl_buf *b, const kl_event *ev, hk_file *ref)
 {
+    if (ev->len > UINT32_MAX)
+        return KL_ERR_INVALID;
+    uint8_t *p = put_head(b, ev, sizeof(held), HELD);
+    if (!p)
+        return KL_ERR_NOMEM;
+    memcpy(p, &(held){ev->data, ref}, sizeof(held));
+    return KL_OK;
+}
+
+bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev, hk_file **ref)
+{
+    *ref = NULL;
     if (*off >= b->len)
         return false;
     const uint8_t *p = (const uint8_t *)b->data + *off;
@@ -103,8 +133,16 @@ bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev)
         ev->file_name = (const char *)p + size;
         size += r->name_len;
     }
-    ev->data = p + size;
-    *off += align8(size + r->len);
+    if (r->addrs & HELD) {
+        held h;
+        memcpy(&h, p + size, sizeof h);
+        ev->data = h.data;
+        *ref = h.ref;
+        *off += align8(size + sizeof h);
+    } else {
+        ev->data = p + size;
+        *off += align8(size + r->len);
+    }
     return true;
 }
 

@@ -147,8 +147,11 @@ static bool catch_up(slot *sl, const struct timespec *deadline)
     sl->pend = sl->spare;
     pthread_mutex_unlock(&sl->qlock);
     kl_event ev;
-    for (size_t off = 0; hk_events_next(&queued, &off, &ev);)
+    hk_file *ref;
+    for (size_t off = 0; hk_events_next(&queued, &off, &ev, &ref);) {
         checked(kl_builder_feed(sl->b, &ev));
+        hk_file_release(ref);
+    }
     take_all(sl);
     queued.len = 0;
     if (queued.cap > SPARE_KEEP)
@@ -496,17 +499,26 @@ static void note(progress *p, const kl_event *ev)
 }
 
 /* Queue ev, its data the first ev->len bytes of iov, for the collector; build it at once when
- * it is large or cannot be queued, a piece at a time (pieces of one stream join up). */
-static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
+ * it is large or cannot be queued, a piece at a time (pieces of one stream join up). With
+ * `held`, the data is in a file kept in memory, whose reference feed takes over: it is queued
+ * by reference, whatever its size, and not copied on the service's path. */
+static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_file *held)
 {
     if (atomic_load_explicit(&rc.restart, memory_order_relaxed) && atomic_exchange(&rc.restart, false))
         start_collector();
     atomic_store_explicit(&sl->last, ev.time, memory_order_relaxed);
     atomic_store_explicit(&sl->idle, false, memory_order_relaxed);
-    if (ev.len < DIRECT_BYTES) {
+    if (ev.len < DIRECT_BYTES || held) {
         pthread_mutex_lock(&sl->qlock);
         note(&sl->now, &ev);
-        int err = hk_events_put(&sl->pend, &ev, iov, cnt);
+        int err;
+        if (held) {
+            ev.data = iov->iov_base;
+            if ((err = hk_events_put_held(&sl->pend, &ev, held)) == KL_OK)
+                held = NULL;
+        } else {
+            err = hk_events_put(&sl->pend, &ev, iov, cnt);
+        }
         size_t queued = sl->pend.len;
         const uint8_t *next = (const uint8_t *)sl->pend.data + queued;
         size_t room = sl->pend.cap - queued;
@@ -525,7 +537,7 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
     }
     pthread_mutex_lock(&sl->lock);
     catch_up(sl, NULL);
-    if (ev.len >= DIRECT_BYTES) {
+    if (ev.len >= DIRECT_BYTES && !held) {
         pthread_mutex_lock(&sl->qlock);
         note(&sl->now, &ev);
         pthread_mutex_unlock(&sl->qlock);
@@ -542,13 +554,14 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt)
     }
     take_all(sl);
     pthread_mutex_unlock(&sl->lock);
+    hk_file_release(held);
 }
 
 /* The same for an event whose data is in one piece. */
 static void feed_one(slot *sl, const kl_event *ev)
 {
     struct iovec one = {(void *)ev->data, ev->len};
-    feed(sl, *ev, &one, 1);
+    feed(sl, *ev, &one, 1, NULL);
 }
 
 /* The kind of fd; a socket never seen by accept or connect is looked at once and cached. */
@@ -678,16 +691,17 @@ void hk_on_close_range(unsigned lo, unsigned hi)
 
 /* Data on an inbound or outbound socket, or written to an appended file: the first n bytes
  * of iov, one event for the whole call, with the fd's addresses. n == 0 is one empty event
- * (end of stream). */
-static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sent, hk_fd_kind k)
+ * (end of stream). held: as feed's. */
+static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sent, hk_fd_kind k,
+                    hk_file *held)
 {
     hk_fd_count(fd, n, sent);
     const hk_fd_info *info = hk_fd_peek(fd);
-    if (!info)
+    slot *b = info ? builder(k == HK_FD_INBOUND && !sent) : NULL;
+    if (!b) {
+        hk_file_release(held);
         return;
-    slot *b = builder(k == HK_FD_INBOUND && !sent);
-    if (!b)
-        return;
+    }
     kl_event ev = {.time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .peer = &info->peer, .local = &info->local,
                    .file_name = info->file_name};
     if (k == HK_FD_APPEND)
@@ -697,7 +711,7 @@ static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sen
     else
         ev.type = sent ? KL_EV_OUTBOUND_SEND : KL_EV_OUTBOUND_RECV;
     ev.len = n;
-    feed(b, ev, iov, cnt);
+    feed(b, ev, iov, cnt, held);
 }
 
 static bool recorded(int fd, hk_fd_kind *k, bool sent)
@@ -782,7 +796,7 @@ void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n)
     if (k == HK_FD_UDP)
         send_datagram(fd, iov, (size_t)cnt, (size_t)n, NULL, 0);
     else if (k == HK_FD_INBOUND || k == HK_FD_OUTBOUND || k == HK_FD_APPEND)
-        on_data(fd, iov, cnt, (size_t)n, true, k);
+        on_data(fd, iov, cnt, (size_t)n, true, k, NULL);
 }
 
 void hk_on_send(int fd, const void *buf, ssize_t n)
@@ -814,7 +828,7 @@ void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
         replaying(fd, iov, cnt, (size_t)n, k);
 #endif
     if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
-        on_data(fd, iov, cnt, n > 0 ? (size_t)n : 0, false, k);
+        on_data(fd, iov, cnt, n > 0 ? (size_t)n : 0, false, k, NULL);
 }
 
 void hk_on_recv(int fd, const void *buf, ssize_t n, int flags)
@@ -837,9 +851,9 @@ off_t hk_sendfile_start(int out, int in, const off_t *offset)
     return offset ? *offset : lseek(in, 0, SEEK_CUR);
 }
 
-/* From memory when hk_file.c has the file, else read back in pieces of at most 256 KiB, into
- * the thread's scratch buffer: a static file server sends one file per request, and allocates
- * nothing for it here. */
+/* From memory when hk_file.c has the file, queued by reference: the service's thread copies
+ * none of it. Else read back in pieces of at most 256 KiB, into the thread's scratch buffer: a
+ * static file server sends one file per request, and allocates nothing for it here. */
 void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
 {
     hk_fd_kind k;
@@ -850,8 +864,7 @@ void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
     const uint8_t *kept = hk_file_bytes(in, start, (size_t)n, &ref);
     if (kept) {
         struct iovec one = {(void *)kept, (size_t)n};
-        on_data(out, &one, 1, (size_t)n, true, k);
-        hk_file_release(ref);
+        on_data(out, &one, 1, (size_t)n, true, k, ref);
         return;
     }
     if (!(t = state()))
@@ -870,7 +883,7 @@ void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
             break;
         }
         struct iovec one = {buf, (size_t)got};
-        on_data(out, &one, 1, (size_t)got, true, k);
+        on_data(out, &one, 1, (size_t)got, true, k, NULL);
         done += (size_t)got;
     }
     if (t->scratch.cap > SCRATCH_KEEP)

@@ -4,6 +4,7 @@
 #include "hk.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static kl_addr addr(const char *text)
@@ -44,7 +45,8 @@ START_TEST(each_type_keeps_the_fields_it_uses)
     }
     size_t off = 0, i = 0;
     kl_event ev;
-    for (; hk_events_next(&b, &off, &ev); i++) {
+    hk_file *ref;
+    for (; hk_events_next(&b, &off, &ev, &ref); i++) {
         ck_assert_uint_lt(i, n);
         kl_event_type t = in[i].type;
         ck_assert_int_eq(ev.type, t);
@@ -88,9 +90,10 @@ START_TEST(many_events_come_back_in_order_across_growth)
         ck_assert_int_eq(put(&b, &ev), KL_OK);
     }
     kl_event ev;
+    hk_file *ref;
     size_t off = 0;
     int i = 0;
-    for (; hk_events_next(&b, &off, &ev); i++) {
+    for (; hk_events_next(&b, &off, &ev, &ref); i++) {
         ck_assert_int_eq(ev.time, 1000 + i);
         ck_assert_int_eq(ev.fd, i);
         ck_assert_uint_eq(ev.len, (size_t)(i * 131) % sizeof data % (sizeof data - 97));
@@ -110,11 +113,12 @@ START_TEST(the_pieces_of_a_writev_are_one_event_cut_at_its_length)
     kl_buf b = {0};
     ck_assert_int_eq(hk_events_put(&b, &ev, iov, 4), KL_OK);
     kl_event got;
+    hk_file *ref;
     size_t off = 0;
-    ck_assert(hk_events_next(&b, &off, &got));
+    ck_assert(hk_events_next(&b, &off, &got, &ref));
     ck_assert_uint_eq(got.len, 19);
     ck_assert_mem_eq(got.data, "GET /a HTTP/1.1\r\n\r\n", 19);
-    ck_assert(!hk_events_next(&b, &off, &got));
+    ck_assert(!hk_events_next(&b, &off, &got, &ref));
     kl_buf_free(&b);
 }
 END_TEST
@@ -123,8 +127,9 @@ START_TEST(an_empty_buffer_has_no_event)
 {
     kl_buf b = {0};
     kl_event ev;
+    hk_file *ref;
     size_t off = 0;
-    ck_assert(!hk_events_next(&b, &off, &ev));
+    ck_assert(!hk_events_next(&b, &off, &ev, &ref));
     ck_assert_uint_eq(off, 0);
 }
 END_TEST
@@ -140,9 +145,66 @@ START_TEST(an_event_of_4_gib_is_refused_and_the_buffer_kept)
     ck_assert_int_eq(put(&b, &huge), KL_ERR_INVALID);
     ck_assert_uint_eq(b.len, len);
     kl_event ev;
+    hk_file *ref;
     size_t off = 0;
-    ck_assert(hk_events_next(&b, &off, &ev));
-    ck_assert(!hk_events_next(&b, &off, &ev));
+    ck_assert(hk_events_next(&b, &off, &ev, &ref));
+    ck_assert(!hk_events_next(&b, &off, &ev, &ref));
+    kl_buf_free(&b);
+}
+END_TEST
+
+/* A held event's data stays where it is: the same pointer comes back with its reference,
+ * between copied events, after file names of any length. */
+START_TEST(held_data_comes_back_by_reference_with_its_file)
+{
+    static const uint8_t body[300] = "the kept file's bytes";
+    int file_a, file_b; /* stand-ins: the buffer never looks into a reference */
+    kl_addr peer = addr("10.0.0.7:80");
+    kl_buf b = {0};
+    for (int i = 0; i < 40; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "/var/log/%.*s.log", i % 9, "abcdefghi");
+        kl_event log = {.type = KL_EV_APPEND_FILE, .time = 3 * i, .fd = 11, .file_name = name,
+                        .data = (const uint8_t *)"line\n", .len = 5};
+        kl_event sent = {.type = KL_EV_INBOUND_SEND, .time = 3 * i + 1, .fd = 5, .peer = &peer,
+                         .data = body + i, .len = sizeof body - (size_t)i};
+        kl_event recv = {.type = KL_EV_INBOUND_RECV, .time = 3 * i + 2, .fd = 5, .peer = &peer,
+                         .data = body + i, .len = (size_t)i};
+        ck_assert_int_eq(put(&b, &log), KL_OK);
+        ck_assert_int_eq(hk_events_put_held(&b, &sent, (hk_file *)(i % 2 ? &file_a : &file_b)), KL_OK);
+        if (i % 3 == 0)
+            ck_assert_int_eq(hk_events_put_held(&b, &recv, (hk_file *)&file_a), KL_OK);
+        else
+            ck_assert_int_eq(put(&b, &recv), KL_OK);
+    }
+    kl_event ev;
+    hk_file *ref;
+    size_t off = 0;
+    for (int i = 0; i < 40; i++) {
+        ck_assert(hk_events_next(&b, &off, &ev, &ref));
+        ck_assert_int_eq(ev.type, KL_EV_APPEND_FILE);
+        ck_assert_ptr_null(ref);
+        ck_assert_mem_eq(ev.data, "line\n", 5);
+        ck_assert(hk_events_next(&b, &off, &ev, &ref));
+        ck_assert_int_eq(ev.time, 3 * i + 1);
+        ck_assert_ptr_eq(ev.data, body + i); /* not a copy */
+        ck_assert_uint_eq(ev.len, sizeof body - (size_t)i);
+        ck_assert_ptr_eq(ref, (hk_file *)(i % 2 ? &file_a : &file_b));
+        ck_assert(hk_events_next(&b, &off, &ev, &ref));
+        ck_assert_int_eq(ev.type, KL_EV_INBOUND_RECV);
+        ck_assert(kl_addr_equal(ev.peer, &peer));
+        ck_assert_uint_eq(ev.len, (size_t)i);
+        if (i % 3 == 0) {
+            ck_assert_ptr_eq(ev.data, body + i);
+            ck_assert_ptr_eq(ref, (hk_file *)&file_a);
+        } else {
+            ck_assert_ptr_ne(ev.data, body + i);
+            ck_assert_mem_eq(ev.data, body + i, (size_t)i);
+            ck_assert_ptr_null(ref);
+        }
+    }
+    ck_assert(!hk_events_next(&b, &off, &ev, &ref));
+    ck_assert_uint_eq(off, b.len);
     kl_buf_free(&b);
 }
 END_TEST
@@ -153,6 +215,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("hk_events");
     tcase_add_test(tc, each_type_keeps_the_fields_it_uses);
     tcase_add_test(tc, many_events_come_back_in_order_across_growth);
+    tcase_add_test(tc, held_data_comes_back_by_reference_with_its_file);
     tcase_add_test(tc, the_pieces_of_a_writev_are_one_event_cut_at_its_length);
     tcase_add_test(tc, an_empty_buffer_has_no_event);
     tcase_add_test(tc, an_event_of_4_gib_is_refused_and_the_buffer_kept);

@@ -218,14 +218,13 @@ static int http_header(const uint8_t *p, size_t n, kli_http_meta *m)
 {
     if (p[0] == ' ' || p[0] == '\t')
         return KL_OK; /* obsolete line folding continues a value we do not need */
-    const uint8_t *colon = memchr(p, ':', n);
-    if (!colon || colon == p)
+    /* The name: tchars up to the colon, in one pass. */
+    size_t nn = 0;
+    while (nn < n && tchars[p[nn]])
+        nn++;
+    if (nn == 0 || nn == n || p[nn] != ':')
         return KL_ERR_CORRUPT;
-    size_t nn = (size_t)(colon - p);
-    for (size_t i = 0; i < nn; i++)
-        if (!kli_http_tchar(p[i]))
-            return KL_ERR_CORRUPT;
-    const uint8_t *v = colon + 1;
+    const uint8_t *v = p + nn + 1;
     size_t vn = n - nn - 1;
     while (vn && (*v == ' ' || *v == '\t'))
         v++, vn--;

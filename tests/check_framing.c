@@ -180,6 +180,10 @@ START_TEST(bytes_that_cannot_be_http_are_refused_early)
     ck_assert_int_eq(frame(KL_PROTO_HTTP, 0, S("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")),
                      KL_ERR_CORRUPT);
     ck_assert_int_eq(frame(KL_PROTO_HTTP, 0, S("GET / HTTP/1.1\r\nNo colon\r\n\r\n")), KL_ERR_CORRUPT);
+    ck_assert_int_eq(frame(KL_PROTO_HTTP, 0, S("GET / HTTP/1.1\r\nNoColonAtAll\r\n\r\n")), KL_ERR_CORRUPT);
+    ck_assert_int_eq(frame(KL_PROTO_HTTP, 0, S("GET / HTTP/1.1\r\n: no name\r\n\r\n")), KL_ERR_CORRUPT);
+    ck_assert_int_eq(frame(KL_PROTO_HTTP, 0, S("GET / HTTP/1.1\r\nHost : a\r\n\r\n")), KL_ERR_CORRUPT);
+    ck_assert_int_eq(frame(KL_PROTO_HTTP, 0, S("GET / HTTP/1.1\r\nX(y): a:b\r\n\r\n")), KL_ERR_CORRUPT);
     ck_assert_int_eq(frame(KL_PROTO_HTTP, RSP, S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")),
                      KL_ERR_CORRUPT);
     ck_assert_int_eq(frame(KL_PROTO_HTTP, RSP, S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX")),

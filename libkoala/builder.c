@@ -58,9 +58,15 @@ typedef struct talk {
 #define SPARE_BYTES (16u << 10)
 #define SPARE_ACTS 32
 
+#define ID_LEN 48 /* two int64s, '-' and the NUL */
+
 struct kl_builder {
     kl_builder_opts o;
     talk t;
+    /* The id given last as a session's next_session_id, which is the next session's own:
+     * formatted once for both. "" before the first. */
+    char named[ID_LEN];
+    int64_t named_time;
     stream spare[SPARE_STREAMS];
     size_t n_spare;
     int64_t last_id_time;
@@ -309,8 +315,6 @@ static int copy_trace(kl_session *s, const talk *t)
     return KL_OK;
 }
 
-#define ID_LEN 48 /* two int64s, '-' and the NUL */
-
 /* v in decimal at p, two digits a step; @return the end. */
 static char *put_decimal(char *p, int64_t v)
 {
@@ -356,8 +360,12 @@ static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const
     if (!s)
         return KL_ERR_NOMEM;
     kli_mem *m = s->mem;
-    char id[ID_LEN];
-    format_id(id, t->id_time, b->o.thread_id);
+    char own[ID_LEN];
+    const char *id = own;
+    if (b->named[0] && b->named_time == t->id_time)
+        id = b->named;
+    else
+        format_id(own, t->id_time, b->o.thread_id);
     s->thread_id = b->o.thread_id;
     s->pid = b->o.pid;
     s->truncated = t->truncated;
@@ -543,6 +551,10 @@ static int finish(kl_builder *b, int64_t next_at)
         nid = next_id;
     }
     int err = deliver(b, t, req_n, resp_n, nid);
+    if (nid) {
+        memcpy(b->named, next_id, sizeof next_id);
+        b->named_time = next.id_time;
+    }
     b->totals.dropped_bytes += t->dropped_bytes;
     b->totals.dropped_actions += t->dropped_actions;
     if (split)

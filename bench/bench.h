@@ -215,6 +215,7 @@ BENCH_FN void bench_loop_child(const char *self, const char *so, const char *rec
         if (hooked) {
             setenv("LD_PRELOAD", so, 1);
             setenv("KOALA_RECORD_TO_DIR", rec_dir, 1);
+            setenv("KOALA_LOG_LEVEL", "WARN", 1); /* the figure lines only, not a child's start and end */
         } else {
             unsetenv("LD_PRELOAD");
             unsetenv("KOALA_RECORD_TO_DIR");

@@ -2,10 +2,10 @@
 # with its Redis and backend, serving requests, one of them held half sent: the page names
 # nothing outside itself; rendered (--dump-dom, virtual time so that its requests complete),
 # its Log tab holds the service's log filtered as its address asks, its State tab the
-# service's pid, counters, the held connection, its thread and session in progress, the
-# Redis and backend connections, its Sessions tab a line per request and the session the
-# address names in full: request, response and its three outbound calls. A screenshot is
-# taken. Needs redis-server.
+# service's pid, counters (sendfile's too: none here), the held connection, its thread and
+# session in progress, the Redis and backend connections, its Sessions tab a line per request
+# and the session the address names in full: request, response and its three outbound calls.
+# A screenshot is taken. Needs redis-server.
 name=witch-page
 . tests/cli/svc-env.inc
 . tests/cli/preload.inc
@@ -78,6 +78,8 @@ for r in rows(log):
 state = section("state")
 k = table_after(state, "Counters")[0]
 print("# State: sessions written", k[0], "dropped", k[1], "built", k[4])
+f = table_after(state, ">sendfile<")[0]
+print("sendfile: sent from memory", f[0], "files read", f[1], "kept", f[2], "bytes kept", f[3])
 print("writer file:", re.sub(r"-%s-\d+\.pb" % pid, "-PID-START.pb", table_after(state, "Writer")[0][4].replace(tmp, "$T")))
 socks = table_after(state, "Sockets and files")
 mine = [s for s in socks if s[2] == held]

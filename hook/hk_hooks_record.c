@@ -37,6 +37,8 @@ typedef struct slot {
     kl_builder *b;
     pthread_mutex_t qlock;        /* pend, now */
     kl_buf pend;                  /* events not yet built (hk_events.c) */
+    size_t held;                  /* data of pend's held events: counted as if copied, so that
+                                     the kept files they pin are bounded as copies would be */
     progress now;
     /* The start of the session last handed out: `now` is over once it is no later. The
      * collector stores it without qlock, which a service thread waits for. */
@@ -145,6 +147,7 @@ static bool catch_up(slot *sl, const struct timespec *deadline)
         return false;
     kl_buf queued = sl->pend;
     sl->pend = sl->spare;
+    sl->held = 0;
     pthread_mutex_unlock(&sl->qlock);
     kl_event ev;
     hk_file *ref;
@@ -514,14 +517,16 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
         int err;
         if (held) {
             ev.data = iov->iov_base;
-            if ((err = hk_events_put_held(&sl->pend, &ev, held)) == KL_OK)
+            if ((err = hk_events_put_held(&sl->pend, &ev, held)) == KL_OK) {
+                sl->held += ev.len;
                 held = NULL;
+            }
         } else {
             err = hk_events_put(&sl->pend, &ev, iov, cnt);
         }
-        size_t queued = sl->pend.len;
-        const uint8_t *next = (const uint8_t *)sl->pend.data + queued;
-        size_t room = sl->pend.cap - queued;
+        size_t queued = sl->pend.len + sl->held;
+        const uint8_t *next = (const uint8_t *)sl->pend.data + sl->pend.len;
+        size_t room = sl->pend.cap - sl->pend.len;
         pthread_mutex_unlock(&sl->qlock);
         hk_events_prepare(next, room);
         if (err == KL_OK) {

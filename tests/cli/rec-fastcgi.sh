@@ -114,8 +114,12 @@ wait_until [ -s "$n/nginx.pid" ] || fail "nginx did not start: $(cat "$n/error.l
 for page in /a.php /b.php /a.php /c.php /a.php; do
     timeout 10 curl -s "http://127.0.0.1:$np$page" || fail "curl $page failed"
 done
-# Written within the second the sink flushes, while the connection is still open.
-sleep 1.5
+# Written while the connection is still open: a session lingers 1 s for work after its
+# answer, then the sink flushes within a second. Waited for, 10 s at most.
+five_written() {
+    [ "$(koala-dump "$T"/rec/*.pb 2>/dev/null | wc -l)" -ge 5 ]
+}
+wait_until five_written || fail "5 sessions were not written: $(koala-dump "$T"/rec/*.pb 2>&1)"
 echo "# read while the responder still runs"
 koala-dump --json "$T"/rec/*.pb >"$T/json" 2>"$T/dump.err"
 $py - "$T/json" <<'PY'

@@ -49,12 +49,12 @@ static unsigned addrs_of(const kl_event *ev)
     return 0;
 }
 
-/* Append ev's record with `room` bytes for its data, and all of it but the data.
- * @return where the data goes; NULL when out of memory or ev->len too large (b unchanged). */
-static uint8_t *put_head(kl_buf *b, const kl_event *ev, size_t room, unsigned flags)
+/* Append ev's record with `room` bytes for its data, and all of it but the data, which goes
+ * at *data. @return as hk_events_put (b unchanged on error). */
+static int put_head(kl_buf *b, const kl_event *ev, size_t room, unsigned flags, uint8_t **data)
 {
     if (ev->len > UINT32_MAX)
-        return NULL;
+        return KL_ERR_INVALID;
     unsigned addrs = addrs_of(ev);
     size_t name = ev->type == KL_EV_APPEND_FILE && ev->file_name ? strlen(ev->file_name) + 1 : 0;
     if (name > UINT16_MAX)
@@ -63,7 +63,7 @@ static uint8_t *put_head(kl_buf *b, const kl_event *ev, size_t room, unsigned fl
                   (addrs & ADDR_LOCAL ? sizeof(kl_addr) : 0) + name + room;
     /* the buffer's start is malloc's, 8-aligned; every record keeps the next one aligned */
     if (kl_buf_reserve(b, align8(size)) != KL_OK)
-        return NULL;
+        return KL_ERR_NOMEM;
     uint8_t *p = (uint8_t *)b->data + b->len;
     record r = {.time = ev->time, .len = (uint32_t)ev->len, .fd = ev->fd,
                 .name_len = (uint16_t)name, .type = (uint8_t)ev->type, .addrs = (uint8_t)(addrs | flags)};
@@ -82,16 +82,16 @@ static uint8_t *put_head(kl_buf *b, const kl_event *ev, size_t room, unsigned fl
         p += name;
     }
     b->len += align8(size);
-    return p;
+    *data = p;
+    return KL_OK;
 }
 
 int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cnt)
 {
-    if (ev->len > UINT32_MAX)
-        return KL_ERR_INVALID;
-    uint8_t *p = put_head(b, ev, ev->len, 0);
-    if (!p)
-        return KL_ERR_NOMEM;
+    uint8_t *p;
+    int err = put_head(b, ev, ev->len, 0, &p);
+    if (err)
+        return err;
     for (size_t left = ev->len; left && cnt > 0; iov++, cnt--) {
         size_t n = iov->iov_len < left ? iov->iov_len : left;
         memcpy(p, iov->iov_base, n);
@@ -103,11 +103,10 @@ int hk_events_put(kl_buf *b, const kl_event *ev, const struct iovec *iov, int cn
 
 int hk_events_put_held(kl_buf *b, const kl_event *ev, hk_file *ref)
 {
-    if (ev->len > UINT32_MAX)
-        return KL_ERR_INVALID;
-    uint8_t *p = put_head(b, ev, sizeof(held), HELD);
-    if (!p)
-        return KL_ERR_NOMEM;
+    uint8_t *p;
+    int err = put_head(b, ev, sizeof(held), HELD, &p);
+    if (err)
+        return err;
     memcpy(p, &(held){ev->data, ref}, sizeof(held));
     return KL_OK;
 }

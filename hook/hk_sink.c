@@ -238,12 +238,8 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&sk.lock);
         sk.totals.written += written;
         sk.totals.dropped += dropped;
-        if (!sk.spare) {
-            sk.spare = batch;
-            sk.spare_cap = batch_cap;
-        } else {
-            free(batch);
-        }
+        sk.spare = batch; /* only this thread takes it, at the swap above */
+        sk.spare_cap = batch_cap;
         if (last && !sk.queued)
             break;
     }

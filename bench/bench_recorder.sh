@@ -49,14 +49,9 @@ cannot() {
 svc_dir=$here/../samples/svc
 . "$svc_dir/env.sh"
 
-# Waits until URL answers 200, 10 s at most.
+# True when URL $1 answers 200.
 answers() {
-    i=0
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ]; do
-        i=$((i + 1))
-        [ $i -le 100 ] || return 1
-        sleep 0.1
-    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ]
 }
 
 # On-CPU nanoseconds of every thread of the processes $@ (the recorder's threads included).
@@ -165,7 +160,8 @@ sample_svc() {
     rec=$!
     pids="$pids $rec"
     sp=$(svc_port_of "$T/svc-plain.out") && sr=$(svc_port_of "$T/svc-rec.out") &&
-        answers "http://127.0.0.1:$sp/user/7" && answers "http://127.0.0.1:$sr/user/7" ||
+        wait_until answers "http://127.0.0.1:$sp/user/7" &&
+        wait_until answers "http://127.0.0.1:$sr/user/7" ||
         { cannot "sample-svc did not start: $(cat "$T"/svc-*.out "$T/svc-rec.err" "$T/redis.log")"; return; }
     measure "http://127.0.0.1:$sp/user/7" "$plain" "http://127.0.0.1:$sr/user/7" "$rec" svc || return
     kill -TERM "$rec" && wait "$rec" # its exit writes what it holds and the summary line
@@ -192,8 +188,9 @@ witch_part() {
     wp=$(free_port)
     witch_svc off off && off=$! && witch_svc on ":$wp" && on=$! &&
         poff=$(svc_port_of "$T/w-off.out") && pon=$(svc_port_of "$T/w-on.out") &&
-        answers "http://127.0.0.1:$poff/user/7" && answers "http://127.0.0.1:$pon/user/7" &&
-        answers "http://127.0.0.1:$wp/witch/state" ||
+        wait_until answers "http://127.0.0.1:$poff/user/7" &&
+        wait_until answers "http://127.0.0.1:$pon/user/7" &&
+        wait_until answers "http://127.0.0.1:$wp/witch/state" ||
         { cannot "sample-svc with and without the witch did not start: $(cat "$T"/w-*.out "$T"/w-*.err)"; return; }
     python3 - "$wp" "$T/watched" <<'PY' &
 import http.client, json, sys, time
@@ -262,7 +259,8 @@ nginx_part() {
         -c "$T/ngx-rec/nginx.conf" -e "$T/ngx-rec/error.log" >"$T/ngx-rec/out" 2>&1 &
     rec=$!
     pids="$pids $rec"
-    answers "http://127.0.0.1:$np/index.html" && answers "http://127.0.0.1:$nr/index.html" ||
+    wait_until answers "http://127.0.0.1:$np/index.html" &&
+        wait_until answers "http://127.0.0.1:$nr/index.html" ||
         { cannot "nginx did not start: $(cat "$T"/ngx-*/out "$T"/ngx-*/error.log)"; return; }
     measure "http://127.0.0.1:$np/index.html" "$plain" "http://127.0.0.1:$nr/index.html" "$rec" ngx || return
     kill -TERM "$rec" && wait "$rec"

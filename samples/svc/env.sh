@@ -1,18 +1,26 @@
 # env.sh - sourced by the scripts that run the sample service (make demo, the CLI tests, the
-# recorder's benchmark): its dependencies on free loopback ports. Each start_* function adds
-# its server to $pids and sets its port; when the server is not up within 10 s it says why on
-# stderr and returns 1, and the caller decides what that means. $svc_dir is this directory
-# (default samples/svc, for scripts run from the repository root).
+# recorder's benchmark): its dependencies on free loopback ports, and wait_until, the bounded
+# wait they share. Each start_* function adds its server to $pids and sets its port; when the
+# server is not up within 10 s it says why on stderr and returns 1, and the caller decides what
+# that means. $svc_dir is this directory (default samples/svc, for scripts run from the
+# repository root).
 svc_dir=${svc_dir:-samples/svc}
 
-# The port of the "listening on HOST:PORT" line a server writes to file $1.
-svc_port_of() {
-    i=0
-    until grep -q '^listening on ' "$1" 2>/dev/null; do
-        i=$((i + 1))
-        [ $i -le 100 ] || { echo "$1: no 'listening on' line: $(cat "$1" 2>/dev/null)" >&2; return 1; }
+# Runs CMD ARGS... every 0.1 s until it succeeds; returns 1 when it has not within 10 s. A
+# condition that must be evaluated afresh each time ($(...), a pipe) goes in a function.
+wait_until() {
+    waited=0
+    until "$@"; do
+        waited=$((waited + 1))
+        [ $waited -le 100 ] || return 1
         sleep 0.1
     done
+}
+
+# The port of the "listening on HOST:PORT" line a server writes to file $1 (10 s at most).
+svc_port_of() {
+    wait_until grep -qs '^listening on ' "$1" ||
+        { echo "$1: no 'listening on' line: $(cat "$1" 2>/dev/null)" >&2; return 1; }
     sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
 }
 
@@ -30,12 +38,13 @@ start_redis() {
     redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$1" \
         --logfile "$1/redis.log" &
     pids="$pids $!"
-    i=0
-    until [ "$(redis-cli -p "$rp" ping 2>/dev/null)" = PONG ]; do
-        i=$((i + 1))
-        [ $i -le 100 ] || { echo "redis-server on port $rp did not start: $(cat "$1/redis.log")" >&2; return 1; }
-        sleep 0.1
-    done
+    wait_until redis_pongs "$rp" ||
+        { echo "redis-server on port $rp did not start: $(cat "$1/redis.log")" >&2; return 1; }
+}
+
+# True when the redis-server on port $1 answers PING.
+redis_pongs() {
+    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]
 }
 
 # The HTTP backend (backend.py), its output in $1/backend.out; sets bp.

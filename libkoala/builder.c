@@ -26,6 +26,8 @@ typedef struct act {
     char *name;
 } act;
 
+#define ID_LEN 48 /* two int64s, '-' and the NUL */
+
 /* The session being built: one inbound request, its response, the actions around them. */
 typedef struct talk {
     bool has_request;
@@ -36,6 +38,7 @@ typedef struct talk {
     int in_fd;
     kl_addr in_peer;
     int64_t req_at, resp_at, complete_at, id_time;
+    char id[ID_LEN];     /* "<id_time>-<thread>", formatted with id_time */
     size_t in_index, ret_index;
     stream req, resp;
     kl_protocol proto;   /* KL_PROTO_UNKNOWN: the inbound side is not framed */
@@ -58,15 +61,9 @@ typedef struct talk {
 #define SPARE_BYTES (16u << 10)
 #define SPARE_ACTS 32
 
-#define ID_LEN 48 /* two int64s, '-' and the NUL */
-
 struct kl_builder {
     kl_builder_opts o;
     talk t;
-    /* The id given last as a session's next_session_id, which is the next session's own:
-     * formatted once for both. "" before the first. */
-    char named[ID_LEN];
-    int64_t named_time;
     stream spare[SPARE_STREAMS];
     size_t n_spare;
     int64_t last_id_time;
@@ -360,12 +357,6 @@ static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const
     if (!s)
         return KL_ERR_NOMEM;
     kli_mem *m = s->mem;
-    char own[ID_LEN];
-    const char *id = own;
-    if (b->named[0] && b->named_time == t->id_time)
-        id = b->named;
-    else
-        format_id(own, t->id_time, b->o.thread_id);
     s->thread_id = b->o.thread_id;
     s->pid = b->o.pid;
     s->truncated = t->truncated;
@@ -375,7 +366,7 @@ static int to_session(kl_builder *b, talk *t, size_t req_n, size_t resp_n, const
         s->return_inbound = (kl_return_inbound){.present = true, .index = (int64_t)t->ret_index,
                                                 .occurred_at = t->resp_at};
     int err = KL_ERR_NOMEM;
-    if (!(s->id = kli_strdup(m, id)) || (b->o.host && !(s->host = kli_strdup(m, b->o.host))) ||
+    if (!(s->id = kli_strdup(m, t->id)) || (b->o.host && !(s->host = kli_strdup(m, b->o.host))) ||
         (b->o.program && !(s->program = kli_strdup(m, b->o.program))) ||
         (next_id && !(s->next_session_id = kli_strdup(m, next_id))) ||
         copy_stream(m, &s->call_from_inbound.request, &t->req, req_n) ||
@@ -475,11 +466,12 @@ static void frame_response(kl_builder *b, int64_t at)
 
 /* -------------------------------------------------------------- ending sessions */
 
-static int64_t reserve_id_time(kl_builder *b, int64_t at)
+/* Give t its id, from at or just past the thread's last one: no two sessions share one. */
+static void name_talk(kl_builder *b, talk *t, int64_t at)
 {
-    int64_t id = at > b->last_id_time ? at : b->last_id_time + 1;
-    b->last_id_time = id;
-    return id;
+    t->id_time = at > b->last_id_time ? at : b->last_id_time + 1;
+    b->last_id_time = t->id_time;
+    format_id(t->id, t->id_time, b->o.thread_id);
 }
 
 /* Move the bytes of s past n to the front of a fresh stream for the next session. */
@@ -492,13 +484,16 @@ static stream leftover(stream *s, size_t n)
     return rest;
 }
 
-/* The next session, when this one's pipelined successor has already begun: it takes the
- * bytes past this one's request and response. */
-static void start_successor(talk *old, talk *next, int64_t id_time)
+/* The next session, named and otherwise empty, when this one's pipelined successor has
+ * already begun: it takes the bytes past this one's request and response. */
+static void start_successor(talk *old, talk *next)
 {
-    *next = (talk){.has_request = true, .in_fd = old->in_fd, .in_peer = old->in_peer,
-                   .req_at = old->extra_at, .id_time = id_time,
-                   .proto = old->proto, .proto_known = old->proto_known};
+    next->has_request = true;
+    next->in_fd = old->in_fd;
+    next->in_peer = old->in_peer;
+    next->req_at = old->extra_at;
+    next->proto = old->proto;
+    next->proto_known = old->proto_known;
     next->req = leftover(&old->req, old->req_len);
     next->used = next->req.len;
     if (old->resp.len > old->resp_len) { /* its response went out with the last one */
@@ -544,21 +539,13 @@ static int finish(kl_builder *b, int64_t next_at)
         next_at = t->extra_at;
     else if (t->resp.len > resp_n)
         t->dropped_bytes += t->resp.len - resp_n; /* an answer to no request */
-    char next_id[ID_LEN], *nid = NULL;
-    if (next_at) {
-        next = (talk){.id_time = reserve_id_time(b, next_at)};
-        format_id(next_id, next.id_time, b->o.thread_id);
-        nid = next_id;
-    }
-    int err = deliver(b, t, req_n, resp_n, nid);
-    if (nid) {
-        memcpy(b->named, next_id, sizeof next_id);
-        b->named_time = next.id_time;
-    }
+    if (next_at)
+        name_talk(b, &next, next_at);
+    int err = deliver(b, t, req_n, resp_n, next_at ? next.id : NULL);
     b->totals.dropped_bytes += t->dropped_bytes;
     b->totals.dropped_actions += t->dropped_actions;
     if (split)
-        start_successor(t, &next, next.id_time);
+        start_successor(t, &next);
     release_payload(b, t);
     stream_release(b, &t->hdr);
     act *acts = t->acts;
@@ -616,7 +603,7 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
         t->req_at = ev->time;
         t->in_index = t->n_acts;
         if (!t->id_time) /* else the previous session named it as next */
-            t->id_time = reserve_id_time(b, ev->time);
+            name_talk(b, t, ev->time);
     }
     int r = keep(b, &t->req, ev->data, ev->len);
     frame_request(b, ev->time);

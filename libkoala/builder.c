@@ -126,7 +126,7 @@ static int lose(kl_builder *b)
     spares_free(b);
     free(t->acts);
     t->acts = NULL;
-    t->n_acts = t->cap_acts = 0;
+    t->cap_acts = 0;
     t->used = t->hdr.len;
     t->lost = true;
     t->req_failed = t->resp_failed = true;
@@ -148,10 +148,10 @@ static int keep(kl_builder *b, stream *s, const uint8_t *data, size_t len)
     }
     if (!take)
         return KL_OK;
-    if (!s->data && b->n_spare) {
-        bool cut = s->cut;
-        *s = b->spare[--b->n_spare];
-        s->cut = cut;
+    if (!s->data && b->n_spare) { /* an empty stream: only its buffer changes */
+        const stream *sp = &b->spare[--b->n_spare];
+        s->data = sp->data;
+        s->cap = sp->cap;
     }
     if (s->cap - s->len < take) {
         size_t cap = s->cap ? s->cap : 256;
@@ -548,15 +548,13 @@ static int finish(kl_builder *b, int64_t next_at)
         start_successor(t, &next);
     release_payload(b, t);
     stream_release(b, &t->hdr);
-    act *acts = t->acts;
-    size_t cap_acts = t->cap_acts;
-    *t = next;
-    if (cap_acts <= SPARE_ACTS) {
-        t->acts = acts;
-        t->cap_acts = cap_acts;
+    if (t->cap_acts <= SPARE_ACTS) {
+        next.acts = t->acts;
+        next.cap_acts = t->cap_acts;
     } else {
-        free(acts);
+        free(t->acts);
     }
+    *t = next;
     if (split) {
         act *marker = NULL;
         int r = t->responded ? add_action(b, KL_ACTION_RETURN_INBOUND, t->resp_at, 0, &marker) : KL_OK;

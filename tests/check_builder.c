@@ -979,8 +979,6 @@ START_TEST(an_unknown_event_is_refused)
 }
 END_TEST
 
-/* Out of memory, the session in progress is dropped and the builder goes on. The address
- * space limit cannot be used under ASan, which reserves terabytes for its shadow. */
 START_TEST(a_session_id_is_its_time_and_thread_in_decimal)
 {
     kl_builder_opts o;
@@ -1056,6 +1054,8 @@ START_TEST(sessions_built_one_after_another_hold_only_their_own_bytes)
 }
 END_TEST
 
+/* Out of memory, the session in progress is dropped and the builder goes on. The address
+ * space limit cannot be used under ASan, which reserves terabytes for its shadow. */
 START_TEST(running_out_of_memory_drops_the_session_and_goes_on)
 {
 #if defined(__SANITIZE_ADDRESS__)

@@ -63,9 +63,12 @@ static const bool tchars[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
-bool kli_http_tchar(uint8_t c)
+size_t kli_http_token(const uint8_t *p, size_t n)
 {
-    return tchars[c];
+    size_t i = 0;
+    while (i < n && tchars[p[i]])
+        i++;
+    return i;
 }
 
 static bool is_digit(uint8_t c)
@@ -147,9 +150,7 @@ static bool start_line_ok(unsigned flags, const uint8_t *p, size_t n)
     if (flags & KL_FRAME_RESPONSE)
         return n >= 12 && http_version_ok(p) && p[8] == ' ' && is_digit(p[9]) && is_digit(p[10]) &&
                is_digit(p[11]) && (n == 12 || p[12] == ' ');
-    size_t i = 0;
-    while (i < n && kli_http_tchar(p[i]))
-        i++;
+    size_t i = kli_http_token(p, n);
     if (i == 0 || i >= n || p[i] != ' ')
         return false;
     size_t target = ++i;
@@ -218,10 +219,7 @@ static int http_header(const uint8_t *p, size_t n, kli_http_meta *m)
 {
     if (p[0] == ' ' || p[0] == '\t')
         return KL_OK; /* obsolete line folding continues a value we do not need */
-    /* The name: tchars up to the colon, in one pass. */
-    size_t nn = 0;
-    while (nn < n && tchars[p[nn]])
-        nn++;
+    size_t nn = kli_http_token(p, n); /* the name, which the colon must end */
     if (nn == 0 || nn == n || p[nn] != ':')
         return KL_ERR_CORRUPT;
     const uint8_t *v = p + nn + 1;

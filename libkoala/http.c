@@ -88,9 +88,7 @@ static int response_line(const uint8_t *c, size_t n, size_t at, bool cut, kl_htt
 static int request_line(const uint8_t *c, size_t n, size_t at, bool cut, kl_http_msg *m,
                         char *errbuf)
 {
-    size_t i = 0;
-    while (i < n && kli_http_tchar(c[i]))
-        i++;
+    size_t i = kli_http_token(c, n);
     size_t sp1 = i;
     if (i == n && cut)
         return KL_ERR_TRUNCATED;
@@ -170,9 +168,7 @@ static int walk_block(const uint8_t *d, size_t len, size_t from, size_t at, bool
             at = nl + 1;
             continue;
         }
-        size_t i = at;
-        while (i < e && kli_http_tchar(d[i]))
-            i++;
+        size_t i = at + kli_http_token(d + at, e - at);
         if (i == at || i == e || d[i] != ':') {
             if (strict)
                 return corrupt(errbuf, i, i == at ? "a header name" : "':' after a header name");

@@ -117,8 +117,8 @@ enum {
     KLI_BODY_CLOSE,    /* a response running until the connection closes */
 };
 
-/* A token character of RFC 9110 (header names, methods). */
-bool kli_http_tchar(uint8_t c);
+/* The length of the RFC 9110 token (a header name, a method) p[0..n) starts with. */
+size_t kli_http_token(const uint8_t *p, size_t n);
 /* Note one header's framing facts in m: name[0..nn), value v[0..vn) past its leading
  * whitespace. @return KL_OK, or KL_ERR_CORRUPT for a bad or conflicting Content-Length. */
 int kli_http_meta_add(kli_http_meta *m, const uint8_t *name, size_t nn, const uint8_t *v, size_t vn);

@@ -112,14 +112,13 @@ best_p99() { sort -n -k2,2 "$1" | head -n 1 | cut -d' ' -f2; }
 best_p50() { sort -n -k5,5 "$1" | head -n 1 | cut -d' ' -f5; }
 # The service's CPU time per request over every run in files $@, in us.
 cpu_per_req() { cat "$@" | awk '{ n += $3; c += $4 } END { printf "%.1f", c / n / 1000 }'; }
-# Requests the recorded service answered: every wrk run's, the warm-up's and curl's first one.
-requests() { cat "$T/$1".rec.* | awk '{ n += $3 } END { print n + 1 }'; }
-
 # The figure lines of part $1 ($2: its name on the lines, $3: what it serves), with the
-# sessions the recorder wrote and dropped, from the summary lines in files $4...
+# requests the recorded service answered, the lines of its log of one line per request, file
+# $4, and the sessions the recorder wrote and dropped, from the summary lines in files $5...
+# (wrk counts only the requests it saw answered: those in flight when a run stops are not.)
 report() {
-    part=$1 name=$2 what=$3
-    shift 3
+    part=$1 name=$2 what=$3 answered=$(wc -l <"$4")
+    shift 4
     p=$(best_rps "$T/$part.plain.c8") r=$(best_rps "$T/$part.rec.c8")
     lp=$(best_p99 "$T/$part.plain.c1") lr=$(best_p99 "$T/$part.rec.c1")
     mp=$(best_p50 "$T/$part.plain.c1") mr=$(best_p50 "$T/$part.rec.c1")
@@ -128,7 +127,7 @@ report() {
     summary=$(cat "$@" | sed -n 's/.* \([0-9]*\) sessions written, \([0-9]*\) dropped.*/\1 \2/p' |
               awk '{ w += $1; d += $2 } END { if (NR) printf "%d sessions written, %d dropped", w, d }')
     awk -v name="$name" -v what="$what" -v p="$p" -v r="$r" -v lp="$lp" -v lr="$lr" -v mp="$mp" -v mr="$mr" \
-        -v cp="$cp" -v cr="$cr" -v n="$(requests "$part")" -v rounds=$ROUNDS -v secs=$SECS \
+        -v cp="$cp" -v cr="$cr" -v n="$answered" -v rounds=$ROUNDS -v secs=$SECS \
         -v summary="${summary:-no recorder summary line}" 'BEGIN {
         ratio = r / p
         printf "%s: %.0f req/s under the recorder vs %.0f req/s without = %.3f (%s; wrk -t1 -c8 keep-alive, best of %d alternated %d s runs; service CPU %.1f vs %.1f us/request; %d requests answered, %s) (target >= 0.90) %s\n",
@@ -165,7 +164,8 @@ sample_svc() {
         { cannot "sample-svc did not start: $(cat "$T"/svc-*.out "$T/svc-rec.err" "$T/redis.log")"; return; }
     measure "http://127.0.0.1:$sp/user/7" "$plain" "http://127.0.0.1:$sr/user/7" "$rec" svc || return
     kill -TERM "$rec" && wait "$rec" # its exit writes what it holds and the summary line
-    report svc rec-svc "sample-svc GET /user/7: 2 Redis calls, 1 backend.py call, 1 log line" "$T/svc-rec.err"
+    report svc rec-svc "sample-svc GET /user/7: 2 Redis calls, 1 backend.py call, 1 log line" "$T/svc-rec.log" \
+        "$T/svc-rec.err"
     cleanup_part
 }
 
@@ -275,8 +275,8 @@ nginx_part() {
     wait_until settled "$T/www/index.html" || { cannot "$T/www/index.html: its ctime is in the future"; return; }
     measure "http://127.0.0.1:$np/index.html" "$plain" "http://127.0.0.1:$nr/index.html" "$rec" ngx || return
     kill -TERM "$rec" && wait "$rec"
-    report ngx rec-nginx "nginx 1 KiB static file, 1 worker, sendfile and access log on" "$T/ngx-rec/out" \
-        "$T/ngx-rec/error.log"
+    report ngx rec-nginx "nginx 1 KiB static file, 1 worker, sendfile and access log on" \
+        "$T/ngx-rec/access.log" "$T/ngx-rec/out" "$T/ngx-rec/error.log"
     cleanup_part
 }
 

@@ -200,7 +200,8 @@ static bool last_coding_chunked(const uint8_t *v, size_t n)
 
 int kli_http_meta_add(kli_http_meta *m, const uint8_t *p, size_t nn, const uint8_t *v, size_t vn)
 {
-    if (nn != 14 && nn != 17) /* neither name below: most headers are told apart here */
+    /* Most headers are told apart from both names below by their length alone. */
+    if (nn != sizeof "content-length" - 1 && nn != sizeof "transfer-encoding" - 1)
         return KL_OK;
     if (ieq(p, nn, "content-length")) {
         uint64_t cl;

@@ -210,8 +210,11 @@ while True:
     open(sys.argv[2], "w").write("%d\n" % asked)
     time.sleep(0.5)
 PY
-    pids="$pids $!"
+    watcher=$!
+    pids="$pids $watcher"
     measure "http://127.0.0.1:$poff/user/7" "$off" "http://127.0.0.1:$pon/user/7" "$on" witch || return
+    # The watcher stops at the witch's first failure, which would leave it unwatched meanwhile.
+    kill -0 "$watcher" 2>/dev/null || { cannot "the witch's watcher stopped (why: above)"; return; }
     p=$(best_rps "$T/witch.plain.c8") r=$(best_rps "$T/witch.rec.c8")
     lp=$(best_p99 "$T/witch.plain.c1") lr=$(best_p99 "$T/witch.rec.c1")
     cp=$(cpu_per_req "$T/witch.plain.c8" "$T/witch.plain.c1")

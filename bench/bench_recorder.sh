@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 status=0
-# A part that cannot run says why and makes the script exit 1; the other part still runs.
+# A part that cannot run says why and makes the script exit 1; the other parts still run.
 cannot() {
     echo "bench_recorder: $*" >&2
     status=1

@@ -21,26 +21,13 @@ open(d + "/page.html", "wb").write((b"<p>koala \xc3\xa9t\xc3\xa9</p>\n" * 300)[:
 open(d + "/big.bin", "wb").write(bytes((i * 31 + i // 256) % 256 for i in range(100001)))
 PY
 
-# Ready when the port accepts a connection (10 s at most).
-wait_port() {
-    $py -c 'import socket, sys, time
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)' "$1"
-}
-
 echo "# recording"
-port=$(free_port)
 # SIGINT, as a user stops http.server; a background job starts with it ignored otherwise.
 env --default-signal=INT LD_PRELOAD="$recorder" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" \
-    $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$port" >"$T/rec.out" 2>"$T/rec.err" &
+    PYTHONUNBUFFERED=1 $py -m http.server --bind 127.0.0.1 --directory "$T/www" 0 >"$T/rec.out" 2>"$T/rec.err" &
 srv=$!
 pids="$pids $srv"
-wait_port "$port" || fail "http.server did not start: $(cat "$T/rec.err")"
+port=$(http_server_port "$T/rec.out" "$T/rec.err") || exit 2
 $py - "$port" <<'PY' || fail "the client failed"
 import sys, urllib.error, urllib.request
 base = "http://127.0.0.1:%s/" % sys.argv[1]
@@ -63,9 +50,11 @@ mv "$T"/rec/*.pb "$T/recorded.pb"
 echo "# replaying"
 sut=$(free_port) inbound=$(free_port) outbound=$(free_port)
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
-    KOALA_OUTBOUND_ADDR=":$outbound" $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &
+    KOALA_OUTBOUND_ADDR=":$outbound" PYTHONUNBUFFERED=1 \
+    $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &
 pids="$pids $!"
-wait_port "$sut" && wait_port "$inbound" || fail "the replayer did not start: $(cat "$T/rp.err")"
+http_server_port "$T/rp.out" "$T/rp.err" >/dev/null
+replayer_up "$T/rp.err" "$inbound"
 # The summary without its timings.
 summary() {
     sed -e 's/ in [0-9.]* s ([0-9.]* sessions\/s)$/ in T s (R sessions\/s)/' "$1"

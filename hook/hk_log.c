@@ -49,7 +49,6 @@ static struct {
     bool witch_off;          /* KOALA_WITCH_ADDR=off */
 } rg = {NULL, NULL, 1, 1, 0, false, false, false};
 
-
 const char *hk_level_name(hk_level level)
 {
     static const char *const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
@@ -217,6 +216,12 @@ typedef struct copied {
 
 #define PADDED(n) (((n) + 7) & ~(size_t)7)
 
+/* The first event kept after seq since (lg.lock held). */
+static uint64_t first_after(uint64_t since)
+{
+    return since + 1 > rg.first ? since + 1 : rg.first;
+}
+
 /* The bytes the copies of events from seq on take, at most max of them (lg.lock held). */
 static size_t copy_size(uint64_t seq, uint64_t next, size_t max)
 {
@@ -232,8 +237,7 @@ size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
      * fd, never waits for a malloc of the witch's. Lines logged in between may not fit: the
      * copy then stops short, and the next one has them. */
     pthread_mutex_lock(&lg.lock);
-    uint64_t from = since + 1 > rg.first ? since + 1 : rg.first;
-    size_t size = copy_size(from, atomic_load_explicit(&rg.next, memory_order_relaxed), max);
+    size_t size = copy_size(first_after(since), atomic_load_explicit(&rg.next, memory_order_relaxed), max);
     pthread_mutex_unlock(&lg.lock);
     if (size && kl_buf_reserve(out, size) != KL_OK)
         size = 0;
@@ -241,7 +245,7 @@ size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
     pthread_mutex_lock(&lg.lock);
     uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
     *first = rg.first;
-    for (uint64_t seq = since + 1 > rg.first ? since + 1 : rg.first; seq < next && done < max; seq++) {
+    for (uint64_t seq = first_after(since); seq < next && done < max; seq++) {
         const ring_event *e = &rg.ev[seq % HK_LOG_KEEP];
         size_t n = PADDED(sizeof(copied) + e->len + 1);
         if (n > room)

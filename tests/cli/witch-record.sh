@@ -106,8 +106,7 @@ time.sleep(1)
 c = socket.create_connection(("127.0.0.1", port))
 me = "127.0.0.1:%d" % c.getsockname()[1]
 c.sendall(b"GET /a.txt?polled HTTP/1.1\r\nHost: x\r\n\r\n")
-while c.recv(65536):
-    pass
+recv_all(c)
 c.close()
 t.join()
 print("a long poll answered by the next event:", "inbound connection from " + me in later["events"][0]["text"],

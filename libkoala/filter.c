@@ -573,17 +573,6 @@ static bool is_word_char(char c)
     return u > ' ' && u != 0x7f && !strchr("()\"{},!=<>&|~", c);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A quoted string starting at the quote at q. Raw strings (r"...") keep every backslash, and
  * \" inside them does not end them, as in Python and Wireshark. */
 static int lex_string(parser *p, size_t q, bool raw)
@@ -621,8 +610,8 @@ static int lex_string(parser *p, size_t q, bool raw)
         case 'r': out[n++] = '\r'; break;
         case 't': out[n++] = '\t'; break;
         case 'x':
-            h1 = i < end ? hexval(s[i]) : -1;
-            h2 = i + 1 < end ? hexval(s[i + 1]) : -1;
+            h1 = i < end ? kli_hex_digit((unsigned char)s[i]) : -1;
+            h2 = i + 1 < end ? kli_hex_digit((unsigned char)s[i + 1]) : -1;
             if (h1 < 0 || h2 < 0)
                 return fail(p, i - 2, "bad escape \"\\x\": two hex digits must follow");
             out[n++] = (char)(h1 << 4 | h2);
@@ -750,7 +739,7 @@ static bool parse_int(const char *t, size_t n, int64_t *out)
         return false;
     uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (; i < n; i++) {
-        int d = base == 16 ? hexval(t[i]) : (t[i] >= '0' && t[i] <= '9' ? t[i] - '0' : -1);
+        int d = base == 16 ? kli_hex_digit((unsigned char)t[i]) : (t[i] >= '0' && t[i] <= '9' ? t[i] - '0' : -1);
         if (d < 0 || v > (lim - (unsigned)d) / base)
             return false;
         v = v * base + (unsigned)d;

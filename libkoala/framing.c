@@ -76,14 +76,6 @@ static bool is_digit(uint8_t c)
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(uint8_t c)
-{
-    if (is_digit(c))
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Case-insensitive equality of p[0..n) and a lower-case literal. */
 static bool ieq(const uint8_t *p, size_t n, const char *lit)
 {
@@ -339,7 +331,7 @@ bool kli_http_chunk_size(const uint8_t *p, size_t n, uint64_t *out)
 {
     uint64_t size = 0;
     size_t i = 0;
-    for (int h; i < n && (h = hex_value(p[i])) >= 0; i++) {
+    for (int h; i < n && (h = kli_hex_digit(p[i])) >= 0; i++) {
         if (size >> 56)
             return false;
         size = size * 16 + (uint64_t)h;

@@ -151,8 +151,8 @@ static const uint8_t *x_escape(imp *im, const uint8_t *at, const uint8_t *p, con
     while (n < 3 && p < e) {
         p = kli_json_next_char(p, e, &c[n++]);
         if (n == 1   ? c[0] != 'x'
-            : n == 2 ? (hi = kli_json_hex_digit(c[1])) < 0
-                     : (lo = kli_json_hex_digit(c[2])) < 0)
+            : n == 2 ? (hi = kli_hex_digit(c[1])) < 0
+                     : (lo = kli_hex_digit(c[2])) < 0)
             break;
     }
     if (n == 3 && lo >= 0) {
@@ -163,7 +163,7 @@ static const uint8_t *x_escape(imp *im, const uint8_t *at, const uint8_t *p, con
     for (size_t i = 0, o = 1; i < n; i++)
         o += (size_t)snprintf(shown + o, sizeof shown - o, c[i] > 0x20 && c[i] < 0x7f ? "%c" : "\\u%04x",
                               (int)c[i]);
-    bool cut = n < 3 && p == e && (n == 0 || c[n - 1] == 'x' || kli_json_hex_digit(c[n - 1]) >= 0);
+    bool cut = n < 3 && p == e && (n == 0 || c[n - 1] == 'x' || kli_hex_digit(c[n - 1]) >= 0);
     *rc = fail(im, at, "bad escape %s%s", shown, cut ? " (the string ends)" : "");
     return NULL;
 }

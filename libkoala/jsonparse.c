@@ -15,7 +15,7 @@ int kli_json_hex4(const uint8_t *p, uint32_t *v)
 {
     *v = 0;
     for (int i = 0; i < 4; i++) {
-        int d = kli_json_hex_digit(p[i]);
+        int d = kli_hex_digit(p[i]);
         if (d < 0)
             return -1;
         *v = *v << 4 | (uint32_t)d;

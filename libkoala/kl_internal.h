@@ -70,6 +70,13 @@ int kli_copy_action(kli_mem *m, kl_action *dst, const kl_action *src);
 int kli_copy_bytes(kli_mem *m, kl_bytes *dst, kl_bytes src);
 /* True when a and b hold the same bytes. */
 bool kli_bytes_equal(kl_bytes a, kl_bytes b);
+/* The value of hex digit c (of any case), or -1 when it is not one. c is a byte, or a
+ * character decoded from a JSON string. */
+static inline int kli_hex_digit(uint32_t c)
+{
+    uint32_t l = c | 0x20;
+    return c >= '0' && c <= '9' ? (int)(c - '0') : l >= 'a' && l <= 'f' ? (int)(l - 'a' + 10) : -1;
+}
 
 /* ---- error detail (libpcap's errbuf) ---- */
 void kli_seterr(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

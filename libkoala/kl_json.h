@@ -74,13 +74,6 @@ static inline const uint8_t *kli_json_skip_ws(const uint8_t *p, const uint8_t *e
     return p;
 }
 
-/** The value of hex digit c (of any case), or -1 when it is not one. */
-static inline int kli_json_hex_digit(uint32_t c)
-{
-    uint32_t l = c | 0x20;
-    return c >= '0' && c <= '9' ? (int)(c - '0') : l >= 'a' && l <= 'f' ? (int)(l - 'a' + 10) : -1;
-}
-
 /** Parse one value at ps->p (white space before it skipped, none after), nested at most
  * KL_JSON_MAX_DEPTH deep; ps->p ends past it.
  * @return KL_OK; KL_ERR_CORRUPT or KL_ERR_TOOBIG with ps->why, ps->at and ps->trail set;

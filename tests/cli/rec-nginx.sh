@@ -137,7 +137,12 @@ PY
 kill -QUIT "$ngx"
 exit_status "$ngx"
 echo "nginx errors: $(grep -cE '\[(error|crit|alert|emerg)\]|exited on signal' "$n/error.log")"
-grep -q 'kept in memory' "$n/error.log" && echo "a worker kept the static file in memory"
+# Kept by the worker that served ?1 (at ?1, or at curl's GET if that worker served it once the
+# file was 2 s old), and never kept again by the same worker: not at ?2, which finds it kept,
+# nor at ?3, where the file had just changed and is read back.
+sed -n 's/.* koala\[\([0-9]*\)\] DEBUG sendfile .* is kept in memory.*/\1/p' "$n/error.log" | sort | uniq -c |
+    awk '$1 != 1 { twice = 1 } END { print "the static file kept in memory:",
+        twice ? "TWICE by one worker" : NR ? "yes, once per worker that kept it" : "NO" }'
 
 echo "# the recording"
 for f in "$T"/rec/*.pb; do

@@ -4,7 +4,8 @@
 # - a bypassed port (KOALA_OUTBOUND_BYPASS_PORT): left alone, the real echo server answers;
 # - the wall clock reads as at recording time;
 # - a datagram is kept in the replayed session and never sent; call-function and
-#   return-function helper messages become actions;
+#   return-function helper messages become actions, and one whose payload is not an action
+#   gets a WARN naming the member at fault (once per replay of /fn);
 # - every connection's thread delegates to a virtual thread (set-delegated-from-thread-id), and
 #   a worker thread delegating to the same one makes its calls for the request's session;
 # - a request the service never made at recording time (another login): it matches nothing,

@@ -41,8 +41,8 @@ size_t kli_mem_place_size(size_t n);
 /* Give an empty arena its first chunk, of n bytes, at `at`: kli_mem_place_size(n) bytes,
  * 16-aligned, inside an allocation of the caller's, which the arena never frees. */
 void kli_mem_place(kli_mem *m, void *at, size_t n);
-/* Free every chunk of an arena that is not kli_mem_new's (one inside another allocation),
- * leaving it empty. */
+/* Free an arena's chunks but a placed one (kli_mem_place), leaving the arena empty: for an
+ * arena kli_mem_new did not make, such as a session's. */
 void kli_mem_release(kli_mem *m);
 /* Forget every allocation but keep the largest chunk for reuse. */
 void kli_mem_reset(kli_mem *m);

@@ -14,15 +14,29 @@ struct kli_chunk {
     _Alignas(16) unsigned char data[];
 };
 
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+/* A chunk of the arena's own, of cap bytes (a multiple of 16); NULL when out of memory. */
+static kli_chunk *chunk_new(size_t cap)
+{
+    kli_chunk *c = malloc(sizeof(kli_chunk) + cap);
+    if (c)
+        *c = (kli_chunk){.cap = cap};
+    return c;
+}
+
 size_t kli_mem_place_size(size_t n)
 {
-    return sizeof(kli_chunk) + ((n + 15) & ~(size_t)15);
+    return sizeof(kli_chunk) + round16(n);
 }
 
 void kli_mem_place(kli_mem *m, void *at, size_t n)
 {
     kli_chunk *c = at;
-    *c = (kli_chunk){.cap = (n + 15) & ~(size_t)15, .inside = true};
+    *c = (kli_chunk){.cap = round16(n), .inside = true};
     m->head = c;
 }
 
@@ -74,17 +88,12 @@ int kli_mem_reserve(kli_mem *m, size_t n)
 {
     if (m->head || n > SIZE_MAX - sizeof(kli_chunk) - 15)
         return KL_OK;
-    void *at = malloc(kli_mem_place_size(n));
-    if (!at)
-        return KL_ERR_NOMEM;
-    kli_mem_place(m, at, n);
-    m->head->inside = false;
-    return KL_OK;
+    return (m->head = chunk_new(round16(n))) ? KL_OK : KL_ERR_NOMEM;
 }
 
 void *kli_alloc(kli_mem *m, size_t n)
 {
-    n = (n + 15) & ~(size_t)15;
+    n = round16(n);
     kli_chunk *c = m->head;
     if (!c || c->cap - c->used < n) {
         size_t cap = c ? c->cap * 2 : CHUNK_MIN;
@@ -94,12 +103,9 @@ void *kli_alloc(kli_mem *m, size_t n)
             cap = n;
         if (cap > SIZE_MAX - sizeof(kli_chunk))
             return NULL;
-        kli_chunk *nc = malloc(sizeof(kli_chunk) + cap);
+        kli_chunk *nc = chunk_new(cap);
         if (!nc)
             return NULL;
-        nc->cap = cap;
-        nc->used = 0;
-        nc->inside = false;
         /* A big one-off allocation goes behind the current chunk so its free space stays in use. */
         if (c && cap == n && c->cap - c->used >= 256) {
             nc->next = c->next;

@@ -26,7 +26,8 @@ static struct {
 
 /* The ring: an event's text lies in `text` from `off`, placed in the order logged and wrapping
  * to the start where it would not fit, so the oldest event's text is always the next in the
- * way of a new one. Allocated at the first event; without memory the ring keeps nothing.
+ * way of a new one. Allocated at the first event, events and text in one block; without memory
+ * the ring is off.
  * Guarded by lg.lock: a line is written and kept under the one lock a service's thread takes
  * to log, and the ring's order is the file's. */
 typedef struct ring_event {
@@ -38,16 +39,15 @@ typedef struct ring_event {
 } ring_event;
 
 static struct {
-    ring_event *ev;          /* HK_LOG_KEEP, event seq at ev[seq % HK_LOG_KEEP] */
-    char *text;              /* HK_LOG_KEEP_BYTES */
+    ring_event *ev;          /* HK_LOG_KEEP, event seq at ev[seq % HK_LOG_KEEP]; the block */
+    char *text;              /* HK_LOG_KEEP_BYTES, after the events */
     uint64_t first;          /* the oldest event kept; == next when none */
     _Atomic uint64_t next;
     size_t w;                /* where the next text goes */
-    bool failed;
-    bool off;                /* nothing reads the ring: KOALA_WITCH_ADDR=off, or the witch
-                              * does not serve this process */
+    bool off;                /* it keeps nothing: KOALA_WITCH_ADDR=off, the witch does not
+                              * serve this process, or there was no memory for it */
     bool witch_off;          /* KOALA_WITCH_ADDR=off */
-} rg = {NULL, NULL, 1, 1, 0, false, false, false};
+} rg = {NULL, NULL, 1, 1, 0, false, false};
 
 const char *hk_level_name(hk_level level)
 {
@@ -91,7 +91,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&lg.lock, NULL);
-    rg.off = rg.witch_off; /* the child may serve a witch of its own */
+    rg.off = rg.witch_off; /* the child may serve a witch of its own, and have the memory */
 }
 
 void hk_log_open(const hk_config *c)
@@ -157,18 +157,13 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
 {
     if (rg.off)
         return;
-    if (!rg.ev && !rg.failed) {
-        rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev);
-        rg.text = malloc(HK_LOG_KEEP_BYTES);
-        if (!rg.ev || !rg.text) {
-            free(rg.ev);
-            free(rg.text);
-            rg.ev = NULL;
-            rg.failed = true;
+    if (!rg.ev) {
+        if (!(rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev + HK_LOG_KEEP_BYTES))) {
+            rg.off = true;
+            return;
         }
+        rg.text = (char *)(rg.ev + HK_LOG_KEEP);
     }
-    if (rg.failed)
-        return;
     if (rg.w + len + 1 > HK_LOG_KEEP_BYTES)
         rg.w = 0;
     uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
@@ -189,7 +184,6 @@ void hk_log_ring_stop(void)
 {
     pthread_mutex_lock(&lg.lock);
     ring_event *ev = rg.ev;
-    char *text = rg.text;
     rg.ev = NULL;
     rg.text = NULL;
     rg.w = 0;
@@ -197,7 +191,6 @@ void hk_log_ring_stop(void)
     rg.off = true;
     pthread_mutex_unlock(&lg.lock);
     free(ev);
-    free(text);
 }
 
 uint64_t hk_log_next(void)

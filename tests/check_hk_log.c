@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -345,6 +346,47 @@ START_TEST(a_stopped_ring_keeps_nothing_more_and_a_forked_child_keeps_one_again)
 }
 END_TEST
 
+/* The address space limit cannot be used under ASan, which reserves terabytes for its shadow. */
+START_TEST(without_memory_for_the_ring_lines_are_written_and_a_forked_child_tries_again)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#else
+    hk_config c = to_file("nomem.log", HK_INFO);
+    hk_log_open(&c);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_AS, &old);
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert(f && fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    lim = old;
+    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (1u << 20); /* the ring: 2.3 MiB */
+    uint64_t before = hk_log_next();
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    hk_log(HK_WARN, "no room for the ring");
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+    ck_assert_uint_eq(hk_log_next(), before);
+    hk_log(HK_INFO, "nor asked for again");
+    ck_assert_uint_eq(hk_log_next(), before);
+    hk_log_ring_stop();
+    pid_t pid = fork();
+    if (pid == 0) {
+        hk_log(HK_INFO, "the child's");
+        _exit(hk_log_next() == before + 1 ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child keeps no ring");
+    hk_log_close();
+    char *text = slurp("nomem.log");
+    ck_assert_ptr_nonnull(strstr(text, "WARN no room for the ring"));
+    ck_assert_ptr_nonnull(strstr(text, "nor asked for again"));
+    free(text);
+#endif
+}
+END_TEST
+
 START_TEST(with_the_witch_off_the_ring_keeps_nothing)
 {
     hk_config c = to_file("off.log", HK_INFO);
@@ -377,6 +419,7 @@ static Suite *suite(void)
     tcase_add_test(tc, each_event_names_the_thread_that_logged_it);
     tcase_add_test(tc, the_ring_keeps_lines_of_many_threads_in_the_file_order);
     tcase_add_test(tc, a_stopped_ring_keeps_nothing_more_and_a_forked_child_keeps_one_again);
+    tcase_add_test(tc, without_memory_for_the_ring_lines_are_written_and_a_forked_child_tries_again);
     tcase_add_test(tc, with_the_witch_off_the_ring_keeps_nothing);
     suite_add_tcase(s, tc);
     return s;

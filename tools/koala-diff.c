@@ -90,6 +90,13 @@ typedef struct totals {
     uint64_t sessions, identical, differ, response, calls, files, udp, not_replayed, not_recorded;
 } totals;
 
+/* A library call that fails only when memory runs out: stop then. */
+static void must(int rc)
+{
+    if (rc != KL_OK)
+        tool_die("out of memory");
+}
+
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -164,8 +171,7 @@ static bool load_replays(const char *path, replays *r)
     int rc;
     while ((rc = kl_reader_next_replayed(rd, &s)) == KL_OK) {
         kl_replayed *copy;
-        if (kl_replayed_clone(s, &copy) != KL_OK)
-            tool_die("out of memory");
+        must(kl_replayed_clone(s, &copy));
         replays_add(r, copy);
     }
     if (rc != KL_END) {
@@ -179,20 +185,13 @@ static bool load_replays(const char *path, replays *r)
 
 /* ------------------------------------------------------------------ output */
 
-static void must(int rc)
-{
-    if (rc != KL_OK)
-        tool_die("out of memory");
-}
-
 /* Append printf text to the report, whatever its length: a line of a diff can be long. */
 #define put(r, ...) must(kl_buf_printf(&(r)->out, __VA_ARGS__))
 
 /* Append s as a JSON string. */
 static void put_json_str(report *r, const char *s, size_t len)
 {
-    if (kl_json_string((const uint8_t *)s, len, &r->out) != KL_OK)
-        tool_die("out of memory");
+    must(kl_json_string((const uint8_t *)s, len, &r->out));
 }
 
 /* One line of a diff (text output), colored by its first character on a terminal. */
@@ -258,8 +257,7 @@ static void bytes_diff(kl_bytes a, kl_bytes b, kl_buf *out)
     if (rc == KL_ERR_TOOBIG)
         rc = kl_buf_printf(out, "more than %d lines differ (%zu bytes recorded, %zu replayed)\n",
                            DIFF_MAX_LINES, a.len, b.len);
-    if (rc != KL_OK)
-        tool_die("out of memory");
+    must(rc);
 }
 
 /* a and b after the ignore-regexes, into ma and mb. @return whether they are still equal,
@@ -421,8 +419,7 @@ static bool payload_diff(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *
 
 static void describe(kl_bytes req, kl_buf *out)
 {
-    if (kl_call_describe(req.data, req.len, out) != KL_OK)
-        tool_die("out of memory");
+    must(kl_call_describe(req.data, req.len, out));
 }
 
 static void compare_response(report *r, const kl_session *s, const kl_replayed *p)
@@ -438,7 +435,8 @@ static void compare_response(report *r, const kl_session *s, const kl_replayed *
         return;
     }
     r->response++;
-    kl_buf_printf(&what, "the inbound response differs (%zu bytes recorded, %zu replayed)", was.len, now.len);
+    must(kl_buf_printf(&what, "the inbound response differs (%zu bytes recorded, %zu replayed)", was.len,
+                       now.len));
     if (r->json) {
         put(r, "{\"diff\":");
         put_json_str(r, diff.data ? diff.data : "", diff.len);
@@ -474,7 +472,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         call++;
         what.len = before.len = 0;
         if (a->matched_index < 0) {
-            kl_buf_printf(&what, "call %u matched no recorded call: ", call);
+            must(kl_buf_printf(&what, "call %u matched no recorded call: ", call));
             describe(a->action.request, &what);
             r->calls++;
             item(r, "unmatched", &what, NULL);
@@ -484,14 +482,13 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         if (!payload_diff(r->opts, a->matched_request, a->action.request, &diff))
             continue;
         r->calls++;
-        kl_buf_printf(&what, "call %u, matched to recorded call %lld: ", call, (long long)a->matched_index);
+        must(kl_buf_printf(&what, "call %u, matched to recorded call %lld: ", call, (long long)a->matched_index));
         size_t at = what.len;
         describe(a->matched_request, &what);
         describe(a->action.request, &before);
         /* "redis: GET user:1 -> redis: GET user:01" when the one-line views differ */
         if (before.len != what.len - at || memcmp(before.data, what.data + at, before.len) != 0)
-            if (kl_buf_printf(&what, " -> %s", before.data ? before.data : "") != KL_OK)
-                tool_die("out of memory");
+            must(kl_buf_printf(&what, " -> %s", before.data ? before.data : ""));
         item(r, "changed", &what, &diff);
     }
     /* Recorded calls that answered more than one call. */
@@ -503,7 +500,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         if (j - i > 1) {
             const kl_action *rec = kl_session_action_at(s, matched[i]);
             what.len = 0;
-            kl_buf_printf(&what, "recorded call %lld answered %zu calls: ", (long long)matched[i], j - i);
+            must(kl_buf_printf(&what, "recorded call %lld answered %zu calls: ", (long long)matched[i], j - i));
             if (rec)
                 describe(rec->request, &what);
             r->calls++;
@@ -514,7 +511,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
     for (size_t i = 0; i < p->n_unused_calls; i++) {
         const kl_action *rec = kl_session_action_at(s, p->unused_calls[i]);
         what.len = 0;
-        kl_buf_printf(&what, "recorded call %lld was never made: ", (long long)p->unused_calls[i]);
+        must(kl_buf_printf(&what, "recorded call %lld was never made: ", (long long)p->unused_calls[i]));
         if (rec)
             describe(rec->request, &what);
         r->calls++;
@@ -550,9 +547,8 @@ static void appended(const kl_action *const *acts, size_t n, const char *name, k
 {
     out->len = 0;
     for (size_t i = 0; i < n; i++)
-        if (acts[i]->file_name && strcmp(acts[i]->file_name, name) == 0 &&
-            kl_buf_append(out, acts[i]->content.data, acts[i]->content.len) != KL_OK)
-            tool_die("out of memory");
+        if (acts[i]->file_name && strcmp(acts[i]->file_name, name) == 0)
+            must(kl_buf_append(out, acts[i]->content.data, acts[i]->content.len));
 }
 
 /* A datagram's difference: "to PEER, HOW: what it carried", what being scratch. */
@@ -604,8 +600,10 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
             r->files++;
             what.len = 0;
             const char *kind = !a.len ? "file-added" : !b.len ? "file-missing" : "file-changed";
-            kl_buf_printf(&what, "%s: %s", name, !a.len ? "appended to only when replaying"
-                                               : !b.len ? "appended to only when recorded" : "appended other lines");
+            must(kl_buf_printf(&what, "%s: %s", name,
+                               !a.len   ? "appended to only when replaying"
+                               : !b.len ? "appended to only when recorded"
+                                        : "appended other lines"));
             item(r, kind, &what, &diff);
         }
     if (r->json)

@@ -32,7 +32,8 @@ typedef struct kli_mem kli_mem;
 
 kli_mem *kli_mem_new(void);
 /* Make an empty arena's first chunk hold n bytes, when the caller knows about what it will
- * allocate: one malloc instead of a series (and none of 16 KiB for a small session).
+ * allocate: one malloc instead of a series (and none of 16 KiB for a small need). A session
+ * takes its first chunk with it instead (kli_session_new_sized).
  * @return KL_OK (also when the arena already has a chunk) or KL_ERR_NOMEM. */
 int kli_mem_reserve(kli_mem *m, size_t n);
 void kli_mem_free(kli_mem *m);
@@ -44,7 +45,8 @@ void kli_mem_place(kli_mem *m, void *at, size_t n);
 /* Free an arena's chunks but a placed one (kli_mem_place), leaving the arena empty: for an
  * arena kli_mem_new did not make, such as a session's. */
 void kli_mem_release(kli_mem *m);
-/* Forget every allocation but keep the largest chunk for reuse. */
+/* Forget every allocation but keep one chunk for reuse: the placed one when there is one,
+ * else the largest. */
 void kli_mem_reset(kli_mem *m);
 /* 16-byte aligned, never NULL for n == 0 (returns a valid pointer); NULL when out of memory. */
 void *kli_alloc(kli_mem *m, size_t n);

@@ -89,6 +89,7 @@ __attribute__((constructor)) static void hk_start(void)
 #endif
     if (!recording && !replaying) {
         hk_log_close(); /* a process koala leaves alone holds none of koala's fds */
+        hk_log_ring_stop(); /* nor the copies of its log lines kept for a witch */
         hk_leave();
         hk_disable();
         return;

@@ -95,12 +95,10 @@ stop_all
 sp=$(free_port) ip=$(free_port) op=$(free_port)
 start_svc "$B/lib/libkoala-replayer.so" "$sp" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
     KOALA_OUTBOUND_ADDR=":$op" KOALA_LOG_LEVEL=WARN
-i=0
-until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ip/")" = 405 ]; do
-    i=$((i + 1))
-    [ $i -le 100 ] || die "the replayer's inbound server did not start: $(cat "$T/svc.err")"
-    sleep 0.1
-done
+inbound_up() {
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ip/")" = 405 ]
+}
+wait_until inbound_up || die "the replayer's inbound server did not start: $(cat "$T/svc.err")"
 # koala-replay's summary: "... in S s (R sessions/s)"; a failed session spoils the figure.
 replay() {
     koala-replay --to "127.0.0.1:$ip" "$@" 2>"$T/replay.err" || die "koala-replay: $(cat "$T/replay.err")"

@@ -54,11 +54,10 @@ step sample-client --to "127.0.0.1:$sp" --threads 4 --requests 50
 echo
 echo "While it runs, the witch inside the service shows koala's log, state and latest sessions"
 echo "(a browser: http://127.0.0.1:8318/witch/, here on port $wp):"
-i=0
-until curl -s "http://127.0.0.1:$wp/witch/sessions" | grep -q '"kept":100,' || [ $i -ge 50 ]; do
-    i=$((i + 1))
-    sleep 0.1
-done
+kept_all() {
+    curl -s "http://127.0.0.1:$wp/witch/sessions" | grep -q '"kept":100,'
+}
+wait_until kept_all || true # 10 s at most; then shown as they are
 printf '\n\033[1m$ curl -s 127.0.0.1:8318/witch/state | jq -c .counters\033[0m\n'
 curl -s "http://127.0.0.1:$wp/witch/state" | jq -c .counters
 printf '\n\033[1m$ curl -s 127.0.0.1:8318/witch/sessions | jq -r ".sessions[0].summary"\033[0m\n'
@@ -90,12 +89,7 @@ replayer() {
         --log "$out/svc.log" --threads 4 "$@" >"$out/rp.out" 2>"$out/rp.err" &
     svc=$!
     pids="$pids $svc"
-    i=0
-    until grep -q 'sessions POSTed to' "$out/rp.err"; do
-        i=$((i + 1))
-        [ $i -le 100 ] || { cat "$out/rp.err"; exit 1; }
-        sleep 0.1
-    done
+    wait_until grep -q 'sessions POSTed to' "$out/rp.err" || { cat "$out/rp.err"; exit 1; }
 }
 echo "A changed build: --variant changed keys visits as visits:user:{ID} and greets 'welcome back'."
 printf '\n\033[1m$ LD_PRELOAD=%s KOALA_SUT_ADDR=127.0.0.1:PORT sample-svc --variant changed ... &\033[0m\n' \

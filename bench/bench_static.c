@@ -4,8 +4,9 @@
  * it accepted, and plays the client on the other end with raw system calls, which the hook
  * never sees. Under the recorder each request is a recorded session.
  *
- * wrk against nginx (bench_recorder.sh, rec-nginx) moves by 5% between runs; this loop, by
- * about 1%, so it shows what a change to the recorder's path does to that figure. Run with no
+ * wrk against nginx (bench_recorder.sh, rec-nginx) moves by 5% between runs, and by 20% when
+ * the machine changes speed; this loop, by about 2%, so it shows what a change to the
+ * recorder's path does to that figure. Run with no
  * arguments, it runs itself as "bench_static --loop" in alternated child processes, half of
  * them under the recorder, as bench_hook does, and compares the best rates in requests per
  * second of the process's CPU time (the recorder's threads included). */

@@ -1071,16 +1071,9 @@ START_TEST(running_out_of_memory_drops_the_session_and_goes_on)
     feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, OK1);
     kl_session_free(take(b));
 
-    struct rlimit old, lim;
-    getrlimit(RLIMIT_AS, &old);
-    unsigned long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    ck_assert(f && fscanf(f, "%lu", &pages) == 1);
-    fclose(f);
-    lim = old;
-    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16u << 20);
     ck_assert_int_eq(tset(b, XID1, "k", "v"), KL_OK); /* 32 bytes */
-    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    struct rlimit old;
+    tu_limit_memory(16u << 20, &old);
     int r = feedn(b, KL_EV_INBOUND_RECV, T(10), 5, &client, data, big);
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
     ck_assert_int_eq(r, KL_ERR_NOMEM);

@@ -354,16 +354,9 @@ START_TEST(without_memory_for_the_ring_lines_are_written_and_a_forked_child_trie
 #else
     hk_config c = to_file("nomem.log", HK_INFO);
     hk_log_open(&c);
-    struct rlimit old, lim;
-    getrlimit(RLIMIT_AS, &old);
-    unsigned long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    ck_assert(f && fscanf(f, "%lu", &pages) == 1);
-    fclose(f);
-    lim = old;
-    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (1u << 20); /* the ring: 2.3 MiB */
+    struct rlimit old;
     uint64_t before = hk_log_next();
-    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    tu_limit_memory(1u << 20, &old); /* the ring takes 2.3 MiB */
     hk_log(HK_WARN, "no room for the ring");
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
     ck_assert_uint_eq(hk_log_next(), before);

@@ -69,6 +69,18 @@ int tu_write_file(const char *path, const void *data, size_t len)
     return fclose(f) == 0 && w == len ? 0 : -1;
 }
 
+void tu_limit_memory(size_t room, struct rlimit *old)
+{
+    getrlimit(RLIMIT_AS, old);
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    ck_assert(f && fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    struct rlimit lim = *old;
+    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + room;
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+}
+
 static void set_ip4(kl_addr *a, const char *ip, uint16_t port)
 {
     memset(a, 0, sizeof *a);

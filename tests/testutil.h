@@ -3,6 +3,7 @@
 #define TESTUTIL_H
 
 #include <check.h>
+#include <sys/resource.h>
 
 #include "koala.h"
 
@@ -16,6 +17,9 @@ const char *tu_path(const char *name);
 /* Whole file into a malloc'd buffer; *len set. NULL on failure. */
 unsigned char *tu_read_file(const char *path, size_t *len);
 int tu_write_file(const char *path, const void *data, size_t len);
+/* Let the process map only `room` bytes more than it has now (RLIMIT_AS), to make an
+ * allocation fail; *old gets the limit to set back with setrlimit(RLIMIT_AS, old). */
+void tu_limit_memory(size_t room, struct rlimit *old);
 /* A session recorded by the original koala (Go), from didi/rdebug's example. */
 #define TU_FIXTURE "tests/fixtures/koala-json/1548160113499755925-1158745"
 /* The original koala's byte escaping, undone after JSON unescaping: every \xHH becomes the

@@ -377,7 +377,8 @@ int hk_events_put_held(kl_buf *b, const kl_event *ev, hk_file *ref);
 bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev, hk_file **ref);
 /* Ask the processor for the next events' room (next, room bytes of it) ready to be written, a
  * hint that never faults: the collector, on another core, last read that memory, and a store to
- * a line another core holds stalls the unlock that follows it, where a prefetch does not. */
+ * a line another core holds stalls the unlock that follows it, where a prefetch does not. Lines
+ * the calling thread's previous call asked for are not asked for again. */
 void hk_events_prepare(const uint8_t *next, size_t room);
 
 /* ------------------------------------------------------------------ replay */

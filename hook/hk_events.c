@@ -26,6 +26,8 @@ typedef struct held {
 } held;
 
 #define PREPARE_BYTES 1024 /* about two events of a small request */
+/* Where the calling thread's last hk_events_prepare() stopped. */
+static __thread uintptr_t prepared __attribute__((tls_model("initial-exec")));
 
 static size_t align8(size_t n)
 {
@@ -152,6 +154,11 @@ __attribute__((target("prfchw")))
 #endif
 void hk_events_prepare(const uint8_t *next, size_t room)
 {
-    for (size_t i = 0; i < room && i < PREPARE_BYTES; i += 64)
-        __builtin_prefetch(next + i, 1, 3);
+    uintptr_t from = (uintptr_t)next, to = from + (room < PREPARE_BYTES ? room : PREPARE_BYTES);
+    /* the lines this thread's last call asked for are asked for once, not at every event */
+    if (prepared > from && prepared <= to)
+        from = prepared;
+    prepared = to;
+    for (; from < to; from += 64)
+        __builtin_prefetch((const void *)from, 1, 3);
 }

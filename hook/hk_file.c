@@ -77,10 +77,10 @@ static unsigned home(const hk_file_key *k)
     return (unsigned)(h >> 40) & (KEEP_FILES - 1);
 }
 
-static void release(hk_file *f)
+void hk_file_release(hk_file *ref)
 {
-    if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-        free(f);
+    if (ref && atomic_fetch_sub_explicit(&ref->refs, 1, memory_order_acq_rel) == 1)
+        free(ref);
 }
 
 /* Take the file at i out of the table (fc.lock held). */
@@ -92,7 +92,7 @@ static void drop(unsigned i)
     fc.kept[i] = NULL;
     fc.bytes -= f->key.size;
     fc.totals.files--;
-    release(f);
+    hk_file_release(f);
 }
 
 /* The file kept for k, with a reference for the caller (fc.lock held); NULL when none. A file
@@ -197,11 +197,6 @@ const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref)
         return NULL;
     *ref = f;
     return f->data + start;
-}
-
-void hk_file_release(hk_file *ref)
-{
-    release(ref);
 }
 
 void hk_file_get_totals(hk_file_totals *out)

@@ -37,8 +37,8 @@ typedef struct talk {
     bool truncated;
     int in_fd;
     kl_addr in_peer;
-    int64_t req_at, resp_at, complete_at, id_time;
-    char id[ID_LEN];     /* "<id_time>-<thread>", formatted with id_time */
+    int64_t req_at, resp_at, complete_at;
+    char id[ID_LEN];     /* "<time>-<thread>"; empty until named (name_talk) */
     size_t in_index, ret_index;
     stream req, resp;
     kl_protocol proto;   /* KL_PROTO_UNKNOWN: the inbound side is not framed */
@@ -469,9 +469,8 @@ static void frame_response(kl_builder *b, int64_t at)
 /* Give t its id, from at or just past the thread's last one: no two sessions share one. */
 static void name_talk(kl_builder *b, talk *t, int64_t at)
 {
-    t->id_time = at > b->last_id_time ? at : b->last_id_time + 1;
-    b->last_id_time = t->id_time;
-    format_id(t->id, t->id_time, b->o.thread_id);
+    b->last_id_time = at > b->last_id_time ? at : b->last_id_time + 1;
+    format_id(t->id, b->last_id_time, b->o.thread_id);
 }
 
 /* Move the bytes of s past n to the front of a fresh stream for the next session. */
@@ -600,7 +599,7 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
         t->in_peer = ev->peer ? *ev->peer : (kl_addr){0};
         t->req_at = ev->time;
         t->in_index = t->n_acts;
-        if (!t->id_time) /* else the previous session named it as next */
+        if (!t->id[0]) /* else the previous session named it as next */
             name_talk(b, t, ev->time);
     }
     int r = keep(b, &t->req, ev->data, ev->len);

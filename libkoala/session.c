@@ -5,10 +5,11 @@
 #include <string.h>
 
 /* A session and the arena that owns its memory, in one allocation: the recorder makes one
- * per request. */
+ * per request. The arena's first chunk may follow (kli_session_new_sized). */
 typedef struct owned {
     kl_session s;
     kli_mem m;
+    _Alignas(16) unsigned char chunk[];
 } owned;
 
 kl_session *kl_session_new(void)
@@ -24,13 +25,12 @@ kl_session *kli_session_new_sized(size_t n)
 {
     if (n > SIZE_MAX / 2)
         return NULL;
-    size_t head = (sizeof(owned) + 15) & ~(size_t)15;
-    owned *o = malloc(head + kli_mem_place_size(n));
+    owned *o = malloc(sizeof *o + kli_mem_place_size(n));
     if (!o)
         return NULL;
     memset(o, 0, sizeof *o);
     o->s.mem = &o->m;
-    kli_mem_place(&o->m, (char *)o + head, n);
+    kli_mem_place(&o->m, o->chunk, n);
     return &o->s;
 }
 

@@ -20,8 +20,6 @@ static struct {
     char dir[HK_PATH_MAX], program[256];
     kl_session **queue;       /* the sessions waiting, oldest first: `queued` of `cap` */
     size_t queued, cap, queued_bytes;
-    kl_session **spare;       /* the writer's last batch array, emptied, for the next swap */
-    size_t spare_cap;
     char path[HK_PATH_MAX + 320];   /* the file being written (for the witch) */
     bool running, stopping;
     bool restart;             /* a forked child's writer, started by its first session */
@@ -191,6 +189,10 @@ static void *writer_main(void *arg)
     /* Fewer CPUs than the service can use: the queue fills and sessions are dropped
      * (counted), the service is not slowed. */
     hk_own_thread(true);
+    /* The last batch's array, emptied: the queue's next one, so that the queue allocates
+     * only while it grows. */
+    kl_session **spare = NULL;
+    size_t spare_cap = 0;
     pthread_mutex_lock(&sk.lock);
     for (;;) {
         while (!sk.queued && !sk.stopping && !atomic_load(&drain)) {
@@ -217,10 +219,8 @@ static void *writer_main(void *arg)
         }
         kl_session **batch = sk.queue;
         size_t n = sk.queued, batch_cap = sk.cap;
-        sk.queue = sk.spare;
-        sk.cap = sk.spare_cap;
-        sk.spare = NULL;
-        sk.spare_cap = 0;
+        sk.queue = spare;
+        sk.cap = spare_cap;
         sk.queued = sk.queued_bytes = 0;
         /* A drain is the last batch: the process is about to die of its signal. */
         if (atomic_load(&drain))
@@ -234,16 +234,17 @@ static void *writer_main(void *arg)
             else
                 dropped++;
         }
+        spare = batch;
+        spare_cap = batch_cap;
         flush_due();
         pthread_mutex_lock(&sk.lock);
         sk.totals.written += written;
         sk.totals.dropped += dropped;
-        sk.spare = batch; /* only this thread takes it, at the swap above */
-        sk.spare_cap = batch_cap;
         if (last && !sk.queued)
             break;
     }
     pthread_mutex_unlock(&sk.lock);
+    free(spare);
     close_file();
     if (atomic_load(&drain)) {
         hk_sink_totals t = hk_sink_get_totals();
@@ -391,8 +392,8 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&sk.lock, NULL);
-    sk.queue = sk.spare = NULL;
-    sk.queued = sk.cap = sk.spare_cap = sk.queued_bytes = 0;
+    sk.queue = NULL;
+    sk.queued = sk.cap = sk.queued_bytes = 0;
     sk.path[0] = '\0';
     pthread_mutex_init(&sk.fd_lock, NULL);
     close_fd();

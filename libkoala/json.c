@@ -1,4 +1,5 @@
 /* json.c - JSON export of recorded and replayed sessions in the original koala's layout. */
+#include "kl_json.h"
 #include "kl_text.h"
 
 #include <math.h>
@@ -333,11 +334,6 @@ static void raw_ws(raw_in *in)
         in->p++;
 }
 
-static bool is_hex(uint8_t c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* A string token copied as it is, except < > & and U+2028/U+2029, which Go's compaction
  * escapes. Invalid UTF-8 fails, so what we write is always valid JSON. */
 static bool raw_string(jw *w, raw_in *in)
@@ -352,8 +348,8 @@ static bool raw_string(jw *w, raw_in *in)
             if (++p == end)
                 return false;
             if (*p == 'u') {
-                if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) ||
-                    !is_hex(p[4]))
+                uint32_t u;
+                if (end - p < 5 || kli_json_hex4(p + 1, &u) < 0)
                     return false;
                 p += 5;
             } else if (*p && strchr("\"\\/bfnrt", *p)) {

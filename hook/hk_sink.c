@@ -40,6 +40,10 @@ static struct {
 #define DRAIN_POLL_NS 100000000
 #define WAKE_BYTES (1u << 20)
 static atomic_bool live, drain, drained;
+/* The file bytes written (totals.bytes): counted without sk.lock, which the writer, in the
+ * idle class, would otherwise take at every write, and a service's thread handing over a
+ * session then wait on while the writer is preempted holding it. */
+static _Atomic uint64_t file_bytes;
 
 /* Raw system calls: the sink's own writes must never pass through the hook. Counting here
  * sees every byte, the last frame and the index that close writes included. */
@@ -48,11 +52,8 @@ static ssize_t raw_write(void *ctx, const void *buf, size_t len)
     pthread_mutex_lock(&sk.fd_lock);
     ssize_t n = (ssize_t)syscall(SYS_write, *(int *)ctx, buf, len);
     pthread_mutex_unlock(&sk.fd_lock);
-    if (n > 0) {
-        pthread_mutex_lock(&sk.lock);
-        sk.totals.bytes += (uint64_t)n;
-        pthread_mutex_unlock(&sk.lock);
-    }
+    if (n > 0)
+        atomic_fetch_add_explicit(&file_bytes, (uint64_t)n, memory_order_relaxed);
     return n;
 }
 
@@ -399,6 +400,7 @@ static void fork_child(void)
     close_fd();
     sk.w = NULL;
     memset(&sk.totals, 0, sizeof sk.totals);
+    atomic_store(&file_bytes, 0);
     sk.restart = sk.running;
     sk.running = false;
     atomic_store(&live, false);
@@ -409,6 +411,7 @@ hk_sink_totals hk_sink_get_totals(void)
     pthread_mutex_lock(&sk.lock);
     hk_sink_totals t = sk.totals;
     pthread_mutex_unlock(&sk.lock);
+    t.bytes = atomic_load_explicit(&file_bytes, memory_order_relaxed);
     return t;
 }
 

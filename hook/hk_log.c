@@ -207,7 +207,12 @@ typedef struct copied {
     int32_t level;
 } copied;
 
-#define PADDED(n) (((n) + 7) & ~(size_t)7)
+/* The bytes an event of len bytes of text takes in a copy: the sizing pass, the copying pass
+ * and the reader must agree on it. */
+static size_t copied_size(size_t len)
+{
+    return (sizeof(copied) + len + 1 + 7) & ~(size_t)7;
+}
 
 /* The first event kept after seq since (lg.lock held). */
 static uint64_t first_after(uint64_t since)
@@ -220,7 +225,7 @@ static size_t copy_size(uint64_t seq, uint64_t next, size_t max)
 {
     size_t size = 0;
     for (size_t n = 0; seq < next && n < max; seq++, n++)
-        size += PADDED(sizeof(copied) + rg.ev[seq % HK_LOG_KEEP].len + 1);
+        size += copied_size(rg.ev[seq % HK_LOG_KEEP].len);
     return size;
 }
 
@@ -240,7 +245,7 @@ size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
     *first = rg.first;
     for (uint64_t seq = first_after(since); seq < next && done < max; seq++) {
         const ring_event *e = &rg.ev[seq % HK_LOG_KEEP];
-        size_t n = PADDED(sizeof(copied) + e->len + 1);
+        size_t n = copied_size(e->len);
         if (n > room)
             break;
         copied c = {e->seq, e->time, e->len, e->tid, (int32_t)e->level};
@@ -263,7 +268,7 @@ bool hk_log_event_next(const kl_buf *b, size_t *off, hk_log_event *ev)
     copied c;
     memcpy(&c, b->data + *off, sizeof c);
     *ev = (hk_log_event){c.seq, c.time, (hk_level)c.level, c.tid, b->data + *off + sizeof c, c.len};
-    *off += PADDED(sizeof c + c.len + 1);
+    *off += copied_size(c.len);
     return true;
 }
 

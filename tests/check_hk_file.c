@@ -157,6 +157,15 @@ START_TEST(a_file_changed_in_place_is_read_back_until_settled)
     hk_file_totals t = totals();
     ck_assert_uint_eq(t.files, 0); /* the old contents are gone */
     ck_assert_uint_eq(t.loaded, 1);
+
+    /* settled: the new contents are kept */
+    usleep(2100 * 1000);
+    fstat_seen(fd);
+    p = hk_file_bytes(fd, 0, SMALL, &ref);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(holds(p, 0, SMALL, 9));
+    hk_file_release(ref);
+    ck_assert_uint_eq(totals().loaded, 2);
     close_seen(fd);
 }
 END_TEST

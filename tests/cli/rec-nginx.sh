@@ -1,12 +1,13 @@
 # The recorder in Debian's nginx (nginx-light): a master and two forked workers (epoll) under
 # LD_PRELOAD, a reverse proxy in front of sample-svc plus a static file sent with sendfile.
 # curl sends proxied GETs and a POST (two of them on one keep-alive connection) and fetches the
-# file twice on one connection, then again once changed in place; SIGQUIT. Each worker that
-# recorded writes its own file; koala-merge gives one session per request; each session holds
-# the exact bytes curl sent and got (from curl --trace), the proxied ones one call to sample-svc
-# carrying the request as nginx forwards it, the static ones the whole file: read back from the
-# file, or kept in memory once read (hk_file.c), and read back again once it changed. Each
-# holds its own access log line, which nginx writes after answering.
+# file; a Python client fetches it twice more on one connection, then again once changed in
+# place; SIGQUIT. Each worker that recorded writes its own file; koala-merge gives one session
+# per request; each session holds the exact bytes the client sent and got (from curl --trace,
+# or as the Python client kept them), the proxied ones one call to sample-svc carrying the
+# request as nginx forwards it, the static ones the whole file: read back from the file, or
+# kept in memory once read (hk_file.c), and read back again once it changed. Each holds its
+# own access log line, which nginx writes after answering.
 # Needs nginx-light, curl, redis-server.
 name=rec-nginx
 . tests/cli/svc-env.inc

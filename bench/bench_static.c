@@ -6,10 +6,10 @@
  *
  * wrk against nginx (bench_recorder.sh, rec-nginx) moves by 5% between runs, and by 20% when
  * the machine changes speed; this loop, by about 2%, so it shows what a change to the
- * recorder's path does to that figure. Run with no
- * arguments, it runs itself as "bench_static --loop" in alternated child processes, half of
- * them under the recorder, as bench_hook does, and compares the best rates in requests per
- * second of the process's CPU time (the recorder's threads included). */
+ * recorder's path does to that figure. Run with no arguments, it runs itself as
+ * "bench_static --loop" in alternated child processes, half of them under the recorder, as
+ * bench_hook does, and compares the best rates in requests per second of the process's CPU
+ * time (the recorder's threads included). */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -29,11 +29,17 @@
 static const char request[] = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: "
                               "bench_static\r\nAccept: */*\r\n\r\n";
 
-/* The file served, in the keep directory: made once and kept, as a server's files are, so
- * that its timestamps are old (the recorder keeps in memory only files unchanged for 2 s). */
-static void served_file(char *path, size_t cap)
+/* The file served, in the keep directory. */
+static void served_path(char *path, size_t cap)
 {
     snprintf(path, cap, "%s/koala-bench-static.html", bench_keep_dir());
+}
+
+/* Make the file served once and keep it, as a server's files are, so that its timestamps are
+ * old (the recorder keeps in memory only files unchanged for 2 s). */
+static void served_file(char *path, size_t cap)
+{
+    served_path(path, cap);
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size == FILE_BYTES && time(NULL) - st.st_ctime > 2)
         return;
@@ -103,7 +109,7 @@ static void serve_one(int client, int server, const char *path, int log, const c
 static int loop(void)
 {
     char path[4096], log_path[4096], header[256];
-    snprintf(path, sizeof path, "%s/koala-bench-static.html", bench_keep_dir());
+    served_path(path, sizeof path);
     snprintf(log_path, sizeof log_path, "%s/koala-bench-static.%ld.log", bench_scratch_dir(), (long)getpid());
     int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log < 0)

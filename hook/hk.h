@@ -338,7 +338,8 @@ int hk_sink_start(const hk_sink_opts *o);
 /* What s holds in memory, about: its bytes, and a little for each part. The sink's queue and
  * the witch's kept sessions are bounded by it. */
 size_t hk_session_bytes(const kl_session *s);
-/* Hand over a finished session (taken, freed by the sink). Never blocks.
+/* Hand over a finished session (taken, freed by the sink). Never waits for a write: it takes
+ * the sink's lock for a moment (held by the writer only to swap batches and for its totals).
  * @return true when queued, false when dropped (queue full, sink stopped or failed). */
 bool hk_sink_put(kl_session *s);
 /* Write everything queued, close the file, stop the thread. Safe to call twice. */

@@ -36,11 +36,24 @@ void hk_resolve(void);
 /* The real name(...), resolving on first use. */
 #define REAL(name) (hk_real.name ? hk_real.name : (hk_resolve(), hk_real.name))
 
+/* The guard's state (hk_real.c): the calling thread's depth inside koala, and koala off. */
+extern __thread int hk_depth __attribute__((tls_model("initial-exec")));
+extern atomic_bool hk_disabled;
 /* The guard held around everything koala does, so its own threads, sockets, mallocs and
  * writes pass straight through the wrappers. @return false when already inside koala or
- * when koala is off for this process; then call the real function and nothing else. */
-bool hk_enter(void);
-void hk_leave(void);
+ * when koala is off for this process; then call the real function and nothing else. Inline:
+ * every wrapper takes and leaves it around its real call. */
+static inline bool hk_enter(void)
+{
+    if (hk_depth > 0 || atomic_load_explicit(&hk_disabled, memory_order_relaxed))
+        return false;
+    hk_depth++;
+    return true;
+}
+static inline void hk_leave(void)
+{
+    hk_depth--;
+}
 /* Turn koala off for good in this process (recording fails open). */
 void hk_disable(void);
 /* For koala's own threads: hold the guard forever. In the idle class (SCHED_IDLE), the thread

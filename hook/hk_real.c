@@ -14,8 +14,8 @@
 hk_real_fns hk_real;
 
 /* Initial-exec TLS: no allocation on first access, so the guard works from any context. */
-static __thread int depth __attribute__((tls_model("initial-exec")));
-static atomic_bool disabled;
+__thread int hk_depth __attribute__((tls_model("initial-exec")));
+atomic_bool hk_disabled;
 
 /* A message without libc's stdio, which may itself be hooked or not yet usable. */
 static void die(const char *what, const char *name)
@@ -50,22 +50,9 @@ void hk_resolve(void)
 #undef HOOK
 }
 
-bool hk_enter(void)
-{
-    if (depth > 0 || atomic_load_explicit(&disabled, memory_order_relaxed))
-        return false;
-    depth++;
-    return true;
-}
-
-void hk_leave(void)
-{
-    depth--;
-}
-
 void hk_disable(void)
 {
-    atomic_store(&disabled, true);
+    atomic_store(&hk_disabled, true);
 }
 
 int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
@@ -102,7 +89,7 @@ int hk_tid(void)
 
 void hk_own_thread(bool idle_class)
 {
-    depth = 1;
+    hk_depth = 1;
     if (!idle_class)
         return;
     struct sched_param idle = {0};

@@ -106,16 +106,6 @@ static struct timespec time_after(clockid_t clock, long ns)
     return t;
 }
 
-/* The time a session id names: the builder names a session "<time of its first byte>-<thread
- * id>", the time positive. Read by hand: strtoll cost as much as the rest of handing it out. */
-static int64_t id_time(const char *id)
-{
-    int64_t t = 0;
-    for (; *id >= '0' && *id <= '9'; id++)
-        t = t * 10 + (*id - '0');
-    return t;
-}
-
 /* Hand out the builder's finished sessions (sl->lock held). */
 static void take_all(slot *sl)
 {
@@ -124,8 +114,9 @@ static void take_all(slot *sl)
             hk_log(HK_DEBUG, "session %s: %zu request and %zu response bytes, %zu actions%s", s->id,
                    s->call_from_inbound.request.len, s->return_inbound.response.len, s->n_actions,
                    s->truncated ? ", truncated" : "");
-        if (s->id)
-            atomic_store_explicit(&sl->handed, id_time(s->id), memory_order_relaxed);
+        int64_t start = kl_session_time(s); /* its first inbound byte's, as `now.start` */
+        if (start)
+            atomic_store_explicit(&sl->handed, start, memory_order_relaxed);
         hk_sink_put(s);
     }
     kl_builder_get_totals(sl->b, &sl->totals);

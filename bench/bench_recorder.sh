@@ -246,12 +246,6 @@ PY
 }
 
 # ------------------------------------------------------------- nginx
-# True once file $1 last changed more than 2 s ago: its ctime, which any change moves, is read
-# in whole seconds, so 3 of them.
-settled() {
-    [ $(($(date +%s) - $(stat -c %Z "$1"))) -ge 3 ]
-}
-
 # nginx in $T/$1 on port $2 with a master and one forked worker, as Debian configures it:
 # sendfile on, one access log line per request.
 nginx_conf() {

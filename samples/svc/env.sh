@@ -1,9 +1,9 @@
 # env.sh - sourced by the scripts that run the sample service (make demo, the CLI tests, the
-# recorder's benchmark): its dependencies on free loopback ports, and wait_until, the bounded
-# wait they share. Each start_* function adds its server to $pids and sets its port; when the
-# server is not up within 10 s it says why on stderr and returns 1, and the caller decides what
-# that means. $svc_dir is this directory (default samples/svc, for scripts run from the
-# repository root).
+# recorder's benchmark): its dependencies on free loopback ports, wait_until, the bounded wait
+# they share, and settled, the recorder's rule for a file it may keep. Each start_* function
+# adds its server to $pids and sets its port; when the server is not up within 10 s it says
+# why on stderr and returns 1, and the caller decides what that means. $svc_dir is this
+# directory (default samples/svc, for scripts run from the repository root).
 svc_dir=${svc_dir:-samples/svc}
 
 # Runs CMD ARGS... every 0.1 s until it succeeds; returns 1 when it has not within 10 s. A
@@ -15,6 +15,13 @@ wait_until() {
         [ $waited -le 100 ] || return 1
         sleep 0.1
     done
+}
+
+# True once file $1 last changed more than 2 s ago, as the recorder wants of a file before it
+# keeps its bytes in memory (hk_file.c): its ctime, which any change moves, is read in whole
+# seconds, so 3 of them.
+settled() {
+    [ $(($(date +%s) - $(stat -c %Z "$1"))) -ge 3 ]
 }
 
 # The port of the "listening on HOST:PORT" line a server writes to file $1 (10 s at most).

@@ -37,9 +37,10 @@ static void served_path(char *path, size_t cap)
 
 /* Make the file served once and keep it, as a server's files are, so that its timestamps are
  * old (the recorder keeps in memory only files unchanged for 2 s). */
-static void served_file(char *path, size_t cap)
+static void served_file(void)
 {
-    served_path(path, cap);
+    char path[4096];
+    served_path(path, sizeof path);
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size == FILE_BYTES && time(NULL) - st.st_ctime > 2)
         return;
@@ -146,8 +147,8 @@ int main(int argc, char **argv)
     bench_name = "bench_static";
     if (argc == 2 && strcmp(argv[1], "--loop") == 0)
         return loop();
-    char self[4096], so[4200], rec_dir[4096], path[4096];
-    served_file(path, sizeof path);
+    char self[4096], so[4200], rec_dir[4096];
+    served_file();
     bench_recorder_setup(self, so, rec_dir);
     double best_plain = 0, best_hooked = 0, thread_plain = 0, thread_hooked = 0;
     for (int i = 0; i < ROUNDS; i++)

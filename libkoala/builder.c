@@ -1,5 +1,5 @@
 /* builder.c - the session builder: the talk state machine cutting a thread's traffic into sessions. */
-#include "kl_internal.h"
+#include "kl_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ typedef struct act {
     char *name;
 } act;
 
-#define ID_LEN 48 /* two int64s, '-' and the NUL */
+#define ID_LEN (2 * KLI_DECIMAL_MAX + 2) /* two int64s, '-' and the NUL */
 
 /* The session being built: one inbound request, its response, the actions around them. */
 typedef struct talk {
@@ -312,34 +312,12 @@ static int copy_trace(kl_session *s, const talk *t)
     return KL_OK;
 }
 
-/* v in decimal at p, two digits a step; @return the end. */
-static char *put_decimal(char *p, int64_t v)
-{
-    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
-                                "34353637383940414243444546474849505152535455565758596061626364656667"
-                                "6869707172737475767778798081828384858687888990919293949596979899";
-    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-    char tmp[20], *q = tmp + sizeof tmp;
-    for (; u >= 100; u /= 100)
-        memcpy(q -= 2, pairs + 2 * (u % 100), 2);
-    if (u >= 10)
-        memcpy(q -= 2, pairs + 2 * u, 2);
-    else
-        *--q = (char)('0' + u);
-    if (v < 0)
-        *p++ = '-';
-    size_t n = (size_t)(tmp + sizeof tmp - q);
-    memcpy(p, q, n);
-    return p + n;
-}
-
-/* "<time>-<thread>" into buf: built per session, where snprintf cost more than the rest of
- * naming it. */
+/* "<time>-<thread>" into buf. */
 static void format_id(char buf[ID_LEN], int64_t time, int64_t thread)
 {
-    char *p = put_decimal(buf, time);
+    char *p = kli_text_decimal(buf, time);
     *p++ = '-';
-    *put_decimal(p, thread) = '\0';
+    *kli_text_decimal(p, thread) = '\0';
 }
 
 /* Build the owning session from t: its request and response up to req_n and resp_n. */

@@ -118,14 +118,8 @@ static void jw_key(jw *w, const char *name)
 
 static void jw_int(jw *w, int64_t v)
 {
-    char tmp[24], *e = tmp + sizeof tmp, *p = e;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    jw_put(w, p, (size_t)(e - p));
+    char tmp[KLI_DECIMAL_MAX];
+    jw_put(w, tmp, (size_t)(kli_text_decimal(tmp, v) - tmp));
 }
 
 static void jw_lit(jw *w, const char *s)

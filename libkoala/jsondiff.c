@@ -1,6 +1,7 @@
 /* jsondiff.c - koala-diff's noise rules (options, --rules files, masking) and the structural
  * comparison of two JSON or JSONP documents into differences named by path. */
 #include "kl_json.h"
+#include "kl_text.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -663,15 +664,12 @@ static int descend(differ *d, node at, const step *s, bool *ignored)
 /* Append the step to the path: .key, ["key"] when not an identifier, [index]. */
 static int path_push(kl_buf *b, const step *s)
 {
-    if (!s->key) { /* by hand: printf would take a tenth of a comparison's time */
-        char t[24], *q = t + sizeof t;
-        size_t i = s->index;
-        *--q = ']';
-        do
-            *--q = (char)('0' + i % 10);
-        while (i /= 10);
-        *--q = '[';
-        return kl_buf_append(b, q, (size_t)(t + sizeof t - q));
+    if (!s->key) { /* not printf: it would take a tenth of a comparison's time */
+        char t[KLI_DECIMAL_MAX + 2], *q = t;
+        *q++ = '[';
+        q = kli_text_decimal(q, (int64_t)s->index);
+        *q++ = ']';
+        return kl_buf_append(b, t, (size_t)(q - t));
     }
     bool ident = s->klen && is_ident_start(s->key[0]);
     for (size_t i = 1; ident && i < s->klen; i++)

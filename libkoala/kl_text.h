@@ -1,4 +1,4 @@
-/* kl_text.h - text helpers print.c owns and stats.c and json.c share: sizes, numbers, UTF-8. */
+/* kl_text.h - text helpers print.c owns and the other writers share: sizes, numbers, UTF-8. */
 #ifndef KL_TEXT_H
 #define KL_TEXT_H
 
@@ -9,6 +9,10 @@
 int kli_text_size(kl_buf *out, uint64_t n);
 /* Append a finite v with `decimals` (0..9) fraction digits and a '.', whatever the locale. */
 int kli_text_fixed(kl_buf *out, double v, int decimals);
+/* Write v in decimal at p: at most KLI_DECIMAL_MAX bytes, no NUL. @return the end. By hand,
+ * as the builder names every session with two of them and snprintf cost more than the rest. */
+#define KLI_DECIMAL_MAX 20
+char *kli_text_decimal(char *p, int64_t v);
 /* Length (1..4) of the valid UTF-8 sequence starting at p, 0 when p starts none. len >= 1.
  * Inline: the JSON escaper calls it per character. */
 static inline size_t kli_utf8_len(const uint8_t *p, size_t len)

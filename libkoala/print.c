@@ -50,6 +50,26 @@ int kli_text_fixed(kl_buf *out, double v, int decimals)
                          (unsigned long long)(units % scale));
 }
 
+char *kli_text_decimal(char *p, int64_t v)
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                                "34353637383940414243444546474849505152535455565758596061626364656667"
+                                "6869707172737475767778798081828384858687888990919293949596979899";
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    char tmp[20], *q = tmp + sizeof tmp;
+    for (; u >= 100; u /= 100) /* two digits a step */
+        memcpy(q -= 2, pairs + 2 * (u % 100), 2);
+    if (u >= 10)
+        memcpy(q -= 2, pairs + 2 * u, 2);
+    else
+        *--q = (char)('0' + u);
+    if (v < 0)
+        *p++ = '-';
+    size_t n = (size_t)(tmp + sizeof tmp - q);
+    memcpy(p, q, n);
+    return p + n;
+}
+
 
 static bool is_control(uint8_t c)
 {

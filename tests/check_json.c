@@ -231,6 +231,25 @@ START_TEST(empty_session_has_nulls_where_the_original_had_nil_pointers)
 }
 END_TEST
 
+static const struct {
+    int64_t v;
+    const char *text;
+} integers[] = {
+    {0, "0"}, {7, "7"}, {10, "10"}, {99, "99"}, {100, "100"}, {-1, "-1"}, {-10, "-10"},
+    {1548160113499755925, "1548160113499755925"},
+    {INT64_MAX, "9223372036854775807"}, {INT64_MIN, "-9223372036854775808"},
+};
+
+START_TEST(integers_print_in_decimal_to_the_edges_of_int64)
+{
+    kl_session s = {.thread_id = integers[_i].v};
+    char *got = export_session(&s, 0), want[64];
+    snprintf(want, sizeof want, "\"ThreadId\":%s,", integers[_i].text);
+    ck_assert_msg(strstr(got, want), "%s not in %s", want, got);
+    free(got);
+}
+END_TEST
+
 START_TEST(trace_header_is_an_object_of_escaped_bytes)
 {
     kl_kv th[2] = {
@@ -712,6 +731,8 @@ static Suite *json_suite(void)
     tcase_add_test(tc, compact_output_is_one_line_of_the_same_json);
     tcase_add_test(tc, pretty_and_compact_outputs_hold_the_same_values);
     tcase_add_test(tc, empty_session_has_nulls_where_the_original_had_nil_pointers);
+    tcase_add_loop_test(tc, integers_print_in_decimal_to_the_edges_of_int64, 0,
+                        sizeof integers / sizeof integers[0]);
     tcase_add_test(tc, trace_header_is_an_object_of_escaped_bytes);
     tcase_add_test(tc, each_action_type_has_the_original_field_order);
     tcase_add_test(tc, return_inbound_marker_carries_the_inbound_response);

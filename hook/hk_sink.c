@@ -18,8 +18,8 @@ static struct {
     pthread_cond_t cond;
     hk_sink_opts o;
     char dir[HK_PATH_MAX], program[256];
-    kl_session **queue;       /* the sessions waiting, oldest first: `queued` of `cap` */
-    size_t queued, cap, queued_bytes;
+    kl_buf queue;             /* the sessions waiting (kl_session *), oldest first */
+    size_t queued_bytes;
     char path[HK_PATH_MAX + 320];   /* the file being written (for the witch) */
     bool running, stopping;
     bool restart;             /* a forked child's writer, started by its first session */
@@ -190,13 +190,12 @@ static void *writer_main(void *arg)
     /* Fewer CPUs than the service can use: the queue fills and sessions are dropped
      * (counted), the service is not slowed. */
     hk_own_thread(true);
-    /* The last batch's array, emptied: the queue's next one, so that the queue allocates
+    /* The last batch's buffer, emptied: the queue's next one, so that the queue allocates
      * only while it grows. */
-    kl_session **spare = NULL;
-    size_t spare_cap = 0;
+    kl_buf spare = {0};
     pthread_mutex_lock(&sk.lock);
     for (;;) {
-        while (!sk.queued && !sk.stopping && !atomic_load(&drain)) {
+        while (!sk.queue.len && !sk.stopping && !atomic_load(&drain)) {
             int64_t wait = sk.next_flush - hk_now_ns(CLOCK_MONOTONIC);
             if (wait <= 0) {
                 pthread_mutex_unlock(&sk.lock);
@@ -218,34 +217,33 @@ static void *writer_main(void *arg)
             sk.o.before_drain();
             pthread_mutex_lock(&sk.lock);
         }
-        kl_session **batch = sk.queue;
-        size_t n = sk.queued, batch_cap = sk.cap;
+        kl_buf batch = sk.queue;
         sk.queue = spare;
-        sk.cap = spare_cap;
-        sk.queued = sk.queued_bytes = 0;
+        sk.queued_bytes = 0;
         /* A drain is the last batch: the process is about to die of its signal. */
         if (atomic_load(&drain))
             sk.stopping = true;
         bool last = sk.stopping;
         pthread_mutex_unlock(&sk.lock);
         uint64_t written = 0, dropped = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (write_one(batch[i]))
+        kl_session **sessions = (kl_session **)(void *)batch.data;
+        for (size_t i = 0; i < batch.len / sizeof *sessions; i++) {
+            if (write_one(sessions[i]))
                 written++;
             else
                 dropped++;
         }
+        batch.len = 0;
         spare = batch;
-        spare_cap = batch_cap;
         flush_due();
         pthread_mutex_lock(&sk.lock);
         sk.totals.written += written;
         sk.totals.dropped += dropped;
-        if (last && !sk.queued)
+        if (last && !sk.queue.len)
             break;
     }
     pthread_mutex_unlock(&sk.lock);
-    free(spare);
+    kl_buf_free(&spare);
     close_file();
     if (atomic_load(&drain)) {
         hk_sink_totals t = hk_sink_get_totals();
@@ -323,20 +321,6 @@ static void restart_child(void)
     hk_sink_start(&o);
 }
 
-/* Room for one more session in the queue (sk.lock held); false when out of memory. */
-static bool queue_room(void)
-{
-    if (sk.queued < sk.cap)
-        return true;
-    size_t cap = sk.cap ? sk.cap * 2 : 256;
-    kl_session **q = realloc(sk.queue, cap * sizeof *q);
-    if (!q)
-        return false;
-    sk.queue = q;
-    sk.cap = cap;
-    return true;
-}
-
 bool hk_sink_put(kl_session *s)
 {
     /* A running writer is no forked child's to start: no second lock per session for it. */
@@ -345,9 +329,8 @@ bool hk_sink_put(kl_session *s)
     size_t bytes = hk_session_bytes(s);
     pthread_mutex_lock(&sk.lock);
     bool ok = sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes &&
-              queue_room();
+              kl_buf_append(&sk.queue, &s, sizeof s) == KL_OK;
     if (ok) {
-        sk.queue[sk.queued++] = s;
         sk.queued_bytes += bytes;
         /* The writer looks every DRAIN_POLL_NS by itself: waking it for every session would
          * cost the service a futex call per request. Only a filling queue is urgent. */
@@ -393,8 +376,8 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     pthread_mutex_init(&sk.lock, NULL);
-    sk.queue = NULL;
-    sk.queued = sk.cap = sk.queued_bytes = 0;
+    sk.queue = (kl_buf){0};
+    sk.queued_bytes = 0;
     sk.path[0] = '\0';
     pthread_mutex_init(&sk.fd_lock, NULL);
     close_fd();
@@ -419,7 +402,7 @@ void hk_sink_get_state(hk_sink_state *st)
 {
     pthread_mutex_lock(&sk.lock);
     st->running = sk.running;
-    st->queued = sk.queued;
+    st->queued = sk.queue.len / sizeof(kl_session *);
     st->queued_bytes = sk.queued_bytes;
     st->max_queue_bytes = sk.o.max_queue_bytes;
     snprintf(st->file, sizeof st->file, "%s", sk.path);

@@ -26,8 +26,7 @@ static struct {
 
 /* The ring: an event's text lies in `text` from `off`, placed in the order logged and wrapping
  * to the start where it would not fit, so the oldest event's text is always the next in the
- * way of a new one. Allocated at the first event, events and text in one block; without memory
- * the ring is off.
+ * way of a new one. Allocated at the first event, one block; without memory the ring is off.
  * Guarded by lg.lock: a line is written and kept under the one lock a service's thread takes
  * to log, and the ring's order is the file's. */
 typedef struct ring_event {
@@ -38,16 +37,20 @@ typedef struct ring_event {
     hk_level level;
 } ring_event;
 
+typedef struct ring {
+    ring_event ev[HK_LOG_KEEP];   /* event seq at ev[seq % HK_LOG_KEEP] */
+    char text[HK_LOG_KEEP_BYTES];
+} ring;
+
 static struct {
-    ring_event *ev;          /* HK_LOG_KEEP, event seq at ev[seq % HK_LOG_KEEP]; the block */
-    char *text;              /* HK_LOG_KEEP_BYTES, after the events */
+    ring *r;                 /* NULL until the first event kept */
     uint64_t first;          /* the oldest event kept; == next when none */
     _Atomic uint64_t next;
     size_t w;                /* where the next text goes */
     bool off;                /* it keeps nothing: KOALA_WITCH_ADDR=off, the witch does not
                               * serve this process, or there was no memory for it */
     bool witch_off;          /* KOALA_WITCH_ADDR=off */
-} rg = {NULL, NULL, 1, 1, 0, false, false};
+} rg = {NULL, 1, 1, 0, false, false};
 
 const char *hk_level_name(hk_level level)
 {
@@ -157,25 +160,22 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
 {
     if (rg.off)
         return;
-    if (!rg.ev) {
-        if (!(rg.ev = malloc(HK_LOG_KEEP * sizeof *rg.ev + HK_LOG_KEEP_BYTES))) {
-            rg.off = true;
-            return;
-        }
-        rg.text = (char *)(rg.ev + HK_LOG_KEEP);
+    if (!rg.r && !(rg.r = malloc(sizeof *rg.r))) {
+        rg.off = true;
+        return;
     }
     if (rg.w + len + 1 > HK_LOG_KEEP_BYTES)
         rg.w = 0;
     uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
     while (rg.first < next) {
-        const ring_event *old = &rg.ev[rg.first % HK_LOG_KEEP];
+        const ring_event *old = &rg.r->ev[rg.first % HK_LOG_KEEP];
         if (next - rg.first < HK_LOG_KEEP && (old->off >= rg.w + len + 1 || old->off + old->len + 1 <= rg.w))
             break;
         rg.first++;
     }
-    rg.ev[next % HK_LOG_KEEP] = (ring_event){next, time, (uint32_t)rg.w, (uint32_t)len, hk_tid(), level};
-    memcpy(rg.text + rg.w, text, len);
-    rg.text[rg.w + len] = '\0';
+    rg.r->ev[next % HK_LOG_KEEP] = (ring_event){next, time, (uint32_t)rg.w, (uint32_t)len, hk_tid(), level};
+    memcpy(rg.r->text + rg.w, text, len);
+    rg.r->text[rg.w + len] = '\0';
     rg.w += len + 1;
     atomic_store_explicit(&rg.next, next + 1, memory_order_release);
 }
@@ -183,14 +183,13 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
 void hk_log_ring_stop(void)
 {
     pthread_mutex_lock(&lg.lock);
-    ring_event *ev = rg.ev;
-    rg.ev = NULL;
-    rg.text = NULL;
+    ring *r = rg.r;
+    rg.r = NULL;
     rg.w = 0;
     rg.first = atomic_load_explicit(&rg.next, memory_order_relaxed);
     rg.off = true;
     pthread_mutex_unlock(&lg.lock);
-    free(ev);
+    free(r);
 }
 
 uint64_t hk_log_next(void)
@@ -225,7 +224,7 @@ static size_t copy_size(uint64_t seq, uint64_t next, size_t max)
 {
     size_t size = 0;
     for (size_t n = 0; seq < next && n < max; seq++, n++)
-        size += copied_size(rg.ev[seq % HK_LOG_KEEP].len);
+        size += copied_size(rg.r->ev[seq % HK_LOG_KEEP].len);
     return size;
 }
 
@@ -244,7 +243,7 @@ size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
     uint64_t next = atomic_load_explicit(&rg.next, memory_order_relaxed);
     *first = rg.first;
     for (uint64_t seq = first_after(since); seq < next && done < max; seq++) {
-        const ring_event *e = &rg.ev[seq % HK_LOG_KEEP];
+        const ring_event *e = &rg.r->ev[seq % HK_LOG_KEEP];
         size_t n = copied_size(e->len);
         if (n > room)
             break;
@@ -252,7 +251,7 @@ size_t hk_log_copy(uint64_t since, size_t max, kl_buf *out, uint64_t *first)
         char *p = out->data + out->len;
         memset(p, 0, n);
         memcpy(p, &c, sizeof c);
-        memcpy(p + sizeof c, rg.text + e->off, e->len);
+        memcpy(p + sizeof c, rg.r->text + e->off, e->len);
         out->len += n;
         room -= n;
         done++;

@@ -9,8 +9,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +26,10 @@ static struct {
 
 /* The ring: an event's text lies in `text` from `off`, placed in the order logged and wrapping
  * to the start where it would not fit, so the oldest event's text is always the next in the
- * way of a new one. Allocated at the first event, one block; without memory the ring is off.
+ * way of a new one. Mapped at the first event, not malloc'ed: glibc raises its mmap threshold
+ * to the size of any mmapped chunk freed, and a ring freed (hk_log_ring_stop) would send the
+ * service's allocations below 2.3 MiB to its heap for good, also in a process koala leaves
+ * alone. Without memory the ring is off.
  * Guarded by lg.lock: a line is written and kept under the one lock a service's thread takes
  * to log, and the ring's order is the file's. */
 typedef struct ring_event {
@@ -160,9 +163,13 @@ static void keep(hk_level level, int64_t time, const char *text, size_t len)
 {
     if (rg.off)
         return;
-    if (!rg.r && !(rg.r = malloc(sizeof *rg.r))) {
-        rg.off = true;
-        return;
+    if (!rg.r) {
+        void *m = mmap(NULL, sizeof *rg.r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            rg.off = true;
+            return;
+        }
+        rg.r = m;
     }
     if (rg.w + len + 1 > HK_LOG_KEEP_BYTES)
         rg.w = 0;
@@ -189,7 +196,8 @@ void hk_log_ring_stop(void)
     rg.first = atomic_load_explicit(&rg.next, memory_order_relaxed);
     rg.off = true;
     pthread_mutex_unlock(&lg.lock);
-    free(r);
+    if (r)
+        munmap(r, sizeof *r);
 }
 
 uint64_t hk_log_next(void)

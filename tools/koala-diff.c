@@ -90,13 +90,6 @@ typedef struct totals {
     uint64_t sessions, identical, differ, response, calls, files, udp, not_replayed, not_recorded;
 } totals;
 
-/* A library call that fails only when memory runs out: stop then. */
-static void must(int rc)
-{
-    if (rc != KL_OK)
-        tool_die("out of memory");
-}
-
 static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -171,7 +164,7 @@ static bool load_replays(const char *path, replays *r)
     int rc;
     while ((rc = kl_reader_next_replayed(rd, &s)) == KL_OK) {
         kl_replayed *copy;
-        must(kl_replayed_clone(s, &copy));
+        tool_must(kl_replayed_clone(s, &copy));
         replays_add(r, copy);
     }
     if (rc != KL_END) {
@@ -186,12 +179,12 @@ static bool load_replays(const char *path, replays *r)
 /* ------------------------------------------------------------------ output */
 
 /* Append printf text to the report, whatever its length: a line of a diff can be long. */
-#define put(r, ...) must(kl_buf_printf(&(r)->out, __VA_ARGS__))
+#define put(r, ...) tool_must(kl_buf_printf(&(r)->out, __VA_ARGS__))
 
 /* Append s as a JSON string. */
 static void put_json_str(report *r, const char *s, size_t len)
 {
-    must(kl_json_string((const uint8_t *)s, len, &r->out));
+    tool_must(kl_json_string((const uint8_t *)s, len, &r->out));
 }
 
 /* One line of a diff (text output), colored by its first character on a terminal. */
@@ -257,7 +250,7 @@ static void bytes_diff(kl_bytes a, kl_bytes b, kl_buf *out)
     if (rc == KL_ERR_TOOBIG)
         rc = kl_buf_printf(out, "more than %d lines differ (%zu bytes recorded, %zu replayed)\n",
                            DIFF_MAX_LINES, a.len, b.len);
-    must(rc);
+    tool_must(rc);
 }
 
 /* a and b after the ignore-regexes, into ma and mb. @return whether they are still equal,
@@ -265,8 +258,8 @@ static void bytes_diff(kl_bytes a, kl_bytes b, kl_buf *out)
 static bool masked_equal(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *ma, kl_buf *mb)
 {
     ma->len = mb->len = 0;
-    must(kl_diff_mask(o, a.data, a.len, ma));
-    must(kl_diff_mask(o, b.data, b.len, mb));
+    tool_must(kl_diff_mask(o, a.data, a.len, ma));
+    tool_must(kl_diff_mask(o, b.data, b.len, mb));
     if (ma->len == mb->len && (!ma->len || memcmp(ma->data, mb->data, ma->len) == 0))
         return true;
     return !o->strict && kl_text_same_but_times((const uint8_t *)ma->data, ma->len, (const uint8_t *)mb->data, mb->len);
@@ -290,8 +283,8 @@ static bool body_diff(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *out
         if (rc == KL_OK) {
             for (size_t i = 0; i < l.n; i++) {
                 const kl_diff_item *it = &l.items[i];
-                must(kl_buf_printf(out, "%s %s: %s -> %s\n", it->path, kl_diff_kind_name(it->kind),
-                                   it->before ? it->before : "(none)", it->after ? it->after : "(none)"));
+                tool_must(kl_buf_printf(out, "%s %s: %s -> %s\n", it->path, kl_diff_kind_name(it->kind),
+                                        it->before ? it->before : "(none)", it->after ? it->after : "(none)"));
             }
             size_t n = l.n;
             kl_diff_list_free(&l);
@@ -305,7 +298,7 @@ static bool body_diff(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *out
     if (differs) {
         kl_buf d = {0};
         bytes_diff(as_bytes(&ma), as_bytes(&mb), &d);
-        must(kl_buf_append(out, d.data, d.len));
+        tool_must(kl_buf_append(out, d.data, d.len));
         kl_buf_free(&d);
     }
     kl_buf_free(&ma);
@@ -345,9 +338,9 @@ static bool http_diff(const kl_diff_opts *o, const kl_http_msg *a, const kl_http
     bool differs = false;
     kl_buf ma = {0}, mb = {0};
     if (!masked_equal(o, a->start_line, b->start_line, &ma, &mb)) {
-        must(kl_buf_printf(out, "%s: %.*s -> %.*s\n", a->response ? "status" : "request line",
-                           (int)a->start_line.len, (const char *)a->start_line.data, (int)b->start_line.len,
-                           (const char *)b->start_line.data));
+        tool_must(kl_buf_printf(out, "%s: %.*s -> %.*s\n", a->response ? "status" : "request line",
+                                (int)a->start_line.len, (const char *)a->start_line.data, (int)b->start_line.len,
+                                (const char *)b->start_line.data));
         differs = true;
     }
     bool *taken = calloc(b->n_headers + 1, 1), *kept = calloc(a->n_headers + 1, 1);
@@ -367,20 +360,20 @@ static bool http_diff(const kl_diff_opts *o, const kl_http_msg *a, const kl_http
                     strncasecmp((const char *)b->headers[j].name.data, (const char *)h->name.data, h->name.len) == 0)
                     now = &b->headers[j], taken[j] = true;
             if (now)
-                must(kl_buf_printf(out, "header %.*s: %.*s -> %.*s\n", (int)h->name.len, (const char *)h->name.data,
-                                   (int)h->value.len, (const char *)h->value.data, (int)now->value.len,
-                                   (const char *)now->value.data));
+                tool_must(kl_buf_printf(out, "header %.*s: %.*s -> %.*s\n", (int)h->name.len, (const char *)h->name.data,
+                                        (int)h->value.len, (const char *)h->value.data, (int)now->value.len,
+                                        (const char *)now->value.data));
             else
-                must(kl_buf_printf(out, "header %.*s removed: %.*s\n", (int)h->name.len, (const char *)h->name.data,
-                                   (int)h->value.len, (const char *)h->value.data));
+                tool_must(kl_buf_printf(out, "header %.*s removed: %.*s\n", (int)h->name.len, (const char *)h->name.data,
+                                        (int)h->value.len, (const char *)h->value.data));
             differs = true;
         }
     for (size_t j = 0; j < b->n_headers; j++) {
         const kl_http_header *g = &b->headers[j];
         if (taken[j] || framing_header(g) || kl_diff_header_ignored(o, (const char *)g->name.data, g->name.len))
             continue;
-        must(kl_buf_printf(out, "header %.*s added: %.*s\n", (int)g->name.len, (const char *)g->name.data,
-                           (int)g->value.len, (const char *)g->value.data));
+        tool_must(kl_buf_printf(out, "header %.*s added: %.*s\n", (int)g->name.len, (const char *)g->name.data,
+                                (int)g->value.len, (const char *)g->value.data));
         differs = true;
     }
     free(taken);
@@ -389,8 +382,8 @@ static bool http_diff(const kl_diff_opts *o, const kl_http_msg *a, const kl_http
     kl_buf_free(&mb);
     kl_buf body = {0};
     if (body_diff(o, a->body, b->body, &body)) {
-        must(kl_buf_printf(out, "body%s:\n", a->decoded || b->decoded ? " (decoded)" : ""));
-        must(kl_buf_append(out, body.data, body.len));
+        tool_must(kl_buf_printf(out, "body%s:\n", a->decoded || b->decoded ? " (decoded)" : ""));
+        tool_must(kl_buf_append(out, body.data, body.len));
         differs = true;
     }
     kl_buf_free(&body);
@@ -419,7 +412,7 @@ static bool payload_diff(const kl_diff_opts *o, kl_bytes a, kl_bytes b, kl_buf *
 
 static void describe(kl_bytes req, kl_buf *out)
 {
-    must(kl_call_describe(req.data, req.len, out));
+    tool_must(kl_call_describe(req.data, req.len, out));
 }
 
 static void compare_response(report *r, const kl_session *s, const kl_replayed *p)
@@ -435,8 +428,8 @@ static void compare_response(report *r, const kl_session *s, const kl_replayed *
         return;
     }
     r->response++;
-    must(kl_buf_printf(&what, "the inbound response differs (%zu bytes recorded, %zu replayed)", was.len,
-                       now.len));
+    tool_must(kl_buf_printf(&what, "the inbound response differs (%zu bytes recorded, %zu replayed)", was.len,
+                            now.len));
     if (r->json) {
         put(r, "{\"diff\":");
         put_json_str(r, diff.data ? diff.data : "", diff.len);
@@ -472,7 +465,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         call++;
         what.len = before.len = 0;
         if (a->matched_index < 0) {
-            must(kl_buf_printf(&what, "call %u matched no recorded call: ", call));
+            tool_must(kl_buf_printf(&what, "call %u matched no recorded call: ", call));
             describe(a->action.request, &what);
             r->calls++;
             item(r, "unmatched", &what, NULL);
@@ -482,13 +475,13 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         if (!payload_diff(r->opts, a->matched_request, a->action.request, &diff))
             continue;
         r->calls++;
-        must(kl_buf_printf(&what, "call %u, matched to recorded call %lld: ", call, (long long)a->matched_index));
+        tool_must(kl_buf_printf(&what, "call %u, matched to recorded call %lld: ", call, (long long)a->matched_index));
         size_t at = what.len;
         describe(a->matched_request, &what);
         describe(a->action.request, &before);
         /* "redis: GET user:1 -> redis: GET user:01" when the one-line views differ */
         if (before.len != what.len - at || memcmp(before.data, what.data + at, before.len) != 0)
-            must(kl_buf_printf(&what, " -> %s", before.data ? before.data : ""));
+            tool_must(kl_buf_printf(&what, " -> %s", before.data ? before.data : ""));
         item(r, "changed", &what, &diff);
     }
     /* Recorded calls that answered more than one call. */
@@ -500,7 +493,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
         if (j - i > 1) {
             const kl_action *rec = kl_session_action_at(s, matched[i]);
             what.len = 0;
-            must(kl_buf_printf(&what, "recorded call %lld answered %zu calls: ", (long long)matched[i], j - i));
+            tool_must(kl_buf_printf(&what, "recorded call %lld answered %zu calls: ", (long long)matched[i], j - i));
             if (rec)
                 describe(rec->request, &what);
             r->calls++;
@@ -511,7 +504,7 @@ static void compare_calls(report *r, const kl_session *s, const kl_replayed *p)
     for (size_t i = 0; i < p->n_unused_calls; i++) {
         const kl_action *rec = kl_session_action_at(s, p->unused_calls[i]);
         what.len = 0;
-        must(kl_buf_printf(&what, "recorded call %lld was never made: ", (long long)p->unused_calls[i]));
+        tool_must(kl_buf_printf(&what, "recorded call %lld was never made: ", (long long)p->unused_calls[i]));
         if (rec)
             describe(rec->request, &what);
         r->calls++;
@@ -548,7 +541,7 @@ static void appended(const kl_action *const *acts, size_t n, const char *name, k
     out->len = 0;
     for (size_t i = 0; i < n; i++)
         if (acts[i]->file_name && strcmp(acts[i]->file_name, name) == 0)
-            must(kl_buf_append(out, acts[i]->content.data, acts[i]->content.len));
+            tool_must(kl_buf_append(out, acts[i]->content.data, acts[i]->content.len));
 }
 
 /* A datagram's difference: "to PEER, HOW: what it carried", what being scratch. */
@@ -557,7 +550,7 @@ static void udp_item(report *r, kl_buf *what, const char *kind, const char *how,
 {
     char peer[KL_ADDR_STRLEN];
     what->len = 0;
-    must(kl_buf_printf(what, "to %s, %s: ", kl_addr_format(&a->peer, peer, sizeof peer), how));
+    tool_must(kl_buf_printf(what, "to %s, %s: ", kl_addr_format(&a->peer, peer, sizeof peer), how));
     describe(a->content, what);
     r->udp++;
     item(r, kind, what, diff);
@@ -600,10 +593,10 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
             r->files++;
             what.len = 0;
             const char *kind = !a.len ? "file-added" : !b.len ? "file-missing" : "file-changed";
-            must(kl_buf_printf(&what, "%s: %s", name,
-                               !a.len   ? "appended to only when replaying"
-                               : !b.len ? "appended to only when recorded"
-                                        : "appended other lines"));
+            tool_must(kl_buf_printf(&what, "%s: %s", name,
+                                    !a.len   ? "appended to only when replaying"
+                                    : !b.len ? "appended to only when recorded"
+                                             : "appended other lines"));
             item(r, kind, &what, &diff);
         }
     if (r->json)
@@ -653,7 +646,7 @@ static void compare_side_effects(report *r, const kl_session *s, const kl_replay
 static void html_data(kl_buf *html, const kl_buf *json)
 {
     for (size_t i = 0; i < json->len; i++)
-        must(json->data[i] == '<' ? kl_buf_append(html, "\\u003c", 6) : kl_buf_append(html, &json->data[i], 1));
+        tool_must(json->data[i] == '<' ? kl_buf_append(html, "\\u003c", 6) : kl_buf_append(html, &json->data[i], 1));
 }
 
 /* Compare a recorded session with its replay; the report goes to stdout unless summary, or
@@ -693,16 +686,16 @@ static bool compare(const kl_session *s, const kl_replayed *p, report *r, totals
 /* The totals, as JSON or text, appended to b: both forms take the counts in one order. */
 static void put_totals(const totals *t, bool json, kl_buf *b)
 {
-    must(kl_buf_printf(b,
-                       json ? "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
-                              "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n"
-                            : "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
-                              "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
-                              "%llu replayed but not in the recording\n",
-                       (unsigned long long)t->sessions, (unsigned long long)t->identical,
-                       (unsigned long long)t->differ, (unsigned long long)t->response,
-                       (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
-                       (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
+    tool_must(kl_buf_printf(b,
+                            json ? "{\"summary\":{\"sessions\":%llu,\"identical\":%llu,\"differ\":%llu,\"response\":%llu,"
+                                   "\"calls\":%llu,\"files\":%llu,\"udp\":%llu,\"not_replayed\":%llu,\"not_recorded\":%llu}}\n"
+                                 : "%llu sessions: %llu identical, %llu differ (differences: %llu in responses, %llu in "
+                                   "outbound calls, %llu in appended files, %llu in datagrams); %llu not replayed, "
+                                   "%llu replayed but not in the recording\n",
+                            (unsigned long long)t->sessions, (unsigned long long)t->identical,
+                            (unsigned long long)t->differ, (unsigned long long)t->response,
+                            (unsigned long long)t->calls, (unsigned long long)t->files, (unsigned long long)t->udp,
+                            (unsigned long long)t->not_replayed, (unsigned long long)t->not_recorded));
 }
 
 static void print_totals(const totals *t, bool json)
@@ -758,10 +751,10 @@ static void learn_path(learned *l, const char *path)
     for (const char *p = path; *p;) {
         size_t digits = p[0] == '[' ? strspn(p + 1, "0123456789") : 0;
         if (digits && p[1 + digits] == ']') {
-            must(kl_buf_append(&b, "[*]", 3));
+            tool_must(kl_buf_append(&b, "[*]", 3));
             p += digits + 2;
         } else {
-            must(kl_buf_append(&b, p++, 1));
+            tool_must(kl_buf_append(&b, p++, 1));
         }
     }
     learn(l, "ignore-json-path", b.data, b.len);
@@ -885,7 +878,7 @@ static void read_rules(const char *path, kl_diff_opts *o)
     kl_buf text = {0};
     char chunk[4096];
     for (size_t n; (n = fread(chunk, 1, sizeof chunk, f)) > 0;)
-        must(kl_buf_append(&text, chunk, n));
+        tool_must(kl_buf_append(&text, chunk, n));
     bool failed = ferror(f);
     if (f != stdin)
         fclose(f);

@@ -581,8 +581,7 @@ static void submit(replay *r, const kl_session *s)
             return;
     }
     job *j = &r->ring[r->queued % r->window];
-    if (kl_session_clone(s, &j->s) != KL_OK)
-        tool_die("out of memory");
+    tool_must(kl_session_clone(s, &j->s));
     pthread_mutex_lock(&r->mu);
     r->queued++;
     pthread_cond_signal(&r->work);

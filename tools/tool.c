@@ -55,6 +55,12 @@ noreturn void tool_die(const char *fmt, ...)
     exit(TOOL_EXIT_TROUBLE);
 }
 
+void tool_must(int rc)
+{
+    if (rc != KL_OK)
+        tool_die("out of memory");
+}
+
 noreturn void tool_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -388,8 +394,7 @@ static kl_reader *imported_reader(importer *im)
     kl_buf stream = {0};
     if (im->n) {
         qsort(im->recs, im->n, sizeof *im->recs, rec_cmp);
-        if (kl_buf_reserve(&stream, im->raw.len) != KL_OK)
-            tool_die("out of memory");
+        tool_must(kl_buf_reserve(&stream, im->raw.len));
         for (size_t i = 0; i < im->n; i++)
             kl_buf_append(&stream, im->raw.data + im->recs[i].off, im->recs[i].len);
     } else {
@@ -398,8 +403,8 @@ static kl_reader *imported_reader(importer *im)
         kl_writer_opts_init(&o);
         o.program = tool_name;
         kl_writer *w = NULL;
-        if (kl_writer_open_io(&w, &io, &o) != KL_OK || kl_writer_close(w) != KL_OK)
-            tool_die("out of memory");
+        tool_must(kl_writer_open_io(&w, &io, &o));
+        tool_must(kl_writer_close(w));
     }
     kl_reader *r = NULL;
     char err[KL_ERRBUF_SIZE] = "";

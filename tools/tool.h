@@ -30,6 +30,9 @@ void tool_init(const char *name);
 void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** tool_warn(), then exit TOOL_EXIT_TROUBLE. */
 noreturn void tool_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** For a library call that fails only when memory runs out (kl_buf_printf, a clone): die
+ * "out of memory" when rc is not KL_OK. */
+void tool_must(int rc);
 /** For option errors: "NAME: message" and "Try 'NAME -h' for help.", exit TOOL_EXIT_TROUBLE. */
 noreturn void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** For getopt_long's '?' and ':' (with opterr = 0 and ":" leading the short options): name the

@@ -76,16 +76,6 @@ static bool is_digit(uint8_t c)
     return c >= '0' && c <= '9';
 }
 
-/* Case-insensitive equality of p[0..n) and a lower-case literal. */
-static bool ieq(const uint8_t *p, size_t n, const char *lit)
-{
-    size_t i = 0;
-    for (; i < n && lit[i]; i++)
-        if ((p[i] | 0x20) != (uint8_t)lit[i] && p[i] != (uint8_t)lit[i])
-            return false;
-    return i == n && !lit[i];
-}
-
 /* Length of the line [start, nl) without its CR. */
 static size_t line_len(const uint8_t *d, size_t start, size_t nl)
 {
@@ -187,7 +177,7 @@ static bool last_coding_chunked(const uint8_t *v, size_t n)
     size_t s = n;
     while (s && v[s - 1] != ',' && v[s - 1] != ' ' && v[s - 1] != '\t')
         s--;
-    return ieq(v + s, n - s, "chunked");
+    return kli_ieq(v + s, n - s, "chunked");
 }
 
 int kli_http_meta_add(kli_http_meta *m, const uint8_t *p, size_t nn, const uint8_t *v, size_t vn)
@@ -195,13 +185,13 @@ int kli_http_meta_add(kli_http_meta *m, const uint8_t *p, size_t nn, const uint8
     /* Most headers are told apart from both names below by their length alone. */
     if (nn != sizeof "content-length" - 1 && nn != sizeof "transfer-encoding" - 1)
         return KL_OK;
-    if (ieq(p, nn, "content-length")) {
+    if (kli_ieq(p, nn, "content-length")) {
         uint64_t cl;
         if (!parse_content_length(v, vn, &cl) || (m->has_cl && cl != m->cl))
             return KL_ERR_CORRUPT;
         m->has_cl = true;
         m->cl = cl;
-    } else if (ieq(p, nn, "transfer-encoding")) {
+    } else if (kli_ieq(p, nn, "transfer-encoding")) {
         m->te = true;
         m->chunked = last_coding_chunked(v, vn);
     }

@@ -24,21 +24,6 @@ static bool is_ws(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
-static uint8_t lower(uint8_t c)
-{
-    return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
-}
-
-/* ASCII case-insensitive equality of p[0..n) and a NUL-terminated name. */
-static bool ieq(const uint8_t *p, size_t n, const char *name)
-{
-    size_t i = 0;
-    for (; i < n && name[i]; i++)
-        if (lower(p[i]) != lower((uint8_t)name[i]))
-            return false;
-    return i == n && !name[i];
-}
-
 static kl_bytes span(const uint8_t *d, size_t from, size_t to)
 {
     return (kl_bytes){d + from, to - from};
@@ -275,13 +260,13 @@ static int list_codings(const kl_http_msg *m, bool chunked, int *codings, char *
                 int c;
                 if (tn == 0)
                     continue;
-                if (ieq(s, tn, "gzip") || ieq(s, tn, "x-gzip"))
+                if (kli_ieq(s, tn, "gzip") || kli_ieq(s, tn, "x-gzip"))
                     c = CODING_GZIP;
-                else if (ieq(s, tn, "deflate"))
+                else if (kli_ieq(s, tn, "deflate"))
                     c = CODING_DEFLATE;
-                else if (ieq(s, tn, "identity"))
+                else if (kli_ieq(s, tn, "identity"))
                     c = CODING_IDENTITY;
-                else if (pass == 1 && ieq(s, tn, "chunked"))
+                else if (pass == 1 && kli_ieq(s, tn, "chunked"))
                     c = -1;
                 else
                     c = -2;
@@ -576,7 +561,7 @@ const kl_http_header *kl_http_header_next(const kl_http_msg *m, const kl_http_he
         return NULL;
     size_t i = h ? (size_t)(h - m->headers) + 1 : 0;
     for (; i < m->n_headers; i++)
-        if (ieq(m->headers[i].name.data, m->headers[i].name.len, name))
+        if (kli_ieq(m->headers[i].name.data, m->headers[i].name.len, name))
             return &m->headers[i];
     return NULL;
 }

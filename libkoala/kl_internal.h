@@ -79,6 +79,18 @@ static inline int kli_hex_digit(uint32_t c)
     uint32_t l = c | 0x20;
     return c >= '0' && c <= '9' ? (int)(c - '0') : l >= 'a' && l <= 'f' ? (int)(l - 'a' + 10) : -1;
 }
+/* ASCII case-insensitive equality of p[0..n) and the NUL-terminated name (a header name, a
+ * coding). */
+static inline bool kli_ieq(const uint8_t *p, size_t n, const char *name)
+{
+    size_t i = 0;
+    for (; i < n && name[i]; i++) {
+        uint8_t a = p[i], b = (uint8_t)name[i];
+        if ((a >= 'A' && a <= 'Z' ? a | 0x20 : a) != (b >= 'A' && b <= 'Z' ? b | 0x20 : b))
+            return false;
+    }
+    return i == n && !name[i];
+}
 
 /* ---- error detail (libpcap's errbuf) ---- */
 void kli_seterr(char *errbuf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -543,10 +543,11 @@ void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n);
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags);
 /* A datagram of n bytes sent to to (NULL: the connected peer). */
 void hk_on_sendto(int fd, const void *buf, ssize_t n, const struct sockaddr *to, socklen_t len);
-/* sendfile(out, in, offset): where in's bytes start, when out is recorded, else -1. */
-off_t hk_sendfile_start(int out, int in, const off_t *offset);
-/* n bytes of in, from start, went out on out. */
-void hk_on_sendfile(int out, int in, off_t start, ssize_t n);
+/* sendfile(out, in, offset): where in's bytes start, when out is recorded (its kind in *k),
+ * else -1. */
+off_t hk_sendfile_start(int out, int in, const off_t *offset, hk_fd_kind *k);
+/* n bytes of in, from start, went out on out, of kind k (hk_sendfile_start's). */
+void hk_on_sendfile(int out, hk_fd_kind k, int in, off_t start, ssize_t n);
 /* True when bytes written to fd are recorded (stdio wrappers format only for those). */
 bool hk_records_send(int fd);
 /* The first n bytes of iov in one piece: iov's own when it has one, else a copy left in

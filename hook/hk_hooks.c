@@ -362,17 +362,18 @@ RECVFROM(__recvfrom_chk, (int fd, void *buf, size_t len, size_t buflen, int flag
                          socklen_t *fromlen), (fd, buf, len, buflen, flags, from, fromlen))
 
 /* sendfile moves file bytes the wrapper never sees: on a recorded socket they are read back
- * from the file, from where the copy started. */
+ * from the file, from where the copy started. out's kind is looked up once, before the call. */
 #define SENDFILE(name)                                                                            \
     EXPORT ssize_t name(int out, int in, off_t *offset, size_t count)                            \
     {                                                                                             \
         if (!hk_enter())                                                                          \
             return REAL(name)(out, in, offset, count);                                            \
-        off_t start = hk_sendfile_start(out, in, offset);                                         \
+        hk_fd_kind k;                                                                             \
+        off_t start = hk_sendfile_start(out, in, offset, &k);                                     \
         ssize_t n = REAL(name)(out, in, offset, count);                                           \
         int saved = errno;                                                                        \
         if (n > 0 && start >= 0)                                                                  \
-            hk_on_sendfile(out, in, start, n);                                                    \
+            hk_on_sendfile(out, k, in, start, n);                                                 \
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \

@@ -839,10 +839,9 @@ bool hk_records_send(int fd)
     return recorded(fd, &k, true);
 }
 
-off_t hk_sendfile_start(int out, int in, const off_t *offset)
+off_t hk_sendfile_start(int out, int in, const off_t *offset, hk_fd_kind *k)
 {
-    hk_fd_kind k;
-    if (!recorded(out, &k, true))
+    if (!recorded(out, k, true))
         return -1;
     return offset ? *offset : lseek(in, 0, SEEK_CUR);
 }
@@ -850,12 +849,9 @@ off_t hk_sendfile_start(int out, int in, const off_t *offset)
 /* From memory when hk_file.c has the file, queued by reference: the service's thread copies
  * none of it. Else read back in pieces of at most 256 KiB, into the thread's scratch buffer: a
  * static file server sends one file per request, and allocates nothing for it here. */
-void hk_on_sendfile(int out, int in, off_t start, ssize_t n)
+void hk_on_sendfile(int out, hk_fd_kind k, int in, off_t start, ssize_t n)
 {
-    hk_fd_kind k;
     thread_state *t;
-    if (!recorded(out, &k, true))
-        return;
     hk_file *ref;
     const uint8_t *kept = hk_file_bytes(in, start, (size_t)n, &ref);
     if (kept) {

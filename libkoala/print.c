@@ -70,7 +70,6 @@ char *kli_text_decimal(char *p, int64_t v)
     return p + n;
 }
 
-
 static bool is_control(uint8_t c)
 {
     return (c < 0x20 && c != '\t') || c == 0x7f;

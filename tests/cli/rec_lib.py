@@ -1,7 +1,8 @@
 """rec_lib.py - what the recorder's, replayer's and witch's CLI tests (rec-*.sh, rp-*.sh,
 witch-*.sh) share: reading `koala-dump --json` output back into bytes, a connection read to its
-end, a condition polled, splitting HTTP/1.x byte streams into messages, curl --trace files, and
-koala.Session messages built by hand for the replayer's inbound server. Imported from the
+end, a condition polled, splitting HTTP/1.x byte streams into messages, a replayed response
+judged against the recorded one, curl --trace files, and koala.Session messages built by hand
+for the replayer's inbound server. Imported from the
 checkers and clients those tests run with /usr/bin/python3 from the repository root."""
 import json
 import re
@@ -62,6 +63,35 @@ def head_body(msg):
     """An HTTP message's head (without the blank line) and body."""
     head, _, body = msg.partition(b"\r\n\r\n")
     return head, body
+
+
+def _date_apart(head):
+    """An HTTP head without its Date header, and that header's time (None when none)."""
+    from email.utils import parsedate_to_datetime
+    lines, when = [], None
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"date: "):
+            when = parsedate_to_datetime(line[6:].decode()).timestamp()
+        else:
+            lines.append(line)
+    return b"\r\n".join(lines), when
+
+
+def same_answer(replayed, recorded):
+    """Whether a replayed HTTP response is the recorded one: byte for byte, but for a Date
+    header a second either side. The replayed clock runs on from the recorded request, so a
+    replay slower or faster than the recording (an ASan build, a first request that loads
+    modules) may cross a second boundary the recording did not. A response that differs
+    otherwise has both heads printed to stderr."""
+    if replayed == recorded:
+        return True
+    (h1, b1), (h2, b2) = head_body(replayed), head_body(recorded)
+    (r1, t1), (r2, t2) = _date_apart(h1), _date_apart(h2)
+    if b1 == b2 and r1 == r2 and t1 is not None and t2 is not None and abs(t1 - t2) <= 1:
+        return True
+    import sys
+    print("replayed", h1, "\nrecorded", h2, file=sys.stderr)
+    return False
 
 
 def curl_trace(path):

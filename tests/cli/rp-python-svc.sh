@@ -143,7 +143,7 @@ koala-dump --json "$T/other.pb" >"$T/other.json" || fail "koala-dump cannot read
 "$py" - "$T/replayed.json" "$T/other.json" <<'PY'
 import json, sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import sessions, unescape
+from rec_lib import same_answer, sessions, unescape
 
 def path(s):
     return unescape(s["CallFromInbound"]["OriginalRequest"]).split(b" ")[1].decode()
@@ -170,7 +170,8 @@ for name in sys.argv[1:]:
             drift = float(body(ret["Response"])) - float(body(ret["OriginalResponse"]))
             same = "clock as recorded" if abs(drift) < 0.05 else "clock %.3f s off" % drift
         else:
-            same = "identical" if ret["Response"] == ret["OriginalResponse"] else "now %r" % body(ret["Response"])
+            same = ("identical" if same_answer(unescape(ret["Response"]), unescape(ret["OriginalResponse"]))
+                    else "now %r" % body(ret["Response"]))
         print(p, "response", same)
         for c in calls(s):
             print("   ", c)

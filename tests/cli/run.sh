@@ -3,8 +3,8 @@
 # is not 0, its expected exit status in NAME.code. Cases run from the repository root with
 # build/bin first on PATH, $B the build directory (an absolute path) and $T a fresh scratch
 # directory.
-# Prints "ok NAME" or "not ok NAME" per case, with a diff on failure. CLI=PATTERN (a shell
-# pattern, such as 'rp-*') runs only the cases whose name matches.
+# Prints "ok NAME" or "not ok NAME" per case, with a diff and the end of its stderr on
+# failure. CLI=PATTERN (a shell pattern, such as 'rp-*') runs only the cases whose name matches.
 B=${B:-build}
 root=$(pwd)
 case $B in /*) ;; *) B="$root/$B" ;; esac
@@ -27,6 +27,7 @@ for sh in tests/cli/*.sh; do
     elif ! diff -u "tests/cli/$name.out" "$actual" >"$T/.diff" 2>&1; then
         echo "not ok $name: stdout differs"
         sed 's/^/    /' "$T/.diff" | head -n 40
+        sed 's/^/    stderr: /' "$T/.stderr" | tail -n 20
     else
         echo "ok $name"
     fi

@@ -257,25 +257,30 @@ static void thread_done(void *arg)
         hk_leave();
 }
 
-/* Every 100 ms, and when a thread has WAKE_BYTES of events queued: the queued events are
- * built; lingering sessions whose delay has passed, and the sessions in progress of threads
- * idle past KOALA_GC_GLOBAL_STATUS_TIMEOUT, go to the sink. */
+/* Every HK_TICK_BUSY_NS while events come, HK_TICK_IDLE_NS when none came since the last
+ * pass, and when a thread has WAKE_BYTES of events queued: the queued events are built;
+ * lingering sessions whose delay has passed, and the sessions in progress of threads idle past
+ * KOALA_GC_GLOBAL_STATUS_TIMEOUT, go to the sink. */
 static void *collector_main(void *arg)
 {
     (void)arg;
     hk_own_thread(true);
+    int64_t last_pass = 0;
+    bool busy = false;
     pthread_mutex_lock(&rc.lock);
     while (!rc.stopping) {
         if (!atomic_load(&rc.wake)) {
-            struct timespec until = time_after(CLOCK_MONOTONIC, 100000000);
+            struct timespec until = time_after(CLOCK_MONOTONIC, busy ? HK_TICK_BUSY_NS : HK_TICK_IDLE_NS);
             pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
         }
         if (rc.stopping)
             break;
         atomic_store(&rc.wake, false);
         int64_t now = hk_now_ns(CLOCK_REALTIME);
+        busy = false;
         for (slot *sl = rc.slots, *next; sl; sl = next) {
             next = sl->next;
+            busy |= atomic_load_explicit(&sl->last, memory_order_relaxed) > last_pass;
             pthread_mutex_lock(&sl->lock);
             catch_up(sl, NULL);
             checked(kl_builder_tick(sl->b, now));
@@ -293,6 +298,7 @@ static void *collector_main(void *arg)
                 free_slot(sl);
             }
         }
+        last_pass = now;
     }
     pthread_mutex_unlock(&rc.lock);
     return NULL;

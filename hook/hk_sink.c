@@ -37,7 +37,7 @@ static struct {
 /* hk_sink_drain() from a signal handler, which may take no lock: it raises `drain` and waits
  * for the writer, which looks at least every DRAIN_POLL_NS, to write the queue, close the
  * file and set `drained`. `live` mirrors a running writer. */
-#define DRAIN_POLL_NS 100000000
+#define DRAIN_POLL_NS HK_TICK_IDLE_NS
 #define WAKE_BYTES (1u << 20)
 static atomic_bool live, drain, drained;
 /* The file bytes written (totals.bytes): counted without sk.lock, which the writer, in the
@@ -193,6 +193,7 @@ static void *writer_main(void *arg)
     /* The last batch's buffer, emptied: the queue's next one, so that the queue allocates
      * only while it grows. */
     kl_buf spare = {0};
+    bool busy = false;        /* the last batch had sessions; a wait that finds none ends that */
     pthread_mutex_lock(&sk.lock);
     for (;;) {
         while (!sk.queue.len && !sk.stopping && !atomic_load(&drain)) {
@@ -203,8 +204,10 @@ static void *writer_main(void *arg)
                 pthread_mutex_lock(&sk.lock);
                 continue;
             }
-            if (wait > DRAIN_POLL_NS)
-                wait = DRAIN_POLL_NS;
+            int64_t tick = busy ? HK_TICK_BUSY_NS : DRAIN_POLL_NS;
+            busy = false;
+            if (wait > tick)
+                wait = tick;
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
             int64_t ns = until.tv_nsec + wait;
@@ -218,6 +221,7 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&sk.lock);
         }
         kl_buf batch = sk.queue;
+        busy = batch.len != 0;
         sk.queue = spare;
         sk.queued_bytes = 0;
         /* A drain is the last batch: the process is about to die of its signal. */

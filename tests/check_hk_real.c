@@ -73,6 +73,38 @@ START_TEST(koalas_background_threads_run_in_the_idle_class)
 }
 END_TEST
 
+static void *own_idle_cpus(void *arg)
+{
+    hk_own_thread(true);
+    cpu_set_t *got = arg;
+    sched_getaffinity(0, sizeof *got, got);
+    return NULL;
+}
+
+/* A thread the service pinned to one CPU starts koala's: they still get every CPU the process
+ * had, and the service's thread keeps its one. */
+START_TEST(koalas_threads_keep_the_cpus_a_pinned_service_thread_gave_up)
+{
+    cpu_set_t all, one, got, mine;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    if (CPU_COUNT(&all) < 2)
+        return; /* nothing to narrow on one CPU */
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, own_idle_cpus, &got);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
+    sched_setaffinity(0, sizeof all, &all);
+    ck_assert(CPU_EQUAL(&got, &all));
+    ck_assert(CPU_EQUAL(&mine, &one));
+}
+END_TEST
+
 static void *tid_of_thread(void *arg)
 {
     *(int *)arg = hk_tid();
@@ -116,6 +148,7 @@ static Suite *suite(void)
     tcase_add_test(tc, every_real_function_is_libcs);
     tcase_add_test(tc, the_guard_lets_one_level_in_per_thread);
     tcase_add_test(tc, koalas_background_threads_run_in_the_idle_class);
+    tcase_add_test(tc, koalas_threads_keep_the_cpus_a_pinned_service_thread_gave_up);
     tcase_add_test(tc, a_thread_s_id_is_its_own_in_a_thread_and_in_a_forked_child);
     tcase_add_test(tc, a_disabled_hook_lets_everything_through);
     suite_add_tcase(s, tc);

@@ -74,6 +74,12 @@ static inline int64_t hk_now_ns(clockid_t clock)
     clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+/* clock's time ns from now, as a deadline for pthread_cond_timedwait and timedlock. */
+static inline struct timespec hk_time_after(clockid_t clock, int64_t ns)
+{
+    int64_t t = hk_now_ns(clock) + ns;
+    return (struct timespec){(time_t)(t / 1000000000), (long)(t % 1000000000)};
+}
 /* CLOCK_MONOTONIC in milliseconds, for the replayer's deadlines. */
 static inline int64_t hk_mono_ms(void)
 {
@@ -328,8 +334,8 @@ void hk_file_get_totals(hk_file_totals *out);
 /* How long koala's collector and writer threads wait between batches while sessions keep
  * coming, and while none do. With batches of 10 ms rather than 100, rec-nginx
  * (bench_recorder.sh, workers pinned) read a median of 0.903 over 7 runs against 0.880 over 8,
- * alternated, and won 4 of 5 back-to-back pairs; 2 ms read 0.83 and 0.89 (twice the wakeups,
- * some on the CPU the service wants). An idle process is looked at every 100 ms. */
+ * alternated, and won 4 of 5 back-to-back pairs; 2 ms read 0.83 and 0.89 (five times the
+ * wakeups, some on the CPU the service wants). An idle process is looked at every 100 ms. */
 #define HK_TICK_BUSY_NS 10000000
 #define HK_TICK_IDLE_NS 100000000
 

@@ -93,19 +93,6 @@ static __thread thread_state *me __attribute__((tls_model("initial-exec")));
  * request on the thread ends it at once, else the collector's tick once this has passed. */
 #define LINGER_NS 1000000000LL
 
-/* The time ns (< 1 s) from now on clock. */
-static struct timespec time_after(clockid_t clock, long ns)
-{
-    struct timespec t;
-    clock_gettime(clock, &t);
-    t.tv_nsec += ns;
-    if (t.tv_nsec >= 1000000000) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000;
-    }
-    return t;
-}
-
 /* Hand out the builder's finished sessions (sl->lock held). */
 static void take_all(slot *sl)
 {
@@ -270,7 +257,8 @@ static void *collector_main(void *arg)
     pthread_mutex_lock(&rc.lock);
     while (!rc.stopping) {
         if (!atomic_load(&rc.wake)) {
-            struct timespec until = time_after(CLOCK_MONOTONIC, busy ? HK_TICK_BUSY_NS : HK_TICK_IDLE_NS);
+            int64_t tick = busy ? HK_TICK_BUSY_NS : HK_TICK_IDLE_NS;
+            struct timespec until = hk_time_after(CLOCK_MONOTONIC, tick);
             pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
         }
         if (rc.stopping)
@@ -1014,7 +1002,7 @@ size_t hk_record_answer(void *buf, size_t len)
 
 void hk_record_catch_up(void)
 {
-    struct timespec until = time_after(CLOCK_REALTIME, 500000000); /* timedlock's clock */
+    struct timespec until = hk_time_after(CLOCK_REALTIME, 500000000); /* timedlock's clock */
     if (pthread_mutex_timedlock(&rc.lock, &until) != 0)
         return;
     for (slot *sl = rc.slots; sl; sl = sl->next)

@@ -208,11 +208,7 @@ static void *writer_main(void *arg)
             busy = false;
             if (wait > tick)
                 wait = tick;
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            int64_t ns = until.tv_nsec + wait;
-            until.tv_sec += (time_t)(ns / 1000000000);
-            until.tv_nsec = (long)(ns % 1000000000);
+            struct timespec until = hk_time_after(CLOCK_MONOTONIC, wait);
             pthread_cond_timedwait(&sk.cond, &sk.lock, &until);
         }
         if (atomic_load(&drain) && !sk.stopping && sk.o.before_drain) {

@@ -56,9 +56,11 @@ static inline void hk_leave(void)
 }
 /* Turn koala off for good in this process (recording fails open). */
 void hk_disable(void);
-/* For koala's own threads: hold the guard forever. In the idle class (SCHED_IDLE), the thread
- * runs only when the service's threads leave a CPU free, a request arriving taking it back at
- * once: for work off the service's path (building and writing sessions). */
+/* For koala's own threads: hold the guard forever, and run on the CPUs the process had when
+ * koala was loaded, not only those of the service's thread that started it. In the idle class
+ * (SCHED_IDLE), the thread runs only when the service's threads leave a CPU free, a request
+ * arriving taking it back at once: for work off the service's path (building and writing
+ * sessions). */
 void hk_own_thread(bool idle_class);
 /* Start one of koala's threads with every signal blocked: a thread takes the mask of the one
  * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it

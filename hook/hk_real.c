@@ -91,7 +91,8 @@ int hk_tid(void)
  * later (nginx's worker_cpu_affinity pins each worker to one CPU after the fork), and koala's
  * threads, started by a pinned thread, would inherit its one CPU: they would then take their
  * time from the very CPU the service is busy on instead of an idle one (with nginx's worker
- * and koala's threads on one CPU, rec-nginx read 0.70). */
+ * and koala's threads on one CPU, rec-nginx read 0.70). The witch's and the replayer's
+ * threads, in the normal class, would compete with it outright. */
 static cpu_set_t cpus_at_load;
 static bool have_cpus;
 
@@ -103,12 +104,12 @@ __attribute__((constructor)) static void note_cpus(void)
 void hk_own_thread(bool idle_class)
 {
     hk_depth = 1;
+    /* may fail where a cpuset has narrowed since: the inherited CPUs stay */
+    if (have_cpus)
+        sched_setaffinity(0, sizeof cpus_at_load, &cpus_at_load);
     if (!idle_class)
         return;
     struct sched_param idle = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
         setpriority(PRIO_PROCESS, (id_t)hk_tid(), 19);
-    /* may fail where a cpuset has narrowed since: the inherited CPUs stay */
-    if (have_cpus)
-        sched_setaffinity(0, sizeof cpus_at_load, &cpus_at_load);
 }

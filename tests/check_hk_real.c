@@ -73,19 +73,24 @@ START_TEST(koalas_background_threads_run_in_the_idle_class)
 }
 END_TEST
 
-static void *own_idle_cpus(void *arg)
+typedef struct own_cpus {
+    bool idle_class;
+    cpu_set_t got;
+} own_cpus;
+
+static void *own_thread_cpus(void *arg)
 {
-    hk_own_thread(true);
-    cpu_set_t *got = arg;
-    sched_getaffinity(0, sizeof *got, got);
+    own_cpus *o = arg;
+    hk_own_thread(o->idle_class);
+    sched_getaffinity(0, sizeof o->got, &o->got);
     return NULL;
 }
 
-/* A thread the service pinned to one CPU starts koala's: they still get every CPU the process
- * had, and the service's thread keeps its one. */
+/* A thread the service pinned to one CPU starts koala's, idle-class or not: they still get
+ * every CPU the process had, and the service's thread keeps its one. */
 START_TEST(koalas_threads_keep_the_cpus_a_pinned_service_thread_gave_up)
 {
-    cpu_set_t all, one, got, mine;
+    cpu_set_t all, one, mine;
     ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
     if (CPU_COUNT(&all) < 2)
         return; /* nothing to narrow on one CPU */
@@ -95,12 +100,16 @@ START_TEST(koalas_threads_keep_the_cpus_a_pinned_service_thread_gave_up)
     CPU_ZERO(&one);
     CPU_SET(first, &one);
     ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    own_cpus idle = {.idle_class = true}, normal = {.idle_class = false};
     pthread_t t;
-    pthread_create(&t, NULL, own_idle_cpus, &got);
+    pthread_create(&t, NULL, own_thread_cpus, &idle);
+    pthread_join(t, NULL);
+    pthread_create(&t, NULL, own_thread_cpus, &normal);
     pthread_join(t, NULL);
     ck_assert_int_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
     sched_setaffinity(0, sizeof all, &all);
-    ck_assert(CPU_EQUAL(&got, &all));
+    ck_assert(CPU_EQUAL(&idle.got, &all));
+    ck_assert(CPU_EQUAL(&normal.got, &all));
     ck_assert(CPU_EQUAL(&mine, &one));
 }
 END_TEST

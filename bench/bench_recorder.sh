@@ -33,7 +33,7 @@ scratch=/tmp
 [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
 T=$(mktemp -d "$scratch/koala-bench-rec.XXXXXX") || exit 1
 pids=""
-pin="" wrk_cpus="" # pin_workers
+wrk_cpus="" # set by pin_workers
 # Stop what a part started, so that the next part has the machine to itself.
 cleanup_part() {
     for p in $pids; do kill "$p" 2>/dev/null; done
@@ -77,13 +77,13 @@ family() {
 # second, and a run of the other service started meanwhile shares the machine with them (a
 # plain run right after a recorded one read 12% slower).
 quiet() {
-    n=0
+    looks=0
     a=$(cpu_ns "$@")
-    while [ $n -lt 40 ]; do
+    while [ $looks -lt 40 ]; do
         sleep 0.05
         b=$(cpu_ns "$@")
         [ $((b - a)) -lt 2000000 ] && return
-        a=$b n=$((n + 1))
+        a=$b looks=$((looks + 1))
     done
 }
 
@@ -118,23 +118,25 @@ run_wrk() {
 # Called after the warm-up runs, when the recorder's threads exist: they keep every CPU, as in
 # a service nobody pinned.
 pin_workers() {
-    n=$(nproc)
-    [ "$n" -ge 2 ] || return 0
+    cpus=$(nproc)
+    [ "$cpus" -ge 2 ] || return 0
     for m in "$@"; do
         for w in $(family "$m" | cut -d' ' -f2-); do
-            taskset -pc $((n - 1)) "$w" >/dev/null || return 1
+            taskset -pc $((cpus - 1)) "$w" >/dev/null || return 1
         done
     done
-    wrk_cpus=0-$((n - 2))
+    wrk_cpus=0-$((cpus - 2))
 }
 
 # Alternated runs against the plain service (URL $1, process $2) and the recorded one ($3, $4);
-# results in $T/$5.* With $pin set, the services' workers are pinned after the warm-up.
+# results in $T/$5.* With a sixth argument "pin", the services' workers are pinned after the
+# warm-up.
 measure() {
     rm -f "$T/$5".*
+    wrk_cpus=""
     pp=$(family "$2") pr=$(family "$4")
     run_wrk "$1" 8 1 "$T/$5.warm" $pp && run_wrk "$3" 8 1 "$T/$5.rec.warm" $pr || return 1
-    if [ -n "${pin:-}" ]; then
+    if [ "${6:-}" = pin ]; then
         pin_workers "$2" "$4" || { cannot "taskset could not pin the workers of $2 and $4"; return 1; }
     fi
     r=0
@@ -323,11 +325,8 @@ nginx_part() {
     # response, a dearer path. Waited for here, not left to the two 1 s warm-up runs, which
     # outlast 2 s by a few tenths only.
     wait_until settled "$T/www/index.html" || { cannot "$T/www/index.html: its ctime is in the future"; return; }
-    pin=1
-    measure "http://127.0.0.1:$np/index.html" "$plain" "http://127.0.0.1:$nr/index.html" "$rec" ngx
-    ok=$?
-    pin="" wrk_cpus=""
-    [ $ok = 0 ] || return
+    measure "http://127.0.0.1:$np/index.html" "$plain" "http://127.0.0.1:$nr/index.html" "$rec" ngx pin ||
+        return
     kill -TERM "$rec" && wait "$rec"
     report ngx rec-nginx "nginx 1 KiB static file, 1 worker, sendfile and access log on" \
         "$T/ngx-rec/access.log" "$T/ngx-rec/out" "$T/ngx-rec/error.log"

@@ -62,6 +62,14 @@ void hk_disable(void);
  * arriving taking it back at once: for work off the service's path (building and writing
  * sessions). */
 void hk_own_thread(bool idle_class);
+/* An idle-class thread of koala's is about to end: hk_hurry() forgets it. */
+void hk_own_thread_end(void);
+/* The process is stopping (exit, a stop signal): koala's idle-class threads, which write what
+ * it recorded, move to the normal class. In the idle class, other processes' load could keep
+ * them off the CPU, and the service's exit waiting for them, for as long as it lasts (seconds
+ * beside one busy loop). Takes CAP_SYS_NICE (or an RLIMIT_NICE of 20): without it, nothing
+ * changes. Safe in a signal handler. */
+void hk_hurry(void);
 /* Start one of koala's threads with every signal blocked: a thread takes the mask of the one
  * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it
  * sigwait()s for) must reach the service, never koala's thread. @return pthread_create's. */

@@ -318,6 +318,7 @@ static void *collector_main(void *arg)
         last_pass = now;
     }
     pthread_mutex_unlock(&rc.lock);
+    hk_own_thread_end();
     return NULL;
 }
 

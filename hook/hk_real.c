@@ -67,10 +67,17 @@ int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 
 static __thread int tid __attribute__((tls_model("initial-exec")));
 
-/* In a forked child, on its one thread: the id cached is its parent thread's. */
+/* koala's idle-class threads now running, by id (0: a free entry), for hk_hurry(). */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static int idle_tids[4];
+
+/* In a forked child, on its one thread: the id cached is its parent thread's, and none of
+ * koala's threads came along. */
 static void tid_forget(void)
 {
     tid = 0;
+    pthread_mutex_init(&idle_lock, NULL);
+    memset(idle_tids, 0, sizeof idle_tids);
 }
 
 /* Registered at load, where no lock of koala's is held: registering later, from a caller
@@ -110,6 +117,37 @@ void hk_own_thread(bool idle_class)
     if (!idle_class)
         return;
     struct sched_param idle = {0};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0)
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0) {
         setpriority(PRIO_PROCESS, (id_t)hk_tid(), 19);
+        return;
+    }
+    pthread_mutex_lock(&idle_lock);
+    for (size_t i = 0; i < sizeof idle_tids / sizeof idle_tids[0]; i++)
+        if (!idle_tids[i]) {
+            idle_tids[i] = hk_tid();
+            break;
+        }
+    pthread_mutex_unlock(&idle_lock);
+}
+
+void hk_own_thread_end(void)
+{
+    pthread_mutex_lock(&idle_lock);
+    for (size_t i = 0; i < sizeof idle_tids / sizeof idle_tids[0]; i++)
+        if (idle_tids[i] == hk_tid())
+            idle_tids[i] = 0;
+    pthread_mutex_unlock(&idle_lock);
+}
+
+void hk_hurry(void)
+{
+    /* koala's threads take the lock with every signal blocked, and only for a moment: a
+     * handler finding it taken leaves them be rather than wait for one of them */
+    if (pthread_mutex_trylock(&idle_lock) != 0)
+        return;
+    struct sched_param normal = {0};
+    for (size_t i = 0; i < sizeof idle_tids / sizeof idle_tids[0]; i++)
+        if (idle_tids[i] && sched_setscheduler(idle_tids[i], SCHED_OTHER, &normal) == 0)
+            idle_tids[i] = 0;
+    pthread_mutex_unlock(&idle_lock);
 }

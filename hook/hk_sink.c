@@ -252,6 +252,7 @@ static void *writer_main(void *arg)
                (unsigned long long)t.bytes, (unsigned long long)t.files);
         atomic_store(&drained, true);
     }
+    hk_own_thread_end();
     return NULL;
 }
 

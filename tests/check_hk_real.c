@@ -73,6 +73,54 @@ START_TEST(koalas_background_threads_run_in_the_idle_class)
 }
 END_TEST
 
+/* An idle-class thread of koala's that waits until told, then says its class and ends as
+ * koala's do. */
+typedef struct own_waiting {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool started, go;
+    int policy;
+} own_waiting;
+
+static void *own_idle_waiting(void *arg)
+{
+    own_waiting *w = arg;
+    hk_own_thread(true);
+    pthread_mutex_lock(&w->lock);
+    w->started = true;
+    pthread_cond_broadcast(&w->cond);
+    while (!w->go)
+        pthread_cond_wait(&w->cond, &w->lock);
+    w->policy = sched_getscheduler(0);
+    pthread_mutex_unlock(&w->lock);
+    hk_own_thread_end();
+    return NULL;
+}
+
+/* hk_hurry() moves koala's running idle-class threads to the normal class, where allowed: as
+ * root (CAP_SYS_NICE); a user's RLIMIT_NICE may allow it too, else they stay. */
+START_TEST(hurrying_moves_koalas_idle_threads_to_the_normal_class)
+{
+    own_waiting w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pthread_t t;
+    pthread_create(&t, NULL, own_idle_waiting, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.started)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    hk_hurry();
+    pthread_mutex_lock(&w.lock);
+    w.go = true;
+    pthread_cond_broadcast(&w.cond);
+    pthread_mutex_unlock(&w.lock);
+    pthread_join(t, NULL);
+    if (geteuid() == 0)
+        ck_assert_int_eq(w.policy, SCHED_OTHER);
+    else
+        ck_assert(w.policy == SCHED_OTHER || w.policy == SCHED_IDLE);
+}
+END_TEST
+
 typedef struct own_cpus {
     bool idle_class;
     cpu_set_t got;
@@ -158,6 +206,7 @@ static Suite *suite(void)
     tcase_add_test(tc, the_guard_lets_one_level_in_per_thread);
     tcase_add_test(tc, koalas_background_threads_run_in_the_idle_class);
     tcase_add_test(tc, koalas_threads_keep_the_cpus_a_pinned_service_thread_gave_up);
+    tcase_add_test(tc, hurrying_moves_koalas_idle_threads_to_the_normal_class);
     tcase_add_test(tc, a_thread_s_id_is_its_own_in_a_thread_and_in_a_forked_child);
     tcase_add_test(tc, a_disabled_hook_lets_everything_through);
     suite_add_tcase(s, tc);

@@ -331,6 +331,10 @@ typedef struct hk_file hk_file;
 const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref);
 /* Done with the bytes hk_file_bytes() gave: they may be freed once no longer kept. */
 void hk_file_release(hk_file *ref);
+/* n references to one file at once (none with NULL or 0): the count sits beside the key that
+ * a service thread reads and increments per response, so the collector releasing a run of
+ * responses' references with one write, not one each, takes the line from it once. */
+void hk_file_release_n(hk_file *ref, unsigned n);
 /* What hk_file.c has done since start, for the witch. */
 typedef struct hk_file_totals {
     uint64_t hits;                /* sendfiles answered from memory */

@@ -77,10 +77,15 @@ static unsigned home(const hk_file_key *k)
     return (unsigned)(h >> 40) & (KEEP_FILES - 1);
 }
 
+void hk_file_release_n(hk_file *ref, unsigned n)
+{
+    if (ref && n && atomic_fetch_sub_explicit(&ref->refs, n, memory_order_acq_rel) == n)
+        free(ref);
+}
+
 void hk_file_release(hk_file *ref)
 {
-    if (ref && atomic_fetch_sub_explicit(&ref->refs, 1, memory_order_acq_rel) == 1)
-        free(ref);
+    hk_file_release_n(ref, 1);
 }
 
 /* Take the file at i out of the table (fc.lock held). */

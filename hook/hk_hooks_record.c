@@ -130,12 +130,21 @@ static void checked(int err)
 static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, bool *took)
 {
     kl_event ev;
-    hk_file *ref;
+    hk_file *ref, *last = NULL;
+    unsigned refs = 0;
     size_t built = 0;
     for (;;) {
         while (built < budget && hk_events_next(&sl->work, &sl->work_off, &ev, &ref)) {
             checked(kl_builder_feed(sl->b, &ev));
-            hk_file_release(ref);
+            /* a static file's responses hold one file: its references go back together, the
+             * line of its count taken from the service's thread once (rec-nginx: 0.913
+             * against 0.894, 12 of 16 alternated rounds won) */
+            if (ref && ref != last) {
+                hk_file_release_n(last, refs);
+                last = ref;
+                refs = 0;
+            }
+            refs += ref != NULL;
             built += ev.len + 64; /* about a record's size as well */
         }
         if (sl->work_off < sl->work.len)
@@ -153,6 +162,7 @@ static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, b
         pthread_mutex_unlock(&sl->qlock);
         *took = true;
     }
+    hk_file_release_n(last, refs);
     take_all(sl);
     return *took && sl->work_off == sl->work.len;
 }

@@ -106,6 +106,28 @@ START_TEST(a_settled_file_is_read_once_then_sent_from_memory)
 }
 END_TEST
 
+/* Three responses' references, released in one call as the collector does: the file stays
+ * kept and whole (a count dropped by more than three would free it: ASan would say). */
+START_TEST(a_run_of_references_is_released_at_once)
+{
+    int fd = open_seen("small");
+    hk_file *ref[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_nonnull(hk_file_bytes(fd, 0, SMALL, &ref[i]));
+    ck_assert_ptr_eq(ref[1], ref[0]);
+    ck_assert_ptr_eq(ref[2], ref[0]);
+    hk_file_release_n(ref[0], 3);
+    hk_file_release_n(ref[0], 0);
+    hk_file *again;
+    const uint8_t *p = hk_file_bytes(fd, 0, SMALL, &again);
+    ck_assert_ptr_eq(again, ref[0]);
+    ck_assert(holds(p, 0, SMALL, 1));
+    hk_file_release(again);
+    ck_assert_uint_eq(totals().files, 1);
+    close_seen(fd);
+}
+END_TEST
+
 START_TEST(only_the_fd_of_the_last_fstat_on_this_thread_is_known)
 {
     int a = open_seen("small"), b = open_seen("other");
@@ -240,6 +262,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("hk_file");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_settled_file_is_read_once_then_sent_from_memory);
+    tcase_add_test(tc, a_run_of_references_is_released_at_once);
     tcase_add_test(tc, only_the_fd_of_the_last_fstat_on_this_thread_is_known);
     tcase_add_test(tc, a_closed_or_reused_fd_is_read_back);
     tcase_add_test(tc, a_file_changed_in_place_is_read_back_until_settled);

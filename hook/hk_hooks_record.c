@@ -132,9 +132,10 @@ static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, b
     kl_event ev;
     hk_file *ref, *last = NULL;
     unsigned refs = 0;
-    size_t built = 0;
+    /* work_off shares a line with `last`, stored by the service's thread at every event */
+    size_t built = 0, off = sl->work_off;
     for (;;) {
-        while (built < budget && hk_events_next(&sl->work, &sl->work_off, &ev, &ref)) {
+        while (built < budget && hk_events_next(&sl->work, &off, &ev, &ref)) {
             checked(kl_builder_feed(sl->b, &ev));
             /* a static file's responses hold one file: its references go back together, the
              * line of its count taken from the service's thread once (rec-nginx: 0.913
@@ -147,9 +148,9 @@ static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, b
             refs += ref != NULL;
             built += ev.len + 64; /* about a record's size as well */
         }
-        if (sl->work_off < sl->work.len)
+        if (off < sl->work.len)
             break;
-        sl->work.len = sl->work_off = 0;
+        sl->work.len = off = 0;
         if (sl->work.cap > SPARE_KEEP)
             kl_buf_free(&sl->work);
         if (*took || (deadline ? pthread_mutex_timedlock(&sl->qlock, deadline) != 0
@@ -162,9 +163,10 @@ static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, b
         pthread_mutex_unlock(&sl->qlock);
         *took = true;
     }
+    sl->work_off = off;
     hk_file_release_n(last, refs);
     take_all(sl);
-    return *took && sl->work_off == sl->work.len;
+    return *took && off == sl->work.len;
 }
 
 /* All of them. @return false when the deadline passed. */

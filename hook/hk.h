@@ -64,12 +64,20 @@ void hk_disable(void);
 void hk_own_thread(bool idle_class);
 /* An idle-class thread of koala's is about to end: hk_hurry() forgets it. */
 void hk_own_thread_end(void);
-/* The process is stopping (exit, a stop signal): koala's idle-class threads, which write what
- * it recorded, move to the normal class. In the idle class, other processes' load could keep
- * them off the CPU, and the service's exit waiting for them, for as long as it lasts (seconds
- * beside one busy loop). Takes CAP_SYS_NICE (or an RLIMIT_NICE of 20): without it, nothing
- * changes. Safe in a signal handler. */
-void hk_hurry(void);
+/* koala's idle-class threads move to the normal class: a service thread waits for one of them,
+ * or the process is stopping (exit, a stop signal: `for_good`) and its exit waits for them to
+ * write what it recorded. In the idle class, other processes' load could keep them off the
+ * CPU, and the service waiting, for as long as it lasts (seconds beside one busy loop). Takes
+ * CAP_SYS_NICE (or an RLIMIT_NICE of 20): without it, nothing changes. Safe in a signal
+ * handler. */
+void hk_hurry(bool for_good);
+/* For an idle-class thread of koala's about to wait for work: back to the idle class if it
+ * was hurried, not for good. */
+void hk_own_thread_calm(void);
+/* Lock m, which a service thread must have now and one of koala's idle-class threads may hold:
+ * when it is taken, they are hurried first, and the wait lasts as long as their work with it,
+ * not as long as other load keeps them off the CPU. */
+void hk_lock_hurrying(pthread_mutex_t *m);
 /* Start one of koala's threads with every signal blocked: a thread takes the mask of the one
  * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it
  * sigwait()s for) must reach the service, never koala's thread. @return pthread_create's. */

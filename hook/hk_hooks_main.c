@@ -18,15 +18,15 @@ static const char *env(const char *name)
 
 /* A service that leaves SIGTERM or SIGINT at their default dies without running exit
  * handlers: what the writer holds would be lost. This handler has it written (waiting at
- * most 2 s, koala's threads out of the idle class: hk_hurry), then the signal, raised again with the default action back (SA_RESETHAND), ends
- * the process as it would have ended. The service never sees it: sigaction and signal report
- * it as the default (Python, for one, installs its SIGINT handler only over the default), and
- * a handler the service installs replaces it, the service then exiting its own way, through
- * the destructor below. */
+ * most 2 s, koala's threads out of the idle class: hk_hurry), then the signal, raised again
+ * with the default action back (SA_RESETHAND), ends the process as it would have ended. The
+ * service never sees it: sigaction and signal report it as the default (Python, for one,
+ * installs its SIGINT handler only over the default), and a handler the service installs
+ * replaces it, the service then exiting its own way, through the destructor below. */
 static void on_stop_signal(int sig)
 {
     int saved = errno;
-    hk_hurry();
+    hk_hurry(true);
     hk_sink_drain(2000000000);
     raise(sig);
     errno = saved;
@@ -112,7 +112,7 @@ __attribute__((destructor)) static void hk_stop(void)
 {
     if ((!recording && !replaying) || !hk_enter())
         return;
-    hk_hurry();
+    hk_hurry(true);
     hk_witch_stop();
 #if HK_REPLAY
     if (replaying)

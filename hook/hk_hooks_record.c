@@ -200,7 +200,7 @@ static void release_buffers(slot *sl)
 
 static void end_session(slot *sl)
 {
-    pthread_mutex_lock(&sl->lock);
+    hk_lock_hurrying(&sl->lock);
     end_and_take(sl);
     pthread_mutex_unlock(&sl->lock);
 }
@@ -264,7 +264,7 @@ static void thread_done(void *arg)
 {
     thread_state *t = arg;
     bool entered = hk_enter();
-    pthread_mutex_lock(&rc.lock);
+    hk_lock_hurrying(&rc.lock);
     if (t->own) {
         unlink_slot(t->own);
         free_slot(t->own);
@@ -293,6 +293,7 @@ static void *collector_main(void *arg)
     pthread_mutex_lock(&rc.lock);
     while (!rc.stopping) {
         if (!atomic_load(&rc.wake)) {
+            hk_own_thread_calm();
             int64_t tick = busy ? HK_TICK_BUSY_NS : HK_TICK_IDLE_NS;
             struct timespec until = hk_time_after(CLOCK_MONOTONIC, tick);
             pthread_cond_timedwait(&rc.cond, &rc.lock, &until);
@@ -354,7 +355,7 @@ static void start_collector(void)
 /* What the forking thread queued is built first: the child would build it a second time. */
 static void fork_prepare(void)
 {
-    pthread_mutex_lock(&rc.lock);
+    hk_lock_hurrying(&rc.lock);
     slot *mine[2] = {me ? me->own : NULL, me ? me->delegate : NULL};
     for (int i = 0; i < 2; i++)
         if (mine[i]) {
@@ -492,7 +493,7 @@ static slot *builder(bool create)
     slot *sl = slot_new(hk_tid());
     if (!sl)
         return NULL;
-    pthread_mutex_lock(&rc.lock);
+    hk_lock_hurrying(&rc.lock);
     link_slot(sl);
     pthread_mutex_unlock(&rc.lock);
     return t->own = sl;
@@ -531,7 +532,8 @@ static void note(progress *p, const kl_event *ev)
 /* Whether the calling service thread may build sl's queue, `queued` bytes, now; it then holds
  * sl->lock. The collector holding it runs in the idle class, and the service's own load may
  * keep it off the CPU: waiting for it stalled nginx's worker 1.9 ms each time (rec-nginx, wrk
- * on the other CPU). So the queue grows meanwhile, up to HARD_BYTES. */
+ * on the other CPU). So the queue grows meanwhile, up to HARD_BYTES, where the thread waits,
+ * koala's threads hurried out of the idle class (hk_lock_hurrying). */
 static bool lock_to_build(slot *sl, size_t queued)
 {
     if (queued < HARD_BYTES)
@@ -539,8 +541,9 @@ static bool lock_to_build(slot *sl, size_t queued)
     if (pthread_mutex_trylock(&sl->lock) == 0)
         return true;
     hk_log(HK_WARN, "thread %lld waits for koala's collector, %zu bytes of events queued: the "
-           "process leaves it no CPU", (long long)sl->id, queued);
-    return pthread_mutex_lock(&sl->lock) == 0;
+           "machine leaves it no CPU", (long long)sl->id, queued);
+    hk_lock_hurrying(&sl->lock);
+    return true;
 }
 
 /* Queue ev, its data the first ev->len bytes of iov, for the collector; build it at once when
@@ -589,7 +592,7 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
             }
             return;
         }
-        pthread_mutex_lock(&sl->lock);
+        hk_lock_hurrying(&sl->lock);
     }
     catch_up_all(sl, NULL);
     if (!noted) {
@@ -981,7 +984,7 @@ void hk_record_shutdown(int64_t vtid)
             end_session(b);
         return;
     }
-    pthread_mutex_lock(&rc.lock);
+    hk_lock_hurrying(&rc.lock);
     for (slot *sl = rc.slots; sl; sl = sl->next)
         if (sl->vtid == vtid) {
             end_session(sl);
@@ -995,7 +998,7 @@ void hk_record_delegate(int64_t vtid)
     thread_state *t;
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed) || !rc.recording || !(t = state()))
         return;
-    pthread_mutex_lock(&rc.lock);
+    hk_lock_hurrying(&rc.lock);
     if (t->delegate)
         t->delegate->users--;
     t->delegate = NULL;
@@ -1028,7 +1031,7 @@ void hk_record_trace(hk_trace_op op, const uint8_t *payload, size_t len)
     kl_trace_id(id, time(NULL), rc.machine, getpid(), atomic_fetch_add(&rc.trace_counter, 1));
     t->answer.len = 0;
     int err = KL_OK;
-    pthread_mutex_lock(&b->lock);
+    hk_lock_hurrying(&b->lock);
     catch_up_all(b, NULL);
     switch (op) {
     case HK_TRACE_HEADER:

@@ -67,9 +67,15 @@ int hk_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 
 static __thread int tid __attribute__((tls_model("initial-exec")));
 
-/* koala's idle-class threads now running, by id (0: a free entry), for hk_hurry(). */
+/* koala's idle-class threads now running (tid 0: a free entry), for hk_hurry(): whether each
+ * was moved to the normal class, and whether they stay there, the process stopping. */
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
-static int idle_tids[4];
+static struct {
+    int tid;
+    atomic_bool hurried;
+} idle_threads[4];
+static atomic_bool hurried_for_good;
+static __thread int idle_entry __attribute__((tls_model("initial-exec"))) = -1;
 
 /* In a forked child, on its one thread: the id cached is its parent thread's, and none of
  * koala's threads came along. */
@@ -77,7 +83,10 @@ static void tid_forget(void)
 {
     tid = 0;
     pthread_mutex_init(&idle_lock, NULL);
-    memset(idle_tids, 0, sizeof idle_tids);
+    for (size_t i = 0; i < sizeof idle_threads / sizeof idle_threads[0]; i++) {
+        idle_threads[i].tid = 0;
+        atomic_store(&idle_threads[i].hurried, false);
+    }
 }
 
 /* Registered at load, where no lock of koala's is held: registering later, from a caller
@@ -122,9 +131,11 @@ void hk_own_thread(bool idle_class)
         return;
     }
     pthread_mutex_lock(&idle_lock);
-    for (size_t i = 0; i < sizeof idle_tids / sizeof idle_tids[0]; i++)
-        if (!idle_tids[i]) {
-            idle_tids[i] = hk_tid();
+    for (int i = 0; i < (int)(sizeof idle_threads / sizeof idle_threads[0]); i++)
+        if (!idle_threads[i].tid) {
+            idle_threads[i].tid = hk_tid();
+            atomic_store(&idle_threads[i].hurried, false);
+            idle_entry = i;
             break;
         }
     pthread_mutex_unlock(&idle_lock);
@@ -132,22 +143,46 @@ void hk_own_thread(bool idle_class)
 
 void hk_own_thread_end(void)
 {
+    if (idle_entry < 0)
+        return;
     pthread_mutex_lock(&idle_lock);
-    for (size_t i = 0; i < sizeof idle_tids / sizeof idle_tids[0]; i++)
-        if (idle_tids[i] == hk_tid())
-            idle_tids[i] = 0;
+    idle_threads[idle_entry].tid = 0;
     pthread_mutex_unlock(&idle_lock);
+    idle_entry = -1;
 }
 
-void hk_hurry(void)
+void hk_own_thread_calm(void)
 {
+    struct sched_param idle = {0};
+    /* a hurry racing this one may leave the thread idle-class: a service thread still waiting
+     * hurries again (hk_lock_hurrying) */
+    if (idle_entry >= 0 && !atomic_load(&hurried_for_good) &&
+        atomic_exchange(&idle_threads[idle_entry].hurried, false))
+        sched_setscheduler(0, SCHED_IDLE, &idle);
+}
+
+void hk_hurry(bool for_good)
+{
+    if (for_good)
+        atomic_store(&hurried_for_good, true);
     /* koala's threads take the lock with every signal blocked, and only for a moment: a
      * handler finding it taken leaves them be rather than wait for one of them */
     if (pthread_mutex_trylock(&idle_lock) != 0)
         return;
     struct sched_param normal = {0};
-    for (size_t i = 0; i < sizeof idle_tids / sizeof idle_tids[0]; i++)
-        if (idle_tids[i] && sched_setscheduler(idle_tids[i], SCHED_OTHER, &normal) == 0)
-            idle_tids[i] = 0;
+    for (size_t i = 0; i < sizeof idle_threads / sizeof idle_threads[0]; i++)
+        if (idle_threads[i].tid && sched_setscheduler(idle_threads[i].tid, SCHED_OTHER, &normal) == 0)
+            atomic_store(&idle_threads[i].hurried, true);
     pthread_mutex_unlock(&idle_lock);
+}
+
+void hk_lock_hurrying(pthread_mutex_t *m)
+{
+    /* again every 10 ms: the holder may have gone back to the idle class meanwhile */
+    while (pthread_mutex_trylock(m) != 0) {
+        hk_hurry(false);
+        struct timespec until = hk_time_after(CLOCK_REALTIME, 10000000);
+        if (pthread_mutex_timedlock(m, &until) == 0)
+            return;
+    }
 }

@@ -204,6 +204,7 @@ static void *writer_main(void *arg)
                 pthread_mutex_lock(&sk.lock);
                 continue;
             }
+            hk_own_thread_calm();
             int64_t tick = busy ? HK_TICK_BUSY_NS : DRAIN_POLL_NS;
             busy = false;
             if (wait > tick)

@@ -79,7 +79,7 @@ typedef struct own_waiting {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool started, go;
-    int policy;
+    int policy, calmed;
 } own_waiting;
 
 static void *own_idle_waiting(void *arg)
@@ -92,13 +92,16 @@ static void *own_idle_waiting(void *arg)
     while (!w->go)
         pthread_cond_wait(&w->cond, &w->lock);
     w->policy = sched_getscheduler(0);
+    hk_own_thread_calm();
+    w->calmed = sched_getscheduler(0);
     pthread_mutex_unlock(&w->lock);
     hk_own_thread_end();
     return NULL;
 }
 
 /* hk_hurry() moves koala's running idle-class threads to the normal class, where allowed: as
- * root (CAP_SYS_NICE); a user's RLIMIT_NICE may allow it too, else they stay. */
+ * root (CAP_SYS_NICE); a user's RLIMIT_NICE may allow it too, else they stay. Not for good,
+ * a thread about to wait goes back. */
 START_TEST(hurrying_moves_koalas_idle_threads_to_the_normal_class)
 {
     own_waiting w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -108,7 +111,7 @@ START_TEST(hurrying_moves_koalas_idle_threads_to_the_normal_class)
     while (!w.started)
         pthread_cond_wait(&w.cond, &w.lock);
     pthread_mutex_unlock(&w.lock);
-    hk_hurry();
+    hk_hurry(false);
     pthread_mutex_lock(&w.lock);
     w.go = true;
     pthread_cond_broadcast(&w.cond);
@@ -118,6 +121,7 @@ START_TEST(hurrying_moves_koalas_idle_threads_to_the_normal_class)
         ck_assert_int_eq(w.policy, SCHED_OTHER);
     else
         ck_assert(w.policy == SCHED_OTHER || w.policy == SCHED_IDLE);
+    ck_assert_int_eq(w.calmed, SCHED_IDLE);
 }
 END_TEST
 

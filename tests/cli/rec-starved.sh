@@ -36,9 +36,10 @@ echo "# 3000 keep-alive requests, the collector starved"
 timeout 60 taskset -c 0 sample-client --to "127.0.0.1:$sp" -t 1 -n 3000 >"$T/client.out" 2>"$T/client.err"
 echo "exit $?"
 cat "$T/client.out"
-# The service exits beside the busy loops: at exit, koala's threads leave the idle class to
-# write the rest (hk_hurry). That takes CAP_SYS_NICE; without it they would write it at the
-# idle class's pace, for seconds, so the loops stop first.
+# The service exits beside the busy loops: its worker thread's exit, which ends its session,
+# and the exit, which has the rest written, move koala's threads out of the idle class
+# (hk_hurry). That takes CAP_SYS_NICE; without it they would work at the idle class's pace, for
+# seconds, so the loops stop first.
 [ "$(id -u)" = 0 ] || kill $loops
 start=$(date +%s%N)
 kill -TERM "$svc"

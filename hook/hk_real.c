@@ -165,8 +165,9 @@ void hk_hurry(bool for_good)
 {
     if (for_good)
         atomic_store(&hurried_for_good, true);
-    /* koala's threads take the lock with every signal blocked, and only for a moment: a
-     * handler finding it taken leaves them be rather than wait for one of them */
+    /* held for a moment, by a koala thread or a service thread hurrying them (perhaps the one
+     * a stop signal's handler interrupted): a caller finding it taken leaves them be rather
+     * than wait */
     if (pthread_mutex_trylock(&idle_lock) != 0)
         return;
     struct sched_param normal = {0};

@@ -74,6 +74,8 @@ void hk_hurry(bool for_good);
 /* For an idle-class thread of koala's about to wait for work: back to the idle class if it
  * was hurried, not for good. */
 void hk_own_thread_calm(void);
+/* Whether hk_own_thread_calm() would move the calling thread back to the idle class. */
+bool hk_own_thread_hurried(void);
 /* Lock m, which a service thread must have now and one of koala's idle-class threads may hold:
  * when it is taken, they are hurried first, and the wait lasts as long as their work with it,
  * not as long as other load keeps them off the CPU. */
@@ -360,6 +362,11 @@ void hk_file_get_totals(hk_file_totals *out);
  * wakeups, some on the CPU the service wants). An idle process is looked at every 100 ms. */
 #define HK_TICK_BUSY_NS 10000000
 #define HK_TICK_IDLE_NS 100000000
+/* Work of koala's threads left waiting this long (events not built, sessions not taken by the
+ * writer) moves them out of the idle class (hk_hurry) until they are back at their wait: a
+ * crash loses about a second, and other processes' load keeping them off the CPU would lose
+ * everything since. Checked at a service thread's events. */
+#define HK_LATE_NS 2000000000LL
 
 /* Where finished sessions go: a bounded queue and a writer thread that writes them to
  * DIR/PROGRAM-PID-STARTMS.pb (DIR is created if its parent exists), flushed every flush_ns,
@@ -391,6 +398,9 @@ size_t hk_session_bytes(const kl_session *s);
  * the sink's lock for a moment (held by the writer only to swap batches and for its totals).
  * @return true when queued, false when dropped (queue full, sink stopped or failed). */
 bool hk_sink_put(kl_session *s);
+/* Since when (unix ns) the oldest session the writer has not taken yet has waited; 0 when none
+ * waits. Read at a service thread's events (hk_hooks_record.c, HK_LATE_NS). */
+extern _Atomic int64_t hk_sink_waiting_since;
 /* Write everything queued, close the file, stop the thread. Safe to call twice. */
 void hk_sink_stop(void);
 /* From a SIGTERM or SIGINT handler (async-signal-safe: takes no lock): have the writer write

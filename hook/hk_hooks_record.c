@@ -39,6 +39,7 @@ typedef struct slot {
     kl_builder *b;
     pthread_mutex_t qlock;        /* pend, now */
     kl_buf pend;                  /* events not yet built (hk_events.c) */
+    int64_t pend_since;           /* the time of pend's first event; 0 when empty */
     size_t held;                  /* data of pend's held events: counted as if copied, so that
                                      the kept files they pin are bounded as copies would be */
     progress now;
@@ -160,6 +161,7 @@ static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, b
         sl->pend = sl->work;
         sl->work = queued;
         sl->held = 0;
+        sl->pend_since = 0;
         pthread_mutex_unlock(&sl->qlock);
         *took = true;
     }
@@ -546,6 +548,24 @@ static bool lock_to_build(slot *sl, size_t queued)
     return true;
 }
 
+/* A service thread's event at `now`, with the oldest of its slot's queued events from `since`
+ * (0: none): koala's threads are hurried when that, or the oldest session waiting for the
+ * writer, has waited HK_LATE_NS, at most every HK_TICK_IDLE_NS. */
+static void hurry_if_late(int64_t since, int64_t now)
+{
+    static _Atomic int64_t hurried;
+    int64_t sink = atomic_load_explicit(&hk_sink_waiting_since, memory_order_relaxed);
+    int64_t oldest = since && (!sink || since < sink) ? since : sink;
+    if (!oldest || now - oldest < HK_LATE_NS)
+        return;
+    int64_t last = atomic_load_explicit(&hurried, memory_order_relaxed);
+    if (now - last < HK_TICK_IDLE_NS || !atomic_compare_exchange_strong(&hurried, &last, now))
+        return;
+    hk_log(HK_DEBUG, "koala's threads are %lld ms behind: out of the idle class until they catch up",
+           (long long)((now - oldest) / 1000000));
+    hk_hurry(false);
+}
+
 /* Queue ev, its data the first ev->len bytes of iov, for the collector; build it at once when
  * it is large (and the lock free) or cannot be queued, a piece at a time (pieces of one stream
  * join up). With `held`, the data is in a file kept in memory, whose reference feed takes
@@ -564,6 +584,8 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
         if (!big || queued + ev.len <= HARD_BYTES) {
             note(&sl->now, &ev);
             noted = true;
+            if (!sl->pend.len)
+                sl->pend_since = ev.time;
             if (held) {
                 ev.data = iov->iov_base;
                 if ((err = hk_events_put_held(&sl->pend, &ev, held)) == KL_OK) {
@@ -577,8 +599,10 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
         }
         const uint8_t *next = (const uint8_t *)sl->pend.data + sl->pend.len;
         size_t room = sl->pend.cap - sl->pend.len;
+        int64_t since = sl->pend_since;
         pthread_mutex_unlock(&sl->qlock);
         hk_events_prepare(next, room);
+        hurry_if_late(since, ev.time);
         if (err == KL_OK) {
             if (queued >= FULL_BYTES && lock_to_build(sl, queued)) {
                 if (hk_log_on(HK_DEBUG))

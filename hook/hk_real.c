@@ -151,6 +151,12 @@ void hk_own_thread_end(void)
     idle_entry = -1;
 }
 
+bool hk_own_thread_hurried(void)
+{
+    return idle_entry >= 0 && !atomic_load(&hurried_for_good) &&
+           atomic_load_explicit(&idle_threads[idle_entry].hurried, memory_order_relaxed);
+}
+
 void hk_own_thread_calm(void)
 {
     struct sched_param idle = {0};

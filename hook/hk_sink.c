@@ -40,6 +40,8 @@ static struct {
 #define DRAIN_POLL_NS HK_TICK_IDLE_NS
 #define WAKE_BYTES (1u << 20)
 static atomic_bool live, drain, drained;
+/* on a line of its own: a service thread reads it at every event */
+_Alignas(64) _Atomic int64_t hk_sink_waiting_since;
 /* The file bytes written (totals.bytes): counted without sk.lock, which the writer, in the
  * idle class, would otherwise take at every write, and a service's thread handing over a
  * session then wait on while the writer is preempted holding it. */
@@ -198,13 +200,18 @@ static void *writer_main(void *arg)
     for (;;) {
         while (!sk.queue.len && !sk.stopping && !atomic_load(&drain)) {
             int64_t wait = sk.next_flush - hk_now_ns(CLOCK_MONOTONIC);
-            if (wait <= 0) {
+            /* hurried out of the idle class (hk_hurry), the writer flushes what it wrote before
+             * going back: there it may not run again for long */
+            bool hurried = hk_own_thread_hurried();
+            if (wait <= 0 || hurried) {
                 pthread_mutex_unlock(&sk.lock);
+                if (hurried)
+                    sk.next_flush = 0;
                 flush_due();
+                hk_own_thread_calm();
                 pthread_mutex_lock(&sk.lock);
                 continue;
             }
-            hk_own_thread_calm();
             int64_t tick = busy ? HK_TICK_BUSY_NS : DRAIN_POLL_NS;
             busy = false;
             if (wait > tick)
@@ -221,6 +228,7 @@ static void *writer_main(void *arg)
         busy = batch.len != 0;
         sk.queue = spare;
         sk.queued_bytes = 0;
+        atomic_store_explicit(&hk_sink_waiting_since, 0, memory_order_relaxed);
         /* A drain is the last batch: the process is about to die of its signal. */
         if (atomic_load(&drain))
             sk.stopping = true;
@@ -330,9 +338,12 @@ bool hk_sink_put(kl_session *s)
         restart_child();
     size_t bytes = hk_session_bytes(s);
     pthread_mutex_lock(&sk.lock);
+    bool first = !sk.queue.len;
     bool ok = sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes &&
               kl_buf_append(&sk.queue, &s, sizeof s) == KL_OK;
     if (ok) {
+        if (first)
+            atomic_store_explicit(&hk_sink_waiting_since, hk_now_ns(CLOCK_REALTIME), memory_order_relaxed);
         sk.queued_bytes += bytes;
         /* The writer looks every DRAIN_POLL_NS by itself: waking it for every session would
          * cost the service a futex call per request. Only a filling queue is urgent. */
@@ -380,6 +391,7 @@ static void fork_child(void)
     pthread_mutex_init(&sk.lock, NULL);
     sk.queue = (kl_buf){0};
     sk.queued_bytes = 0;
+    atomic_store(&hk_sink_waiting_since, 0);
     sk.path[0] = '\0';
     pthread_mutex_init(&sk.fd_lock, NULL);
     close_fd();

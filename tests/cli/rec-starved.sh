@@ -59,7 +59,8 @@ while [ $tries -lt 15 ] && [ "$got" -lt 2000 ]; do
     got=$(koala-dump --count "$T"/rec/*.pb 2>/dev/null) || true
     got=${got:-0} tries=$((tries + 1))
 done
-echo "the load's sessions written while the service runs on: $([ "$got" -ge 2000 ] && echo yes || echo "no, $got")"
+echo "the load's sessions written while the service runs on:" \
+    "$([ "$got" -ge 2000 ] && echo yes || echo "no, $got")"
 # The service exits beside the busy loops: its worker thread's exit, which ends its session,
 # and the exit, which has the rest written, move koala's threads out of the idle class
 # (hk_hurry, which takes CAP_SYS_NICE), where they would weigh 3 against 4096.
@@ -69,7 +70,8 @@ exit_status "$svc"
 echo "exited within 3 s of SIGTERM: $([ $(($(date +%s%N) - start)) -lt 3000000000 ] && echo yes || echo no)"
 # the load's requests and the $tries others, each a session
 all=$((2000 + tries))
-grep -v -e '^[0-9-]*T[0-9:.]*Z koala\[[0-9]*\] ' -e "^sample-svc: stopped, $all requests served\$" "$T/svc.err"
+grep -v -e '^[0-9-]*T[0-9:.]*Z koala\[[0-9]*\] ' -e "^sample-svc: stopped, $all requests served\$" \
+    "$T/svc.err"
 echo "sessions written, one per request served, none dropped:" \
     "$(grep -q "koala\[[0-9]*\] INFO $all sessions written, 0 dropped" "$T/svc.err" && echo yes || echo no)"
 echo "the service's thread built queued events itself:" \

@@ -75,8 +75,8 @@ def same_clock(replayed, recorded):
         replayed = replayed.replace(t1.group(0), t2.group(0))
     return same_answer(replayed, recorded)
 
-same = sum(same_clock(unescape(s["ReturnInbound"]["Response"]), unescape(s["ReturnInbound"]["OriginalResponse"]))
-           for s in ss)
+same = sum(same_clock(unescape(s["ReturnInbound"]["Response"]),
+                      unescape(s["ReturnInbound"]["OriginalResponse"])) for s in ss)
 kinds = {}
 for s in ss:
     for a in s["Actions"]:

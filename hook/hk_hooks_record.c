@@ -39,7 +39,8 @@ typedef struct slot {
     kl_builder *b;
     pthread_mutex_t qlock;        /* pend, now */
     kl_buf pend;                  /* events not yet built (hk_events.c) */
-    int64_t pend_since;           /* the time of pend's first event; 0 when empty */
+    int64_t pend_since;           /* the time of pend's first event; 0 when empty (its record
+                                     holds it too, on a line the thread has long left) */
     size_t held;                  /* data of pend's held events: counted as if copied, so that
                                      the kept files they pin are bounded as copies would be */
     progress now;
@@ -189,11 +190,10 @@ static void end_and_take(slot *sl)
     pthread_mutex_unlock(&sl->qlock);
 }
 
-/* An idle slot gives back its event buffers (sl->lock held). */
+/* An idle slot, its session ended (all built), gives back its event buffers (sl->lock held). */
 static void release_buffers(slot *sl)
 {
-    if (!sl->work.len)
-        kl_buf_free(&sl->work);
+    kl_buf_free(&sl->work);
     pthread_mutex_lock(&sl->qlock);
     if (!sl->pend.len)
         kl_buf_free(&sl->pend);
@@ -538,10 +538,10 @@ static void note(progress *p, const kl_event *ev)
  * koala's threads hurried out of the idle class (hk_lock_hurrying). */
 static bool lock_to_build(slot *sl, size_t queued)
 {
-    if (queued < HARD_BYTES)
-        return pthread_mutex_trylock(&sl->lock) == 0;
     if (pthread_mutex_trylock(&sl->lock) == 0)
         return true;
+    if (queued < HARD_BYTES)
+        return false;
     hk_log(HK_WARN, "thread %lld waits for koala's collector, %zu bytes of events queued: the "
            "machine leaves it no CPU", (long long)sl->id, queued);
     hk_lock_hurrying(&sl->lock);

@@ -162,8 +162,7 @@ void hk_own_thread_calm(void)
     struct sched_param idle = {0};
     /* a hurry racing this one may leave the thread idle-class: a service thread still waiting
      * hurries again (hk_lock_hurrying) */
-    if (idle_entry >= 0 && !atomic_load(&hurried_for_good) &&
-        atomic_exchange(&idle_threads[idle_entry].hurried, false))
+    if (hk_own_thread_hurried() && atomic_exchange(&idle_threads[idle_entry].hurried, false))
         sched_setscheduler(0, SCHED_IDLE, &idle);
 }
 

@@ -176,10 +176,11 @@ static bool write_one(kl_session *s)
     return !err;
 }
 
-static void flush_due(void)
+/* Flush once flush_ns has passed since the last flush, or `at_once`. */
+static void flush_due(bool at_once)
 {
     int64_t now = hk_now_ns(CLOCK_MONOTONIC);
-    if (now < sk.next_flush)
+    if (now < sk.next_flush && !at_once)
         return;
     sk.next_flush = now + sk.o.flush_ns;
     if (sk.w && kl_writer_flush(sk.w) != KL_OK)
@@ -205,9 +206,7 @@ static void *writer_main(void *arg)
             bool hurried = hk_own_thread_hurried();
             if (wait <= 0 || hurried) {
                 pthread_mutex_unlock(&sk.lock);
-                if (hurried)
-                    sk.next_flush = 0;
-                flush_due();
+                flush_due(hurried);
                 hk_own_thread_calm();
                 pthread_mutex_lock(&sk.lock);
                 continue;
@@ -244,7 +243,7 @@ static void *writer_main(void *arg)
         }
         batch.len = 0;
         spare = batch;
-        flush_due();
+        flush_due(false);
         pthread_mutex_lock(&sk.lock);
         sk.totals.written += written;
         sk.totals.dropped += dropped;

@@ -2,16 +2,17 @@
 rec-starved.sh): one session per request the client sent, each consistent with its own request
 (its Redis calls, backend call and log line name its user, visit count and order number).
 
-    sample_load.py DUMP.json SVC_HOST:PORT REDIS_PORT BACKEND_PORT THREADS REQUESTS_PER_THREAD
+    sample_load.py DUMP.json SVC_HOST:PORT REDIS_PORT BACKEND_PORT THREADS REQUESTS_PER_THREAD [OTHER]
 
 DUMP.json is `koala-dump --json` of the recording. Prints what it found, a line per check.
-Sessions of `GET /late`, which rec-starved.sh sends besides the load, are left out."""
+Sessions whose request starts with OTHER (requests sent besides the load) are left out."""
 import collections, json, os, re, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from rec_lib import head_body, http_messages, sessions, unescape
 
 path, to, rp, bp = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 threads, per_thread = int(sys.argv[5]), int(sys.argv[6])
+other = sys.argv[7].encode() if len(sys.argv) > 7 else None
 
 def request(k):
     """The client's k-th request of the load mix (samples/svc/client.c, mix and build_request)."""
@@ -100,7 +101,7 @@ def check(s, visits, orders):
         orders.append(o)
     return None
 
-ss = [s for s in sessions(path) if not unescape(s["CallFromInbound"]["Request"]).startswith(b"GET /late ")]
+ss = [s for s in sessions(path) if not (other and unescape(s["CallFromInbound"]["Request"]).startswith(other))]
 want = collections.Counter(request(t * per_thread + i) for t in range(threads) for i in range(per_thread))
 got = collections.Counter(unescape(s["CallFromInbound"]["Request"]) for s in ss)
 print("sessions:", len(ss))

@@ -15,12 +15,15 @@
 # Prints the figure lines; exits 1 when a service cannot be run. The arguments choose parts (svc,
 # witch, nginx), all by default. bench/run.sh runs it with B set (default build). Needs wrk,
 # redis-server, python3, nginx (nginx-light) and curl: make deps.
+# The part "compare", never run by default, is for working on the recorder: plain nginx beside
+# one recorded nginx per build named in COMPARE ("NAME=path/to/libkoala-recorder.so ..."), in
+# rotated 1 s rounds, prints each build's median throughput ratio to plain.
 set -u
 parts=${*:-svc witch nginx}
 for part in $parts; do
     case $part in
-    svc | witch | nginx) ;;
-    *) echo "bench_recorder: no part \"$part\" (svc, witch, nginx)" >&2; exit 2 ;;
+    svc | witch | nginx | compare) ;;
+    *) echo "bench_recorder: no part \"$part\" (svc, witch, nginx, compare)" >&2; exit 2 ;;
     esac
 done
 B=${B:-build}
@@ -333,11 +336,83 @@ nginx_part() {
     cleanup_part
 }
 
+# ------------------------------------------------------------- builds compared
+# Builds of the recorder against one another on nginx, as the nginx part measures one: the
+# workers pinned, wrk on the other CPUs, every run ending quiet. A round runs plain nginx and
+# each build once, its order rotated from round to round, and a build's figure is the median
+# of its rounds' ratios to that round's plain run: single rounds move by 10 to 20% on this
+# 2-CPU machine, medians of 14 to 20 rounds by up to 3%. Every recorded nginx runs with the witch
+# off, which only one of them could serve on its port.
+compare_part() {
+    [ -n "${COMPARE:-}" ] ||
+        { cannot "compare: set COMPARE=\"NAME=path/to/libkoala-recorder.so ...\""; return; }
+    ngx=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$ngx" ] || { cannot "nginx not found (make deps: nginx-light)"; return; }
+    rounds=${COMPARE_ROUNDS:-16}
+    mkdir "$T/www"
+    head -c 1024 /dev/zero | tr '\0' k >"$T/www/index.html"
+    names="plain" n=0 masters="" urls=""
+    for build in plain $COMPARE; do
+        name=${build%%=*} lib=${build#*=}
+        case $lib in /*) ;; *) lib=$(pwd)/$lib ;; esac
+        [ "$build" = plain ] || [ -f "$lib" ] || { cannot "compare: $lib: no such file"; return; }
+        port=$(free_port)
+        nginx_conf "c$n" "$port"
+        if [ "$build" = plain ]; then
+            "$ngx" -p "$T/c$n" -c "$T/c$n/nginx.conf" -e "$T/c$n/error.log" >"$T/c$n/out" 2>&1 &
+        else
+            names="$names $name"
+            mkdir "$T/c$n/rec"
+            LD_PRELOAD="$lib" KOALA_RECORD_TO_DIR="$T/c$n/rec" KOALA_WITCH_ADDR=off "$ngx" -p "$T/c$n" \
+                -c "$T/c$n/nginx.conf" -e "$T/c$n/error.log" >"$T/c$n/out" 2>&1 &
+        fi
+        pids="$pids $!" masters="$masters $!" urls="$urls http://127.0.0.1:$port/index.html"
+        n=$((n + 1))
+    done
+    for url in $urls; do
+        wait_until answers "$url" || { cannot "nginx did not start: $(cat "$T"/c*/out "$T"/c*/error.log)"; return; }
+    done
+    wait_until settled "$T/www/index.html" || { cannot "$T/www/index.html: its ctime is in the future"; return; }
+    set -- $masters
+    i=0
+    for url in $urls; do
+        eval "m=\${$((i + 1))}"
+        run_wrk "$url" 8 1 "$T/cmp.warm" $(family "$m") || return
+        i=$((i + 1))
+    done
+    pin_workers $masters || { cannot "taskset could not pin the workers"; return; }
+    r=0
+    while [ $r -lt "$rounds" ]; do
+        k=0
+        while [ $k -lt $n ]; do
+            i=$(((k + r) % n))
+            eval "m=\${$((i + 1))}"
+            url=$(echo $urls | cut -d' ' -f$((i + 1)))
+            run_wrk "$url" 8 "$SECS" "$T/cmp.$i" $(family "$m") || return
+            k=$((k + 1))
+        done
+        r=$((r + 1))
+    done
+    i=1
+    for name in $(echo $names | cut -d' ' -f2-); do
+        paste -d' ' "$T/cmp.$i" "$T/cmp.0" | awk '{ print $1 / $6 }' | sort -g |
+            awk -v name="$name" -v cpu="$(cpu_per_req "$T/cmp.$i")" -v plain="$(cpu_per_req "$T/cmp.0")" '
+                { k[NR] = $1 }
+                END { m = NR % 2 ? k[(NR + 1) / 2] : (k[NR / 2] + k[NR / 2 + 1]) / 2
+                      printf "compare %s: %.3f of plain nginx'"'"'s throughput (median of %d rounds, " \
+                             "ranging %.3f to %.3f; service CPU %.1f vs %.1f us/request)\n",
+                             name, m, NR, k[1], k[NR], cpu, plain }'
+        i=$((i + 1))
+    done
+    cleanup_part
+}
+
 for part in $parts; do
     case $part in
     svc) sample_svc ;;
     witch) witch_part ;;
     nginx) nginx_part ;;
+    compare) compare_part ;;
     esac
 done
 exit $status

@@ -304,30 +304,50 @@ nginx_conf() {
     } >"$T/$1/nginx.conf"
 }
 
-nginx_part() {
+# nginx ($ngx) and the site every nginx here serves: $T/www/index.html, 1 KiB. 1 when nginx
+# is missing.
+nginx_site() {
     ngx=$(command -v nginx || echo /usr/sbin/nginx)
-    [ -x "$ngx" ] || { cannot "nginx not found (make deps: nginx-light)"; return; }
-    mkdir "$T/www" "$T/ngx-rec-dir"
+    [ -x "$ngx" ] || { cannot "nginx not found (make deps: nginx-light)"; return 1; }
+    mkdir "$T/www"
     head -c 1024 /dev/zero | tr '\0' k >"$T/www/index.html"
+}
+
+# nginx in $T/$1 on port $2 (nginx_conf), in the background; under the recorder $3 when given,
+# recording to $T/$1/rec, with the setting $4 (VAR=VALUE) as well. Its pid in $started.
+nginx_start() {
+    nginx_conf "$1" "$2"
+    if [ $# -ge 3 ]; then
+        mkdir "$T/$1/rec"
+        env LD_PRELOAD="$3" KOALA_RECORD_TO_DIR="$T/$1/rec" ${4:+"$4"} "$ngx" -p "$T/$1" \
+            -c "$T/$1/nginx.conf" -e "$T/$1/error.log" >"$T/$1/out" 2>&1 &
+    else
+        "$ngx" -p "$T/$1" -c "$T/$1/nginx.conf" -e "$T/$1/error.log" >"$T/$1/out" 2>&1 &
+    fi
+    started=$!
+    pids="$pids $started"
+}
+
+# The recorder sends a file's bytes from memory once its times are 2 s old (hk_file.c), as a
+# server's long-lived files are; until then it reads them back from the file on every
+# response, a dearer path. Waited for once the servers are up, not left to the two 1 s warm-up
+# runs, which outlast 2 s by a few tenths only.
+site_settled() {
+    wait_until settled "$T/www/index.html" ||
+        { cannot "$T/www/index.html: its ctime is in the future"; return 1; }
+}
+
+nginx_part() {
+    nginx_site || return
     np=$(free_port) nr=$(free_port)
-    nginx_conf ngx-plain "$np"
-    nginx_conf ngx-rec "$nr"
-    "$ngx" -p "$T/ngx-plain" -c "$T/ngx-plain/nginx.conf" -e "$T/ngx-plain/error.log" \
-        >"$T/ngx-plain/out" 2>&1 &
-    plain=$!
-    pids="$pids $plain"
-    LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$T/ngx-rec-dir" "$ngx" -p "$T/ngx-rec" \
-        -c "$T/ngx-rec/nginx.conf" -e "$T/ngx-rec/error.log" >"$T/ngx-rec/out" 2>&1 &
-    rec=$!
-    pids="$pids $rec"
+    nginx_start ngx-plain "$np"
+    plain=$started
+    nginx_start ngx-rec "$nr" "$so"
+    rec=$started
     wait_until answers "http://127.0.0.1:$np/index.html" &&
         wait_until answers "http://127.0.0.1:$nr/index.html" ||
         { cannot "nginx did not start: $(cat "$T"/ngx-*/out "$T"/ngx-*/error.log)"; return; }
-    # The recorder sends a file's bytes from memory once its times are 2 s old (hk_file.c), as
-    # a server's long-lived files are; until then it reads them back from the file on every
-    # response, a dearer path. Waited for here, not left to the two 1 s warm-up runs, which
-    # outlast 2 s by a few tenths only.
-    wait_until settled "$T/www/index.html" || { cannot "$T/www/index.html: its ctime is in the future"; return; }
+    site_settled || return
     measure "http://127.0.0.1:$np/index.html" "$plain" "http://127.0.0.1:$nr/index.html" "$rec" ngx pin ||
         return
     kill -TERM "$rec" && wait "$rec"
@@ -339,69 +359,63 @@ nginx_part() {
 # ------------------------------------------------------------- builds compared
 # Builds of the recorder against one another on nginx, as the nginx part measures one: the
 # workers pinned, wrk on the other CPUs, every run ending quiet. A round runs plain nginx and
-# each build once, its order rotated from round to round, and a build's figure is the median
-# of its rounds' ratios to that round's plain run: single rounds move by 10 to 20% on this
-# 2-CPU machine, medians of 14 to 20 rounds by up to 3%. Every recorded nginx runs with the witch
-# off, which only one of them could serve on its port.
+# each build once, its order rotated from round to round, and a build's figure is its median
+# round's ratio to that round's plain run (median_round): single rounds move by 10 to 20% on
+# this 2-CPU machine, medians of 14 to 20 rounds by up to 3%. Every recorded nginx runs with
+# the witch off, which only one of them could serve on its port. Build i's nginx is in
+# $T/c$i (c0: plain), its runs in $T/cmp.$i.
 compare_part() {
     [ -n "${COMPARE:-}" ] ||
         { cannot "compare: set COMPARE=\"NAME=path/to/libkoala-recorder.so ...\""; return; }
-    ngx=$(command -v nginx || echo /usr/sbin/nginx)
-    [ -x "$ngx" ] || { cannot "nginx not found (make deps: nginx-light)"; return; }
-    rounds=${COMPARE_ROUNDS:-16}
-    mkdir "$T/www"
-    head -c 1024 /dev/zero | tr '\0' k >"$T/www/index.html"
-    names="plain" n=0 masters="" urls=""
+    nginx_site || return
+    n=0
     for build in plain $COMPARE; do
-        name=${build%%=*} lib=${build#*=}
-        case $lib in /*) ;; *) lib=$(pwd)/$lib ;; esac
-        [ "$build" = plain ] || [ -f "$lib" ] || { cannot "compare: $lib: no such file"; return; }
         port=$(free_port)
-        nginx_conf "c$n" "$port"
-        if [ "$build" = plain ]; then
-            "$ngx" -p "$T/c$n" -c "$T/c$n/nginx.conf" -e "$T/c$n/error.log" >"$T/c$n/out" 2>&1 &
+        if [ $n = 0 ]; then
+            nginx_start c0 "$port"
         else
-            names="$names $name"
-            mkdir "$T/c$n/rec"
-            LD_PRELOAD="$lib" KOALA_RECORD_TO_DIR="$T/c$n/rec" KOALA_WITCH_ADDR=off "$ngx" -p "$T/c$n" \
-                -c "$T/c$n/nginx.conf" -e "$T/c$n/error.log" >"$T/c$n/out" 2>&1 &
+            lib=${build#*=}
+            case $lib in /*) ;; *) lib=$(pwd)/$lib ;; esac
+            [ -f "$lib" ] || { cannot "compare: $lib: no such file"; return; }
+            nginx_start "c$n" "$port" "$lib" KOALA_WITCH_ADDR=off
         fi
-        pids="$pids $!" masters="$masters $!" urls="$urls http://127.0.0.1:$port/index.html"
+        echo "${build%%=*} $started http://127.0.0.1:$port/index.html" >"$T/c$n/build"
         n=$((n + 1))
     done
-    for url in $urls; do
-        wait_until answers "$url" || { cannot "nginx did not start: $(cat "$T"/c*/out "$T"/c*/error.log)"; return; }
-    done
-    wait_until settled "$T/www/index.html" || { cannot "$T/www/index.html: its ctime is in the future"; return; }
-    set -- $masters
     i=0
-    for url in $urls; do
-        eval "m=\${$((i + 1))}"
-        run_wrk "$url" 8 1 "$T/cmp.warm" $(family "$m") || return
+    while [ $i -lt $n ]; do
+        read -r name master url <"$T/c$i/build"
+        wait_until answers "$url" ||
+            { cannot "nginx did not start: $(cat "$T"/c*/out "$T"/c*/error.log)"; return; }
         i=$((i + 1))
     done
-    pin_workers $masters || { cannot "taskset could not pin the workers"; return; }
+    site_settled || return
+    i=0 masters=""
+    while [ $i -lt $n ]; do
+        read -r name master url <"$T/c$i/build"
+        run_wrk "$url" 8 1 "$T/cmp.warm" $(family "$master") || return
+        masters="$masters $master" i=$((i + 1))
+    done
+    pin_workers $masters || { cannot "taskset could not pin the workers of$masters"; return; }
     r=0
-    while [ $r -lt "$rounds" ]; do
+    while [ $r -lt "${COMPARE_ROUNDS:-15}" ]; do
         k=0
         while [ $k -lt $n ]; do
-            i=$(((k + r) % n))
-            eval "m=\${$((i + 1))}"
-            url=$(echo $urls | cut -d' ' -f$((i + 1)))
-            run_wrk "$url" 8 "$SECS" "$T/cmp.$i" $(family "$m") || return
+            read -r name master url <"$T/c$(((k + r) % n))/build"
+            run_wrk "$url" 8 "$SECS" "$T/cmp.$(((k + r) % n))" $(family "$master") || return
             k=$((k + 1))
         done
         r=$((r + 1))
     done
     i=1
-    for name in $(echo $names | cut -d' ' -f2-); do
-        paste -d' ' "$T/cmp.$i" "$T/cmp.0" | awk '{ print $1 / $6 }' | sort -g |
-            awk -v name="$name" -v cpu="$(cpu_per_req "$T/cmp.$i")" -v plain="$(cpu_per_req "$T/cmp.0")" '
-                { k[NR] = $1 }
-                END { m = NR % 2 ? k[(NR + 1) / 2] : (k[NR / 2] + k[NR / 2 + 1]) / 2
-                      printf "compare %s: %.3f of plain nginx'"'"'s throughput (median of %d rounds, " \
-                             "ranging %.3f to %.3f; service CPU %.1f vs %.1f us/request)\n",
-                             name, m, NR, k[1], k[NR], cpu, plain }'
+    while [ $i -lt $n ]; do
+        read -r name master url <"$T/c$i/build"
+        set -- $(median_round "$T/cmp.$i" "$T/cmp.0")
+        awk -v name="$name" -v r="$1" -v p="$2" -v lo="$3" -v hi="$4" -v rounds="$(wc -l <"$T/cmp.0")" \
+            -v cpu="$(cpu_per_req "$T/cmp.$i")" -v plain="$(cpu_per_req "$T/cmp.0")" 'BEGIN {
+            printf "compare %s: %.3f of plain nginx'"'"'s throughput (the median of %d rounds; they " \
+                   "ranged %.3f to %.3f; service CPU %.1f vs %.1f us/request)\n",
+                   name, r / p, rounds, lo, hi, cpu, plain }'
         i=$((i + 1))
     done
     cleanup_part

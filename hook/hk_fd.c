@@ -39,18 +39,13 @@ static entry *slot(int fd, bool create)
     entry *e = hk_fd_entry_of(fd);
     if (e || !create || fd < 0 || fd >= HK_FD_MAX)
         return e;
-    entry *fresh = calloc(CHUNK, sizeof *fresh), *c = NULL;
+    entry *fresh = calloc(CHUNK, sizeof *fresh), *c = NULL; /* zeroed: every lock free */
     if (!fresh)
         return NULL;
-    for (int i = 0; i < CHUNK; i++)
-        pthread_mutex_init(&fresh[i].lock, NULL);
-    if (atomic_compare_exchange_strong(&hk_fd_chunks[fd / CHUNK], &c, fresh)) {
+    if (atomic_compare_exchange_strong(&hk_fd_chunks[fd / CHUNK], &c, fresh))
         c = fresh;
-    } else {
-        for (int i = 0; i < CHUNK; i++)
-            pthread_mutex_destroy(&fresh[i].lock);
+    else
         free(fresh); /* another thread won; c holds its chunk */
-    }
     return &c[fd % CHUNK];
 }
 
@@ -59,9 +54,9 @@ bool hk_fd_get(int fd, hk_fd_info *out)
     entry *e = slot(fd, false);
     if (!e)
         return false;
-    pthread_mutex_lock(&e->lock);
+    hk_lock_take(&e->lock);
     *out = e->info;
-    pthread_mutex_unlock(&e->lock);
+    hk_lock_give(&e->lock);
     return out->kind != HK_FD_UNKNOWN;
 }
 
@@ -76,10 +71,10 @@ const hk_fd_info *hk_fd_peek(int fd)
         c = &cache[1];
         if (c->e != e || c->fd != fd || c->gen != gen) {
             c = &cache[victim];
-            pthread_mutex_lock(&e->lock);
+            hk_lock_take(&e->lock);
             c->info = e->info;
             c->gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
-            pthread_mutex_unlock(&e->lock);
+            hk_lock_give(&e->lock);
             c->fd = fd;
             c->e = e;
         }
@@ -92,7 +87,7 @@ const hk_fd_info *hk_fd_peek(int fd)
  * file a static server opens and closes per request then costs no 600-byte copies. */
 static void store(entry *e, const hk_fd_info *info, hk_fd_kind kind)
 {
-    pthread_mutex_lock(&e->lock);
+    hk_lock_take(&e->lock);
     /* The counters belong to the connection: a replayed one moved to another session keeps
      * them, anything else starts again. */
     if (!info || info->kind != e->info.kind || !kl_addr_equal(&info->peer, &e->info.peer)) {
@@ -110,7 +105,7 @@ static void store(entry *e, const hk_fd_info *info, hk_fd_kind kind)
     }
     atomic_fetch_add_explicit(&e->gen, 1, memory_order_release);
     atomic_store_explicit(&e->kind, (unsigned char)e->info.kind, memory_order_release);
-    pthread_mutex_unlock(&e->lock);
+    hk_lock_give(&e->lock);
 }
 
 void hk_fd_set(int fd, const hk_fd_info *info)
@@ -247,10 +242,10 @@ int hk_fd_list(hk_fd_stat *out, int max, int *from)
         if (k == HK_FD_UNKNOWN || k == HK_FD_OTHER)
             continue;
         entry *e = slot(fd, false);
-        pthread_mutex_lock(&e->lock);
+        hk_lock_take(&e->lock);
         out[n] = (hk_fd_stat){fd, e->info, atomic_load_explicit(&e->bytes_in, memory_order_relaxed),
                               atomic_load_explicit(&e->bytes_out, memory_order_relaxed)};
-        pthread_mutex_unlock(&e->lock);
+        hk_lock_give(&e->lock);
         if (out[n].info.kind != HK_FD_UNKNOWN && out[n].info.kind != HK_FD_OTHER)
             n++;
     }

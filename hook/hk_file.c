@@ -27,12 +27,12 @@ struct hk_file {
 };
 
 static struct {
-    pthread_mutex_t lock;
+    hk_lock lock;
     hk_file *kept[KEEP_FILES];
     size_t bytes;
     unsigned hand;                /* where the next file to drop for room is looked for */
     hk_file_totals totals;
-} fc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} fc;
 
 /* What the calling thread's last fstat of a file said, of which fd, and that fd's generation
  * in the fd table then: a close or a reopen since changes it. */
@@ -44,18 +44,18 @@ static __thread struct {
 
 static void fork_prepare(void)
 {
-    pthread_mutex_lock(&fc.lock);
+    hk_lock_take(&fc.lock);
 }
 
 static void fork_parent(void)
 {
-    pthread_mutex_unlock(&fc.lock);
+    hk_lock_give(&fc.lock);
 }
 
 /* The child's one thread has no fstat behind it; the contents stay good. */
 static void fork_child(void)
 {
-    pthread_mutex_unlock(&fc.lock);
+    hk_lock_give(&fc.lock);
     seen.fd = -1;
 }
 
@@ -166,10 +166,10 @@ static hk_file *load(int fd, const hk_file_key *k)
         free(f);
         return NULL;
     }
-    pthread_mutex_lock(&fc.lock);
+    hk_lock_take(&fc.lock);
     fc.totals.loaded++;
     keep(f);
-    pthread_mutex_unlock(&fc.lock);
+    hk_lock_give(&fc.lock);
     hk_log(HK_DEBUG, "sendfile from fd %d: its file (inode %llu, %llu bytes) is kept in memory, "
            "and sent from there while unchanged", fd, (unsigned long long)k->ino,
            (unsigned long long)k->size);
@@ -193,11 +193,11 @@ const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref)
     /* the same generation: still the file it was at the fstat (any change moves it) */
     if (seen.fd != fd || seen.gen != hk_fd_gen(fd) || start < 0 || (uint64_t)start + n > seen.key.size)
         return NULL;
-    pthread_mutex_lock(&fc.lock);
+    hk_lock_take(&fc.lock);
     hk_file *f = find(&seen.key);
     if (f)
         fc.totals.hits++;
-    pthread_mutex_unlock(&fc.lock);
+    hk_lock_give(&fc.lock);
     if (!f && !(f = load(fd, &seen.key)))
         return NULL;
     *ref = f;
@@ -206,8 +206,8 @@ const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref)
 
 void hk_file_get_totals(hk_file_totals *out)
 {
-    pthread_mutex_lock(&fc.lock);
+    hk_lock_take(&fc.lock);
     *out = fc.totals;
     out->bytes = fc.bytes;
-    pthread_mutex_unlock(&fc.lock);
+    hk_lock_give(&fc.lock);
 }

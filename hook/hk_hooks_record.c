@@ -37,7 +37,7 @@ typedef struct progress {
 typedef struct slot {
     pthread_mutex_t lock;         /* the builder and `work`; taken before qlock */
     kl_builder *b;
-    pthread_mutex_t qlock;        /* pend, now */
+    hk_lock qlock;                /* pend, now */
     kl_buf pend;                  /* events not yet built (hk_events.c) */
     int64_t pend_since;           /* the time of pend's first event; 0 when empty (its record
                                      holds it too, on a line the thread has long left) */
@@ -155,15 +155,18 @@ static bool catch_up(slot *sl, const struct timespec *deadline, size_t budget, b
         sl->work.len = off = 0;
         if (sl->work.cap > SPARE_KEEP)
             kl_buf_free(&sl->work);
-        if (*took || (deadline ? pthread_mutex_timedlock(&sl->qlock, deadline) != 0
-                               : pthread_mutex_lock(&sl->qlock) != 0))
+        if (*took)
+            break;
+        if (!deadline)
+            hk_lock_take(&sl->qlock);
+        else if (!hk_lock_take_until(&sl->qlock, deadline))
             break;
         kl_buf queued = sl->pend;
         sl->pend = sl->work;
         sl->work = queued;
         sl->held = 0;
         sl->pend_since = 0;
-        pthread_mutex_unlock(&sl->qlock);
+        hk_lock_give(&sl->qlock);
         *took = true;
     }
     sl->work_off = off;
@@ -185,19 +188,19 @@ static void end_and_take(slot *sl)
     catch_up_all(sl, NULL);
     checked(kl_builder_flush(sl->b));
     take_all(sl);
-    pthread_mutex_lock(&sl->qlock);
+    hk_lock_take(&sl->qlock);
     sl->now.start = 0;
-    pthread_mutex_unlock(&sl->qlock);
+    hk_lock_give(&sl->qlock);
 }
 
 /* An idle slot, its session ended (all built), gives back its event buffers (sl->lock held). */
 static void release_buffers(slot *sl)
 {
     kl_buf_free(&sl->work);
-    pthread_mutex_lock(&sl->qlock);
+    hk_lock_take(&sl->qlock);
     if (!sl->pend.len)
         kl_buf_free(&sl->pend);
-    pthread_mutex_unlock(&sl->qlock);
+    hk_lock_give(&sl->qlock);
 }
 
 static void end_session(slot *sl)
@@ -257,7 +260,6 @@ static void free_slot(slot *sl)
     kl_buf_free(&sl->pend);
     kl_buf_free(&sl->work);
     pthread_mutex_destroy(&sl->lock);
-    pthread_mutex_destroy(&sl->qlock);
     free(sl);
 }
 
@@ -382,12 +384,12 @@ static void fork_child(void)
     rc.slots = NULL;
     if (me && me->own) {
         pthread_mutex_init(&me->own->lock, NULL);
-        pthread_mutex_init(&me->own->qlock, NULL);
+        me->own->qlock = (hk_lock){0};
         link_slot(me->own);
     }
     if (me && me->delegate) {
         pthread_mutex_init(&me->delegate->lock, NULL);
-        pthread_mutex_init(&me->delegate->qlock, NULL);
+        me->delegate->qlock = (hk_lock){0};
         me->delegate->users = 1;
         link_slot(me->delegate);
     }
@@ -458,7 +460,6 @@ static slot *slot_new(int64_t id)
         return NULL;
     }
     pthread_mutex_init(&sl->lock, NULL);
-    pthread_mutex_init(&sl->qlock, NULL);
     sl->id = id;
     atomic_init(&sl->last, hk_now_ns(CLOCK_REALTIME));
     atomic_init(&sl->idle, false);
@@ -579,7 +580,7 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
     bool big = ev.len >= DIRECT_BYTES && !held, noted = false;
     if (!big || !lock_to_build(sl, 0)) {
         int err = KL_ERR_NOMEM;
-        pthread_mutex_lock(&sl->qlock);
+        hk_lock_take(&sl->qlock);
         size_t queued = sl->pend.len + sl->held;
         if (!big || queued + ev.len <= HARD_BYTES) {
             note(&sl->now, &ev);
@@ -600,7 +601,7 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
         const uint8_t *next = (const uint8_t *)sl->pend.data + sl->pend.len;
         size_t room = sl->pend.cap - sl->pend.len;
         int64_t since = sl->pend_since;
-        pthread_mutex_unlock(&sl->qlock);
+        hk_lock_give(&sl->qlock);
         hk_events_prepare(next, room);
         hurry_if_late(since, ev.time);
         if (err == KL_OK) {
@@ -620,9 +621,9 @@ static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_fil
     }
     catch_up_all(sl, NULL);
     if (!noted) {
-        pthread_mutex_lock(&sl->qlock);
+        hk_lock_take(&sl->qlock);
         note(&sl->now, &ev);
-        pthread_mutex_unlock(&sl->qlock);
+        hk_lock_give(&sl->qlock);
     }
     if (!ev.len)
         checked(kl_builder_feed(sl->b, &ev));
@@ -1128,10 +1129,10 @@ void hk_record_totals(kl_builder_totals *t)
  * each for a moment, then written out (rc.lock held: the slot stays). */
 static void witch_slot(slot *sl, kl_buf *threads, kl_buf *in_progress, kl_builder_totals *t)
 {
-    pthread_mutex_lock(&sl->qlock);
+    hk_lock_take(&sl->qlock);
     progress now = sl->now;
     size_t queued = sl->pend.len;
-    pthread_mutex_unlock(&sl->qlock);
+    hk_lock_give(&sl->qlock);
     if (now.start <= atomic_load_explicit(&sl->handed, memory_order_relaxed))
         now.start = 0;
     pthread_mutex_lock(&sl->lock);

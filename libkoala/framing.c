@@ -98,12 +98,18 @@ static int find_line(const uint8_t *d, size_t len, size_t from, size_t *scan, si
     return len - from > max ? KL_ERR_TOOBIG : 0;
 }
 
+static int http_header(const uint8_t *p, size_t n, kli_http_meta *m);
+
 /* Find the empty line closing a block of lines (headers, trailers) that starts at from.
- * st->left holds the start of the line being read, st->scan where the search resumes.
- * @return 1 with *end just past the empty line, 0 for more bytes, or KL_ERR_TOOBIG. */
-static int find_blank(const uint8_t *d, size_t len, kl_frame_state *st, size_t from, size_t *end)
+ * st->left holds the start of the line being read, st->scan where the search resumes. With
+ * fields, each line is read as a header field into it on the way (one pass over a block that
+ * is whole). @return 1 with *end just past the empty line, 0 for more bytes, KL_ERR_TOOBIG,
+ * or, once the block is whole, KL_ERR_CORRUPT for a bad field. */
+static int find_blank(const uint8_t *d, size_t len, kl_frame_state *st, size_t from, size_t *end,
+                      kli_http_meta *fields)
 {
     size_t ls = (size_t)st->left;
+    int bad = KL_OK;
     for (;;) {
         size_t nl;
         int r = find_line(d, len, from, &st->scan, KL_FRAME_MAX_HEADER, &nl);
@@ -111,10 +117,13 @@ static int find_blank(const uint8_t *d, size_t len, kl_frame_state *st, size_t f
             st->left = ls;
             return r;
         }
-        if (line_len(d, ls, nl) == 0) {
+        size_t ll = line_len(d, ls, nl);
+        if (ll == 0) {
             *end = nl + 1;
-            return 1;
+            return bad ? bad : 1;
         }
+        if (fields && !bad)
+            bad = http_header(d + ls, ll, fields);
         ls = st->scan = nl + 1;
     }
 }
@@ -212,12 +221,18 @@ static int http_header(const uint8_t *p, size_t n, kli_http_meta *m)
     return kli_http_meta_add(m, p, nn, v, vn);
 }
 
-/* Read the status and the framing headers of the header block p[0..n). */
-static int http_parse(unsigned flags, const uint8_t *p, size_t n, kli_http_meta *m)
+/* m for a message whose start line, checked, is at p: its status, no field read yet. */
+static void http_meta_start(unsigned flags, const uint8_t *p, kli_http_meta *m)
 {
     memset(m, 0, sizeof *m);
     if (flags & KL_FRAME_RESPONSE)
         m->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+}
+
+/* Read the status and the framing headers of the header block p[0..n). */
+static int http_parse(unsigned flags, const uint8_t *p, size_t n, kli_http_meta *m)
+{
+    http_meta_start(flags, p, m);
     const uint8_t *nl = memchr(p, '\n', n);
     for (size_t ls = (size_t)(nl - p) + 1; ls < n;) {
         size_t e = (size_t)((const uint8_t *)memchr(p + ls, '\n', n - ls) - p);
@@ -250,22 +265,19 @@ static int http_chunked(kl_frame_state *st, size_t hend)
     return 1;
 }
 
-/* The header block [st->pos, hend) is complete: decide how the body is framed. */
-static int http_body_start(unsigned flags, const uint8_t *d, kl_frame_state *st, size_t hend)
+/* The header block [st->pos, hend) is complete, its fields m: decide how the body is framed. */
+static int http_body_start(unsigned flags, kl_frame_state *st, size_t hend, const kli_http_meta *m)
 {
-    kli_http_meta m;
-    int r = http_parse(flags, d + st->pos, hend - st->pos, &m);
-    if (r)
-        return r;
+    int r;
     st->flags &= (uint8_t)~F_LINE_OK;
-    switch ((r = kli_http_framing(flags, &m))) {
+    switch ((r = kli_http_framing(flags, m))) {
     case KLI_BODY_NONE:
         return finish(st, hend);
     case KLI_BODY_INTERIM:
         st->pos = st->scan = hend; /* the final response follows */
         return 1;
     case KLI_BODY_LENGTH:
-        return http_body(st, hend, m.cl);
+        return http_body(st, hend, m->cl);
     case KLI_BODY_CHUNKED:
         return http_chunked(st, hend);
     case KLI_BODY_CLOSE:
@@ -297,6 +309,7 @@ int kli_http_framing(unsigned flags, const kli_http_meta *m)
 
 static int http_head(unsigned flags, const uint8_t *d, size_t len, kl_frame_state *st)
 {
+    kli_http_meta m, *fields = NULL;
     if (!(st->flags & F_LINE_OK)) {
         size_t nl;
         int r = find_line(d, len, st->pos, &st->scan, KL_FRAME_MAX_HEADER, &nl);
@@ -311,10 +324,18 @@ static int http_head(unsigned flags, const uint8_t *d, size_t len, kl_frame_stat
             return KL_ERR_CORRUPT;
         st->flags |= F_LINE_OK;
         st->scan = st->left = nl + 1;
+        /* a block that came whole is read in the search for its end; one that did not is read
+         * again whole once it is (the fields read so far are not kept in st) */
+        http_meta_start(flags, d + st->pos, &m);
+        fields = &m;
     }
     size_t hend;
-    int r = find_blank(d, len, st, st->pos, &hend);
-    return r <= 0 ? r : http_body_start(flags, d, st, hend);
+    int r = find_blank(d, len, st, st->pos, &hend, fields);
+    if (r <= 0)
+        return r;
+    if (!fields && (r = http_parse(flags, d + st->pos, hend - st->pos, &m)) != KL_OK)
+        return r;
+    return http_body_start(flags, st, hend, &m);
 }
 
 bool kli_http_chunk_size(const uint8_t *p, size_t n, uint64_t *out)
@@ -387,7 +408,7 @@ static int http_step(unsigned flags, const uint8_t *d, size_t len, kl_frame_stat
     case H_CHUNK_DATA:
         return chunk_data(d, len, st);
     case H_TRAILERS:
-        r = find_blank(d, len, st, st->pos, &end);
+        r = find_blank(d, len, st, st->pos, &end, NULL);
         return r <= 0 ? r : finish(st, end);
     case H_CLOSE:
         return 0;

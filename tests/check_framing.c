@@ -191,6 +191,30 @@ START_TEST(bytes_that_cannot_be_http_are_refused_early)
 }
 END_TEST
 
+/* A header block's fields are read as its end is looked for, and again whole when it came in
+ * pieces: a bad field waits for the block's end either way, then refuses the message. */
+START_TEST(a_bad_field_refuses_the_message_once_its_block_is_whole)
+{
+    static const char whole[] = "GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\nX: 1\r\n\r\n";
+    size_t cuts[] = {16, 27, 35, 38, 41, 42}; /* the whole block is 43 bytes */
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        kl_frame_state st = {0};
+        size_t n = 99;
+        ck_assert_int_eq(kl_frame_message(KL_PROTO_HTTP, 0, (const uint8_t *)whole, cuts[c], &st, &n), KL_OK);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_int_eq(kl_frame_message(KL_PROTO_HTTP, 0, (const uint8_t *)whole, sizeof whole - 1, &st, &n),
+                         KL_ERR_CORRUPT);
+    }
+    static const char good[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
+    kl_frame_state st = {0};
+    size_t n = 99;
+    ck_assert_int_eq(kl_frame_message(KL_PROTO_HTTP, 0, (const uint8_t *)good, 30, &st, &n), KL_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(kl_frame_message(KL_PROTO_HTTP, 0, (const uint8_t *)good, sizeof good - 1, &st, &n), KL_OK);
+    ck_assert_uint_eq(n, sizeof good - 1);
+}
+END_TEST
+
 /* --------------------------------------------------------------- FastCGI */
 
 START_TEST(the_fixture_fastcgi_request_ends_at_its_empty_stdin)
@@ -421,6 +445,7 @@ int main(void)
     tcase_add_test(tc, pipelined_requests_frame_one_at_a_time);
     tcase_add_test(tc, headers_past_64_kib_are_not_http);
     tcase_add_test(tc, bytes_that_cannot_be_http_are_refused_early);
+    tcase_add_test(tc, a_bad_field_refuses_the_message_once_its_block_is_whole);
     tcase_add_test(tc, the_fixture_fastcgi_request_ends_at_its_empty_stdin);
     tcase_add_test(tc, the_fixture_fastcgi_response_ends_at_end_request);
     tcase_add_test(tc, fastcgi_records_of_other_requests_do_not_end_the_message);

@@ -80,6 +80,9 @@ bool hk_own_thread_hurried(void);
  * when it is taken, they are hurried first, and the wait lasts as long as their work with it,
  * not as long as other load keeps them off the CPU. */
 void hk_lock_hurrying(pthread_mutex_t *m);
+/* How often a thread still waiting for such a lock hurries them again: the holder may have
+ * gone back to the idle class meanwhile. */
+#define HK_HURRY_EVERY_NS 10000000
 /* Start one of koala's threads with every signal blocked: a thread takes the mask of the one
  * that creates it, a service's thread, and a service's signal (a SIGTERM, a SIGUSR1 it
  * sigwait()s for) must reach the service, never koala's thread. @return pthread_create's. */
@@ -111,8 +114,9 @@ static inline int64_t hk_mono_ms(void)
 /* A lock for the short sections a service thread enters at every call it records (a slot's
  * queue, an fd's entry, the kept files): one atomic operation to take it and one to give it
  * back, inline, where a pthread mutex is two calls into libc of about 30 instructions each
- * (callgrind over rec-static's loop). A thread that finds it taken sleeps on a futex. Zeroed,
- * it is free. */
+ * (callgrind over rec-static's loop). A thread that finds it taken sleeps on a futex,
+ * hurrying koala's idle-class threads every HK_HURRY_EVERY_NS as hk_lock_hurrying() does: the
+ * collector holds a slot's queue lock while it swaps the queue. Zeroed, it is free. */
 typedef struct hk_lock {
     atomic_uint state; /* 0 free, 1 taken, 2 taken and perhaps waited for */
 } hk_lock;

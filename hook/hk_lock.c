@@ -7,41 +7,48 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long futex(atomic_uint *word, int op, unsigned val, const struct timespec *t, unsigned mask)
+/* Take l, found taken: wait until it is given back, or until deadline (CLOCK_REALTIME) when
+ * there is one. Without one, the holder may be one of koala's idle-class threads that the
+ * service's own load keeps off the CPU: they are hurried every HK_HURRY_EVERY_NS of waiting.
+ * @return false when the deadline passed. */
+static bool wait_for(hk_lock *l, const struct timespec *deadline)
 {
-    return syscall(SYS_futex, word, op, val, t, NULL, mask);
+    static const struct timespec hurry = {0, HK_HURRY_EVERY_NS};
+    int saved = errno;
+    bool got = true;
+    /* 2 from here on: whoever gives it back wakes a waiter */
+    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0) {
+        long r = deadline ? syscall(SYS_futex, &l->state, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME,
+                                    2, deadline, NULL, FUTEX_BITSET_MATCH_ANY)
+                          : syscall(SYS_futex, &l->state, FUTEX_WAIT_PRIVATE, 2, &hurry, NULL, 0);
+        if (r != 0 && errno == ETIMEDOUT) {
+            if (deadline) {
+                got = false;
+                break;
+            }
+            hk_hurry(false);
+        }
+    }
+    errno = saved;
+    return got;
 }
 
 void hk_lock_wait(hk_lock *l)
 {
-    int saved = errno;
-    /* 2 from here on: whoever gives it back wakes a waiter */
-    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
-        futex(&l->state, FUTEX_WAIT_PRIVATE, 2, NULL, 0);
-    errno = saved;
+    wait_for(l, NULL);
 }
 
 void hk_lock_wake(hk_lock *l)
 {
     int saved = errno;
-    futex(&l->state, FUTEX_WAKE_PRIVATE, 1, NULL, 0);
+    syscall(SYS_futex, &l->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     errno = saved;
 }
 
 bool hk_lock_take_until(hk_lock *l, const struct timespec *deadline)
 {
     unsigned free_ = 0;
-    if (atomic_compare_exchange_strong_explicit(&l->state, &free_, 1, memory_order_acquire,
-                                                memory_order_relaxed))
-        return true;
-    int saved = errno;
-    bool got = true;
-    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
-        if (futex(&l->state, FUTEX_WAIT_BITSET_PRIVATE | FUTEX_CLOCK_REALTIME, 2, deadline,
-                  FUTEX_BITSET_MATCH_ANY) != 0 && errno == ETIMEDOUT) {
-            got = false;
-            break;
-        }
-    errno = saved;
-    return got;
+    return atomic_compare_exchange_strong_explicit(&l->state, &free_, 1, memory_order_acquire,
+                                                   memory_order_relaxed) ||
+           wait_for(l, deadline);
 }

@@ -184,10 +184,9 @@ void hk_hurry(bool for_good)
 
 void hk_lock_hurrying(pthread_mutex_t *m)
 {
-    /* again every 10 ms: the holder may have gone back to the idle class meanwhile */
     while (pthread_mutex_trylock(m) != 0) {
         hk_hurry(false);
-        struct timespec until = hk_time_after(CLOCK_REALTIME, 10000000);
+        struct timespec until = hk_time_after(CLOCK_REALTIME, HK_HURRY_EVERY_NS);
         if (pthread_mutex_timedlock(m, &until) == 0)
             return;
     }

@@ -1,5 +1,6 @@
 /* check_hk_lock.c - tests of hook/hk_lock.c and hk.h's hk_lock: one holder at a time, a
- * waiter woken when it is given back, a deadline kept, errno left alone. */
+ * waiter woken when it is given back and hurrying an idle-class holder, a deadline kept, errno
+ * left alone. */
 #include "testutil.h"
 #include "hk.h"
 
@@ -7,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
+#include <unistd.h>
 
 START_TEST(zeroed_it_is_free_and_taken_it_is_held)
 {
@@ -80,6 +82,43 @@ START_TEST(a_waiter_sleeps_until_it_is_given_back)
 }
 END_TEST
 
+static hk_lock idle_held;
+static atomic_int idle_stage;
+static int idle_policy;
+
+/* One of koala's idle-class threads holds the lock while a service thread waits for it. */
+static void *hold_in_the_idle_class(void *arg)
+{
+    (void)arg;
+    hk_own_thread(true);
+    hk_lock_take(&idle_held);
+    atomic_store(&idle_stage, 1);
+    struct timespec hold = {0, 60000000}; /* six times HK_HURRY_EVERY_NS */
+    nanosleep(&hold, NULL);
+    idle_policy = sched_getscheduler(0);
+    hk_lock_give(&idle_held);
+    hk_own_thread_calm();
+    hk_own_thread_end();
+    return NULL;
+}
+
+/* The waiter hurries koala's idle-class threads, where allowed (as root; see check_hk_real). */
+START_TEST(a_waiter_hurries_an_idle_class_holder)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, hold_in_the_idle_class, NULL), 0);
+    while (atomic_load(&idle_stage) == 0)
+        sched_yield();
+    hk_lock_take(&idle_held);
+    hk_lock_give(&idle_held);
+    pthread_join(t, NULL);
+    if (geteuid() == 0)
+        ck_assert_int_eq(idle_policy, SCHED_OTHER);
+    else
+        ck_assert(idle_policy == SCHED_OTHER || idle_policy == SCHED_IDLE);
+}
+END_TEST
+
 START_TEST(a_deadline_is_kept_and_errno_left_alone)
 {
     hk_lock l = {0};
@@ -109,6 +148,7 @@ static Suite *suite(void)
     tcase_add_test(tc, zeroed_it_is_free_and_taken_it_is_held);
     tcase_add_test(tc, threads_that_contend_lose_no_update);
     tcase_add_test(tc, a_waiter_sleeps_until_it_is_given_back);
+    tcase_add_test(tc, a_waiter_hurries_an_idle_class_holder);
     tcase_add_test(tc, a_deadline_is_kept_and_errno_left_alone);
     suite_add_tcase(s, tc);
     return s;

@@ -333,9 +333,10 @@ typedef struct kl_writer_opts {
     const char *host;           /* default: gethostname() */
     int64_t created_at;         /* unix ns; default: now */
     bool no_index;              /* leave out the closing index (as a crash would) */
-    bool async;                 /* compress and write frames on a second thread, so the caller
-                                   fills the next frame meanwhile (io->write is then called
-                                   from that thread); for tools, not for the hook */
+    bool async;                 /* compress and write frames on threads of their own (one per
+                                   CPU, 2 to 4, at nice 10), so the caller fills the next frames
+                                   meanwhile (io->write is then called from them, one at a
+                                   time); for tools, not for the hook */
 } kl_writer_opts;
 
 /** Fill o with the defaults. */

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +20,48 @@ typedef struct frame_info {
     int64_t first_time, last_time;
 } frame_info;
 
-/* With opts.async, a frame thread compresses and writes each full frame while the caller fills
- * the next one. The caller owns content, cur and the session counts; the frame thread owns cctx,
- * out, frames and the I/O from its start to its join; mu guards the hand-over (handed,
- * handed_info, busy, stop) and the error detail. */
+/* A zstd context: the synchronous writer's, with its output buffer, or, with opts.async, a
+ * compressor thread's (which compresses into the frame's job). */
+typedef struct compressor {
+    ZSTD_CCtx *cctx;
+    uint8_t *out;
+    size_t out_cap;
+    pthread_t thread;
+    struct kl_writer *w;
+} compressor;
+
+/* A full frame handed to the compressor threads, what the index will say of it, and, once
+ * compressed, its bytes (out, n). */
+typedef struct job {
+    kl_buf content;
+    frame_info info;
+    uint8_t *out;
+    size_t out_cap, n;
+    bool compressed;
+} job;
+
+/* Compressor threads with opts.async: as many as the machine has CPUs, 2 to 4, each ahead by
+ * up to two frames. They run at a lower priority than the caller: a merge's reading thread
+ * is its critical path, and it lost a third of its CPU to two compressors at the same one. */
+#define MIN_THREADS 2
+#define MAX_THREADS 4
+#define JOBS_PER_THREAD 2
+#define MAX_JOBS (MAX_THREADS * JOBS_PER_THREAD)
+#define THREAD_NICE 10
+
+/* With opts.async, compressor threads each take the next full frame and compress it while the
+ * caller fills the next one; a frame is written once every frame before it is, by whichever
+ * thread finds it next (`writing`), so that a thread done early goes on to another frame. The
+ * caller owns content, cur and the session counts; the threads own frames, offset and the I/O
+ * from their start to their join, one at a time; mu guards the hand-over (jobs, handed, taken,
+ * written, writing, stop) and the error detail. Frame number n goes in jobs[n % n_jobs]. */
 struct kl_writer {
     kl_io io;
     int fd;                 /* the fd behind io when we opened it, else -1 */
     bool own_fd;
     kl_writer_opts opts;
-    ZSTD_CCtx *cctx;
+    compressor comp[MAX_THREADS];
     kl_buf content;         /* records of the open frame */
-    uint8_t *out;           /* compressed frame */
-    size_t out_cap;
     frame_info cur;         /* the open frame */
     frame_info *frames;
     size_t n_frames, cap_frames;
@@ -38,14 +69,14 @@ struct kl_writer {
     uint64_t sessions, content_bytes;
     _Atomic int err;        /* first error, sticky; set after errbuf */
     char errbuf[KL_ERRBUF_SIZE];
-    bool async;             /* the frame thread is running */
-    pthread_t thread;
+    bool async;             /* the compressor threads are running */
+    int n_threads, n_jobs;
     pthread_mutex_t mu;
-    pthread_cond_t handed_cv; /* a frame was handed over, or stop was set */
-    pthread_cond_t idle_cv;   /* the frame thread finished a frame */
-    kl_buf handed;          /* content of the frame being compressed */
-    frame_info handed_info;
-    bool busy, stop;
+    pthread_cond_t work_cv; /* a frame was handed over, or stop was set */
+    pthread_cond_t done_cv; /* a frame was written: its job is free */
+    job jobs[MAX_JOBS];
+    uint64_t handed, taken, written; /* frames handed over, taken by a thread, written */
+    bool writing, stop;
 };
 
 void kl_writer_opts_init(kl_writer_opts *o)
@@ -145,21 +176,29 @@ static int write_header(kl_writer *w)
     return write_skippable(w, KLI_HEADER_FRAME_MAGIC, buf, n + 4, NULL, 0);
 }
 
-/* Compress one frame's content and write it, and note it for the index. */
-static int write_frame(kl_writer *w, const kl_buf *content, const frame_info *info)
+/* Compress content with cctx into *out (*cap bytes, grown as needed). @return KL_OK and
+ * sets *n, the compressed size. */
+static int compress(kl_writer *w, ZSTD_CCtx *cctx, const kl_buf *content, uint8_t **out,
+                    size_t *cap, size_t *n)
 {
-    size_t len = content->len;
-    size_t bound = ZSTD_compressBound(len);
-    if (bound > w->out_cap) {
-        uint8_t *p = realloc(w->out, bound);
+    size_t bound = ZSTD_compressBound(content->len);
+    if (bound > *cap) {
+        uint8_t *p = realloc(*out, bound);
         if (!p)
             return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the frame buffer");
-        w->out = p;
-        w->out_cap = bound;
+        *out = p;
+        *cap = bound;
     }
-    size_t n = ZSTD_compress2(w->cctx, w->out, w->out_cap, content->data, len);
-    if (ZSTD_isError(n))
-        return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(n));
+    *n = ZSTD_compress2(cctx, *out, *cap, content->data, content->len);
+    if (ZSTD_isError(*n))
+        return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(*n));
+    return KL_OK;
+}
+
+/* Write a compressed frame of content_size bytes of content, and note it for the index. */
+static int put_frame(kl_writer *w, const uint8_t *data, size_t n, size_t content_size,
+                     const frame_info *info)
+{
     if (w->n_frames == w->cap_frames) {
         size_t cap = w->cap_frames ? w->cap_frames * 2 : 64;
         frame_info *f = realloc(w->frames, cap * sizeof *f);
@@ -171,82 +210,129 @@ static int write_frame(kl_writer *w, const kl_buf *content, const frame_info *in
     frame_info fi = *info;
     fi.offset = w->offset;
     fi.size = n;
-    fi.content_size = len;
-    int err = write_all(w, w->out, n);
+    fi.content_size = content_size;
+    int err = write_all(w, data, n);
     if (err)
         return err;
     w->frames[w->n_frames++] = fi;
     return KL_OK;
 }
 
-/* The frame thread: writes each handed frame until told to stop. */
-static void *frame_thread(void *arg)
+/* Write every compressed frame whose turn has come (mu held, `writing` taken by the caller).
+ * After an error, frames are passed unwritten. */
+static void write_ready(kl_writer *w)
 {
-    kl_writer *w = arg;
+    job *j;
+    while (w->written < w->handed && (j = &w->jobs[w->written % (uint64_t)w->n_jobs])->compressed) {
+        pthread_mutex_unlock(&w->mu);
+        if (!w->err)
+            put_frame(w, j->out, j->n, j->content.len, &j->info);
+        pthread_mutex_lock(&w->mu);
+        j->compressed = false;
+        w->written++;
+        pthread_cond_broadcast(&w->done_cv);
+    }
+}
+
+/* A compressor thread: compresses the next handed frame, and writes those whose turn has come
+ * unless another thread is at it, until told to stop. */
+static void *compress_thread(void *arg)
+{
+    compressor *c = arg;
+    kl_writer *w = c->w;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), THREAD_NICE);
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->busy && !w->stop)
-            pthread_cond_wait(&w->handed_cv, &w->mu);
-        if (!w->busy)
+        while (w->taken == w->handed && !w->stop)
+            pthread_cond_wait(&w->work_cv, &w->mu);
+        if (w->taken == w->handed)
             break;
+        job *j = &w->jobs[w->taken++ % (uint64_t)w->n_jobs];
         pthread_mutex_unlock(&w->mu);
-        write_frame(w, &w->handed, &w->handed_info);
+        if (!w->err)
+            compress(w, c->cctx, &j->content, &j->out, &j->out_cap, &j->n);
         pthread_mutex_lock(&w->mu);
-        w->busy = false;
-        pthread_cond_signal(&w->idle_cv);
+        j->compressed = true;
+        if (!w->writing) {
+            w->writing = true;
+            write_ready(w);
+            w->writing = false;
+        }
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
-/* Start the frame thread. Without one the writer stays synchronous, which writes the same file. */
-static void start_frame_thread(kl_writer *w)
+/* A compressor like the first: the same level and checksum. */
+static bool compressor_init(kl_writer *w, compressor *c)
 {
+    c->w = w;
+    if (!(c->cctx = ZSTD_createCCtx()))
+        return false;
+    ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, w->opts.level);
+    ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1);
+    return true;
+}
+
+/* Start the compressor threads, as many as can be had. Without one the writer stays
+ * synchronous, which writes the same file. */
+static void start_threads(kl_writer *w)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = cpus < MIN_THREADS ? MIN_THREADS : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
     if (pthread_mutex_init(&w->mu, NULL) != 0)
         return;
-    if (pthread_cond_init(&w->handed_cv, NULL) != 0)
-        goto no_handed;
-    if (pthread_cond_init(&w->idle_cv, NULL) != 0)
-        goto no_idle;
-    if (pthread_create(&w->thread, NULL, frame_thread, w) != 0)
-        goto no_thread;
-    w->async = true;
-    return;
-no_thread:
-    pthread_cond_destroy(&w->idle_cv);
-no_idle:
-    pthread_cond_destroy(&w->handed_cv);
-no_handed:
+    if (pthread_cond_init(&w->work_cv, NULL) != 0)
+        goto no_work;
+    if (pthread_cond_init(&w->done_cv, NULL) != 0)
+        goto no_done;
+    /* no frame is handed over before this returns: n_threads may grow meanwhile */
+    for (int i = 0; i < want; i++) {
+        if ((i && !compressor_init(w, &w->comp[i])) ||
+            pthread_create(&w->comp[i].thread, NULL, compress_thread, &w->comp[i]) != 0)
+            break;
+        w->n_threads++;
+    }
+    if (w->n_threads) {
+        w->n_jobs = w->n_threads * JOBS_PER_THREAD;
+        w->async = true;
+        return;
+    }
+    pthread_cond_destroy(&w->done_cv);
+no_done:
+    pthread_cond_destroy(&w->work_cv);
+no_work:
     pthread_mutex_destroy(&w->mu);
 }
 
-/* Wait until the frame thread has written everything handed to it. @return the sticky error. */
+/* Wait until the threads have written everything handed to them. @return the sticky error. */
 static int wait_idle(kl_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    while (w->busy)
-        pthread_cond_wait(&w->idle_cv, &w->mu);
+    while (w->written != w->handed)
+        pthread_cond_wait(&w->done_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
     return w->err;
 }
 
-/* Give the open frame to the frame thread (once it is done with the previous one) and start
- * the next frame in the buffer it gave back. After an error nothing more is handed over, so
- * nothing more is written, as in the synchronous writer. */
+/* Hand the open frame to the threads (once its job is free) and start the next frame in the
+ * buffer the job gave back. After an error nothing more is handed over, so nothing more is
+ * written, as in the synchronous writer. */
 static int hand_over(kl_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    while (w->busy)
-        pthread_cond_wait(&w->idle_cv, &w->mu);
+    while (w->handed - w->written >= (uint64_t)w->n_jobs)
+        pthread_cond_wait(&w->done_cv, &w->mu);
     if (w->err) {
         pthread_mutex_unlock(&w->mu);
         return w->err;
     }
-    kl_buf done = w->handed;
-    w->handed = w->content;
-    w->handed_info = w->cur;
-    w->busy = true;
-    pthread_cond_signal(&w->handed_cv);
+    job *j = &w->jobs[w->handed % (uint64_t)w->n_jobs];
+    kl_buf done = j->content;
+    j->content = w->content;
+    j->info = w->cur;
+    w->handed++;
+    pthread_cond_signal(&w->work_cv);
     pthread_mutex_unlock(&w->mu);
     w->content = done;
     w->content.len = 0;
@@ -254,18 +340,19 @@ static int hand_over(kl_writer *w)
     return w->err;
 }
 
-/* Stop and join the frame thread once it has written everything handed to it; the writer is
+/* Stop and join the threads once they have written everything handed to them; the writer is
  * synchronous from then on. @return the sticky error. */
-static int stop_frame_thread(kl_writer *w)
+static int stop_threads(kl_writer *w)
 {
     pthread_mutex_lock(&w->mu);
     w->stop = true;
-    pthread_cond_signal(&w->handed_cv);
+    pthread_cond_broadcast(&w->work_cv);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    for (int i = 0; i < w->n_threads; i++)
+        pthread_join(w->comp[i].thread, NULL);
     w->async = false;
-    pthread_cond_destroy(&w->idle_cv);
-    pthread_cond_destroy(&w->handed_cv);
+    pthread_cond_destroy(&w->done_cv);
+    pthread_cond_destroy(&w->work_cv);
     pthread_mutex_destroy(&w->mu);
     return w->err;
 }
@@ -287,19 +374,16 @@ static int writer_init(kl_writer **out, const kl_io *io, int fd, bool own_fd, co
     w->io = *io;
     if (fd >= 0)
         w->io.ctx = &w->fd;
-    w->cctx = ZSTD_createCCtx();
     *out = w;
-    if (!w->cctx)
-        return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the compressor");
     if (w->opts.kind != KL_KIND_RECORDED && w->opts.kind != KL_KIND_REPLAYED)
         return fail(w, KL_ERR_INVALID, "%s", "file kind must be recorded or replayed");
     if (w->opts.level < ZSTD_minCLevel() || w->opts.level > ZSTD_maxCLevel())
         return fail(w, KL_ERR_INVALID, "%s", "zstd level out of range");
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, w->opts.level);
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+    if (!compressor_init(w, &w->comp[0]))
+        return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the compressor");
     int err = write_header(w);
     if (!err && w->opts.async)
-        start_frame_thread(w);
+        start_threads(w);
     return err;
 }
 
@@ -327,7 +411,7 @@ int kl_writer_open(kl_writer **w, const char *path, const kl_writer_opts *o)
     return writer_init(w, &io, fd, true, o);
 }
 
-/* Close the open frame: compress and write it here, or hand it to the frame thread. */
+/* Close the open frame: compress and write it here, or hand it to the compressor threads. */
 static int flush_frame(kl_writer *w)
 {
     if (w->err)
@@ -336,7 +420,11 @@ static int flush_frame(kl_writer *w)
         return KL_OK;
     if (w->async)
         return hand_over(w);
-    int err = write_frame(w, &w->content, &w->cur);
+    compressor *c = &w->comp[0];
+    size_t n;
+    int err = compress(w, c->cctx, &w->content, &c->out, &c->out_cap, &n);
+    if (!err)
+        err = put_frame(w, c->out, n, w->content.len, &w->cur);
     if (err)
         return err;
     memset(&w->cur, 0, sizeof w->cur);
@@ -474,7 +562,7 @@ int kl_writer_close(kl_writer *w)
         return KL_OK;
     int err = flush_frame(w);
     if (w->async) {
-        int thread_err = stop_frame_thread(w);
+        int thread_err = stop_threads(w);
         if (!err)
             err = thread_err;
     }
@@ -484,10 +572,15 @@ int kl_writer_close(kl_writer *w)
         err = fail(w, KL_ERR_IO, "close: %s", strerror(errno));
     if (!err)
         err = w->err;
-    ZSTD_freeCCtx(w->cctx);
+    for (int i = 0; i < MAX_THREADS; i++) {
+        ZSTD_freeCCtx(w->comp[i].cctx);
+        free(w->comp[i].out);
+    }
+    for (int i = 0; i < MAX_JOBS; i++) {
+        kl_buf_free(&w->jobs[i].content);
+        free(w->jobs[i].out);
+    }
     kl_buf_free(&w->content);
-    kl_buf_free(&w->handed);
-    free(w->out);
     free(w->frames);
     free(w);
     return err;
@@ -495,7 +588,7 @@ int kl_writer_close(kl_writer *w)
 
 const char *kl_writer_error(const kl_writer *w)
 {
-    /* errbuf is complete once err is set; before that the frame thread may be writing it */
+    /* errbuf is complete once err is set; before that a compressor thread may be writing it */
     return w && w->err ? w->errbuf : "";
 }
 

@@ -125,7 +125,7 @@ kl_writer *tool_writer_open(const char *path, kl_kind kind, int level)
     o.kind = kind;
     o.level = level;
     o.program = tool_name;
-    o.async = true; /* compress on a second thread while the next frame fills */
+    o.async = true; /* compress on threads of their own while the next frames fill */
     kl_writer *w = NULL;
     int rc = kl_writer_open(&w, path, &o);
     if (rc != KL_OK) {

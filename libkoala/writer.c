@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,23 +19,26 @@ typedef struct frame_info {
     int64_t first_time, last_time;
 } frame_info;
 
-/* A zstd context: the synchronous writer's, with its output buffer, or, with opts.async, a
- * compressor thread's (which compresses into the frame's job). */
+/* A frame's compressed bytes, in a buffer kept from frame to frame. */
+typedef struct frame_out {
+    uint8_t *data;
+    size_t cap, len;
+} frame_out;
+
+/* A zstd context: the synchronous writer's (the first), or, with opts.async, a compressor
+ * thread's. */
 typedef struct compressor {
     ZSTD_CCtx *cctx;
-    uint8_t *out;
-    size_t out_cap;
     pthread_t thread;
     struct kl_writer *w;
 } compressor;
 
 /* A full frame handed to the compressor threads, what the index will say of it, and, once
- * compressed, its bytes (out, n). */
+ * compressed, its bytes. */
 typedef struct job {
     kl_buf content;
     frame_info info;
-    uint8_t *out;
-    size_t out_cap, n;
+    frame_out out;
     bool compressed;
 } job;
 
@@ -62,6 +64,7 @@ struct kl_writer {
     kl_writer_opts opts;
     compressor comp[MAX_THREADS];
     kl_buf content;         /* records of the open frame */
+    frame_out out;          /* the synchronous writer's compressed frame */
     frame_info cur;         /* the open frame */
     frame_info *frames;
     size_t n_frames, cap_frames;
@@ -176,28 +179,27 @@ static int write_header(kl_writer *w)
     return write_skippable(w, KLI_HEADER_FRAME_MAGIC, buf, n + 4, NULL, 0);
 }
 
-/* Compress content with cctx into *out (*cap bytes, grown as needed). @return KL_OK and
- * sets *n, the compressed size. */
-static int compress(kl_writer *w, ZSTD_CCtx *cctx, const kl_buf *content, uint8_t **out,
-                    size_t *cap, size_t *n)
+/* Compress content with cctx into out, grown as needed. */
+static int compress(kl_writer *w, ZSTD_CCtx *cctx, const kl_buf *content, frame_out *out)
 {
     size_t bound = ZSTD_compressBound(content->len);
-    if (bound > *cap) {
-        uint8_t *p = realloc(*out, bound);
+    if (bound > out->cap) {
+        uint8_t *p = realloc(out->data, bound);
         if (!p)
             return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the frame buffer");
-        *out = p;
-        *cap = bound;
+        out->data = p;
+        out->cap = bound;
     }
-    *n = ZSTD_compress2(cctx, *out, *cap, content->data, content->len);
-    if (ZSTD_isError(*n))
-        return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(*n));
+    size_t n = ZSTD_compress2(cctx, out->data, out->cap, content->data, content->len);
+    if (ZSTD_isError(n))
+        return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(n));
+    out->len = n;
     return KL_OK;
 }
 
-/* Write a compressed frame of content_size bytes of content, and note it for the index. */
-static int put_frame(kl_writer *w, const uint8_t *data, size_t n, size_t content_size,
-                     const frame_info *info)
+/* Write out, a frame compressed from content_size bytes of content, and note it for the
+ * index. */
+static int put_frame(kl_writer *w, const frame_out *out, size_t content_size, const frame_info *info)
 {
     if (w->n_frames == w->cap_frames) {
         size_t cap = w->cap_frames ? w->cap_frames * 2 : 64;
@@ -209,38 +211,42 @@ static int put_frame(kl_writer *w, const uint8_t *data, size_t n, size_t content
     }
     frame_info fi = *info;
     fi.offset = w->offset;
-    fi.size = n;
+    fi.size = out->len;
     fi.content_size = content_size;
-    int err = write_all(w, data, n);
+    int err = write_all(w, out->data, out->len);
     if (err)
         return err;
     w->frames[w->n_frames++] = fi;
     return KL_OK;
 }
 
-/* Write every compressed frame whose turn has come (mu held, `writing` taken by the caller).
+/* Write every compressed frame whose turn has come, unless another thread is at it (mu held).
  * After an error, frames are passed unwritten. */
 static void write_ready(kl_writer *w)
 {
+    if (w->writing)
+        return;
+    w->writing = true;
     job *j;
     while (w->written < w->handed && (j = &w->jobs[w->written % (uint64_t)w->n_jobs])->compressed) {
         pthread_mutex_unlock(&w->mu);
         if (!w->err)
-            put_frame(w, j->out, j->n, j->content.len, &j->info);
+            put_frame(w, &j->out, j->content.len, &j->info);
         pthread_mutex_lock(&w->mu);
         j->compressed = false;
         w->written++;
         pthread_cond_broadcast(&w->done_cv);
     }
+    w->writing = false;
 }
 
-/* A compressor thread: compresses the next handed frame, and writes those whose turn has come
- * unless another thread is at it, until told to stop. */
+/* A compressor thread: compresses the next handed frame and writes those whose turn has come,
+ * until told to stop. */
 static void *compress_thread(void *arg)
 {
     compressor *c = arg;
     kl_writer *w = c->w;
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), THREAD_NICE);
+    setpriority(PRIO_PROCESS, (id_t)gettid(), THREAD_NICE);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->taken == w->handed && !w->stop)
@@ -250,14 +256,10 @@ static void *compress_thread(void *arg)
         job *j = &w->jobs[w->taken++ % (uint64_t)w->n_jobs];
         pthread_mutex_unlock(&w->mu);
         if (!w->err)
-            compress(w, c->cctx, &j->content, &j->out, &j->out_cap, &j->n);
+            compress(w, c->cctx, &j->content, &j->out);
         pthread_mutex_lock(&w->mu);
         j->compressed = true;
-        if (!w->writing) {
-            w->writing = true;
-            write_ready(w);
-            w->writing = false;
-        }
+        write_ready(w);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -420,11 +422,9 @@ static int flush_frame(kl_writer *w)
         return KL_OK;
     if (w->async)
         return hand_over(w);
-    compressor *c = &w->comp[0];
-    size_t n;
-    int err = compress(w, c->cctx, &w->content, &c->out, &c->out_cap, &n);
+    int err = compress(w, w->comp[0].cctx, &w->content, &w->out);
     if (!err)
-        err = put_frame(w, c->out, n, w->content.len, &w->cur);
+        err = put_frame(w, &w->out, w->content.len, &w->cur);
     if (err)
         return err;
     memset(&w->cur, 0, sizeof w->cur);
@@ -572,15 +572,14 @@ int kl_writer_close(kl_writer *w)
         err = fail(w, KL_ERR_IO, "close: %s", strerror(errno));
     if (!err)
         err = w->err;
-    for (int i = 0; i < MAX_THREADS; i++) {
+    for (int i = 0; i < MAX_THREADS; i++)
         ZSTD_freeCCtx(w->comp[i].cctx);
-        free(w->comp[i].out);
-    }
     for (int i = 0; i < MAX_JOBS; i++) {
         kl_buf_free(&w->jobs[i].content);
-        free(w->jobs[i].out);
+        free(w->jobs[i].out.data);
     }
     kl_buf_free(&w->content);
+    free(w->out.data);
     free(w->frames);
     free(w);
     return err;

@@ -308,6 +308,41 @@ START_TEST(async_write_equals_a_sync_write_of_the_same_sessions)
 }
 END_TEST
 
+/* A frame far larger than the next ones takes longer to compress than they do: the threads
+ * done first must still write after it, not before. */
+START_TEST(async_frames_keep_their_order_when_later_ones_compress_first)
+{
+    enum { N = 400, BIG = 512 * 1024 };
+    uint8_t *big = malloc(BIG);
+    ck_assert_ptr_nonnull(big);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < BIG; i++) {
+        x = x * 1103515245u + 12345u;
+        big[i] = (uint8_t)('a' + (x >> 16) % 8); /* compressible, but not cheaply */
+    }
+    kl_writer *sync = open_fixed("order-sync.pb", 4096, false);
+    kl_writer *async = open_fixed("order-async.pb", 4096, true);
+    for (int i = 0; i < N; i++) {
+        kl_session *s = tu_session(i);
+        if (i % 40 == 0)
+            ck_assert_int_eq(kl_session_dup_bytes(s, &s->call_from_inbound.request, big, BIG), KL_OK);
+        ck_assert_int_eq(kl_writer_write(sync, s), KL_OK);
+        ck_assert_int_eq(kl_writer_write(async, s), KL_OK);
+        kl_session_free(s);
+    }
+    ck_assert_int_eq(kl_writer_close(sync), KL_OK);
+    ck_assert_int_eq(kl_writer_close(async), KL_OK);
+    free(big);
+    size_t ls, la;
+    unsigned char *ds = tu_read_file(tu_path("order-sync.pb"), &ls);
+    unsigned char *da = tu_read_file(tu_path("order-async.pb"), &la);
+    ck_assert_uint_eq(la, ls);
+    ck_assert_mem_eq(da, ds, ls);
+    free(ds);
+    free(da);
+}
+END_TEST
+
 START_TEST(async_flush_makes_every_session_readable_before_close)
 {
     kl_writer *w = open_fixed("async-flush.pb", 4096, true);
@@ -420,6 +455,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_options_and_paths_are_refused);
     tcase_add_test(tc, raw_records_copy_across_files_unchanged);
     tcase_add_test(tc, async_write_equals_a_sync_write_of_the_same_sessions);
+    tcase_add_test(tc, async_frames_keep_their_order_when_later_ones_compress_first);
     tcase_add_test(tc, async_flush_makes_every_session_readable_before_close);
     tcase_add_test(tc, async_write_error_surfaces_from_write_flush_and_close);
     suite_add_tcase(s, tc);

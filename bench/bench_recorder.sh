@@ -7,11 +7,13 @@
 # recorder adds to a request. The throughput figure is the median round's ratio, a round being
 # one run of each service back to back: the machine's speed moves by 20% over a minute, which
 # a ratio of two runs a second apart mostly cancels and a ratio of the two best runs, taken
-# minutes apart, does not (rec-svc read 0.84 to 1.14 that way). The p99 figure takes the best
-# run (other work on the machine only slows runs down): a round's difference of p99s moves by
-# hundreds of microseconds (rec-svc's: -167 to +476 us in one run), and the median of 9 rounds
-# of it moved more between runs than the best runs did. The service's CPU time per request,
-# over every run, is shown beside them.
+# minutes apart, does not (rec-svc read 0.84 to 1.14 that way). Rounds still range widely
+# (nginx's from 0.70 to 1.08 in one run), so there are 15: over five runs of one recorder on one
+# day, the median of 9 read rec-nginx 0.887 to 0.931, and of 15, over three, 0.904 to 0.923.
+# The p99 figure takes the best run (other work on the machine only slows runs down): a round's
+# difference of p99s moves by hundreds of microseconds (rec-svc's: -167 to +476 us in one
+# run), and the median of 9 rounds of it moved more between runs than the best runs did. The
+# service's CPU time per request, over every run, is shown beside them.
 # Prints the figure lines; exits 1 when a service cannot be run. The arguments choose parts (svc,
 # witch, nginx), all by default. bench/run.sh runs it with B set (default build). Needs wrk,
 # redis-server, python3, nginx (nginx-light) and curl: make deps.
@@ -30,7 +32,7 @@ B=${B:-build}
 case $B in /*) ;; *) B=$(pwd)/$B ;; esac
 so=$B/lib/libkoala-recorder.so
 here=$(cd "$(dirname "$0")" && pwd)
-ROUNDS=9   # alternated rounds per figure
+ROUNDS=15  # alternated rounds per figure
 SECS=1     # seconds per wrk run
 scratch=/tmp
 [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm

@@ -19,12 +19,6 @@ typedef struct frame_info {
     int64_t first_time, last_time;
 } frame_info;
 
-/* A frame's compressed bytes, in a buffer kept from frame to frame. */
-typedef struct frame_out {
-    uint8_t *data;
-    size_t cap, len;
-} frame_out;
-
 /* A zstd context: the synchronous writer's (the first), or, with opts.async, a compressor
  * thread's. */
 typedef struct compressor {
@@ -34,11 +28,11 @@ typedef struct compressor {
 } compressor;
 
 /* A full frame handed to the compressor threads, what the index will say of it, and, once
- * compressed, its bytes. */
+ * compressed, its bytes (a buffer kept from frame to frame). */
 typedef struct job {
     kl_buf content;
     frame_info info;
-    frame_out out;
+    kl_buf out;
     bool compressed;
 } job;
 
@@ -64,7 +58,7 @@ struct kl_writer {
     kl_writer_opts opts;
     compressor comp[MAX_THREADS];
     kl_buf content;         /* records of the open frame */
-    frame_out out;          /* the synchronous writer's compressed frame */
+    kl_buf out;             /* the synchronous writer's compressed frame */
     frame_info cur;         /* the open frame */
     frame_info *frames;
     size_t n_frames, cap_frames;
@@ -180,16 +174,11 @@ static int write_header(kl_writer *w)
 }
 
 /* Compress content with cctx into out, grown as needed. */
-static int compress(kl_writer *w, ZSTD_CCtx *cctx, const kl_buf *content, frame_out *out)
+static int compress(kl_writer *w, ZSTD_CCtx *cctx, const kl_buf *content, kl_buf *out)
 {
-    size_t bound = ZSTD_compressBound(content->len);
-    if (bound > out->cap) {
-        uint8_t *p = realloc(out->data, bound);
-        if (!p)
-            return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the frame buffer");
-        out->data = p;
-        out->cap = bound;
-    }
+    out->len = 0;
+    if (kl_buf_reserve(out, ZSTD_compressBound(content->len)) != KL_OK)
+        return fail(w, KL_ERR_NOMEM, "%s", "cannot allocate the frame buffer");
     size_t n = ZSTD_compress2(cctx, out->data, out->cap, content->data, content->len);
     if (ZSTD_isError(n))
         return fail(w, KL_ERR_ZSTD, "zstd: %s", ZSTD_getErrorName(n));
@@ -199,7 +188,7 @@ static int compress(kl_writer *w, ZSTD_CCtx *cctx, const kl_buf *content, frame_
 
 /* Write out, a frame compressed from content_size bytes of content, and note it for the
  * index. */
-static int put_frame(kl_writer *w, const frame_out *out, size_t content_size, const frame_info *info)
+static int put_frame(kl_writer *w, const kl_buf *out, size_t content_size, const frame_info *info)
 {
     if (w->n_frames == w->cap_frames) {
         size_t cap = w->cap_frames ? w->cap_frames * 2 : 64;
@@ -576,10 +565,10 @@ int kl_writer_close(kl_writer *w)
         ZSTD_freeCCtx(w->comp[i].cctx);
     for (int i = 0; i < MAX_JOBS; i++) {
         kl_buf_free(&w->jobs[i].content);
-        free(w->jobs[i].out.data);
+        kl_buf_free(&w->jobs[i].out);
     }
     kl_buf_free(&w->content);
-    free(w->out.data);
+    kl_buf_free(&w->out);
     free(w->frames);
     free(w);
     return err;

@@ -245,6 +245,18 @@ static char *print_file(const char *path, uint64_t *count)
     return (char *)b.data;
 }
 
+/* Files a and b of the test directory hold the same bytes. */
+static void assert_same_bytes(const char *a, const char *b)
+{
+    size_t la, lb;
+    unsigned char *da = tu_read_file(tu_path(a), &la);
+    unsigned char *db = tu_read_file(tu_path(b), &lb);
+    ck_assert_uint_eq(lb, la);
+    ck_assert_mem_eq(db, da, la);
+    free(da);
+    free(db);
+}
+
 START_TEST(async_write_equals_a_sync_write_of_the_same_sessions)
 {
     enum { N = 1500 };
@@ -298,13 +310,7 @@ START_TEST(async_write_equals_a_sync_write_of_the_same_sessions)
     free(ps);
     free(pa);
     /* same frames at the same level: the compressed bytes are the same too */
-    size_t ls, la;
-    unsigned char *ds = tu_read_file(tu_path("sync.pb"), &ls);
-    unsigned char *da = tu_read_file(tu_path("async.pb"), &la);
-    ck_assert_uint_eq(la, ls);
-    ck_assert_mem_eq(da, ds, ls);
-    free(ds);
-    free(da);
+    assert_same_bytes("sync.pb", "async.pb");
 }
 END_TEST
 
@@ -333,13 +339,7 @@ START_TEST(async_frames_keep_their_order_when_later_ones_compress_first)
     ck_assert_int_eq(kl_writer_close(sync), KL_OK);
     ck_assert_int_eq(kl_writer_close(async), KL_OK);
     free(big);
-    size_t ls, la;
-    unsigned char *ds = tu_read_file(tu_path("order-sync.pb"), &ls);
-    unsigned char *da = tu_read_file(tu_path("order-async.pb"), &la);
-    ck_assert_uint_eq(la, ls);
-    ck_assert_mem_eq(da, ds, ls);
-    free(ds);
-    free(da);
+    assert_same_bytes("order-sync.pb", "order-async.pb");
 }
 END_TEST
 

@@ -126,11 +126,16 @@ void hk_lock_wake(hk_lock *l);
 /* Take l, waiting at most until deadline (CLOCK_REALTIME). @return false when it passed. */
 bool hk_lock_take_until(hk_lock *l, const struct timespec *deadline);
 
-static inline void hk_lock_take(hk_lock *l)
+/* Take l if it is free. @return whether it was. */
+static inline bool hk_lock_try(hk_lock *l)
 {
     unsigned free_ = 0;
-    if (!atomic_compare_exchange_strong_explicit(&l->state, &free_, 1, memory_order_acquire,
-                                                 memory_order_relaxed))
+    return atomic_compare_exchange_strong_explicit(&l->state, &free_, 1, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+static inline void hk_lock_take(hk_lock *l)
+{
+    if (!hk_lock_try(l))
         hk_lock_wait(l);
 }
 static inline void hk_lock_give(hk_lock *l)

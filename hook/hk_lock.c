@@ -47,8 +47,5 @@ void hk_lock_wake(hk_lock *l)
 
 bool hk_lock_take_until(hk_lock *l, const struct timespec *deadline)
 {
-    unsigned free_ = 0;
-    return atomic_compare_exchange_strong_explicit(&l->state, &free_, 1, memory_order_acquire,
-                                                   memory_order_relaxed) ||
-           wait_for(l, deadline);
+    return hk_lock_try(l) || wait_for(l, deadline);
 }

@@ -245,7 +245,7 @@ witch_svc() {
 witch_part() {
     start_redis "$T" || { cannot "redis-server did not start"; return; }
     start_backend "$T" || { cannot "backend.py did not start"; return; }
-    wp=$(free_port)
+    wp=$(free_ports)
     witch_svc off off && off=$! && witch_svc on ":$wp" && on=$! &&
         poff=$(svc_port_of "$T/w-off.out") && pon=$(svc_port_of "$T/w-on.out") &&
         wait_until answers "http://127.0.0.1:$poff/user/7" &&
@@ -341,7 +341,9 @@ site_settled() {
 
 nginx_part() {
     nginx_site || return
-    np=$(free_port) nr=$(free_port)
+    read -r np nr <<EOF
+$(free_ports 2)
+EOF
     nginx_start ngx-plain "$np"
     plain=$started
     nginx_start ngx-rec "$nr" "$so"
@@ -372,7 +374,7 @@ compare_part() {
     nginx_site || return
     n=0
     for build in plain $COMPARE; do
-        port=$(free_port)
+        port=$(free_ports)
         if [ $n = 0 ]; then
             nginx_start c0 "$port"
         else

@@ -70,7 +70,7 @@ visits() {
 # --- live, with the real Redis and backend, recorded meanwhile on a second service
 start_redis "$T" || die "redis-server did not start"
 start_backend "$T" || die "backend.py did not start"
-live=$(free_port)
+live=$(free_ports)
 start_svc "" "$live"
 r=0
 while [ $r -lt $ROUNDS ]; do
@@ -79,7 +79,7 @@ while [ $r -lt $ROUNDS ]; do
     visits $TEN "$live" >>"$T/live.ten"
     r=$((r + 1))
 done
-rec=$(free_port)
+rec=$(free_ports)
 mkdir "$T/mix" "$T/ten"
 start_svc "$B/lib/libkoala-recorder.so" "$rec" KOALA_RECORD_TO_DIR="$T/mix"
 sample-client --to "127.0.0.1:$rec" --threads 4 --requests $((MIX / 4)) >/dev/null 2>&1 || die "recording the mix failed"
@@ -92,7 +92,9 @@ wait "$svc"
 stop_all
 
 # --- replayed, with nothing behind the service
-sp=$(free_port) ip=$(free_port) op=$(free_port)
+read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
 start_svc "$B/lib/libkoala-replayer.so" "$sp" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
     KOALA_OUTBOUND_ADDR=":$op" KOALA_LOG_LEVEL=WARN
 inbound_up() {

@@ -43,7 +43,7 @@ esac
 
 echo "koala demo, part 1: record the sample service (samples/svc) under a client's load"
 printf '\n\033[1m$ LD_PRELOAD=%s KOALA_RECORD_TO_DIR=/tmp/demo/rec sample-svc --listen 127.0.0.1:0 --backend ... --redis ... &\033[0m\n' "$B/lib/libkoala-recorder.so"
-wp=$(free_port) # the witch's: 8318, its default, may serve another recorded process
+wp=$(free_ports) # the witch's: 8318, its default, may serve another recorded process
 LD_PRELOAD="$so" KOALA_RECORD_TO_DIR="$out/rec" KOALA_WITCH_ADDR=":$wp" sample-svc --listen 127.0.0.1:0 \
     --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --statsd "127.0.0.1:$up" \
     --log "$out/svc.log" --threads 4 >"$out/svc.out" 2>"$out/svc.err" &
@@ -82,9 +82,11 @@ pids=""
 rp_so=${so%/libkoala-recorder.so}/libkoala-replayer.so
 # Starts sample-svc under the replayer, its options after; its inbound server's port in ip.
 replayer() {
-    sut=$(free_port) ip=$(free_port)
+    read -r sut ip op <<EOF
+$(free_ports 3)
+EOF
     LD_PRELOAD="$rp_so" KOALA_SUT_ADDR="127.0.0.1:$sut" KOALA_INBOUND_ADDR=":$ip" \
-        KOALA_OUTBOUND_ADDR=":$(free_port)" sample-svc --listen "127.0.0.1:$sut" \
+        KOALA_OUTBOUND_ADDR=":$op" sample-svc --listen "127.0.0.1:$sut" \
         --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" --statsd "127.0.0.1:$up" \
         --log "$out/svc.log" --threads 4 "$@" >"$out/rp.out" 2>"$out/rp.err" &
     svc=$!

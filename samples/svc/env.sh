@@ -31,17 +31,23 @@ svc_port_of() {
     sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1"
 }
 
-# A loopback TCP port free a moment ago (a server that cannot bind it says so).
-free_port() (
-    # never under a preload: in "LD_PRELOAD=... PORT=$(free_port) cmd", shells export the
+# N loopback TCP ports (default 1), free a moment ago, on one line. They are held together while
+# chosen, so they differ; ports from separate calls may not (a server that cannot bind one says so).
+free_ports() (
+    # never under a preload: in "LD_PRELOAD=... PORT=$(free_ports) cmd", shells export the
     # assignments before it to this function
     unset LD_PRELOAD
-    exec python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    exec python3 -c '
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))' "${1:-1}"
 )
 
 # redis-server in directory $1, no persistence; sets rp.
 start_redis() {
-    rp=$(free_port)
+    rp=$(free_ports)
     redis-server --port "$rp" --bind 127.0.0.1 --save '' --appendonly no --dir "$1" \
         --logfile "$1/redis.log" &
     pids="$pids $!"

@@ -47,10 +47,12 @@ exit_status "$svc" >/dev/null
 replay() {
     out=$1
     shift
-    sp=$(free_port) ip=$(free_port)
+    read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
     : >"$T/rp.err"
     env LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
-        KOALA_OUTBOUND_ADDR=":$(free_port)" "$@" "$py" "$T/svc.py" "$sp" >/dev/null 2>"$T/rp.err" &
+        KOALA_OUTBOUND_ADDR=":$op" "$@" "$py" "$T/svc.py" "$sp" >/dev/null 2>"$T/rp.err" &
     rsvc=$!
     pids="$pids $rsvc"
     replayer_up "$T/rp.err" "$ip"

@@ -6,7 +6,7 @@ name=rec-config
 . tests/cli/svc-env.inc
 . tests/cli/preload.inc
 
-wp=$(free_port)
+wp=$(free_ports)
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" KOALA_OUTBOUND_BYPASS_ADDR=":$rp" \
     KOALA_MAX_ACTIONS=1 KOALA_LOG_FILE="$T/koala.log" KOALA_LOG_LEVEL=DEBUG \
     KOALA_GC_GLOBAL_STATUS_TIMEOUT=soon KOALA_WITCH_ADDR=":$wp" \

@@ -77,7 +77,7 @@ port_of "$T/fcgi.out" >/dev/null
 
 n="$T/ngx"
 mkdir -p "$n"
-np=$(free_port)
+np=$(free_ports)
 cat >"$n/nginx.conf" <<EOF
 daemon off;
 master_process off;

@@ -38,7 +38,7 @@ start_nginx() {
     tries=0
     while :; do
         tries=$((tries + 1))
-        np=$(free_port)
+        np=$(free_ports)
         cat >"$n/nginx.conf" <<EOF
 daemon off;
 master_process on;

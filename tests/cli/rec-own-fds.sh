@@ -45,7 +45,7 @@ server = HTTPServer(("127.0.0.1", 0), Handler)
 print("listening on 127.0.0.1:%d" % server.server_port, flush=True)
 server.serve_forever()
 PY
-wp=$(free_port)
+wp=$(free_ports)
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" KOALA_WITCH_ADDR=":$wp" \
     KOALA_LOG_FILE="$T/koala.log" /usr/bin/python3 "$T/svc.py" >"$T/svc.out" 2>"$T/svc.err" &
 pid=$!

@@ -20,7 +20,7 @@ for args in "--bogus" "-j" "-j 0 samples/redis.pb" "-j 300 samples/redis.pb" \
 done
 
 echo "# no inbound server"
-down=$(free_port)
+down=$(free_ports)
 koala-replay --to ":$down" -o "$T/never.pb" samples/redis.pb 2>"$T/err"
 echo "exit $?, output file created: $([ -e "$T/never.pb" ] && echo yes || echo no)"
 sed "s/:$down:/:PORT:/" "$T/err"

@@ -50,7 +50,9 @@ koala-dump --count "$T"/rec/*.pb
 mv "$T"/rec/*.pb "$T/recorded.pb"
 
 echo "# replaying"
-sut=$(free_port) inbound=$(free_port) outbound=$(free_port)
+read -r sut inbound outbound <<EOF
+$(free_ports 3)
+EOF
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
     KOALA_OUTBOUND_ADDR=":$outbound" PYTHONUNBUFFERED=1 \
     $py -m http.server --bind 127.0.0.1 --directory "$T/www" "$sut" >"$T/rp.out" 2>"$T/rp.err" &

@@ -12,7 +12,9 @@ name=rp-fork
 hook=libkoala-replayer
 . tests/cli/preload.inc
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
-sp=$(free_port) ip=$(free_port) op=$(free_port)
+read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
 LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
     KOALA_WITCH_ADDR=off "$py" - "$sp" "$T" >"$T/svc.out" 2>"$T/svc.err" <<'PY' &
 import http.server, os, socket, sys, threading, time

@@ -8,7 +8,9 @@ hook=libkoala-replayer
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
 mkdir "$T/www"
 echo hello >"$T/www/a.txt"
-sut=$(free_port) inbound=$(free_port) closed=$(free_port) inbound2=$(free_port) out=$(free_port) out2=$(free_port)
+read -r sut inbound closed inbound2 out out2 <<EOF
+$(free_ports 6)
+EOF
 (cd "$T/www" && LD_PRELOAD="$preload" KOALA_SUT_ADDR=127.0.0.1:$sut KOALA_INBOUND_ADDR=:$inbound \
     KOALA_OUTBOUND_ADDR=":$out" \
     exec "$py" -m http.server "$sut" --bind 127.0.0.1 >"$T/svc.out" 2>"$T/svc.err") &

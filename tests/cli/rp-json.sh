@@ -8,8 +8,10 @@ name=rp-json
 hook=libkoala-replayer
 . tests/cli/preload.inc
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
-sp=$(free_port) ip=$(free_port) gp=$(free_port) op=$(free_port)
-RP_GREET_PORT=$gp RP_ECHO_PORT=$(free_port) RP_UDP_PORT=$(free_port) LD_PRELOAD="$preload" \
+read -r sp ip gp op ep up <<EOF
+$(free_ports 6)
+EOF
+RP_GREET_PORT=$gp RP_ECHO_PORT=$ep RP_UDP_PORT=$up LD_PRELOAD="$preload" \
     KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
     "$py" tests/cli/rp_svc.py "$sp" >"$T/svc.out" 2>"$T/svc.err" &
 pids="$pids $!"

@@ -94,10 +94,12 @@ sleep 1.2 # so that a clock left alone would show
 
 # Starts rp_svc.py under the replayer with the environment given; its inbound server's port in ip.
 replayer() {
-    sp=$(free_port) ip=$(free_port)
+    read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
     : >"$T/svc.out"
     start_svc "$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
-        KOALA_OUTBOUND_ADDR=":$(free_port)" KOALA_OUTBOUND_BYPASS_PORT="$ep" "$@"
+        KOALA_OUTBOUND_ADDR=":$op" KOALA_OUTBOUND_BYPASS_PORT="$ep" "$@"
     replayer_up "$T/svc.err" "$ip"
 }
 

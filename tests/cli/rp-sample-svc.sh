@@ -40,7 +40,9 @@ for p in $pids; do
 done
 pids=$statsd
 sleep 1.2 # so that a clock left alone would show in the "ts" fields
-sp=$(free_port) ip=$(free_port) op=$(free_port)
+read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
 mkdir "$T/rec2" # the replayer records too when asked: recording while replaying
 LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
     KOALA_RECORD_TO_DIR="$T/rec2" \
@@ -100,7 +102,9 @@ PY
 echo "# koala-diff: the replay against the recording, then a changed build (--variant changed)"
 koala-diff --summary "$T"/rec/*.pb "$T/replayed.pb"
 echo "exit $?"
-sp=$(free_port) ip=$(free_port) op=$(free_port)
+read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
 : >"$T/svc3.err"
 LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
     sample-svc --listen "127.0.0.1:$sp" --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \

@@ -8,7 +8,9 @@ name=rp-signals
 hook=libkoala-replayer
 . tests/cli/preload.inc
 py=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a wrapper script
-sp=$(free_port) ip=$(free_port) op=$(free_port)
+read -r sp ip op <<EOF
+$(free_ports 3)
+EOF
 LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" \
     KOALA_OUTBOUND_ADDR=":$op" KOALA_WITCH_ADDR=off ASAN_OPTIONS=detect_leaks=0 "$py" -c '
 import os, signal, socket, sys, time

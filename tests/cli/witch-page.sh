@@ -12,7 +12,7 @@ name=witch-page
 command -v chromium >/dev/null || fail "chromium not found (apt-get install chromium)"
 py=/usr/bin/python3
 mkdir "$T/rec"
-wp=$(free_port)
+wp=$(free_ports)
 LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" KOALA_LOG_LEVEL=DEBUG KOALA_WITCH_ADDR=":$wp" \
     sample-svc --listen 127.0.0.1:0 --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \
     --log "$T/svc.log" --threads 2 >"$T/svc.out" 2>"$T/srv.err" &

@@ -11,7 +11,7 @@ name=witch-record
 py=/usr/bin/python3
 mkdir "$T/www" "$T/rec"
 printf 'seventeen bytes.\n' >"$T/www/a.txt"
-wp=$(free_port)
+wp=$(free_ports)
 # A recorded process of the service, its output in $T/$1.out and $T/$1.err.
 service() {
     exec env LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" KOALA_LOG_LEVEL=DEBUG \

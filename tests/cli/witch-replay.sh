@@ -27,7 +27,9 @@ for p in $pids; do
 done
 pids=""
 
-sp=$(free_port) ip=$(free_port) op=$(free_port) wp=$(free_port)
+read -r sp ip op wp <<EOF
+$(free_ports 4)
+EOF
 LD_PRELOAD="$preload" KOALA_SUT_ADDR="127.0.0.1:$sp" KOALA_INBOUND_ADDR=":$ip" KOALA_OUTBOUND_ADDR=":$op" \
     KOALA_WITCH_ADDR=":$wp" \
     sample-svc --listen "127.0.0.1:$sp" --backend "127.0.0.1:$bp" --redis "127.0.0.1:$rp" \

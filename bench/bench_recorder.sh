@@ -372,9 +372,13 @@ compare_part() {
     [ -n "${COMPARE:-}" ] ||
         { cannot "compare: set COMPARE=\"NAME=path/to/libkoala-recorder.so ...\""; return; }
     nginx_site || return
+    # every port at once: nginx starts in the background and may not hold its port yet when
+    # the next one is chosen
+    set -- $(free_ports $(($(echo $COMPARE | wc -w) + 1)))
     n=0
     for build in plain $COMPARE; do
-        port=$(free_ports)
+        port=$1
+        shift
         if [ $n = 0 ]; then
             nginx_start c0 "$port"
         else

@@ -27,14 +27,21 @@ static void die(const char *what, const char *name)
     _exit(127);
 }
 
-/* Find name after us; a function from our own object would be a wrapper calling itself. */
+/* This object's first byte and the end of its last segment, as the linker names them; hidden,
+ * so that they are ours and not another object's. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _end[] __attribute__((visibility("hidden")));
+
+/* Find name after us; a function from our own object would be a wrapper calling itself. Told
+ * by address: dladdr searches an object's symbol table at each call, and two per wrapper were
+ * 1.4 ms of every process's start (a /bin/true took 3.0 ms instead of 1.6). */
 static void *find(const char *name)
 {
     void *fn = dlsym(RTLD_NEXT, name);
     if (!fn)
         die(" (dlsym found nothing)\n", name);
-    Dl_info self, found;
-    if (dladdr((void *)&hk_resolve, &self) && dladdr(fn, &found) && self.dli_fbase == found.dli_fbase)
+    uintptr_t at = (uintptr_t)fn;
+    if (at >= (uintptr_t)__ehdr_start && at < (uintptr_t)_end)
         die(" (dlsym returned koala's own wrapper: is koala preloaded twice?)\n", name);
     return fn;
 }

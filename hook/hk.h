@@ -56,12 +56,13 @@ static inline void hk_leave(void)
 }
 /* Turn koala off for good in this process (recording fails open). */
 void hk_disable(void);
-/* For koala's own threads: hold the guard forever, and run on the CPUs the process had when
- * koala was loaded, not only those of the service's thread that started it. In the idle class
+/* For koala's own threads: hold the guard forever, take the name `name` (15 characters at
+ * most: what ps -L and top -H show), and run on the CPUs the process had when koala was
+ * loaded, not only those of the service's thread that started it. In the idle class
  * (SCHED_IDLE), the thread runs only when the service's threads leave a CPU free, a request
  * arriving taking it back at once: for work off the service's path (building and writing
  * sessions). */
-void hk_own_thread(bool idle_class);
+void hk_own_thread(const char *name, bool idle_class);
 /* An idle-class thread of koala's is about to end: hk_hurry() forgets it. */
 void hk_own_thread_end(void);
 /* koala's idle-class threads move to the normal class: a service thread waits for one of them,
@@ -426,9 +427,15 @@ typedef struct hk_sink_totals {
 
 /* Defaults: 64 MiB queued, flush every second, rotate at 256 MiB or one hour. */
 void hk_sink_opts_init(hk_sink_opts *o, const char *dir, const char *program);
-/* Start the writer thread (o is copied). A forked child gets its own thread and file, and
- * forgets its parent's queue. @return KL_OK or a kl_err (logged). */
-int hk_sink_start(const hk_sink_opts *o);
+/* Make the sink ready for sessions (o is copied). Its writer thread starts with hk_sink_run()
+ * or the first session handed over, so a process that records nothing starts none (a thread
+ * that cannot be started is logged, and the sessions are dropped and counted). A forked child
+ * gets its own thread and file, and forgets its parent's queue. */
+void hk_sink_start(const hk_sink_opts *o);
+/* Start the writer thread now, unless it runs or the sink is not started: the recorder does so
+ * with its first event, so that a stop signal's drain (hk_sink_drain), which cannot start a
+ * thread, finds one to write the sessions then in progress. */
+void hk_sink_run(void);
 /* What s holds in memory, about: its bytes, and a little for each part. The sink's queue and
  * the witch's kept sessions are bounded by it. */
 size_t hk_session_bytes(const kl_session *s);

@@ -61,7 +61,7 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
     return old == on_stop_signal ? SIG_DFL : old;
 }
 
-/* The sink's writer thread, when KOALA_RECORD_TO_DIR names a place. */
+/* The sink, when KOALA_RECORD_TO_DIR names a place. */
 static bool start_recording(void)
 {
     if (!cfg.record_dir[0]) {
@@ -71,7 +71,8 @@ static bool start_recording(void)
     hk_sink_opts o;
     hk_sink_opts_init(&o, cfg.record_dir, program_invocation_short_name);
     o.before_drain = hk_record_catch_up;
-    return hk_sink_start(&o) == KL_OK;
+    hk_sink_start(&o);
+    return true;
 }
 
 __attribute__((constructor)) static void hk_start(void)

@@ -72,7 +72,9 @@ typedef struct thread_state {
 static struct {
     atomic_bool ready;
     bool recording;               /* false: the fd table is kept (for the replayer), no session */
-    atomic_bool restart;          /* a forked child's collector, started by its first event */
+    atomic_bool restart;          /* the collector, started by the first event: a process that
+                                     records nothing starts no thread, and a forked child's
+                                     fork handler cannot start one */
     hk_config cfg;
     char host[256], program[256];
     uint8_t machine[3];           /* trace ids: from the host name */
@@ -291,7 +293,7 @@ static void thread_done(void *arg)
 static void *collector_main(void *arg)
 {
     (void)arg;
-    hk_own_thread(true);
+    hk_own_thread("koala-collector", true);
     int64_t last_pass = 0;
     bool busy = false;
     pthread_mutex_lock(&rc.lock);
@@ -341,6 +343,7 @@ static void *collector_main(void *arg)
 
 static void start_collector(void)
 {
+    hk_sink_run();
     pthread_mutex_lock(&rc.lock);
     if (!rc.collecting) {
         pthread_condattr_t ca;
@@ -395,7 +398,7 @@ static void fork_child(void)
     }
     memset(&rc.done, 0, sizeof rc.done);
     atomic_store(&rc.wake, false);
-    atomic_store(&rc.restart, rc.collecting);
+    atomic_store(&rc.restart, rc.collecting || atomic_load(&rc.restart));
     rc.collecting = false;
 }
 
@@ -415,8 +418,7 @@ void hk_record_init(const hk_config *c, bool recording)
     }
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         hk_log(HK_WARN, "cannot watch forks: a forked child collects no idle sessions");
-    if (recording)
-        start_collector();
+    atomic_store(&rc.restart, recording);
     atomic_store(&rc.ready, true);
 }
 

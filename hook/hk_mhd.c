@@ -117,7 +117,7 @@ static bool loop(hk_mhd_server *s)
 static void *serve(void *arg)
 {
     hk_mhd_server *s = arg;
-    hk_own_thread(false);
+    hk_own_thread(s->thread_name, false);
     const char *why = load();
     if (why) {
         s->status(s, why, 0);

@@ -44,6 +44,7 @@ struct hk_mhd_server {
     void (*status)(hk_mhd_server *s, const char *why, int err);
     /* On the server's thread at every turn of its loop, at least every 200 ms; NULL for none. */
     void (*turn)(hk_mhd_server *s);
+    const char *thread_name;                /* its thread's, as hk_own_thread() takes it */
     /* The server's own. */
     struct MHD_Daemon *d;
     pthread_t thread;

@@ -124,9 +124,10 @@ __attribute__((constructor)) static void note_cpus(void)
     have_cpus = sched_getaffinity(0, sizeof cpus_at_load, &cpus_at_load) == 0;
 }
 
-void hk_own_thread(bool idle_class)
+void hk_own_thread(const char *name, bool idle_class)
 {
     hk_depth = 1;
+    pthread_setname_np(pthread_self(), name);
     /* may fail where a cpuset has narrowed since: the inherited CPUs stay */
     if (have_cpus)
         sched_setaffinity(0, sizeof cpus_at_load, &cpus_at_load);

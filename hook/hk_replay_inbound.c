@@ -193,7 +193,7 @@ static void answer_text(job *j, unsigned status, const char *what, const char *w
 static void *replay_main(void *arg)
 {
     job *j = arg;
-    hk_own_thread(false);
+    hk_own_thread("koala-replay", false);
     char why[512] = "";
     kl_session *s = NULL;
     kl_replayed *out = NULL;
@@ -311,7 +311,7 @@ bool hk_replay_inbound_start(const hk_config *c)
         return false;
     }
     in.server = (hk_mhd_server){.addr = c->inbound_addr, .handle = handle, .completed = completed,
-                                .status = status};
+                                .status = status, .thread_name = "koala-inbound"};
     return hk_mhd_start(&in.server, "the inbound server");
 }
 

@@ -205,7 +205,7 @@ static int next_timeout(void)
 static void *outbound_main(void *arg)
 {
     (void)arg;
-    hk_own_thread(false);
+    hk_own_thread("koala-outbound", false);
     struct epoll_event evs[64];
     while (!atomic_load(&ob.stop)) {
         int n = epoll_wait(ob.ep, evs, 64, next_timeout());

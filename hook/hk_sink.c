@@ -21,8 +21,8 @@ static struct {
     kl_buf queue;             /* the sessions waiting (kl_session *), oldest first */
     size_t queued_bytes;
     char path[HK_PATH_MAX + 320];   /* the file being written (for the witch) */
+    bool armed;               /* started: the writer thread starts with the first session */
     bool running, stopping;
-    bool restart;             /* a forked child's writer, started by its first session */
     pthread_t thread;
     hk_sink_totals totals;
     /* owned by the writer thread; fd_lock is held around every use of fd, so that a service's
@@ -192,7 +192,7 @@ static void *writer_main(void *arg)
     (void)arg;
     /* Fewer CPUs than the service can use: the queue fills and sessions are dropped
      * (counted), the service is not slowed. */
-    hk_own_thread(true);
+    hk_own_thread("koala-writer", true);
     /* The last batch's buffer, emptied: the queue's next one, so that the queue allocates
      * only while it grows. */
     kl_buf spare = {0};
@@ -278,65 +278,55 @@ static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
 
-int hk_sink_start(const hk_sink_opts *o)
+void hk_sink_start(const hk_sink_opts *o)
 {
     pthread_mutex_lock(&sk.lock);
-    int err = KL_OK;
-    if (sk.running)
-        goto out;
-    sk.o = *o;
-    snprintf(sk.dir, sizeof sk.dir, "%s", o->dir);
-    snprintf(sk.program, sizeof sk.program, "%s", o->program && *o->program ? o->program : "koala");
-    sk.o.dir = sk.dir;
-    sk.o.program = sk.program;
-    sk.failed = sk.stopping = false;
-    sk.next_flush = hk_now_ns(CLOCK_MONOTONIC) + o->flush_ns;
+    if (!sk.running) {
+        sk.o = *o;
+        snprintf(sk.dir, sizeof sk.dir, "%s", o->dir);
+        snprintf(sk.program, sizeof sk.program, "%s", o->program && *o->program ? o->program : "koala");
+        sk.o.dir = sk.dir;
+        sk.o.program = sk.program;
+        sk.stopping = false;
+        static bool atfork;
+        if (!atfork)
+            atfork = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+        sk.armed = true;
+    }
+    pthread_mutex_unlock(&sk.lock);
+}
+
+/* The writer thread, when the recorder starts collecting or at the first session (sk.lock
+ * held): in the process koala was loaded in, or in a forked child, whose fork handler could
+ * not start it (a thread created there may need locks the fork left held: an ASan build's
+ * allocator deadlocks). A process that records nothing, a short command a service runs,
+ * starts no thread. */
+static void start_writer(void)
+{
+    if (sk.running || !sk.armed || sk.stopping)
+        return;
+    sk.failed = false;
+    sk.next_flush = hk_now_ns(CLOCK_MONOTONIC) + sk.o.flush_ns;
+    /* made here, not copied: a forked child's copy may count its parent's writer waiting */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&sk.cond, &ca);
     pthread_condattr_destroy(&ca);
-    static bool atfork;
-    if (!atfork)
-        atfork = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
     if (hk_thread_start(&sk.thread, writer_main, NULL) != 0) {
         hk_log(HK_ERROR, "cannot start the writer thread; recording is off");
-        err = KL_ERR_NOMEM;
-        goto out;
+        sk.armed = false;
+        return;
     }
     sk.running = true;
     atomic_store(&live, true);
-out:
-    pthread_mutex_unlock(&sk.lock);
-    return err;
-}
-
-/* The child's writer thread starts here, not in the fork handler: a thread created there
- * may need locks the fork left held (an ASan build's allocator deadlocks). */
-static void restart_child(void)
-{
-    pthread_mutex_lock(&sk.lock);
-    bool due = sk.restart;
-    sk.restart = false;
-    pthread_mutex_unlock(&sk.lock);
-    if (!due)
-        return;
-    hk_sink_opts o = sk.o;
-    char dir[HK_PATH_MAX], program[256];
-    snprintf(dir, sizeof dir, "%s", sk.dir);
-    snprintf(program, sizeof program, "%s", sk.program);
-    o.dir = dir;
-    o.program = program;
-    hk_sink_start(&o);
 }
 
 bool hk_sink_put(kl_session *s)
 {
-    /* A running writer is no forked child's to start: no second lock per session for it. */
-    if (!atomic_load_explicit(&live, memory_order_relaxed))
-        restart_child();
     size_t bytes = hk_session_bytes(s);
     pthread_mutex_lock(&sk.lock);
+    start_writer();
     bool first = !sk.queue.len;
     bool ok = sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes &&
               kl_buf_append(&sk.queue, &s, sizeof s) == KL_OK;
@@ -357,13 +347,20 @@ bool hk_sink_put(kl_session *s)
     return ok;
 }
 
+void hk_sink_run(void)
+{
+    pthread_mutex_lock(&sk.lock);
+    start_writer();
+    pthread_mutex_unlock(&sk.lock);
+}
+
 void hk_sink_stop(void)
 {
     pthread_mutex_lock(&sk.lock);
     bool was = sk.running;
     sk.stopping = true;
     sk.running = false;
-    sk.restart = false;
+    sk.armed = false;
     atomic_store(&live, false);
     pthread_cond_signal(&sk.cond);
     pthread_mutex_unlock(&sk.lock);
@@ -397,8 +394,7 @@ static void fork_child(void)
     sk.w = NULL;
     memset(&sk.totals, 0, sizeof sk.totals);
     atomic_store(&file_bytes, 0);
-    sk.restart = sk.running;
-    sk.running = false;
+    sk.running = false; /* armed as the parent is: its writer starts with its first session */
     atomic_store(&live, false);
 }
 

@@ -656,7 +656,7 @@ void hk_witch_poke(void)
         return;
     atomic_store(&wt.keeping, true); /* from its first session on, while it starts */
     wt.server = (hk_mhd_server){.addr = wt.cfg.witch_addr, .handle = handle, .completed = completed,
-                                .status = status, .turn = turn};
+                                .status = status, .turn = turn, .thread_name = "koala-witch"};
     hk_mhd_start(&wt.server, "the witch");
 }
 

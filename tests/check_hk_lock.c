@@ -90,7 +90,7 @@ static int idle_policy;
 static void *hold_in_the_idle_class(void *arg)
 {
     (void)arg;
-    hk_own_thread(true);
+    hk_own_thread("koala-test", true);
     hk_lock_take(&idle_held);
     atomic_store(&idle_stage, 1);
     struct timespec hold = {0, 60000000}; /* six times HK_HURRY_EVERY_NS */

@@ -49,16 +49,19 @@ START_TEST(the_guard_lets_one_level_in_per_thread)
     hk_leave();
     ck_assert(hk_enter());
     hk_leave();
-    hk_own_thread(false);
+    hk_own_thread("koala-test", false);
     ck_assert(!hk_enter());
     ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER);
+    char name[16];
+    ck_assert_int_eq(pthread_getname_np(pthread_self(), name, sizeof name), 0);
+    ck_assert_str_eq(name, "koala-test"); /* what ps -L and top -H show */
 }
 END_TEST
 
 static void *own_idle(void *arg)
 {
     (void)arg;
-    hk_own_thread(true);
+    hk_own_thread("koala-test", true);
     return (void *)(intptr_t)(sched_getscheduler(0) == SCHED_IDLE && !hk_enter());
 }
 
@@ -85,7 +88,7 @@ typedef struct own_waiting {
 static void *own_idle_waiting(void *arg)
 {
     own_waiting *w = arg;
-    hk_own_thread(true);
+    hk_own_thread("koala-test", true);
     pthread_mutex_lock(&w->lock);
     w->started = true;
     pthread_cond_broadcast(&w->cond);
@@ -133,7 +136,7 @@ typedef struct own_cpus {
 static void *own_thread_cpus(void *arg)
 {
     own_cpus *o = arg;
-    hk_own_thread(o->idle_class);
+    hk_own_thread("koala-test", o->idle_class);
     sched_getaffinity(0, sizeof o->got, &o->got);
     return NULL;
 }

@@ -58,7 +58,7 @@ START_TEST(sessions_reach_a_file_named_after_the_process)
     const char *dir = dir_for("named");
     hk_sink_opts o;
     hk_sink_opts_init(&o, dir, "svc");
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     for (int i = 0; i < 300; i++)
         ck_assert(hk_sink_put(tu_session(i)));
     hk_sink_stop();
@@ -95,13 +95,75 @@ START_TEST(sessions_reach_a_file_named_after_the_process)
 }
 END_TEST
 
+/* Threads of the calling process. */
+static int threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Whether the sink's writer runs. */
+static bool writing(void)
+{
+    hk_sink_state st;
+    hk_sink_get_state(&st);
+    return st.running;
+}
+
+START_TEST(the_writer_thread_starts_with_the_first_session)
+{
+    const char *dir = dir_for("first");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    int before = threads();
+    hk_sink_start(&o);
+    ck_assert_int_eq(threads(), before); /* a process that records nothing starts none */
+    ck_assert(!writing());
+    ck_assert(hk_sink_put(tu_session(0)));
+    ck_assert_int_eq(threads(), before + 1);
+    ck_assert(writing());
+    hk_sink_run(); /* running: no second one */
+    ck_assert(hk_sink_put(tu_session(1)));
+    ck_assert_int_eq(threads(), before + 1);
+    hk_sink_stop();
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 2);
+}
+END_TEST
+
+START_TEST(the_writer_thread_starts_when_asked)
+{
+    const char *dir = dir_for("asked");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    int before = threads();
+    hk_sink_run(); /* not started: nothing to run */
+    ck_assert_int_eq(threads(), before);
+    hk_sink_start(&o);
+    hk_sink_run();
+    ck_assert_int_eq(threads(), before + 1);
+    ck_assert(writing());
+    hk_sink_stop();
+    ck_assert(!writing());
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 0); /* no session, no file */
+    ck_assert_int_eq(files, 0);
+}
+END_TEST
+
 START_TEST(a_running_sink_flushes_within_its_interval)
 {
     const char *dir = dir_for("flush");
     hk_sink_opts o;
     hk_sink_opts_init(&o, dir, "svc");
     o.flush_ns = 100000000;
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     for (int i = 0; i < 20; i++)
         hk_sink_put(tu_session(i));
     int files, n = 0;
@@ -120,7 +182,7 @@ START_TEST(files_rotate_by_size_and_keep_every_session)
     hk_sink_opts o;
     hk_sink_opts_init(&o, dir, "svc");
     o.rotate_bytes = 4096;
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     for (int i = 0; i < 500; i++) {
         hk_sink_put(tu_session(i));
         if (i % 50 == 0)
@@ -140,7 +202,7 @@ START_TEST(a_full_queue_drops_and_counts_without_blocking)
     hk_sink_opts o;
     hk_sink_opts_init(&o, dir, "svc");
     o.max_queue_bytes = 4000; /* about two sessions */
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     int queued = 0;
     for (int i = 0; i < 2000; i++)
         queued += hk_sink_put(tu_session(i));
@@ -159,7 +221,7 @@ START_TEST(a_forked_child_writes_a_file_of_its_own)
     const char *dir = dir_for("fork");
     hk_sink_opts o;
     hk_sink_opts_init(&o, dir, "svc");
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     for (int i = 0; i < 50; i++)
         hk_sink_put(tu_session(i));
     /* Fork while the writer thread waits: a thread inside malloc at fork time leaves
@@ -191,7 +253,7 @@ START_TEST(a_missing_directory_is_created)
     const char *dir = tu_path("made-by-the-sink");
     hk_sink_opts o;
     hk_sink_opts_init(&o, dir, "svc");
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     hk_sink_put(tu_session(0));
     hk_sink_stop();
     int files;
@@ -203,7 +265,7 @@ START_TEST(an_unwritable_directory_drops_and_says_so)
 {
     hk_sink_opts o;
     hk_sink_opts_init(&o, "/nonexistent-dir/rec", "svc");
-    ck_assert_int_eq(hk_sink_start(&o), KL_OK);
+    hk_sink_start(&o);
     for (int i = 0; i < 5; i++)
         hk_sink_put(tu_session(i));
     hk_sink_stop();
@@ -219,6 +281,8 @@ static Suite *suite(void)
     TCase *tc = tcase_create("hk_sink");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, sessions_reach_a_file_named_after_the_process);
+    tcase_add_test(tc, the_writer_thread_starts_with_the_first_session);
+    tcase_add_test(tc, the_writer_thread_starts_when_asked);
     tcase_add_test(tc, a_running_sink_flushes_within_its_interval);
     tcase_add_test(tc, files_rotate_by_size_and_keep_every_session);
     tcase_add_test(tc, a_full_queue_drops_and_counts_without_blocking);

@@ -27,6 +27,8 @@ LD_PRELOAD="$preload" KOALA_RECORD_TO_DIR="$T/rec" KOALA_WITCH_ADDR=off KOALA_LO
 svc=$!
 pids="$pids $svc"
 sp=$(port_of "$T/svc.out") || exit 2
+# koala's threads start with the service's first request
+taskset -c 0 curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$sp/late" || fail "the first request failed"
 loops=""
 # nice and taskset exec the loop: $! is the loop itself, which ends by itself after 60 s
 for i in 1 2 3 4; do
@@ -35,8 +37,12 @@ for i in 1 2 3 4; do
 done
 pids="$pids $loops"
 # /proc/PID/task/TID/stat's 41st field, the scheduling policy: 5 is SCHED_IDLE
-idle=$(for t in /proc/"$svc"/task/*; do
-    awk '{ sub(/^.*\) /, ""); if ($39 == 5) print FILENAME }' "$t/stat"; done | cut -d/ -f5)
+idle_threads() {
+    idle=$(for t in /proc/"$svc"/task/*; do
+        awk '{ sub(/^.*\) /, ""); if ($39 == 5) print FILENAME }' "$t/stat"; done | cut -d/ -f5)
+    [ "$(echo $idle | wc -w)" = 2 ]
+}
+wait_until idle_threads
 echo "koala's idle-class threads: $(echo $idle | wc -w)"
 for t in $idle; do taskset -p -c 1 "$t" >/dev/null || fail "taskset could not move thread $t"; done
 
@@ -67,8 +73,8 @@ start=$(date +%s%N)
 kill -TERM "$svc"
 exit_status "$svc"
 echo "exited within 3 s of SIGTERM: $([ $(($(date +%s%N) - start)) -lt 3000000000 ] && echo yes || echo no)"
-# the load's requests and the $tries others, each a session
-all=$((2000 + tries))
+# the load's requests, the first and the $tries others, each a session
+all=$((2001 + tries))
 grep -v -e '^[0-9-]*T[0-9:.]*Z koala\[[0-9]*\] ' -e "^sample-svc: stopped, $all requests served\$" \
     "$T/svc.err"
 echo "sessions written, one per request served, none dropped:" \

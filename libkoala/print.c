@@ -41,7 +41,10 @@ int kli_text_fixed(kl_buf *out, double v, int decimals)
     double mag = fabs(v) * (double)scale;
     if (!(mag < 9e18)) /* too large for the integer path; %.0f has no decimal point */
         return kl_buf_printf(out, "%s%.0f", sign, fabs(v));
-    uint64_t units = (uint64_t)llround(mag);
+    /* rounded half up, as llround would, without libm: the recorder needs none */
+    uint64_t units = (uint64_t)mag;
+    if (mag - (double)units >= 0.5)
+        units++;
     if (units == 0)
         sign = "";
     if (decimals == 0)

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++) {
             bool hooked = (i + k) % 2 == 1;
             double ops, unused;
-            bench_loop_child(self, so, rec_dir, hooked, &ops, &unused);
+            bench_loop_child(self, so, rec_dir, hooked, 0, &ops, &unused);
             double *best = hooked ? &best_hooked : &best_plain;
             *best = ops > *best ? ops : *best;
         }

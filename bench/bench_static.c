@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         for (int k = 0; k < 2; k++) { /* which half goes first alternates */
             bool hooked = (i + k) % 2 == 1;
             double rate, thread;
-            bench_loop_child(self, so, rec_dir, hooked, &rate, &thread);
+            bench_loop_child(self, so, rec_dir, hooked, 2, &rate, &thread);
             double *best = hooked ? &best_hooked : &best_plain;
             if (rate > *best) {
                 *best = rate;

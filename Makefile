@@ -81,7 +81,7 @@ DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-de
             check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools \
             nginx-light curl wrk libmicrohttpd-dev chromium jq
 
-.PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz
+.PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz FORCE
 .DEFAULT_GOAL := all
 
 all: lib hook tools $(SAMPLE_GEN) $(SVC_BINS)
@@ -110,17 +110,26 @@ deps:
 	    { echo "deps: apt-get install$$missing failed" >&2; exit 2; }; \
 	fi
 
+# --------------------------------------------------------------- flags
+# What every object is built with; rewritten only when that changes (OPT=... on the command
+# line, an edit here), and every object depends on it, so no object built otherwise survives.
+FLAGS := $(B)/.flags
+$(FLAGS): FORCE
+	@mkdir -p $(B) && echo '$(CC) $(CFLAGS_OURS) $(CFLAGS_GEN) $(LDFLAGS_ALL)' >$@.new && \
+	  { cmp -s $@.new $@ && rm $@.new || mv $@.new $@; }
+FORCE:
+
 # --------------------------------------------------------------- generated code
 $(PROTO_C) $(PROTO_H): proto/koala.proto
 	$(call say,PROTOC,$<)
 	$(Q)mkdir -p $(GEN) && protoc-c --proto_path=proto --c_out=$(GEN) $<
 
-$(B)/obj/gen/koala.pb-c.o: $(PROTO_C)
+$(B)/obj/gen/koala.pb-c.o: $(PROTO_C) $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_GEN) -fPIC -fvisibility=hidden -I$(GEN) -c $< -o $@
 
 # --------------------------------------------------------------- library
-$(B)/obj/libkoala/%.o: libkoala/%.c $(PROTO_H)
+$(B)/obj/libkoala/%.o: libkoala/%.c $(PROTO_H) $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -fPIC -fvisibility=hidden -DKL_BUILDING \
 	  -I$(GEN) -Ilibkoala -c $< -o $@
@@ -136,7 +145,7 @@ $(LIB_SO): $(LIB_OBJ)
 lib: $(LIB_A) $(LIB_SO)
 
 # --------------------------------------------------------------- hook
-$(B)/obj/hook/%.o: hook/%.c
+$(B)/obj/hook/%.o: hook/%.c $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -fPIC -fvisibility=hidden -Ilibkoala -Ihook \
 	  -I$(GEN) -c $< -o $@
@@ -159,7 +168,7 @@ $(RECORDER): $(HOOK_OBJ) $(LIB_A) hook/recorder.map
 	  -Wl,-z,defs -o $@ $(HOOK_OBJ) $(LIB_A) -Wl,-Bstatic -lzstd -lprotobuf-c -lpcre2-8 \
 	  -Wl,-Bdynamic -lpthread -ldl -Wl,--exclude-libs,ALL
 
-$(B)/obj/hook-replay/%.o: hook/%.c
+$(B)/obj/hook-replay/%.o: hook/%.c $(FLAGS)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -DHK_REPLAY=1 -pthread -fPIC -fvisibility=hidden \
 	  -Ilibkoala -Ihook -I$(GEN) -c $< -o $@
@@ -174,7 +183,7 @@ $(REPLAYER): $(REPLAYER_OBJ) $(LIB_A) hook/replayer.map
 hook: $(HOOK_OBJ) $(RECORDER) $(REPLAYER)
 
 # --------------------------------------------------------------- tools
-$(B)/obj/tools/%.o: tools/%.c
+$(B)/obj/tools/%.o: tools/%.c $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Ilibkoala -Itools -c $< -o $@
 
@@ -182,7 +191,7 @@ $(B)/bin/%: $(B)/obj/tools/%.o $(TOOL_LIB) $(LIB_A)
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(LDFLAGS_ALL) -o $@ $< $(TOOL_LIB) $(LIB_A) $(LIBS)
 
-$(B)/obj/samples/%.o: samples/%.c
+$(B)/obj/samples/%.o: samples/%.c $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Ilibkoala -Itools -c $< -o $@
 
@@ -193,7 +202,7 @@ $(SAMPLE_GEN): $(B)/obj/samples/samplegen.o $(TOOL_LIB) $(LIB_A)
 tools: $(TOOLS)
 
 # --------------------------------------------------------------- sample service (plain C, no libkoala)
-$(B)/obj/samples/svc/%.o: samples/svc/%.c
+$(B)/obj/samples/svc/%.o: samples/svc/%.c $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -pthread -c $< -o $@
 
@@ -209,7 +218,7 @@ samples: $(SAMPLE_GEN)
 	$(SAMPLE_GEN) samples
 
 # --------------------------------------------------------------- tests
-$(B)/obj/tests/%.o: tests/%.c $(PROTO_H)
+$(B)/obj/tests/%.o: tests/%.c $(PROTO_H) $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes $(CHECK_CFLAGS) \
 	  -I$(GEN) -Ilibkoala -Ihook -Itests -c $< -o $@
@@ -242,7 +251,7 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)B=$(B) sh samples/demo.sh
 
-$(B)/bench/%: bench/%.c $(LIB_A)
+$(B)/bench/%: bench/%.c $(LIB_A) $(FLAGS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS_OURS) -Wno-missing-prototypes -Ilibkoala \
 	  -o $@ $< $(LIB_A) $(LIBS) $(CHECK_JSON)

@@ -362,7 +362,10 @@ void hk_sink_stop(void)
     sk.running = false;
     sk.armed = false;
     atomic_store(&live, false);
-    pthread_cond_signal(&sk.cond);
+    /* only a running writer's: a forked child that never started one holds a copy of its
+     * parent's condition, whose waiters are not here to be woken */
+    if (was)
+        pthread_cond_signal(&sk.cond);
     pthread_mutex_unlock(&sk.lock);
     if (was)
         pthread_join(sk.thread, NULL);

@@ -248,6 +248,32 @@ START_TEST(a_forked_child_writes_a_file_of_its_own)
 }
 END_TEST
 
+START_TEST(a_forked_child_that_records_nothing_stops_at_once)
+{
+    const char *dir = dir_for("fork-quiet");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    hk_sink_start(&o);
+    hk_sink_put(tu_session(0));
+    for (int tries = 0; tries < 500 && hk_sink_get_totals().written < 1; tries++)
+        usleep(10000);
+    usleep(50000); /* the writer waits on its condition */
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(5); /* a stop waiting on the parent's writer would hang here */
+        hk_sink_stop();
+        _exit(hk_sink_get_totals().written == 0 ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    hk_sink_stop();
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, true), 1);
+    ck_assert_int_eq(files, 1); /* none of the child's */
+}
+END_TEST
+
 START_TEST(a_missing_directory_is_created)
 {
     const char *dir = tu_path("made-by-the-sink");
@@ -287,6 +313,7 @@ static Suite *suite(void)
     tcase_add_test(tc, files_rotate_by_size_and_keep_every_session);
     tcase_add_test(tc, a_full_queue_drops_and_counts_without_blocking);
     tcase_add_test(tc, a_forked_child_writes_a_file_of_its_own);
+    tcase_add_test(tc, a_forked_child_that_records_nothing_stops_at_once);
     tcase_add_test(tc, a_missing_directory_is_created);
     tcase_add_test(tc, an_unwritable_directory_drops_and_says_so);
     suite_add_tcase(s, tc);

@@ -18,6 +18,23 @@ static const char *dir_for(const char *name)
     return d;
 }
 
+/* A sink writing to dir with the default options. */
+static void start_in(const char *dir)
+{
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    hk_sink_start(&o);
+}
+
+/* Until the writer has written n sessions (5 s at most), and a moment more: it then waits on
+ * its condition. */
+static void written_and_waiting(uint64_t n)
+{
+    for (int tries = 0; tries < 500 && hk_sink_get_totals().written < n; tries++)
+        usleep(10000);
+    usleep(50000);
+}
+
 /* Sessions in every .pb file of dir (each must read to a clean end); *files counts them.
  * Without need_index the sink is still running: a file it has just created, still empty,
  * counts as none. */
@@ -56,9 +73,7 @@ static int sessions_in(const char *dir, int *files, bool need_index)
 START_TEST(sessions_reach_a_file_named_after_the_process)
 {
     const char *dir = dir_for("named");
-    hk_sink_opts o;
-    hk_sink_opts_init(&o, dir, "svc");
-    hk_sink_start(&o);
+    start_in(dir);
     for (int i = 0; i < 300; i++)
         ck_assert(hk_sink_put(tu_session(i)));
     hk_sink_stop();
@@ -219,16 +234,12 @@ END_TEST
 START_TEST(a_forked_child_writes_a_file_of_its_own)
 {
     const char *dir = dir_for("fork");
-    hk_sink_opts o;
-    hk_sink_opts_init(&o, dir, "svc");
-    hk_sink_start(&o);
+    start_in(dir);
     for (int i = 0; i < 50; i++)
         hk_sink_put(tu_session(i));
     /* Fork while the writer thread waits: a thread inside malloc at fork time leaves
      * AddressSanitizer's allocator locked in the child (glibc's own malloc copes). */
-    for (int tries = 0; tries < 500 && hk_sink_get_totals().written < 50; tries++)
-        usleep(10000);
-    usleep(50000);
+    written_and_waiting(50);
     pid_t pid = fork();
     if (pid == 0) {
         for (int i = 0; i < 7; i++)
@@ -251,13 +262,9 @@ END_TEST
 START_TEST(a_forked_child_that_records_nothing_stops_at_once)
 {
     const char *dir = dir_for("fork-quiet");
-    hk_sink_opts o;
-    hk_sink_opts_init(&o, dir, "svc");
-    hk_sink_start(&o);
+    start_in(dir);
     hk_sink_put(tu_session(0));
-    for (int tries = 0; tries < 500 && hk_sink_get_totals().written < 1; tries++)
-        usleep(10000);
-    usleep(50000); /* the writer waits on its condition */
+    written_and_waiting(1);
     pid_t pid = fork();
     if (pid == 0) {
         alarm(5); /* a stop waiting on the parent's writer would hang here */
@@ -277,9 +284,7 @@ END_TEST
 START_TEST(a_missing_directory_is_created)
 {
     const char *dir = tu_path("made-by-the-sink");
-    hk_sink_opts o;
-    hk_sink_opts_init(&o, dir, "svc");
-    hk_sink_start(&o);
+    start_in(dir);
     hk_sink_put(tu_session(0));
     hk_sink_stop();
     int files;

@@ -72,7 +72,7 @@ typedef struct thread_state {
 static struct {
     atomic_bool ready;
     bool recording;               /* false: the fd table is kept (for the replayer), no session */
-    atomic_bool restart;          /* the collector, started by the first event: a process that
+    atomic_bool collector_due;    /* the collector, started by the first event: a process that
                                      records nothing starts no thread, and a forked child's
                                      fork handler cannot start one */
     hk_config cfg;
@@ -398,7 +398,7 @@ static void fork_child(void)
     }
     memset(&rc.done, 0, sizeof rc.done);
     atomic_store(&rc.wake, false);
-    atomic_store(&rc.restart, rc.collecting || atomic_load(&rc.restart));
+    atomic_store(&rc.collector_due, rc.collecting || atomic_load(&rc.collector_due));
     rc.collecting = false;
 }
 
@@ -418,7 +418,7 @@ void hk_record_init(const hk_config *c, bool recording)
     }
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         hk_log(HK_WARN, "cannot watch forks: a forked child collects no idle sessions");
-    atomic_store(&rc.restart, recording);
+    atomic_store(&rc.collector_due, recording);
     atomic_store(&rc.ready, true);
 }
 
@@ -433,7 +433,7 @@ void hk_record_stop(void)
     pthread_mutex_unlock(&rc.lock);
     if (was)
         pthread_join(rc.collector, NULL);
-    atomic_store(&rc.restart, false);
+    atomic_store(&rc.collector_due, false);
     pthread_mutex_lock(&rc.lock);
     for (slot *sl = rc.slots; sl; sl = sl->next)
         end_session(sl);
@@ -575,7 +575,8 @@ static void hurry_if_late(int64_t since, int64_t now)
  * over: it is queued by reference, whatever its size, and not copied on the service's path. */
 static void feed(slot *sl, kl_event ev, const struct iovec *iov, int cnt, hk_file *held)
 {
-    if (atomic_load_explicit(&rc.restart, memory_order_relaxed) && atomic_exchange(&rc.restart, false))
+    if (atomic_load_explicit(&rc.collector_due, memory_order_relaxed) &&
+        atomic_exchange(&rc.collector_due, false))
         start_collector();
     atomic_store_explicit(&sl->last, ev.time, memory_order_relaxed);
     atomic_store_explicit(&sl->idle, false, memory_order_relaxed);

@@ -21,7 +21,8 @@ static struct {
     kl_buf queue;             /* the sessions waiting (kl_session *), oldest first */
     size_t queued_bytes;
     char path[HK_PATH_MAX + 320];   /* the file being written (for the witch) */
-    bool armed;               /* started: the writer thread starts with the first session */
+    bool armed;               /* started: the writer thread starts with hk_sink_run() or the
+                                 first session */
     bool running, stopping;
     pthread_t thread;
     hk_sink_totals totals;

@@ -175,6 +175,20 @@ BENCH_FN void bench_recorder_setup(char self[4096], char so[4200], char rec_dir[
         bench_die("%s: %s", rec_dir, strerror(errno));
 }
 
+/* The environment of the children run next: under the recorder so (LD_PRELOAD), recording to
+ * rec_dir, its log at WARN (no line at a child's start and end), or, unhooked, without either. */
+BENCH_FN void bench_preload(bool hooked, const char *so, const char *rec_dir)
+{
+    if (hooked) {
+        setenv("LD_PRELOAD", so, 1);
+        setenv("KOALA_RECORD_TO_DIR", rec_dir, 1);
+        setenv("KOALA_LOG_LEVEL", "WARN", 1);
+    } else {
+        unsetenv("LD_PRELOAD");
+        unsetenv("KOALA_RECORD_TO_DIR");
+    }
+}
+
 /* The end of a --loop child: prints "V1 V2 THREADS MAPPED", its two figures, its thread count
  * (the recorder's collector and writer threads, which start with its first recorded event, show
  * that it recorded) and whether the recorder is mapped. */
@@ -214,14 +228,7 @@ BENCH_FN void bench_loop_child(const char *self, const char *so, const char *rec
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
-        if (hooked) {
-            setenv("LD_PRELOAD", so, 1);
-            setenv("KOALA_RECORD_TO_DIR", rec_dir, 1);
-            setenv("KOALA_LOG_LEVEL", "WARN", 1); /* the figure lines only, not a child's start and end */
-        } else {
-            unsetenv("LD_PRELOAD");
-            unsetenv("KOALA_RECORD_TO_DIR");
-        }
+        bench_preload(hooked, so, rec_dir);
         execl(self, self, "--loop", (char *)NULL);
         _exit(127);
     }

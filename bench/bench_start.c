@@ -15,18 +15,6 @@ static double seconds(struct timeval tv)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-/* The environment of the children: under the recorder or not. */
-static void preload(bool hooked, const char *so, const char *rec_dir)
-{
-    if (hooked) {
-        setenv("LD_PRELOAD", so, 1);
-        setenv("KOALA_RECORD_TO_DIR", rec_dir, 1);
-    } else {
-        unsetenv("LD_PRELOAD");
-        unsetenv("KOALA_RECORD_TO_DIR");
-    }
-}
-
 /* Mean CPU seconds and wall seconds of one run of PROGRAM, over a batch. */
 static void batch(double *cpu, double *wall)
 {
@@ -48,7 +36,7 @@ int main(void)
     bench_recorder_setup(self, so, rec_dir);
     /* The recorder is loaded, and says so at exit, at DEBUG: a process that recorded nothing. */
     snprintf(log, sizeof log, "%s/log", rec_dir);
-    preload(true, so, rec_dir);
+    bench_preload(true, so, rec_dir);
     setenv("KOALA_LOG_LEVEL", "DEBUG", 1);
     setenv("KOALA_LOG_FILE", "STDOUT", 1);
     bench_run((char *[]){PROGRAM, NULL}, log, 0, NULL);
@@ -62,7 +50,6 @@ int main(void)
     if (!strstr(said, "0 sessions written, 0 dropped"))
         bench_die("%s under the recorder did not say it ran: %s", PROGRAM, said);
     unlink(log);
-    unsetenv("KOALA_LOG_LEVEL");
     unsetenv("KOALA_LOG_FILE");
 
     double best[2][2] = {{1e9, 1e9}, {1e9, 1e9}}; /* [hooked][cpu, wall] */
@@ -70,12 +57,12 @@ int main(void)
         for (int k = 0; k < 2; k++) {
             bool hooked = (i + k) % 2 == 1; /* which side goes first alternates */
             double cpu, wall;
-            preload(hooked, so, rec_dir);
+            bench_preload(hooked, so, rec_dir);
             batch(&cpu, &wall);
             best[hooked][0] = cpu < best[hooked][0] ? cpu : best[hooked][0];
             best[hooked][1] = wall < best[hooked][1] ? wall : best[hooked][1];
         }
-    preload(false, so, rec_dir);
+    bench_preload(false, so, rec_dir);
     if (rmdir(rec_dir) != 0)
         bench_die("%s: the recorder wrote something: %s", rec_dir, strerror(errno));
     double added = (best[1][0] - best[0][0]) * 1e3;

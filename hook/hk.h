@@ -624,11 +624,11 @@ void hk_on_close_range(unsigned lo, unsigned hi);
 void hk_on_close(int fd);
 /* n bytes of buf went out on fd (n <= 0: nothing); on a connected UDP socket, a datagram. */
 void hk_on_send(int fd, const void *buf, ssize_t n);
-/* n bytes came in on fd, read with flags (MSG_PEEK: nothing is recorded, the bytes come
- * again). 0 is end of stream and -1 with errno EAGAIN on a blocking socket a receive timeout
- * (SO_RCVTIMEO): both an outbound "no answer". Called first thing after the real call, with
- * its errno. */
-void hk_on_recv(int fd, const void *buf, ssize_t n, int flags);
+/* A read into buf, len bytes, on fd returned n, with flags (MSG_PEEK: nothing is recorded,
+ * the bytes come again; MSG_TRUNC: only what buf holds). 0 is end of stream and -1 with errno
+ * EAGAIN on a blocking socket a receive timeout (SO_RCVTIMEO): both an outbound "no answer".
+ * Called first thing after the real call, with its errno. */
+void hk_on_recv(int fd, const void *buf, size_t len, ssize_t n, int flags);
 /* The same, the bytes spread over iov. */
 void hk_on_sendv(int fd, const struct iovec *iov, int cnt, ssize_t n);
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags);

@@ -248,7 +248,7 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    WRAP_FD(ssize_t, recv, fd, (fd, buf, len, flags), hk_on_recv(fd, buf, n, flags));
+    WRAP_FD(ssize_t, recv, fd, (fd, buf, len, flags), hk_on_recv(fd, buf, len, n, flags));
 }
 
 /* A datagram to koala's helper address is a message for koala: consumed, never sent. */
@@ -286,7 +286,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
         }                                                                                         \
         ssize_t n = REAL(name) args;                                                              \
         int saved = errno;                                                                        \
-        hk_on_recv(fd, buf, n, flags);                                                            \
+        hk_on_recv(fd, buf, len, n, flags);                                                       \
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \
@@ -321,7 +321,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
-    WRAP_FD(ssize_t, read, fd, (fd, buf, len), hk_on_recv(fd, buf, n, 0));
+    WRAP_FD(ssize_t, read, fd, (fd, buf, len), hk_on_recv(fd, buf, len, n, 0));
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
@@ -349,13 +349,13 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 
 EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 {
-    WRAP_FD(ssize_t, __read_chk, fd, (fd, buf, len, buflen), hk_on_recv(fd, buf, n, 0));
+    WRAP_FD(ssize_t, __read_chk, fd, (fd, buf, len, buflen), hk_on_recv(fd, buf, len, n, 0));
 }
 
 EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
 {
     WRAP_FD(ssize_t, __recv_chk, fd, (fd, buf, len, buflen, flags),
-         hk_on_recv(fd, buf, n, flags));
+         hk_on_recv(fd, buf, len, n, flags));
 }
 
 RECVFROM(__recvfrom_chk, (int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *from,

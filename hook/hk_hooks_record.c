@@ -901,6 +901,22 @@ static bool timed_out(int fd, int err, int flags, hk_fd_kind k)
     return fl >= 0 && !(fl & O_NONBLOCK);
 }
 
+/* The bytes a read of n placed in iov: with MSG_TRUNC, n is a datagram's whole length, which
+ * may pass the buffers' end, and a stream socket throws the bytes away without placing any. */
+static size_t placed(int fd, const struct iovec *iov, int cnt, size_t n, int flags)
+{
+    if (flags & MSG_TRUNC) {
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type == SOCK_STREAM)
+            return 0;
+    }
+    size_t room = 0;
+    for (int i = 0; i < cnt && room < n; i++)
+        room += iov[i].iov_len;
+    return n < room ? n : room;
+}
+
 /* End of stream, or a timeout, on an outbound socket is an answer of nothing; inbound it is
  * no data. */
 void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
@@ -909,17 +925,20 @@ void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
     hk_fd_kind k;
     if ((flags & MSG_PEEK) || !recorded(fd, &k, false))
         return;
+    size_t got = n > 0 ? placed(fd, iov, cnt, (size_t)n, flags) : 0;
+    if (n > 0 && !got)
+        return; /* bytes the service never saw: neither recorded nor an answer of nothing */
 #if HK_REPLAY
-    if (n > 0)
-        replaying(fd, iov, cnt, (size_t)n, k);
+    if (got)
+        replaying(fd, iov, cnt, got, k);
 #endif
-    if (n > 0 || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
-        on_data(fd, iov, cnt, n > 0 ? (size_t)n : 0, false, k, NULL);
+    if (got || (k == HK_FD_OUTBOUND && (n == 0 || timed_out(fd, err, flags, k))))
+        on_data(fd, iov, cnt, got, false, k, NULL);
 }
 
-void hk_on_recv(int fd, const void *buf, ssize_t n, int flags)
+void hk_on_recv(int fd, const void *buf, size_t len, ssize_t n, int flags)
 {
-    struct iovec one = {(void *)buf, n > 0 ? (size_t)n : 0};
+    struct iovec one = {(void *)buf, len};
     hk_on_recvv(fd, &one, 1, n, flags); /* no call in between: errno is still the read's */
 }
 

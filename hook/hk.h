@@ -263,7 +263,7 @@ typedef struct hk_fd_info {
     hk_fd_kind kind;
     kl_addr peer;
     kl_addr local;
-    char file_name[256];       /* HK_FD_APPEND: the path it was opened with */
+    char file_name[256];       /* HK_FD_APPEND: its absolute path (hk_on_open) */
     uint64_t replay;           /* the token of the replayed session the connection serves, or 0 */
 } hk_fd_info;
 

@@ -240,6 +240,34 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     WRAP_OPEN(openat64, path, (dirfd, use, flags, mode), if (n >= 0) hk_on_open(n, path, flags));
 }
 
+/* The fortified opens (_FORTIFY_SOURCE), which glibc's headers call where the flags are not
+ * known at compile time and no mode is given: they take no mode, and refuse O_CREAT. Declared
+ * here: the headers declare them only when fortifying. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+EXPORT int __open_2(const char *path, int flags)
+{
+    WRAP_OPEN(__open_2, path, (use, flags), if (n >= 0) hk_on_open(n, path, flags));
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    WRAP_OPEN(__open64_2, path, (use, flags), if (n >= 0) hk_on_open(n, path, flags));
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    WRAP_OPEN(__openat_2, path, (dirfd, use, flags), if (n >= 0) hk_on_open(n, path, flags));
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    WRAP_OPEN(__openat64_2, path, (dirfd, use, flags), if (n >= 0) hk_on_open(n, path, flags));
+}
+
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
     WRAP_SEND(send, fd, (fd, buf, len, flags), (&(struct iovec){(void *)buf, len}), 1, NULL, 0,

@@ -731,6 +731,26 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
              &info.peer);
 }
 
+/* Whether path names its file as the kernel's own name for it would: absolute, without a ".",
+ * ".." or empty component. */
+static bool plain_path(const char *path)
+{
+    if (*path != '/')
+        return false;
+    for (const char *c = path; *c; c++) {
+        if (*c != '/')
+            continue;
+        const char *part = c + 1;
+        size_t dots = part[0] == '.' ? (part[1] == '.' ? 2 : 1) : 0;
+        if (part[0] == '/' || (dots && (part[dots] == '/' || !part[dots])))
+            return false;
+    }
+    return true;
+}
+
+/* An appended file is named by its absolute path, so that one file is one AppendFile action
+ * and two files are two: a path relative to a directory fd or the working directory, or one
+ * going up and down, is resolved (one readlink per such open; a log is opened once). */
 void hk_on_open(int fd, const char *path, int flags)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
@@ -740,7 +760,16 @@ void hk_on_open(int fd, const char *path, int flags)
         return;
     }
     hk_fd_info info = {.kind = HK_FD_APPEND};
-    snprintf(info.file_name, sizeof info.file_name, "%s", path);
+    char link[32];
+    ssize_t n = -1;
+    if (!plain_path(path)) {
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        n = readlink(link, info.file_name, sizeof info.file_name - 1);
+    }
+    if (n > 0 && info.file_name[0] == '/')
+        info.file_name[n] = 0;
+    else
+        snprintf(info.file_name, sizeof info.file_name, "%s", path); /* no /proc: as given */
     hk_fd_set(fd, &info);
 }
 

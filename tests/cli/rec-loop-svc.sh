@@ -6,7 +6,9 @@
 # __recvfrom_chk. A backend call whose first answer times out (SO_RCVTIMEO) is two calls, the
 # first without answer. Datagrams sent with send() on a connected UDP socket, and with sendto()
 # on a socket whose fd number libc closed unseen, are SendUDP actions. The service keeps
-# SIGTERM's default action: the recorder writes what it has before dying.
+# SIGTERM's default action: the recorder writes what it has before dying. Files appended to
+# after the fortified opens __open_2 and __openat_2, by a path going up and down and by one
+# relative to a directory fd, are AppendFile actions named by their absolute paths.
 name=rec-loop-svc
 . tests/cli/proc.inc
 svc="$B/tests/progs/loop-svc"
@@ -77,6 +79,7 @@ call(b, 1002, b"GET /storage HTTP/1.1\r\n\r\n")
 call(a, 1001, b"GET /open HTTP/1.1\r\n\r\n", until=b"no length here\n")
 call(b, 1002, b"GET /hello HTTP/1.1\r\n\r\n")
 call(b, 1002, b"GET /rotate HTTP/1.1\r\n\r\n")
+call(b, 1002, b"GET /audit HTTP/1.1\r\n\r\n")
 call(a, 1001, b"GET /slow HTTP/1.1\r\n\r\n")
 a.close()
 b.close()
@@ -86,10 +89,10 @@ sleep 0.2
 kill -TERM $pid
 wait $pid
 echo "loop-svc: exit $? (SIGTERM is 143)"
-grep -c 'INFO stopped by a signal: 7 sessions written, 0 dropped' "$T/svc.err"
+grep -c 'INFO stopped by a signal: 8 sessions written, 0 dropped' "$T/svc.err"
 ls "$T/rec" | sed 's/-[0-9]*-[0-9]*\.pb$/-PID-START.pb/'
 koala-dump --json "$T"/rec/*.pb >"$T/json" || fail "koala-dump failed"
-/usr/bin/python3 - "$T/json" "$T/exchanges.json" <<'PY'
+/usr/bin/python3 - "$T/json" "$T/exchanges.json" "$(cd "$T" && pwd -P)" <<'PY'
 import json, re, sys
 sys.path.insert(0, "tests/cli")
 from rec_lib import sessions, unescape
@@ -113,7 +116,9 @@ for s in sessions:
     for a in s["Actions"]:
         kind = a["ActionType"]
         if kind == "AppendFile":
-            print("   ", kind, a["FileName"].rsplit("/", 1)[1], repr(a["Content"]))
+            name = a["FileName"]
+            where = "in T" if name.rsplit("/", 1)[0] == sys.argv[3] else "ELSEWHERE"
+            print("   ", kind, name.rsplit("/", 1)[-1], where, repr(a["Content"]))
         elif kind == "SendUDP":
             print("   ", kind, repr(a["Content"]))
         elif kind == "ReadStorage":

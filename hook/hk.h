@@ -448,9 +448,10 @@ bool hk_sink_put(kl_session *s);
 extern _Atomic int64_t hk_sink_waiting_since;
 /* Write everything queued, close the file, stop the thread. Safe to call twice. */
 void hk_sink_stop(void);
-/* From a SIGTERM or SIGINT handler (async-signal-safe: takes no lock): have the writer write
- * what is queued and close the file, waiting at most timeout_ns. */
-void hk_sink_drain(int64_t timeout_ns);
+/* From a SIGTERM or SIGINT handler, or _exit() (async-signal-safe: takes no lock): have the
+ * writer write what is queued and close the file, waiting at most timeout_ns; its summary line
+ * starts with `why` (a string that lives on). */
+void hk_sink_drain(int64_t timeout_ns, const char *why);
 /* Sessions written and dropped, file bytes, files opened, so far. */
 hk_sink_totals hk_sink_get_totals(void);
 /* The writer's queue and file, for the witch. */

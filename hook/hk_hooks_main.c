@@ -10,6 +10,7 @@
 
 static hk_config cfg;
 static bool recording, replaying;
+static pid_t own_pid;             /* this process's, as fork handlers keep it: not a vfork child's */
 
 static const char *env(const char *name)
 {
@@ -27,7 +28,7 @@ static void on_stop_signal(int sig)
 {
     int saved = errno;
     hk_hurry(true);
-    hk_sink_drain(2000000000);
+    hk_sink_drain(2000000000, "stopped by a signal");
     raise(sig);
     errno = saved;
 }
@@ -59,6 +60,31 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     sighandler_t old = REAL(signal)(sig, handler);
     return old == on_stop_signal ? SIG_DFL : old;
+}
+
+/* A process that ends by _exit() runs no exit handler: a forked child's usual end (Python's
+ * ForkingMixIn, servers forking a child per connection) would lose what it recorded. It is
+ * written first, as on a stop signal. Not in a vfork() child: it shares its parent's memory,
+ * koala's state included, and never ran the fork handlers, so its pid is not own_pid. */
+#define EXIT(name)                                                                                \
+    EXPORT void name(int status)                                                                  \
+    {                                                                                             \
+        if (recording && hk_enter()) {                                                            \
+            if (getpid() == own_pid) {                                                            \
+                hk_hurry(true);                                                                   \
+                hk_sink_drain(2000000000, #name "() called");                                     \
+            }                                                                                     \
+            hk_leave();                                                                           \
+        }                                                                                         \
+        REAL(name)(status);                                                                       \
+        __builtin_unreachable();                                                                  \
+    }
+EXIT(_exit)
+EXIT(_Exit)
+
+static void note_pid(void)
+{
+    own_pid = getpid();
 }
 
 /* The sink, when KOALA_RECORD_TO_DIR names a place. */
@@ -102,8 +128,11 @@ __attribute__((constructor)) static void hk_start(void)
     src.replay = hk_replay_witch;
 #endif
     hk_witch_arm(&cfg, &src);
-    if (recording)
+    if (recording) {
         watch_stop_signals();
+        note_pid();
+        pthread_atfork(NULL, NULL, note_pid);
+    }
     hk_leave();
 }
 

@@ -41,6 +41,7 @@ static struct {
 #define DRAIN_POLL_NS HK_TICK_IDLE_NS
 #define WAKE_BYTES (1u << 20)
 static atomic_bool live, drain, drained;
+static const char *_Atomic drain_why;
 /* on a line of its own: a service thread reads it at every event */
 _Alignas(64) _Atomic int64_t hk_sink_waiting_since;
 /* The file bytes written (totals.bytes): counted without sk.lock, which the writer, in the
@@ -256,8 +257,8 @@ static void *writer_main(void *arg)
     close_file();
     if (atomic_load(&drain)) {
         hk_sink_totals t = hk_sink_get_totals();
-        hk_log(HK_INFO, "stopped by a signal: %llu sessions written, %llu dropped, %llu bytes in %llu files",
-               (unsigned long long)t.written, (unsigned long long)t.dropped,
+        hk_log(HK_INFO, "%s: %llu sessions written, %llu dropped, %llu bytes in %llu files",
+               atomic_load(&drain_why), (unsigned long long)t.written, (unsigned long long)t.dropped,
                (unsigned long long)t.bytes, (unsigned long long)t.files);
         atomic_store(&drained, true);
     }
@@ -265,10 +266,11 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-void hk_sink_drain(int64_t timeout_ns)
+void hk_sink_drain(int64_t timeout_ns, const char *why)
 {
     if (!atomic_load(&live))
         return;
+    atomic_store(&drain_why, why);
     atomic_store(&drain, true);
     struct timespec step = {0, 5000000};
     for (int64_t waited = 0; waited < timeout_ns && !atomic_load(&drained); waited += step.tv_nsec)

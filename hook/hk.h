@@ -265,6 +265,8 @@ typedef struct hk_fd_info {
     kl_addr local;
     char file_name[256];       /* HK_FD_APPEND: its absolute path (hk_on_open) */
     uint64_t replay;           /* the token of the replayed session the connection serves, or 0 */
+    atomic_int *copies;        /* inbound and outbound: the fds naming the connection (dup), a
+                                  count they share, kept by the table; NULL: one */
 } hk_fd_info;
 
 /* The table (hk_fd.c): chunks of HK_FD_CHUNK entries, allocated on first use, never freed.
@@ -340,6 +342,8 @@ void hk_fd_mark(int fd, hk_fd_kind kind);
 void hk_fd_forget(int fd);
 /* newfd now names what oldfd names (dup, dup2, dup3, fcntl F_DUPFD). */
 void hk_fd_dup(int oldfd, int newfd);
+/* How many fds name fd's connection (1 for one not counted); 0 when fd is not known. */
+int hk_fd_copies(int fd);
 
 /* koala's own fd, whose number the caller keeps in *fd and uses only while holding lock
  * (held now): moved above the numbers services use, close-on-exec, marked HK_FD_KOALA. A

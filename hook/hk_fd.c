@@ -84,10 +84,19 @@ const hk_fd_info *hk_fd_peek(int fd)
 }
 
 /* Make e name info, or, when info is NULL, kind and no address: that zeroes the rest once, and a
- * file a static server opens and closes per request then costs no 600-byte copies. */
+ * file a static server opens and closes per request then costs no 600-byte copies. A
+ * connection's count of copies follows: one more for the connection e names now, one less for
+ * the one it named, freed with its last. */
 static void store(entry *e, const hk_fd_info *info, hk_fd_kind kind)
 {
     hk_lock_take(&e->lock);
+    atomic_int *was = e->info.copies, *now = info ? info->copies : NULL;
+    if (now != was) {
+        if (now)
+            atomic_fetch_add(now, 1);
+        if (was && atomic_fetch_sub(was, 1) == 1)
+            free(was);
+    }
     /* The counters belong to the connection: a replayed one moved to another session keeps
      * them, anything else starts again. */
     if (!info || info->kind != e->info.kind || !kl_addr_equal(&info->peer, &e->info.peer)) {
@@ -129,13 +138,36 @@ void hk_fd_forget(int fd)
         store(e, NULL, HK_FD_UNKNOWN);
 }
 
+/* The count of the connection the copy names is held meanwhile: a close of oldfd on another
+ * thread would free it. */
 void hk_fd_dup(int oldfd, int newfd)
 {
-    hk_fd_info copy;
-    bool known = hk_fd_get(oldfd, &copy);
+    hk_fd_info copy = {0};
+    entry *from = slot(oldfd, false);
+    if (from) {
+        hk_lock_take(&from->lock);
+        copy = from->info;
+        if (copy.copies)
+            atomic_fetch_add(copy.copies, 1);
+        hk_lock_give(&from->lock);
+    }
+    bool known = copy.kind != HK_FD_UNKNOWN;
     entry *to = slot(newfd, known);
     if (to)
         store(to, known ? &copy : NULL, HK_FD_UNKNOWN);
+    if (copy.copies && atomic_fetch_sub(copy.copies, 1) == 1)
+        free(copy.copies);
+}
+
+int hk_fd_copies(int fd)
+{
+    entry *e = slot(fd, false);
+    if (!e)
+        return 0;
+    hk_lock_take(&e->lock);
+    int n = e->info.kind == HK_FD_UNKNOWN ? 0 : e->info.copies ? atomic_load(e->info.copies) : 1;
+    hk_lock_give(&e->lock);
+    return n;
 }
 
 /* koala's own fds: where each owner keeps the number, and the lock it holds while using it. */

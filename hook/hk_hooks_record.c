@@ -688,6 +688,7 @@ void hk_on_accept(int fd)
 #if HK_REPLAY
     info.replay = hk_replay_token_of(&info.peer);
 #endif
+    info.copies = calloc(1, sizeof *info.copies); /* the table counts; NULL: uncounted */
     hk_fd_set(fd, &info);
     log_conn(fd, info.replay ? "inbound connection of a replayed session from" : "inbound connection from",
              &info.peer);
@@ -724,6 +725,8 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
         info.replay = hk_replay_current();
 #endif
     addr_of(fd, false, &info.local);
+    if (info.kind == HK_FD_OUTBOUND)
+        info.copies = calloc(1, sizeof *info.copies);
     hk_fd_set(fd, &info);
     log_conn(fd, info.kind == HK_FD_OUTBOUND ? "outbound connection to"
                  : info.kind == HK_FD_UDP    ? "UDP socket connected to"
@@ -786,7 +789,8 @@ void hk_on_close(int fd)
         hk_replay_on_close(info);
 #endif
     slot *b;
-    if ((k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) && (b = builder(false))) {
+    /* a copy left open (dup, fromfd) still carries the connection */
+    if ((k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) && hk_fd_copies(fd) <= 1 && (b = builder(false))) {
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
                        .time = hk_now_ns(CLOCK_REALTIME), .fd = fd};
         feed_one(b, &ev);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static hk_fd_info outbound(uint16_t port)
@@ -50,6 +51,36 @@ START_TEST(dup_copies_and_a_dup_of_nothing_clears)
     hk_fd_dup(12, 11); /* dup2 of an unknown fd over 11 */
     ck_assert_int_eq(hk_fd_kind_of(11), HK_FD_UNKNOWN);
     ck_assert_int_eq(hk_fd_kind_of(10), HK_FD_OUTBOUND);
+}
+END_TEST
+
+START_TEST(a_connection_counts_the_fds_that_name_it)
+{
+    hk_fd_info in = outbound(5432);
+    in.copies = calloc(1, sizeof *in.copies);
+    ck_assert_ptr_nonnull(in.copies);
+    hk_fd_set(20, &in);
+    ck_assert_int_eq(hk_fd_copies(20), 1);
+    hk_fd_dup(20, 21);
+    hk_fd_dup(21, 22);
+    ck_assert_int_eq(hk_fd_copies(20), 3);
+    ck_assert_int_eq(hk_fd_copies(22), 3);
+    hk_fd_forget(20);
+    ck_assert_int_eq(hk_fd_copies(20), 0);
+    ck_assert_int_eq(hk_fd_copies(21), 2);
+    /* a copy's number taken by something else (a dup2 over it, a new socket) */
+    hk_fd_mark(21, HK_FD_UDP);
+    ck_assert_int_eq(hk_fd_copies(22), 1);
+    hk_fd_forget(22); /* the last: the count is freed (a sanitizer build would see a leak) */
+    ck_assert_int_eq(hk_fd_copies(22), 0);
+    hk_fd_forget(21);
+    /* one that is not counted is one */
+    hk_fd_info plain = outbound(5433);
+    hk_fd_set(20, &plain);
+    hk_fd_dup(20, 21);
+    ck_assert_int_eq(hk_fd_copies(21), 1);
+    hk_fd_forget(20);
+    hk_fd_forget(21);
 }
 END_TEST
 
@@ -226,6 +257,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, an_fd_keeps_its_kind_and_addresses_until_closed);
     tcase_add_test(tc, dup_copies_and_a_dup_of_nothing_clears);
+    tcase_add_test(tc, a_connection_counts_the_fds_that_name_it);
     tcase_add_test(tc, a_file_or_pipe_is_marked_without_an_address_left_behind);
     tcase_add_test(tc, peeks_at_two_fds_in_turn_see_every_change);
     tcase_add_test(tc, fds_out_of_range_are_never_recorded);

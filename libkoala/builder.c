@@ -565,11 +565,21 @@ static bool request_continues(const talk *t, const kl_event *ev)
     return t->proto != KL_PROTO_UNKNOWN && !t->req_failed && !t->req_len && ev->fd == t->in_fd;
 }
 
+/* Whether these inbound bytes come from another client than the unanswered request's: its
+ * connection was closed where this thread did not see it (by another thread), and its fd
+ * number came back for a new one. Clients that share an address (unix sockets) cannot tell. */
+static bool another_client(const talk *t, const kl_event *ev)
+{
+    return t->has_request && !t->responded && ev->peer && ev->peer->family &&
+           t->in_peer.family && !kl_addr_equal(ev->peer, &t->in_peer);
+}
+
 static int inbound_recv(kl_builder *b, const kl_event *ev)
 {
     talk *t = &b->t;
     int err = KL_OK;
-    if (t->complete || (t->has_request && t->responded && !request_continues(t, ev)))
+    if (t->complete || (t->has_request && t->responded && !request_continues(t, ev)) ||
+        another_client(t, ev))
         err = finish(b, ev->time);
     if (!t->has_request) {
         t->has_request = true;

@@ -1092,8 +1092,10 @@ KL_API int kl_builder_new(kl_builder **b, const kl_builder_opts *o);
  * - One AppendFile action per file name per session, its content appended.
  * - A session ends when its inbound response is complete by framing (and its request too,
  *   so a body read after an early answer stays in), when its inbound connection closes, on
- *   kl_builder_flush(), or when a new request arrives after the response (request =>
- *   response => request). Pipelined requests and responses are split at message ends.
+ *   kl_builder_flush(), when a new request arrives after the response (request =>
+ *   response => request), or when another client's bytes arrive before the response (the
+ *   connection closed unseen, its fd number reused). Pipelined requests and responses are
+ *   split at message ends.
  * - Past max_actions or max_bytes the session is marked truncated and later bytes and
  *   actions are dropped and counted; it still ends as above.
  * @return KL_OK, KL_ERR_INVALID for an unknown event type, or KL_ERR_NOMEM: memory ran out,

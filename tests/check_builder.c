@@ -572,6 +572,35 @@ START_TEST(a_close_without_response_hands_out_the_request_alone)
 }
 END_TEST
 
+START_TEST(another_clients_bytes_before_the_response_end_the_unanswered_session)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "GET /slow HTTP/1.1\r\nHost: one\r\n");
+    /* fd 5 closed by another thread, its number now another client's connection */
+    feed(b, KL_EV_INBOUND_RECV, T(1), 5, &client2, GET2);
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, "GET /slow HTTP/1.1\r\nHost: one\r\n");
+    ck_assert(!s->return_inbound.present);
+    kl_session_free(s);
+    feed(b, KL_EV_INBOUND_SEND, T(2), 5, &client2, OK2);
+    s = take(b);
+    ck_bytes(s->call_from_inbound.request, GET2);
+    ck_assert(kl_addr_equal(&s->call_from_inbound.peer, &client2));
+    ck_bytes(s->return_inbound.response, OK2);
+    kl_session_free(s);
+    /* the same client on another fd (a dup), or a client without address, goes on */
+    feed(b, KL_EV_INBOUND_RECV, T(3), 5, &client, "GET /a HTTP/1.1\r\n");
+    feed(b, KL_EV_INBOUND_RECV, T(4), 7, &client, "Host: x\r\n");
+    feed(b, KL_EV_INBOUND_RECV, T(5), 7, NULL, "\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(6), 7, &client, OK1);
+    s = take(b);
+    ck_bytes(s->call_from_inbound.request, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    kl_session_free(s);
+    ck_assert_ptr_null(kl_builder_take(b));
+    kl_builder_free(b);
+}
+END_TEST
+
 START_TEST(a_response_running_until_close_ends_at_the_close)
 {
     kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
@@ -1122,6 +1151,7 @@ int main(void)
     tcase_add_test(tc, files_udp_and_storage_become_actions_one_per_file);
     tcase_add_test(tc, actions_before_the_first_request_belong_to_it);
     tcase_add_test(tc, a_close_without_response_hands_out_the_request_alone);
+    tcase_add_test(tc, another_clients_bytes_before_the_response_end_the_unanswered_session);
     tcase_add_test(tc, a_response_running_until_close_ends_at_the_close);
     tcase_add_test(tc, an_unknown_protocol_ends_at_the_next_request_from_any_client);
     tcase_add_test(tc, the_action_limit_truncates_and_keeps_the_marker);

@@ -187,11 +187,16 @@ void hk_file_seen(int fd, const hk_file_key *k)
     seen.key = *k;
 }
 
+/* An fstat names the bytes of the one sendfile after it: the service's next one may come long
+ * after (a cache of open files), the file changed in place meanwhile, and is read back. */
 const uint8_t *hk_file_bytes(int fd, off_t start, size_t n, hk_file **ref)
 {
     *ref = NULL;
+    if (seen.fd != fd)
+        return NULL;
+    seen.fd = -1;
     /* the same generation: still the file it was at the fstat (any change moves it) */
-    if (seen.fd != fd || seen.gen != hk_fd_gen(fd) || start < 0 || (uint64_t)start + n > seen.key.size)
+    if (seen.gen != hk_fd_gen(fd) || start < 0 || (uint64_t)start + n > seen.key.size)
         return NULL;
     hk_lock_take(&fc.lock);
     hk_file *f = find(&seen.key);

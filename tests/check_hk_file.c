@@ -99,8 +99,10 @@ START_TEST(a_settled_file_is_read_once_then_sent_from_memory)
     ck_assert_uint_eq(t.loaded, 1);
     ck_assert_uint_eq(t.hits, 1);
     /* past its end (the file grew after the fstat): read back */
+    fstat_seen(fd);
     ck_assert_ptr_null(hk_file_bytes(fd, SMALL - 10, 11, &ref));
     ck_assert_ptr_null(ref);
+    fstat_seen(fd);
     ck_assert_ptr_null(hk_file_bytes(fd, -1, 10, &ref));
     close_seen(fd);
 }
@@ -112,8 +114,10 @@ START_TEST(a_run_of_references_is_released_at_once)
 {
     int fd = open_seen("small");
     hk_file *ref[3];
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         ck_assert_ptr_nonnull(hk_file_bytes(fd, 0, SMALL, &ref[i]));
+        fstat_seen(fd);
+    }
     ck_assert_ptr_eq(ref[1], ref[0]);
     ck_assert_ptr_eq(ref[2], ref[0]);
     hk_file_release_n(ref[0], 3);
@@ -139,6 +143,25 @@ START_TEST(only_the_fd_of_the_last_fstat_on_this_thread_is_known)
     hk_file_release(ref);
     close_seen(a);
     close_seen(b);
+}
+END_TEST
+
+/* A cache of open files (nginx's open_file_cache) fstats once and sends many times: after the
+ * first sendfile, the file may have changed in place without a new fstat to say so. */
+START_TEST(an_fstat_names_the_bytes_of_one_sendfile)
+{
+    int fd = open_seen("cached");
+    hk_file *ref;
+    const uint8_t *p = hk_file_bytes(fd, 0, SMALL, &ref);
+    ck_assert_ptr_nonnull(p);
+    hk_file_release(ref);
+    uint8_t d[SMALL];
+    for (size_t i = 0; i < SMALL; i++)
+        d[i] = byte_at(i, 5);
+    ck_assert_int_eq(pwrite(fd, d, SMALL, 0), SMALL);
+    ck_assert_ptr_null(hk_file_bytes(fd, 0, SMALL, &ref));
+    ck_assert_ptr_null(ref);
+    close_seen(fd);
 }
 END_TEST
 
@@ -264,6 +287,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_settled_file_is_read_once_then_sent_from_memory);
     tcase_add_test(tc, a_run_of_references_is_released_at_once);
     tcase_add_test(tc, only_the_fd_of_the_last_fstat_on_this_thread_is_known);
+    tcase_add_test(tc, an_fstat_names_the_bytes_of_one_sendfile);
     tcase_add_test(tc, a_closed_or_reused_fd_is_read_back);
     tcase_add_test(tc, a_file_changed_in_place_is_read_back_until_settled);
     tcase_add_test(tc, new_large_and_empty_files_are_not_kept);
@@ -278,6 +302,7 @@ int main(void)
     make_file("small", SMALL, 1);
     make_file("other", SMALL, 2);
     make_file("changing", SMALL, 1);
+    make_file("cached", SMALL, 1);
     make_file("large", (256u << 10) + 1, 4);
     make_file("empty", 0, 5);
     for (int i = 0; i < BIGS; i++) {

@@ -91,7 +91,9 @@ static void note_pid(void)
 static bool start_recording(void)
 {
     if (!cfg.record_dir[0]) {
+#if !HK_REPLAY
         hk_log(HK_INFO, "KOALA_RECORD_TO_DIR is not set: recording nothing");
+#endif
         return false;
     }
     hk_sink_opts o;

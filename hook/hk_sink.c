@@ -91,11 +91,27 @@ static void close_fd(void)
     pthread_mutex_unlock(&sk.fd_lock);
 }
 
+/* The directory and those above it that do not exist yet, as mkdir -p makes them. */
+static void make_dirs(void)
+{
+    char path[sizeof sk.dir];
+    snprintf(path, sizeof path, "%s", sk.dir);
+    for (char *p = path + 1;; p++) {
+        if (*p && *p != '/')
+            continue;
+        char end = *p;
+        *p = 0;
+        syscall(SYS_mkdirat, AT_FDCWD, path, 0755);
+        if (!end)
+            return;
+        *p = '/';
+    }
+}
+
 /* DIR/PROGRAM-PID-STARTMS.pb, with -N added should that name exist. */
 static int open_file(void)
 {
-    /* The directory itself may not exist yet; its parent must. */
-    syscall(SYS_mkdirat, AT_FDCWD, sk.dir, 0755);
+    make_dirs();
     struct timespec ts;
     syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
     long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

@@ -283,7 +283,7 @@ END_TEST
 
 START_TEST(a_missing_directory_is_created)
 {
-    const char *dir = tu_path("made-by-the-sink");
+    const char *dir = tu_path("made-by-the-sink/and/its/parents");
     start_in(dir);
     hk_sink_put(tu_session(0));
     hk_sink_stop();
@@ -294,8 +294,12 @@ END_TEST
 
 START_TEST(an_unwritable_directory_drops_and_says_so)
 {
+    /* under a file: no directory can be made there, not even by root */
+    ck_assert_int_eq(tu_write_file(tu_path("not-a-dir"), "x", 1), 0);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/rec", tu_path("not-a-dir"));
     hk_sink_opts o;
-    hk_sink_opts_init(&o, "/nonexistent-dir/rec", "svc");
+    hk_sink_opts_init(&o, dir, "svc");
     hk_sink_start(&o);
     for (int i = 0; i < 5; i++)
         hk_sink_put(tu_session(i));

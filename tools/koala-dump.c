@@ -106,6 +106,8 @@ typedef struct dump {
     uint64_t in_out_file;        /* sessions in the open output file */
     int64_t block_start;         /* --split-interval: start of the open file's interval */
     void *koala_ids;             /* --koala-dir: ids written so far (a tsearch tree) */
+    char *const *inputs;         /* the input paths, which no output may be */
+    int n_inputs;
 } dump;
 
 /* One session read from an input: decoded when something must look inside it, raw otherwise. */
@@ -156,6 +158,7 @@ static void out_open(dump *d, kl_kind kind)
     d->out_name = splitting(d) ? split_name(d->out_path, d->out_files) : strdup(d->out_path);
     if (!d->out_name)
         tool_die("out of memory");
+    tool_refuse_output_as_input(d->out_name, d->inputs, d->n_inputs);
     d->w = tool_writer_open(d->out_name, kind, d->level);
     d->out_kind = kind;
     d->out_files++;
@@ -459,8 +462,13 @@ int main(int argc, char **argv)
     tool_init("koala-dump");
     dump d = {0};
     parse_options(&d, argc, argv);
-    if (d.out_path && !splitting(&d))
+    d.inputs = argv + optind;
+    d.n_inputs = argc - optind;
+    if (d.out_path && !splitting(&d)) {
         tool_refuse_tty(d.out_path);
+        /* before any input is read: the file is created when the first session is written */
+        tool_refuse_output_as_input(d.out_path, d.inputs, d.n_inputs);
+    }
     if (d.stats && !(d.st = kl_stats_new()))
         tool_die("out of memory");
     if (d.koala_dir && mkdir(d.koala_dir, 0777) != 0 && errno != EEXIST)

@@ -15,3 +15,9 @@ koala-dump "$T/rep.pb" | cut -d' ' -f1-4
 koala-dump -w - --session 1709287200000000000-7106 samples/http-json.pb | koala-dump -
 koala-dump -Y 'session.id == "nothing"' -w "$T/none.pb" samples/mixed.pb
 koala-dump --count "$T/none.pb"
+# an output that is also an input is refused before anything is written: the input stays whole
+cp samples/redis.pb "$T/self.pb"
+koala-dump -w "$T/self.pb" "$T/self.pb" 2>&1 | sed "s|$T|T|"
+cp "$T/self.pb" "$T/self-00001.pb"
+koala-dump --split-every 5 -w "$T/self.pb" "$T/self-00001.pb" 2>&1 | sed "s|$T|T|"
+cmp samples/redis.pb "$T/self.pb" && cmp samples/redis.pb "$T/self-00001.pb" && echo "inputs whole"

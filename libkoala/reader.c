@@ -49,7 +49,11 @@ struct kl_reader {
     state st;
     uint64_t data_start;    /* offset of the first data frame or record */
     uint64_t frame_off;
-    bool frame_done;
+    /* A frame's records are handed out once it is whole, zstd having checked its checksum, so
+     * that a damaged frame gives none: its damage need not make zstd fail before the records
+     * it garbles. Or once the stream ends inside it (frame_cut): what zstd put out before is
+     * whole blocks, and a truncated file still yields every session before the cut. */
+    bool frame_done, frame_cut;
     ZSTD_DCtx *dctx;
     /* decompressed content: c[c_pos..c_len) not yet parsed; c[0] is at content offset c_off */
     uint8_t *c;
@@ -201,7 +205,7 @@ static int next_frame(kl_reader *r)
         if (magic == KLI_ZSTD_MAGIC) {
             ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
             r->frame_off = at;
-            r->frame_done = false;
+            r->frame_done = r->frame_cut = false;
             r->c_off = 0;
             r->st = ST_ZFRAME;
             return KL_OK;
@@ -242,7 +246,8 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
                 return err;
         }
         size_t need = 1;
-        if (r->c_len > r->c_pos) {
+        bool held = r->st == ST_ZFRAME && !r->frame_done && !r->frame_cut;
+        if (!held && r->c_len > r->c_pos) {
             uint64_t l;
             int n = kli_varint_get(r->c + r->c_pos, r->c_len - r->c_pos, &l);
             uint64_t at = r->c_off + r->c_pos;
@@ -289,6 +294,10 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
             r->st = ST_FRAMES;
             continue;
         }
+        if (r->frame_cut)
+            return fail(r, KL_ERR_TRUNCATED, "stream ends inside the frame at byte %llu, "
+                        "after session %llu", (unsigned long long)r->frame_off,
+                        (unsigned long long)r->delivered);
         int err = content_room(r, need > r->chunk ? need : r->chunk);
         if (err)
             return err;
@@ -296,10 +305,10 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
             ssize_t got = need_input(r, 1);
             if (got < 0)
                 return (int)got;
-            if (got == 0)
-                return fail(r, KL_ERR_TRUNCATED, "stream ends inside the frame at byte %llu, "
-                            "after session %llu", (unsigned long long)r->frame_off,
-                            (unsigned long long)r->delivered);
+            if (got == 0) {
+                r->frame_cut = true;
+                continue;
+            }
         }
         ZSTD_inBuffer ib = {r->in, r->in_len, r->in_pos};
         ZSTD_outBuffer ob = {r->c, r->c_cap, r->c_len};
@@ -307,9 +316,9 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
         r->in_pos = ib.pos;
         r->c_len = ob.pos;
         if (ZSTD_isError(ret))
-            return fail(r, KL_ERR_CORRUPT, "frame at byte %llu, after session %llu: zstd: %s",
-                        (unsigned long long)r->frame_off, (unsigned long long)r->delivered,
-                        ZSTD_getErrorName(ret));
+            return fail(r, KL_ERR_CORRUPT, "frame at byte %llu, after session %llu: zstd: %s; "
+                        "none of its sessions is read", (unsigned long long)r->frame_off,
+                        (unsigned long long)r->delivered, ZSTD_getErrorName(ret));
         if (ret == 0)
             r->frame_done = true;
     }

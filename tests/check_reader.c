@@ -163,6 +163,58 @@ START_TEST(sessions_in_a_truncated_last_frame_are_recovered)
 }
 END_TEST
 
+/* Damage inside a frame need not make zstd fail before the records it garbles: the frame's
+ * checksum tells, at its end. Bytes of one middle frame, larger than what the reader
+ * decompresses at a time, flipped one at a time across its compressed blocks: no session of
+ * that frame is handed out, garbled or not, those before it all are, and the error names the
+ * frame; or, for the few bits zstd's output does not depend on, every session reads back. */
+START_TEST(a_damaged_frame_gives_none_of_its_sessions)
+{
+    enum { N = 6000 };
+    const char *path = make_file("damaged.pb", N, 1u << 20, false);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(data);
+    kl_reader *full;
+    ck_assert_int_eq(kl_reader_open(&full, path, NULL), KL_OK);
+    uint64_t first = 0, start = 0, end = 0;
+    for (uint64_t i = 0; i < N && !end; i++) {
+        ck_assert_int_eq(kl_reader_seek(full, i), KL_OK);
+        uint64_t off = kl_reader_offset(full);
+        if (i == 0)
+            start = off;
+        else if (!first && off != start)
+            start = off, first = i;
+        else if (first && off != start)
+            end = off;
+    }
+    kl_reader_close(full);
+    ck_assert_uint_gt(first, 0);
+    ck_assert_uint_gt(end, start);
+    uint64_t caught = 0, tries = 0;
+    for (uint64_t at = start + (end - start) / 10; at < end - 16; at += (end - start) / 50, tries++) {
+        data[at] ^= 0x5a;
+        kl_reader *r;
+        ck_assert_int_eq(kl_reader_open_mem(&r, data, len, "damaged", NULL), KL_OK);
+        int n = 0;
+        int err = read_all(r, &n);
+        if (err == KL_END) {
+            ck_assert_int_eq(n, N);
+        } else {
+            ck_assert_msg(err == KL_ERR_CORRUPT, "byte %llu: %s", (unsigned long long)at, kl_strerror(err));
+            ck_assert_msg((uint64_t)n == first, "byte %llu flipped: %d sessions, the frame's first is %llu",
+                          (unsigned long long)at, n, (unsigned long long)first);
+            ck_assert_ptr_nonnull(strstr(kl_reader_error(r), "frame at byte"));
+            caught++;
+        }
+        kl_reader_close(r);
+        data[at] ^= 0x5a;
+    }
+    ck_assert_uint_gt(caught * 10, tries * 9);
+    free(data);
+}
+END_TEST
+
 START_TEST(a_file_without_index_is_read_by_scanning)
 {
     const char *path = make_file("noindex.pb", N_SESSIONS, 4096, true);
@@ -496,6 +548,7 @@ static Suite *suite(void)
     tcase_add_test(tc, every_session_reads_back_with_its_fields);
     tcase_add_test(tc, truncated_file_yields_every_complete_session);
     tcase_add_test(tc, sessions_in_a_truncated_last_frame_are_recovered);
+    tcase_add_test(tc, a_damaged_frame_gives_none_of_its_sessions);
     tcase_add_test(tc, a_file_without_index_is_read_by_scanning);
     tcase_add_test(tc, count_keeps_the_reading_position);
     tcase_add_test(tc, seek_uses_the_index_to_reach_any_session);

@@ -332,6 +332,7 @@ static bool import_dir(importer *im, const char *path)
     if (n)
         qsort(names, n, sizeof *names, name_cmp);
     bool slash = path[strlen(path) - 1] == '/';
+    size_t pbs = 0, before = im->n;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(path) + strlen(names[i]) + 2;
         char *file = malloc(len);
@@ -340,7 +341,11 @@ static bool import_dir(importer *im, const char *path)
         snprintf(file, len, "%s%s%s", path, slash ? "" : "/", names[i]);
         struct stat st;
         int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        size_t nlen = strlen(names[i]);
+        bool reg = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+        if (reg && nlen > 3 && strcmp(names[i] + nlen - 3, ".pb") == 0) {
+            pbs++;
+        } else if (reg) {
             uint8_t head[512];
             ssize_t got = pread(fd, head, sizeof head, 0);
             bool sure;
@@ -358,6 +363,14 @@ static bool import_dir(importer *im, const char *path)
         free(names[i]);
     }
     free(names);
+    /* a recorder's directory given whole: its files are not read this way */
+    if (pbs) {
+        tool_warn("%s: a directory is read as the original koala's JSON session files; its %zu "
+                  ".pb file%s not (name them: %s%s*.pb)", path, pbs, pbs == 1 ? " is" : "s are", path,
+                  slash ? "" : "/");
+        if (im->n == before)
+            im->damaged = true;
+    }
     return true;
 }
 

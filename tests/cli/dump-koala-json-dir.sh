@@ -43,3 +43,15 @@ koala-merge -o "$T/merged.pb" "$T/d" samples/redis.pb
 koala-dump --count "$T/merged.pb"
 koala-merge -o - "$T/d" | koala-dump --json - > "$T/got"
 koala-dump --json samples/http-json.pb | cmp - "$T/got" && echo "koala-merge: the .pb file's sessions"
+# a recorder's directory of .pb files given whole: each tool says how to name them, and with
+# nothing else read, exits 2
+mkdir "$T/rec"
+cp samples/redis.pb "$T/rec/svc-1-1.pb"
+cp samples/mysql.pb "$T/rec/svc-2-1.pb"
+koala-dump --count "$T/rec" >"$T/out" 2>"$T/err"
+echo "exit $?: $(cat "$T/out") sessions"
+sed "s|$T|T|g" "$T/err"
+koala-dump --count "$T/rec"/*.pb
+koala-merge -o "$T/m.pb" "$T/rec" 2>"$T/err"
+echo "koala-merge exit $?"
+sed "s|$T|T|g" "$T/err"

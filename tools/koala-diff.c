@@ -149,17 +149,17 @@ static void replays_free(replays *r)
     free(r->seen);
 }
 
-/* Every replayed session of path, cloned. @return false when a session file of path did not
- * import (it was named in a warning; the others were read). */
-static bool load_replays(const char *path, replays *r)
+/* Every replayed session of path, cloned; what is "recorded sessions; give ..." for a file
+ * of recorded ones. @return false when path is damaged (named in a warning; every session
+ * before the damage was read). */
+static bool load_replays(const char *path, replays *r, const char *what)
 {
     bool damaged = false;
     kl_reader *rd = tool_input_open(path, &damaged);
     if (!rd)
         exit(TOOL_EXIT_TROUBLE);
     if (kl_reader_info(rd)->kind == KL_KIND_RECORDED)
-        tool_die("%s: recorded sessions; give the replayed ones (koala-replay -o) second",
-                 tool_display_name(path));
+        tool_die("%s: %s", tool_display_name(path), what);
     const kl_replayed *s;
     int rc;
     while ((rc = kl_reader_next_replayed(rd, &s)) == KL_OK) {
@@ -169,7 +169,7 @@ static bool load_replays(const char *path, replays *r)
     }
     if (rc != KL_END) {
         tool_warn_read(tool_display_name(path), rd, rc, r->n);
-        exit(TOOL_EXIT_TROUBLE);
+        damaged = true;
     }
     tool_reader_close(rd);
     replays_index(r);
@@ -828,8 +828,9 @@ static size_t calls_of(const kl_replayed *p, const kl_bytes **out)
 static int learn_noise(const char *a_path, const char *b_path, const char *out)
 {
     replays a = {0}, b = {0};
-    bool whole = load_replays(a_path, &a);
-    whole &= load_replays(b_path, &b);
+    static const char two[] = "recorded sessions; --learn-noise takes two replays (koala-replay -o)";
+    bool whole = load_replays(a_path, &a, two);
+    whole &= load_replays(b_path, &b, two);
     learned l = {0};
     for (size_t i = 0; i < a.n; i++) {
         size_t k;
@@ -960,7 +961,8 @@ int main(int argc, char **argv)
         tool_usage_error("stdin ('-') can be read only once");
 
     replays reps = {0};
-    bool damaged = !load_replays(rep_path, &reps);
+    bool damaged = !load_replays(rep_path, &reps,
+                                 "recorded sessions; give the replayed ones (koala-replay -o) second");
     kl_reader *rd = tool_input_open(rec_path, &damaged);
     if (!rd)
         return TOOL_EXIT_TROUBLE;
@@ -994,6 +996,11 @@ int main(int argc, char **argv)
     tool_reader_close(rd);
     for (size_t i = 0; i < reps.n; i++)
         t.not_recorded += !reps.seen[i];
+    if (!t.sessions && read && reps.n) {
+        tool_warn("no session of %s was replayed in %s: give a recording and a replay of it",
+                  tool_display_name(rec_path), tool_display_name(rep_path));
+        status = TOOL_EXIT_TROUBLE;
+    }
     if (html_path) {
         kl_buf totals_json = {0};
         put_totals(&t, true, &totals_json);

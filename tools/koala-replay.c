@@ -733,6 +733,16 @@ int main(int argc, char **argv)
         tool_refuse_output_as_input(r.out_path, paths, npaths);
     }
 
+    /* No input that can be read is said first: it, not a service that is not there yet. */
+    int readable = 0;
+    for (int i = 0; i < npaths; i++)
+        readable += tool_is_stdio(paths[i]) || access(paths[i], R_OK) == 0;
+    if (!readable) {
+        for (int i = 0; i < npaths; i++)
+            if (access(paths[i], R_OK) != 0)
+                tool_warn("%s: %s", paths[i], strerror(errno));
+        return TOOL_EXIT_TROUBLE;
+    }
     /* A service that is not there is one clear message, not one per session. */
     char why[512];
     int fd = connect_to(&r, mono_ns() + (r.timeout < CHECK_NS ? r.timeout : CHECK_NS), why, sizeof why);

@@ -1,5 +1,5 @@
 # koala-replay's trouble, each exiting 2 with one clear line: usage errors, no inbound server at
-# ADDR, inputs missing, damaged or of the replayed kind (the sessions that can be read are still
+# ADDR (and no input either: the inputs are named first), inputs missing, damaged or of the replayed kind (the sessions that can be read are still
 # replayed), the output also an input; and stdin and stdout as files, the closing summary of a
 # run stopped by SIGTERM. Against the stand-in inbound server (replay_fake.py).
 name=replay-errors
@@ -24,6 +24,10 @@ down=$(free_ports)
 koala-replay --to ":$down" -o "$T/never.pb" samples/redis.pb 2>"$T/err"
 echo "exit $?, output file created: $([ -e "$T/never.pb" ] && echo yes || echo no)"
 sed "s/:$down:/:PORT:/" "$T/err"
+echo "# nor any input: the inputs are named, not the server"
+koala-replay --to ":$down" missing.pb also-missing.pb 2>"$T/err"
+echo "exit $?"
+cat "$T/err"
 
 $py tests/cli/replay_fake.py "" >"$T/fake.out" 2>"$T/fake.err" &
 pids="$pids $!"

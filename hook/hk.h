@@ -623,6 +623,9 @@ void hk_on_socket(int fd, int type);
 void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
 /* open/openat returned fd for path: a file opened with O_APPEND is recorded, as append_file. */
 void hk_on_open(int fd, const char *path, int flags);
+/* fd's status flags were set to flags (fcntl F_SETFL): O_APPEND on a file makes it appended
+ * to, as opened so; its absence makes an appended one a plain file. */
+void hk_on_setfl(int fd, int flags);
 /* Every fd from lo to hi is about to be closed (close_range, closefrom). */
 void hk_on_close_range(unsigned lo, unsigned hi);
 /* fd is about to be closed (or replaced by dup2/dup3): its number may come back. */

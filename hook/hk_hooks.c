@@ -189,10 +189,10 @@ EXPORT int dup3(int fd, int fd2, int flags)
     WRAP(int, dup3, (fd, fd2, flags), if (n >= 0) { hk_on_close(fd2); hk_fd_dup(fd, fd2); });
 }
 
-/* F_DUPFD and F_DUPFD_CLOEXEC make a copy, as dup does. The third argument is taken as a
- * pointer, as glibc does: it is wide enough for an int and for the struct pointers.
- * Programs built with _FILE_OFFSET_BITS=64 (Python, most distributions' servers) call
- * fcntl64 and openat64. */
+/* F_DUPFD and F_DUPFD_CLOEXEC make a copy, as dup does; F_SETFL may make a file appended to
+ * or no longer. The third argument is taken as a pointer, as glibc does: it is wide enough for
+ * an int and for the struct pointers. Programs built with _FILE_OFFSET_BITS=64 (Python, most
+ * distributions' servers) call fcntl64 and openat64. */
 #define FCNTL(name)                                                                               \
     EXPORT int name(int fd, int cmd, ...)                                                         \
     {                                                                                             \
@@ -200,8 +200,8 @@ EXPORT int dup3(int fd, int fd2, int flags)
         va_start(ap, cmd);                                                                        \
         void *arg = va_arg(ap, void *);                                                           \
         va_end(ap);                                                                               \
-        WRAP(int, name, (fd, cmd, arg),                                                           \
-             if (n >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) hk_fd_dup(fd, n));         \
+        WRAP(int, name, (fd, cmd, arg), if (n >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) \
+             hk_fd_dup(fd, n); else if (n >= 0 && cmd == F_SETFL) hk_on_setfl(fd, (int)(intptr_t)arg)); \
     }
 FCNTL(fcntl)
 FCNTL(fcntl64)

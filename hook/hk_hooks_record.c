@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The session in progress on a builder as the witch shows it, followed by the threads as they
@@ -751,29 +752,49 @@ static bool plain_path(const char *path)
     return true;
 }
 
-/* An appended file is named by its absolute path, so that one file is one AppendFile action
- * and two files are two: a path relative to a directory fd or the working directory, or one
- * going up and down, is resolved (one readlink per such open; a log is opened once). */
-void hk_on_open(int fd, const char *path, int flags)
+/* fd, a file opened as path (NULL: unknown), becomes an appended one. It is named by its
+ * absolute path, so that one file is one AppendFile action and two files are two: a path
+ * relative to a directory fd or the working directory, or one going up and down, is resolved
+ * (one readlink per such open; a log is opened once). */
+static void appended(int fd, const char *path)
 {
-    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
-        return;
-    if (!(flags & O_APPEND)) {
-        hk_fd_mark(fd, HK_FD_OTHER);
-        return;
-    }
     hk_fd_info info = {.kind = HK_FD_APPEND};
     char link[32];
     ssize_t n = -1;
-    if (!plain_path(path)) {
+    if (!path || !plain_path(path)) {
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         n = readlink(link, info.file_name, sizeof info.file_name - 1);
     }
     if (n > 0 && info.file_name[0] == '/')
         info.file_name[n] = 0;
-    else
-        snprintf(info.file_name, sizeof info.file_name, "%s", path); /* no /proc: as given */
+    else /* no /proc: as given */
+        snprintf(info.file_name, sizeof info.file_name, "%s", path ? path : "(unknown)");
     hk_fd_set(fd, &info);
+}
+
+void hk_on_open(int fd, const char *path, int flags)
+{
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    if (flags & O_APPEND)
+        appended(fd, path);
+    else
+        hk_fd_mark(fd, HK_FD_OTHER);
+}
+
+void hk_on_setfl(int fd, int flags)
+{
+    if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
+        return;
+    hk_fd_kind k = hk_fd_kind_of(fd);
+    bool append = flags & O_APPEND;
+    if (append == (k == HK_FD_APPEND) || (k != HK_FD_APPEND && k != HK_FD_OTHER && k != HK_FD_UNKNOWN))
+        return;
+    struct stat st;
+    if (!append)
+        hk_fd_mark(fd, HK_FD_OTHER);
+    else if (REAL(fstat)(fd, &st) == 0 && S_ISREG(st.st_mode))
+        appended(fd, NULL);
 }
 
 void hk_on_close(int fd)
@@ -956,7 +977,7 @@ void hk_on_recvv(int fd, const struct iovec *iov, int cnt, ssize_t n, int flags)
 {
     int err = errno;
     hk_fd_kind k;
-    if ((flags & MSG_PEEK) || !recorded(fd, &k, false))
+    if ((flags & (MSG_PEEK | MSG_ERRQUEUE)) || !recorded(fd, &k, false))
         return;
     size_t got = n > 0 ? placed(fd, iov, cnt, (size_t)n, flags) : 0;
     if (n > 0 && !got)

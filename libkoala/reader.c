@@ -14,6 +14,9 @@
 /* Read and decompress in chunks of this size; smaller for small files, which are common
  * (one per process) and should not cost half a megabyte of buffers each. */
 #define CHUNK_MAX (256u << 10)
+/* A frame's content held until zstd has checked it, at most: past it (no writer of koala's
+ * makes such frames, a crafted one might) records are handed out as they come. */
+#define HOLD_MAX KL_MAX_RECORD
 #define CHUNK_MIN (4u << 10)
 
 typedef struct frame_info {
@@ -52,7 +55,8 @@ struct kl_reader {
     /* A frame's records are handed out once it is whole, zstd having checked its checksum, so
      * that a damaged frame gives none: its damage need not make zstd fail before the records
      * it garbles. Or once the stream ends inside it (frame_cut): what zstd put out before is
-     * whole blocks, and a truncated file still yields every session before the cut. */
+     * whole blocks, and a truncated file still yields every session before the cut. Or once
+     * HOLD_MAX bytes of it wait. */
     bool frame_done, frame_cut;
     ZSTD_DCtx *dctx;
     /* decompressed content: c[c_pos..c_len) not yet parsed; c[0] is at content offset c_off */
@@ -246,7 +250,8 @@ static int fetch(kl_reader *r, const uint8_t **data, size_t *len)
                 return err;
         }
         size_t need = 1;
-        bool held = r->st == ST_ZFRAME && !r->frame_done && !r->frame_cut;
+        bool held = r->st == ST_ZFRAME && !r->frame_done && !r->frame_cut &&
+                    r->c_len - r->c_pos < HOLD_MAX;
         if (!held && r->c_len > r->c_pos) {
             uint64_t l;
             int n = kli_varint_get(r->c + r->c_pos, r->c_len - r->c_pos, &l);

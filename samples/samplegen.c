@@ -597,15 +597,16 @@ static void gen_bad(void)
         append(&b, h, sizeof h);
         append(&b, p + f->off + hs, f->size - hs);
         spit("bad/frame-claims-4gb.pb", b.data, b.len);
-        uint64_t before = sessions_in((const uint8_t *)b.data, b.len, NULL);
         kl_buf_free(&b);
+        /* a frame's sessions are handed out once zstd has checked it: those before it */
+        uint64_t before = sessions_in(p, f->off, NULL);
         bad[nb++] = (bad_file){"frame-claims-4gb.pb",
                                "the header of mixed.pb's second data frame rewritten to declare a "
                                "content size of 4 GiB (the blocks are the real ones; no index)",
-                               "KL_ERR_CORRUPT from kl_reader_next at the end of that frame: the "
-                               "reader streams (it allocates nothing by the declared size), its "
-                               "sessions decode, then zstd finds the size wrong; the message names "
-                               "the frame's byte offset", before};
+                               "KL_ERR_CORRUPT from kl_reader_next: the reader allocates nothing "
+                               "by the declared size; zstd finds the size wrong once the frame's "
+                               "blocks are decoded, and none of its sessions is handed out; the "
+                               "message names the frame's byte offset", before};
     }
 
     index_past_eof(p, n, &fr[nf - 1], "bad/index-points-past-eof.pb");

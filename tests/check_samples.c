@@ -139,7 +139,7 @@ static const struct {
 } bad[] = {
     {"truncated-mid-frame.pb", false, KL_ERR_TRUNCATED, 632, "at byte 284874"},
     {"truncated-mid-record.pb", false, KL_ERR_TRUNCATED, 718, "at byte 284874"},
-    {"frame-claims-4gb.pb", false, KL_ERR_CORRUPT, 553, "at byte 139395"},
+    {"frame-claims-4gb.pb", false, KL_ERR_CORRUPT, 302, "at byte 139395"},
     {"index-points-past-eof.pb", false, KL_ERR_CORRUPT, 1000, "index at byte 452245"},
     {"wrong-magic.pb", true, KL_ERR_BADMAGIC, 0, "at byte 0"},
     {"newer-format-version.pb", true, KL_ERR_VERSION, 0, "99"},

@@ -52,6 +52,15 @@ static int open_seen(const char *name)
     return fd;
 }
 
+/* The SMALL bytes of fd made anew, in place, from seed. */
+static void rewrite(int fd, int seed)
+{
+    uint8_t d[SMALL];
+    for (size_t i = 0; i < SMALL; i++)
+        d[i] = byte_at(i, seed);
+    ck_assert_int_eq(pwrite(fd, d, SMALL, 0), SMALL);
+}
+
 static void close_seen(int fd)
 {
     hk_fd_forget(fd);
@@ -155,10 +164,7 @@ START_TEST(an_fstat_names_the_bytes_of_one_sendfile)
     const uint8_t *p = hk_file_bytes(fd, 0, SMALL, &ref);
     ck_assert_ptr_nonnull(p);
     hk_file_release(ref);
-    uint8_t d[SMALL];
-    for (size_t i = 0; i < SMALL; i++)
-        d[i] = byte_at(i, 5);
-    ck_assert_int_eq(pwrite(fd, d, SMALL, 0), SMALL);
+    rewrite(fd, 5);
     ck_assert_ptr_null(hk_file_bytes(fd, 0, SMALL, &ref));
     ck_assert_ptr_null(ref);
     close_seen(fd);
@@ -193,10 +199,7 @@ START_TEST(a_file_changed_in_place_is_read_back_until_settled)
     ck_assert_uint_eq(totals().files, 1);
 
     /* new bytes, same size: its timestamps move, and a change this recent is not kept */
-    uint8_t d[SMALL];
-    for (size_t i = 0; i < SMALL; i++)
-        d[i] = byte_at(i, 9);
-    ck_assert_int_eq(pwrite(fd, d, SMALL, 0), SMALL);
+    rewrite(fd, 9);
     fstat_seen(fd);
     ck_assert_ptr_null(hk_file_bytes(fd, 0, SMALL, &ref));
     hk_file_totals t = totals();

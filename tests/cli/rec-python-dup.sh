@@ -6,22 +6,7 @@ name=rec-python-dup
 . tests/cli/proc.inc
 . tests/cli/preload.inc
 
-# The upstream, not recorded: answers "+" and what it got, upper-cased.
-python3 -c '
-import socket, threading
-up = socket.socket(); up.bind(("127.0.0.1", 0)); up.listen()
-print("listening on 127.0.0.1:%d" % up.getsockname()[1], flush=True)
-def serve(c):
-    while True:
-        q = c.recv(100)
-        if not q:
-            break
-        c.sendall(b"+" + q.upper())
-while True:
-    threading.Thread(target=serve, args=(up.accept()[0],), daemon=True).start()
-' >"$T/up" &
-pids="$pids $!"
-upp=$(port_of "$T/up") || exit 2
+start_upper_echo || exit 2
 
 mkdir "$T/rec"
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" UP=$upp timeout 20 python3 -c '
@@ -57,12 +42,4 @@ s2.close()
 ' 2>"$T/err"
 echo "exit $?"
 grep -v ' INFO ' "$T/err"
-koala-dump --json "$T"/rec/*.pb | python3 -c '
-import json, sys
-for l in sys.stdin:
-    s = json.loads(l)
-    print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
-    for a in s["Actions"]:
-        if a["ActionType"] == "CallOutbound":
-            print("   ", a["ActionType"], repr(a["Request"]), repr(a["Response"]))
-'
+koala-dump --json "$T"/rec/*.pb | /usr/bin/python3 tests/cli/rec_lib.py show

@@ -45,9 +45,4 @@ s.close()
 ' 2>"$T/err"
 echo "exit $?"
 grep -v ' INFO ' "$T/err"
-koala-dump --json "$T"/rec/*.pb | python3 -c '
-import json, sys
-for l in sys.stdin:
-    s = json.loads(l)
-    print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
-'
+koala-dump --json "$T"/rec/*.pb | /usr/bin/python3 tests/cli/rec_lib.py show

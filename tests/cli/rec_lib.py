@@ -3,7 +3,8 @@ witch-*.sh) share: reading `koala-dump --json` output back into bytes, a connect
 end, a condition polled, splitting HTTP/1.x byte streams into messages, a replayed response
 judged against the recorded one, curl --trace files, and koala.Session messages built by hand
 for the replayer's inbound server. Imported from the
-checkers and clients those tests run with /usr/bin/python3 from the repository root."""
+checkers and clients those tests run with /usr/bin/python3 from the repository root; run as
+`python3 tests/cli/rec_lib.py show` it prints the sessions of `koala-dump --json` on stdin."""
 import json
 import re
 
@@ -181,3 +182,20 @@ def post_session(port, body, path="/", timeout=10):
             return r.status, r.headers.get("Content-Type"), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def show(lines):
+    """Each session of `koala-dump --json` lines as its request and response, then one line per
+    action: its type, what it sent (or appended) and what came back."""
+    for line in lines:
+        s = json.loads(line)
+        print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
+        for a in s["Actions"]:
+            print("   ", a["ActionType"], repr(a.get("Request", a.get("Content", ""))), repr(a.get("Response", "")))
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] != ["show"]:
+        sys.exit("usage: rec_lib.py show < koala-dump --json output")
+    show(sys.stdin)

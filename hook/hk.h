@@ -342,6 +342,9 @@ void hk_fd_mark(int fd, hk_fd_kind kind);
 void hk_fd_forget(int fd);
 /* newfd now names what oldfd names (dup, dup2, dup3, fcntl F_DUPFD). */
 void hk_fd_dup(int oldfd, int newfd);
+/* fd's connection now serves the replayed session `token` (it keeps its addresses, counters
+ * and copies). */
+void hk_fd_set_replay(int fd, uint64_t token);
 /* How many fds name fd's connection (1 for one not counted); 0 when fd is not known. */
 int hk_fd_copies(int fd);
 

@@ -159,6 +159,18 @@ void hk_fd_dup(int oldfd, int newfd)
         free(copy.copies);
 }
 
+void hk_fd_set_replay(int fd, uint64_t token)
+{
+    entry *e = slot(fd, false);
+    if (!e)
+        return;
+    hk_lock_take(&e->lock);
+    e->info.replay = token;
+    e->bare = false;
+    atomic_fetch_add_explicit(&e->gen, 1, memory_order_release);
+    hk_lock_give(&e->lock);
+}
+
 int hk_fd_copies(int fd)
 {
     entry *e = slot(fd, false);

@@ -518,8 +518,8 @@ const struct sockaddr *hk_replay_connect(int fd, const struct sockaddr *addr, so
     return (const struct sockaddr *)out;
 }
 
-/* Move the connection of fd (info) to the calling thread's session. */
-static void remap(int fd, const hk_fd_info *info)
+/* Move the connection of fd to the calling thread's session. */
+static void remap(int fd)
 {
     kl_addr key;
     if (!key_of(fd, &key))
@@ -529,9 +529,7 @@ static void remap(int fd, const hk_fd_info *info)
     if (c)
         c->token = cur.token;
     pthread_mutex_unlock(&rp.lock);
-    hk_fd_info moved = *info;
-    moved.replay = cur.token;
-    hk_fd_set(fd, &moved);
+    hk_fd_set_replay(fd, cur.token);
 }
 
 /* A datagram for the calling thread's session: a send_udp action. */
@@ -565,7 +563,7 @@ ssize_t hk_replay_before_send(int fd, const struct iovec *iov, int cnt, const st
     follow();
     if (k == HK_FD_OUTBOUND) {
         if (cur.token && info->replay != cur.token)
-            remap(fd, info);
+            remap(fd);
         return -1;
     }
     kl_addr dest;

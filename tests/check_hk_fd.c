@@ -65,6 +65,15 @@ START_TEST(a_connection_counts_the_fds_that_name_it)
     hk_fd_dup(21, 22);
     ck_assert_int_eq(hk_fd_copies(20), 3);
     ck_assert_int_eq(hk_fd_copies(22), 3);
+    /* moved to a replayed session: the same connection, counted as before */
+    unsigned gen = hk_fd_gen(21);
+    hk_fd_set_replay(21, 77);
+    hk_fd_info got;
+    ck_assert(hk_fd_get(21, &got));
+    ck_assert_uint_eq(got.replay, 77);
+    ck_assert_int_eq(got.peer.port, 5432);
+    ck_assert_uint_ne(hk_fd_gen(21), gen);
+    ck_assert_int_eq(hk_fd_copies(21), 3);
     hk_fd_forget(20);
     ck_assert_int_eq(hk_fd_copies(20), 0);
     ck_assert_int_eq(hk_fd_copies(21), 2);

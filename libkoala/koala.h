@@ -421,6 +421,12 @@ KL_API int kl_reader_seek(kl_reader *r, uint64_t n);
 /** Skip every frame whose sessions are all older than t (unix ns), using the index.
  * Sessions inside the first kept frame may still be older; filter them. */
 KL_API int kl_reader_seek_time(kl_reader *r, int64_t t);
+/** After an error inside the data (a damaged frame), go on at the next frame the index names,
+ * so that the sessions after the damage are read too; *skipped is set to the sessions left
+ * out (the damaged frame's and any before the next frame). @return KL_OK; KL_ERR_NOTFOUND
+ * when there is nothing to go on at: no error to skip, no index (a pipe, a crashed file, a
+ * damaged index), or no frame after the damage; KL_ERR_IO when the file cannot seek. */
+KL_API int kl_reader_skip_damage(kl_reader *r, uint64_t *skipped);
 /** Detail of the last error, naming the file and byte offset. Borrowed. */
 KL_API const char *kl_reader_error(const kl_reader *r);
 /** Byte offset in the file of the frame being read. */
@@ -445,6 +451,9 @@ KL_API int kl_merge_open(kl_merge **m, kl_reader *const *readers, size_t n, unsi
  *         KL_END when every input is done; a negative kl_err when input *src failed: that
  *         input is dropped and the merge can go on. */
 KL_API int kl_merge_next(kl_merge *m, kl_raw *raw, size_t *src);
+/** After input in failed (kl_merge_next), take it back from the next frame after its damage
+ * (kl_reader_skip_damage(), which sets *skipped). @return as kl_reader_skip_damage(). */
+KL_API int kl_merge_skip_damage(kl_merge *m, size_t in, uint64_t *skipped);
 /** Sessions dropped as duplicates so far. */
 KL_API uint64_t kl_merge_duplicates(const kl_merge *m);
 /** Free the merge (not the readers). Accepts NULL. */

@@ -235,6 +235,22 @@ int kl_merge_next(kl_merge *m, kl_raw *raw, size_t *src)
     }
 }
 
+int kl_merge_skip_damage(kl_merge *m, size_t in, uint64_t *skipped)
+{
+    *skipped = 0;
+    if (!m || in >= m->n)
+        return KL_ERR_INVALID;
+    int rc = kl_reader_skip_damage(m->readers[in], skipped);
+    if (rc != KL_OK)
+        return rc;
+    /* read again from there: at the next pick, as an input whose record was taken */
+    if (m->flags & KL_MERGE_APPEND)
+        m->cursor = in;
+    else
+        m->delivered = in;
+    return KL_OK;
+}
+
 uint64_t kl_merge_duplicates(const kl_merge *m)
 {
     return m ? m->duplicates : 0;

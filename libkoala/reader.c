@@ -52,6 +52,8 @@ struct kl_reader {
     state st;
     uint64_t data_start;    /* offset of the first data frame or record */
     uint64_t frame_off;
+    uint64_t skipped_to;    /* the frame kl_reader_skip_damage() went on at last: a skip
+                               goes past it, so that a frame damaged at its start is passed */
     /* A frame's records are handed out once it is whole, zstd having checked its checksum, so
      * that a damaged frame gives none: its damage need not make zstd fail before the records
      * it garbles. Or once the stream ends inside it (frame_cut): what zstd put out before is
@@ -784,6 +786,28 @@ int kl_reader_seek(kl_reader *r, uint64_t n)
     if (!err && (err = fetch(r, &r->p_data, &r->p_len)) == KL_OK)
         r->pending = true;
     return err == KL_END ? KL_ERR_NOTFOUND : err;
+}
+
+int kl_reader_skip_damage(kl_reader *r, uint64_t *skipped)
+{
+    *skipped = 0;
+    if (!r->err || r->err == KL_ERR_NOMEM || !r->seekable || !r->info.has_index)
+        return KL_ERR_NOTFOUND;
+    uint64_t before = 0;
+    for (size_t i = 0; i < r->n_index; i++) {
+        uint64_t off = r->index[i].offset;
+        if (off > r->frame_off && off > r->skipped_to) {
+            uint64_t had = r->delivered;
+            int err = reposition(r, off, before);
+            if (err)
+                return err;
+            r->skipped_to = off;
+            *skipped = before > had ? before - had : 0;
+            return KL_OK;
+        }
+        before += r->index[i].sessions;
+    }
+    return KL_ERR_NOTFOUND;
 }
 
 int kl_reader_seek_time(kl_reader *r, int64_t t)

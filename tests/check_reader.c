@@ -167,7 +167,8 @@ END_TEST
  * checksum tells, at its end. Bytes of one middle frame, larger than what the reader
  * decompresses at a time, flipped one at a time across its compressed blocks: no session of
  * that frame is handed out, garbled or not, those before it all are, and the error names the
- * frame; or, for the few bits zstd's output does not depend on, every session reads back. */
+ * frame; kl_reader_skip_damage() then goes on at the next frame, and every later session reads
+ * back. Or, for the few bits zstd's output does not depend on, every session reads back. */
 START_TEST(a_damaged_frame_gives_none_of_its_sessions)
 {
     enum { N = 6000 };
@@ -177,7 +178,7 @@ START_TEST(a_damaged_frame_gives_none_of_its_sessions)
     ck_assert_ptr_nonnull(data);
     kl_reader *full;
     ck_assert_int_eq(kl_reader_open(&full, path, NULL), KL_OK);
-    uint64_t first = 0, start = 0, end = 0;
+    uint64_t first = 0, next = 0, start = 0, end = 0;
     for (uint64_t i = 0; i < N && !end; i++) {
         ck_assert_int_eq(kl_reader_seek(full, i), KL_OK);
         uint64_t off = kl_reader_offset(full);
@@ -186,7 +187,7 @@ START_TEST(a_damaged_frame_gives_none_of_its_sessions)
         else if (!first && off != start)
             start = off, first = i;
         else if (first && off != start)
-            end = off;
+            end = off, next = i;
     }
     kl_reader_close(full);
     ck_assert_uint_gt(first, 0);
@@ -205,12 +206,70 @@ START_TEST(a_damaged_frame_gives_none_of_its_sessions)
             ck_assert_msg((uint64_t)n == first, "byte %llu flipped: %d sessions, the frame's first is %llu",
                           (unsigned long long)at, n, (unsigned long long)first);
             ck_assert_ptr_nonnull(strstr(kl_reader_error(r), "frame at byte"));
+            /* past the damage with the index: every later session, as written */
+            uint64_t skipped;
+            ck_assert_int_eq(kl_reader_skip_damage(r, &skipped), KL_OK);
+            ck_assert_uint_eq(kl_reader_delivered(r), next);
+            ck_assert_uint_eq(skipped, next - first);
+            n = (int)next;
+            ck_assert_int_eq(read_all(r, &n), KL_END);
+            ck_assert_int_eq(n, N);
+            ck_assert_int_eq(kl_reader_skip_damage(r, &skipped), KL_ERR_NOTFOUND); /* no error */
             caught++;
         }
         kl_reader_close(r);
         data[at] ^= 0x5a;
     }
     ck_assert_uint_gt(caught * 10, tries * 9);
+    free(data);
+}
+END_TEST
+
+/* Without an index there is no next frame to go on at; and a frame damaged at its start (its
+ * magic) is passed, not met again. */
+START_TEST(damage_is_skipped_only_with_an_index)
+{
+    const char *path = make_file("noindex.pb", N_SESSIONS, 2048, true);
+    size_t len;
+    unsigned char *data = tu_read_file(path, &len);
+    data[len / 2] ^= 0xff;
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open_mem(&r, data, len, "noindex", NULL), KL_OK);
+    int n = 0;
+    ck_assert_int_ne(read_all(r, &n), KL_END);
+    uint64_t skipped;
+    ck_assert_int_eq(kl_reader_skip_damage(r, &skipped), KL_ERR_NOTFOUND);
+    kl_reader_close(r);
+    free(data);
+
+    /* the third frame's magic broken: met once, then passed */
+    path = make_file("magic.pb", N_SESSIONS, 2048, false);
+    data = tu_read_file(path, &len);
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    uint64_t frames[N_SESSIONS], firsts[N_SESSIONS];
+    size_t nf = 0;
+    for (uint64_t i = 0; i < N_SESSIONS; i++) {
+        ck_assert_int_eq(kl_reader_seek(r, i), KL_OK);
+        if (!nf || kl_reader_offset(r) != frames[nf - 1])
+            frames[nf] = kl_reader_offset(r), firsts[nf++] = i;
+    }
+    kl_reader_close(r);
+    ck_assert_uint_ge(nf, 4);
+    data[frames[2]] ^= 0xff;
+    ck_assert_int_eq(kl_reader_open_mem(&r, data, len, "magic", NULL), KL_OK);
+    int err, skips = 0;
+    n = 0;
+    uint64_t left_out = 0;
+    while ((err = read_all(r, &n)) != KL_END) {
+        ck_assert_int_eq(err, KL_ERR_CORRUPT);
+        ck_assert_int_lt(++skips, 3);
+        ck_assert_int_eq(kl_reader_skip_damage(r, &skipped), KL_OK);
+        left_out += skipped;
+        n = (int)kl_reader_delivered(r);
+    }
+    ck_assert_int_eq(n, N_SESSIONS);
+    ck_assert_uint_eq(left_out, firsts[3] - firsts[2]);
+    kl_reader_close(r);
     free(data);
 }
 END_TEST
@@ -549,6 +608,7 @@ static Suite *suite(void)
     tcase_add_test(tc, truncated_file_yields_every_complete_session);
     tcase_add_test(tc, sessions_in_a_truncated_last_frame_are_recovered);
     tcase_add_test(tc, a_damaged_frame_gives_none_of_its_sessions);
+    tcase_add_test(tc, damage_is_skipped_only_with_an_index);
     tcase_add_test(tc, a_file_without_index_is_read_by_scanning);
     tcase_add_test(tc, count_keeps_the_reading_position);
     tcase_add_test(tc, seek_uses_the_index_to_reach_any_session);

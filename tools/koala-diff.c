@@ -161,15 +161,16 @@ static bool load_replays(const char *path, replays *r, const char *what)
     if (kl_reader_info(rd)->kind == KL_KIND_RECORDED)
         tool_die("%s: %s", tool_display_name(path), what);
     const kl_replayed *s;
-    int rc;
-    while ((rc = kl_reader_next_replayed(rd, &s)) == KL_OK) {
-        kl_replayed *copy;
-        tool_must(kl_replayed_clone(s, &copy));
-        replays_add(r, copy);
-    }
-    if (rc != KL_END) {
-        tool_warn_read(tool_display_name(path), rd, rc, r->n);
+    for (int rc; (rc = kl_reader_next_replayed(rd, &s)) != KL_END;) {
+        if (rc == KL_OK) {
+            kl_replayed *copy;
+            tool_must(kl_replayed_clone(s, &copy));
+            replays_add(r, copy);
+            continue;
+        }
         damaged = true;
+        if (!tool_read_past(tool_display_name(path), rd, rc, kl_reader_delivered(rd)))
+            break;
     }
     tool_reader_close(rd);
     replays_index(r);
@@ -976,9 +977,14 @@ int main(int argc, char **argv)
     bool differs = false;
     int status = damaged ? TOOL_EXIT_TROUBLE : TOOL_EXIT_OK;
     const kl_session *s;
-    int rc;
     uint64_t read = 0;
-    while ((rc = kl_reader_next(rd, &s)) == KL_OK) {
+    for (int rc; (rc = kl_reader_next(rd, &s)) != KL_END;) {
+        if (rc != KL_OK) {
+            status = TOOL_EXIT_TROUBLE;
+            if (!tool_read_past(tool_display_name(rec_path), rd, rc, kl_reader_delivered(rd)))
+                break;
+            continue;
+        }
         read++;
         size_t i;
         const kl_replayed *p = replays_find(&reps, s->id, &i);
@@ -988,10 +994,6 @@ int main(int argc, char **argv)
         }
         reps.seen[i] = true;
         differs |= compare(s, p, &r, &t, summary);
-    }
-    if (rc != KL_END) {
-        tool_warn_read(tool_display_name(rec_path), rd, rc, read);
-        status = TOOL_EXIT_TROUBLE;
     }
     tool_reader_close(rd);
     for (size_t i = 0; i < reps.n; i++)

@@ -309,10 +309,11 @@ static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
     return rc;
 }
 
-static void read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t before)
+/* @return true when reading goes on past the damage. */
+static bool read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t before)
 {
-    tool_warn_read(name, r, rc, before);
     d->status = TOOL_EXIT_TROUBLE;
+    return tool_read_past(name, r, rc, before);
 }
 
 /* @return the number of sessions selected from this file. */
@@ -355,7 +356,8 @@ static uint64_t dump_file(dump *d, const char *path)
     }
     /* The index lets the reader skip whole frames of older sessions. */
     if (d->since && (rc = kl_reader_seek_time(r, d->since)) != KL_OK) {
-        read_error(d, name, r, rc, 0);
+        tool_warn_read(name, r, rc, 0);
+        d->status = TOOL_EXIT_TROUBLE;
         tool_reader_close(r);
         return 0;
     }
@@ -366,7 +368,10 @@ static uint64_t dump_file(dump *d, const char *path)
         if (rc == KL_END)
             break;
         if (rc != KL_OK) {
-            read_error(d, name, r, rc, nread);
+            if (read_error(d, name, r, rc, nread)) {
+                nread = kl_reader_delivered(r);
+                continue;
+            }
             break;
         }
         nread++;

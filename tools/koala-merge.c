@@ -128,6 +128,9 @@ int main(int argc, char **argv)
         if (rc < 0) {
             tool_warn_read(names[src], readers[src], rc, kl_reader_delivered(readers[src]));
             status = TOOL_EXIT_TROUBLE;
+            uint64_t skipped;
+            if (kl_merge_skip_damage(m, src, &skipped) == KL_OK)
+                tool_warn_skipped(names[src], readers[src], skipped);
             continue;
         }
         if (raw.kind != kind)

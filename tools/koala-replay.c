@@ -620,17 +620,18 @@ static void replay_file(replay *r, const char *path)
     }
     uint64_t nread = 0;
     const kl_session *s;
-    int rc = KL_END;
-    while (!interrupted && (rc = kl_reader_next(rd, &s)) == KL_OK) {
-        nread++;
-        if (r->filter && !kl_filter_match(r->filter, s))
+    for (int rc; !interrupted && (rc = kl_reader_next(rd, &s)) != KL_END;) {
+        if (rc == KL_OK) {
+            nread++;
+            if (!r->filter || kl_filter_match(r->filter, s))
+                submit(r, s);
             continue;
-        submit(r, s);
-    }
-    if (!interrupted && rc != KL_END) {
+        }
         progress_clear(r);
-        tool_warn_read(name, rd, rc, nread);
         r->status = TOOL_EXIT_TROUBLE;
+        if (!tool_read_past(name, rd, rc, nread))
+            break;
+        nread = kl_reader_delivered(rd);
     }
     tool_reader_close(rd);
 }

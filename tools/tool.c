@@ -155,6 +155,22 @@ void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before)
               (unsigned long long)before, before == 1 ? "" : "s");
 }
 
+void tool_warn_skipped(const char *name, kl_reader *r, uint64_t skipped)
+{
+    tool_warn("%s: going on after the damage, at session %llu (%llu left out)", name,
+              (unsigned long long)kl_reader_delivered(r), (unsigned long long)skipped);
+}
+
+bool tool_read_past(const char *name, kl_reader *r, int rc, uint64_t before)
+{
+    tool_warn_read(name, r, rc, before);
+    uint64_t skipped;
+    if (kl_reader_skip_damage(r, &skipped) != KL_OK)
+        return false;
+    tool_warn_skipped(name, r, skipped);
+    return true;
+}
+
 /* ---- inputs: koala files, original koala JSON sessions and directories of them ---- */
 
 /* The first bytes of a pipe, read to tell JSON from a koala stream, given back first. */

@@ -158,8 +158,10 @@ static bool load_replays(const char *path, replays *r, const char *what)
     kl_reader *rd = tool_input_open(path, &damaged);
     if (!rd)
         exit(TOOL_EXIT_TROUBLE);
-    if (kl_reader_info(rd)->kind == KL_KIND_RECORDED)
+    if (kl_reader_info(rd)->kind == KL_KIND_RECORDED) {
+        tool_reader_close(rd);
         tool_die("%s: %s", tool_display_name(path), what);
+    }
     const kl_replayed *s;
     for (int rc; (rc = kl_reader_next_replayed(rd, &s)) != KL_END;) {
         if (rc == KL_OK) {
@@ -967,8 +969,11 @@ int main(int argc, char **argv)
     kl_reader *rd = tool_input_open(rec_path, &damaged);
     if (!rd)
         return TOOL_EXIT_TROUBLE;
-    if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED)
+    if (kl_reader_info(rd)->kind == KL_KIND_REPLAYED) {
+        tool_reader_close(rd);
+        replays_free(&reps);
         tool_die("%s: replayed sessions; give the recorded ones first", tool_display_name(rec_path));
+    }
     kl_buf html = {0};
     report r = {.opts = &opts, .json = json || html_path, .table = html_path != NULL,
                 .html = html_path ? &html : NULL,

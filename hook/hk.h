@@ -265,8 +265,8 @@ typedef struct hk_fd_info {
     kl_addr local;
     char file_name[256];       /* HK_FD_APPEND: its absolute path (hk_on_open) */
     uint64_t replay;           /* the token of the replayed session the connection serves, or 0 */
-    atomic_int *copies;        /* inbound and outbound: the fds naming the connection (dup), a
-                                  count they share, kept by the table; NULL: one */
+    atomic_int *copies;        /* inbound and outbound: the fds naming the connection, a count
+                                  they share, kept by the table from the first dup on; NULL: one */
 } hk_fd_info;
 
 /* The table (hk_fd.c): chunks of HK_FD_CHUNK entries, allocated on first use, never freed.

@@ -138,14 +138,20 @@ void hk_fd_forget(int fd)
         store(e, NULL, HK_FD_UNKNOWN);
 }
 
-/* The count of the connection the copy names is held meanwhile: a close of oldfd on another
- * thread would free it. */
+/* A connection is counted from its first copy on, so accept and connect allocate nothing. The
+ * count the copy names is held meanwhile: a close of oldfd on another thread would free it. */
 void hk_fd_dup(int oldfd, int newfd)
 {
     hk_fd_info copy = {0};
     entry *from = slot(oldfd, false);
     if (from) {
         hk_lock_take(&from->lock);
+        hk_fd_kind k = from->info.kind;
+        if ((k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) && !from->info.copies &&
+            (from->info.copies = malloc(sizeof *from->info.copies))) {
+            atomic_init(from->info.copies, 1);
+            atomic_fetch_add_explicit(&from->gen, 1, memory_order_release);
+        }
         copy = from->info;
         if (copy.copies)
             atomic_fetch_add(copy.copies, 1);

@@ -689,7 +689,6 @@ void hk_on_accept(int fd)
 #if HK_REPLAY
     info.replay = hk_replay_token_of(&info.peer);
 #endif
-    info.copies = calloc(1, sizeof *info.copies); /* the table counts; NULL: uncounted */
     hk_fd_set(fd, &info);
     log_conn(fd, info.replay ? "inbound connection of a replayed session from" : "inbound connection from",
              &info.peer);
@@ -726,8 +725,6 @@ void hk_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
         info.replay = hk_replay_current();
 #endif
     addr_of(fd, false, &info.local);
-    if (info.kind == HK_FD_OUTBOUND)
-        info.copies = calloc(1, sizeof *info.copies);
     hk_fd_set(fd, &info);
     log_conn(fd, info.kind == HK_FD_OUTBOUND ? "outbound connection to"
                  : info.kind == HK_FD_UDP    ? "UDP socket connected to"

@@ -57,10 +57,9 @@ END_TEST
 START_TEST(a_connection_counts_the_fds_that_name_it)
 {
     hk_fd_info in = outbound(5432);
-    in.copies = calloc(1, sizeof *in.copies);
-    ck_assert_ptr_nonnull(in.copies);
     hk_fd_set(20, &in);
     ck_assert_int_eq(hk_fd_copies(20), 1);
+    ck_assert_ptr_null(hk_fd_peek(20)->copies); /* counted from the first copy on */
     hk_fd_dup(20, 21);
     hk_fd_dup(21, 22);
     ck_assert_int_eq(hk_fd_copies(20), 3);
@@ -83,11 +82,12 @@ START_TEST(a_connection_counts_the_fds_that_name_it)
     hk_fd_forget(22); /* the last: the count is freed (a sanitizer build would see a leak) */
     ck_assert_int_eq(hk_fd_copies(22), 0);
     hk_fd_forget(21);
-    /* one that is not counted is one */
-    hk_fd_info plain = outbound(5433);
-    hk_fd_set(20, &plain);
+    /* a file's copies are not counted */
+    hk_fd_info log = {.kind = HK_FD_APPEND};
+    hk_fd_set(20, &log);
     hk_fd_dup(20, 21);
     ck_assert_int_eq(hk_fd_copies(21), 1);
+    ck_assert_ptr_null(hk_fd_peek(20)->copies);
     hk_fd_forget(20);
     hk_fd_forget(21);
 }

@@ -327,11 +327,9 @@ typedef struct hk_fd_stat {
  * own, ascending, at most max of them (each copied under its entry's lock); *from moves past
  * the last one looked at. @return how many; 0 once past the last fd. */
 int hk_fd_list(hk_fd_stat *out, int max, int *from);
-/* Everything known of fd, consistent even while another thread changes it.
- * @return false when fd is unknown or out of range. */
-bool hk_fd_get(int fd, hk_fd_info *out);
-/* The same without lock or copy while fd's entry is unchanged: the calling thread's copy,
- * valid until its next call. NULL when fd is unknown or out of range. */
+/* Everything known of fd, consistent even while another thread changes it, copied under its
+ * lock only when its entry changed: the calling thread's copy, valid until its next call.
+ * NULL when fd is unknown or out of range. */
 const hk_fd_info *hk_fd_peek(int fd);
 /* Record what fd is (on accept, connect, open, socket...). */
 void hk_fd_set(int fd, const hk_fd_info *info);

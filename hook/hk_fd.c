@@ -49,17 +49,6 @@ static entry *slot(int fd, bool create)
     return &c[fd % CHUNK];
 }
 
-bool hk_fd_get(int fd, hk_fd_info *out)
-{
-    entry *e = slot(fd, false);
-    if (!e)
-        return false;
-    hk_lock_take(&e->lock);
-    *out = e->info;
-    hk_lock_give(&e->lock);
-    return out->kind != HK_FD_UNKNOWN;
-}
-
 const hk_fd_info *hk_fd_peek(int fd)
 {
     entry *e = slot(fd, false);

@@ -23,31 +23,33 @@ static hk_fd_info outbound(uint16_t port)
 START_TEST(an_fd_keeps_its_kind_and_addresses_until_closed)
 {
     ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_UNKNOWN);
-    hk_fd_info in = outbound(6379), got;
+    hk_fd_info in = outbound(6379);
+    const hk_fd_info *got;
     hk_fd_set(7, &in);
     ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_OUTBOUND);
-    ck_assert(hk_fd_get(7, &got));
-    ck_assert_int_eq(got.peer.port, 6379);
+    ck_assert_ptr_nonnull(got = hk_fd_peek(7));
+    ck_assert_int_eq(got->peer.port, 6379);
     hk_fd_forget(7);
     ck_assert_int_eq(hk_fd_kind_of(7), HK_FD_UNKNOWN);
-    ck_assert(!hk_fd_get(7, &got));
+    ck_assert_ptr_null(hk_fd_peek(7));
     /* the number comes back as a file */
     hk_fd_info f = {.kind = HK_FD_APPEND};
     snprintf(f.file_name, sizeof f.file_name, "/var/log/app.log");
     hk_fd_set(7, &f);
-    ck_assert(hk_fd_get(7, &got));
-    ck_assert_str_eq(got.file_name, "/var/log/app.log");
-    ck_assert_int_eq(got.peer.port, 0);
+    ck_assert_ptr_nonnull(got = hk_fd_peek(7));
+    ck_assert_str_eq(got->file_name, "/var/log/app.log");
+    ck_assert_int_eq(got->peer.port, 0);
 }
 END_TEST
 
 START_TEST(dup_copies_and_a_dup_of_nothing_clears)
 {
-    hk_fd_info in = outbound(3306), got;
+    hk_fd_info in = outbound(3306);
+    const hk_fd_info *got;
     hk_fd_set(10, &in);
     hk_fd_dup(10, 11);
-    ck_assert(hk_fd_get(11, &got));
-    ck_assert_int_eq(got.peer.port, 3306);
+    ck_assert_ptr_nonnull(got = hk_fd_peek(11));
+    ck_assert_int_eq(got->peer.port, 3306);
     hk_fd_dup(12, 11); /* dup2 of an unknown fd over 11 */
     ck_assert_int_eq(hk_fd_kind_of(11), HK_FD_UNKNOWN);
     ck_assert_int_eq(hk_fd_kind_of(10), HK_FD_OUTBOUND);
@@ -67,10 +69,10 @@ START_TEST(a_connection_counts_the_fds_that_name_it)
     /* moved to a replayed session: the same connection, counted as before */
     unsigned gen = hk_fd_gen(21);
     hk_fd_set_replay(21, 77);
-    hk_fd_info got;
-    ck_assert(hk_fd_get(21, &got));
-    ck_assert_uint_eq(got.replay, 77);
-    ck_assert_int_eq(got.peer.port, 5432);
+    const hk_fd_info *got;
+    ck_assert_ptr_nonnull(got = hk_fd_peek(21));
+    ck_assert_uint_eq(got->replay, 77);
+    ck_assert_int_eq(got->peer.port, 5432);
     ck_assert_uint_ne(hk_fd_gen(21), gen);
     ck_assert_int_eq(hk_fd_copies(21), 3);
     hk_fd_forget(20);
@@ -95,13 +97,14 @@ END_TEST
 
 START_TEST(a_file_or_pipe_is_marked_without_an_address_left_behind)
 {
-    hk_fd_info in = outbound(6379), got;
+    hk_fd_info in = outbound(6379);
+    const hk_fd_info *got;
     hk_fd_set(7, &in);
     hk_fd_mark(7, HK_FD_OTHER);
-    ck_assert(hk_fd_get(7, &got));
-    ck_assert_int_eq(got.kind, HK_FD_OTHER);
-    ck_assert_int_eq(got.peer.port, 0);
-    ck_assert_int_eq(got.peer.family, 0);
+    ck_assert_ptr_nonnull(got = hk_fd_peek(7));
+    ck_assert_int_eq(got->kind, HK_FD_OTHER);
+    ck_assert_int_eq(got->peer.port, 0);
+    ck_assert_int_eq(got->peer.family, 0);
     unsigned gen = hk_fd_gen(7);
     hk_fd_forget(7);
     ck_assert_uint_ne(hk_fd_gen(7), gen);
@@ -176,10 +179,10 @@ START_TEST(threads_never_see_a_torn_entry)
     long seen = 0;
     while (atomic_load(&finished) < 4)
         for (int fd = 1000; fd < 1256; fd++) {
-            hk_fd_info got;
-            if (hk_fd_get(fd, &got)) {
-                ck_assert_int_eq(got.kind, HK_FD_OUTBOUND);
-                ck_assert_int_eq(got.peer.port / 10, fd);
+            const hk_fd_info *got = hk_fd_peek(fd);
+            if (got) {
+                ck_assert_int_eq(got->kind, HK_FD_OUTBOUND);
+                ck_assert_int_eq(got->peer.port / 10, fd);
                 seen++;
             }
         }

@@ -190,9 +190,20 @@ EXPORT int dup3(int fd, int fd2, int flags)
 }
 
 /* F_DUPFD and F_DUPFD_CLOEXEC make a copy, as dup does; F_SETFL may make a file appended to
- * or no longer. The third argument is taken as a pointer, as glibc does: it is wide enough for
- * an int and for the struct pointers. Programs built with _FILE_OFFSET_BITS=64 (Python, most
- * distributions' servers) call fcntl64 and openat64. */
+ * or no longer. */
+static void on_fcntl(int fd, int cmd, int n, void *arg)
+{
+    if (n < 0)
+        return;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        hk_fd_dup(fd, n);
+    else if (cmd == F_SETFL)
+        hk_on_setfl(fd, (int)(intptr_t)arg);
+}
+
+/* The third argument is taken as a pointer, as glibc does: it is wide enough for an int and for
+ * the struct pointers. Programs built with _FILE_OFFSET_BITS=64 (Python, most distributions'
+ * servers) call fcntl64 and openat64. */
 #define FCNTL(name)                                                                               \
     EXPORT int name(int fd, int cmd, ...)                                                         \
     {                                                                                             \
@@ -200,8 +211,7 @@ EXPORT int dup3(int fd, int fd2, int flags)
         va_start(ap, cmd);                                                                        \
         void *arg = va_arg(ap, void *);                                                           \
         va_end(ap);                                                                               \
-        WRAP(int, name, (fd, cmd, arg), if (n >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) \
-             hk_fd_dup(fd, n); else if (n >= 0 && cmd == F_SETFL) hk_on_setfl(fd, (int)(intptr_t)arg)); \
+        WRAP(int, name, (fd, cmd, arg), on_fcntl(fd, cmd, n, arg));                               \
     }
 FCNTL(fcntl)
 FCNTL(fcntl64)

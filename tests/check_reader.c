@@ -34,6 +34,22 @@ static const char *make_file(const char *name, int n, size_t frame_size, bool no
     return path;
 }
 
+/* The frames of a file of n sessions, from its index: where each starts and its first
+ * session. @return how many. */
+static size_t frame_starts(const char *path, uint64_t n, uint64_t *offs, uint64_t *firsts)
+{
+    kl_reader *r;
+    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
+    size_t nf = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        ck_assert_int_eq(kl_reader_seek(r, i), KL_OK);
+        if (!nf || kl_reader_offset(r) != offs[nf - 1])
+            offs[nf] = kl_reader_offset(r), firsts[nf++] = i;
+    }
+    kl_reader_close(r);
+    return nf;
+}
+
 /* Read to the end, checking each session against tu_session(); *n counts from its value. */
 static int read_all(kl_reader *r, int *n)
 {
@@ -100,21 +116,8 @@ START_TEST(truncated_file_yields_every_complete_session)
     ck_assert_ptr_nonnull(data);
     /* Frame boundaries from the index of the whole file: a prefix holding a whole frame must
      * deliver every session in it. */
-    kl_reader *full;
-    ck_assert_int_eq(kl_reader_open(&full, path, NULL), KL_OK);
-    uint64_t frame_start[256], frame_cum[256]; /* start offset of each frame, sessions before it */
-    size_t nf = 0;
-    uint64_t cum = 0;
-    for (uint64_t i = 0; i < N_SESSIONS; i++) {
-        ck_assert_int_eq(kl_reader_seek(full, i), KL_OK);
-        uint64_t off = kl_reader_offset(full);
-        if (nf == 0 || off != frame_start[nf - 1]) {
-            frame_start[nf] = off;
-            frame_cum[nf++] = cum;
-        }
-        cum++;
-    }
-    kl_reader_close(full);
+    uint64_t frame_start[N_SESSIONS], frame_cum[N_SESSIONS]; /* sessions before each frame */
+    size_t nf = frame_starts(path, N_SESSIONS, frame_start, frame_cum);
     uint64_t data_end = len - 16 - ((uint32_t)data[len - 8] | (uint32_t)data[len - 7] << 8);
     for (size_t cut = 0; cut <= len; cut++) {
         kl_reader *r;
@@ -128,7 +131,7 @@ START_TEST(truncated_file_yields_every_complete_session)
         err = read_all(r, &n);
         /* sessions of frames that start at or before cut minus a frame are complete */
         int must = 0;
-            for (size_t f = 1; f <= nf; f++)
+        for (size_t f = 1; f <= nf; f++)
             if ((f < nf ? frame_start[f] : data_end) <= cut)
                 must = f < nf ? (int)frame_cum[f] : N_SESSIONS;
         ck_assert_msg(n >= must, "cut at %zu: %d sessions, expected at least %d", cut, n, must);
@@ -176,22 +179,10 @@ START_TEST(a_damaged_frame_gives_none_of_its_sessions)
     size_t len;
     unsigned char *data = tu_read_file(path, &len);
     ck_assert_ptr_nonnull(data);
-    kl_reader *full;
-    ck_assert_int_eq(kl_reader_open(&full, path, NULL), KL_OK);
-    uint64_t first = 0, next = 0, start = 0, end = 0;
-    for (uint64_t i = 0; i < N && !end; i++) {
-        ck_assert_int_eq(kl_reader_seek(full, i), KL_OK);
-        uint64_t off = kl_reader_offset(full);
-        if (i == 0)
-            start = off;
-        else if (!first && off != start)
-            start = off, first = i;
-        else if (first && off != start)
-            end = off, next = i;
-    }
-    kl_reader_close(full);
-    ck_assert_uint_gt(first, 0);
-    ck_assert_uint_gt(end, start);
+    static uint64_t offs[N], firsts[N];
+    ck_assert_uint_ge(frame_starts(path, N, offs, firsts), 3);
+    /* the second frame */
+    uint64_t first = firsts[1], next = firsts[2], start = offs[1], end = offs[2];
     uint64_t caught = 0, tries = 0;
     for (uint64_t at = start + (end - start) / 10; at < end - 16; at += (end - start) / 50, tries++) {
         data[at] ^= 0x5a;
@@ -245,16 +236,8 @@ START_TEST(damage_is_skipped_only_with_an_index)
     /* the third frame's magic broken: met once, then passed */
     path = make_file("magic.pb", N_SESSIONS, 2048, false);
     data = tu_read_file(path, &len);
-    ck_assert_int_eq(kl_reader_open(&r, path, NULL), KL_OK);
     uint64_t frames[N_SESSIONS], firsts[N_SESSIONS];
-    size_t nf = 0;
-    for (uint64_t i = 0; i < N_SESSIONS; i++) {
-        ck_assert_int_eq(kl_reader_seek(r, i), KL_OK);
-        if (!nf || kl_reader_offset(r) != frames[nf - 1])
-            frames[nf] = kl_reader_offset(r), firsts[nf++] = i;
-    }
-    kl_reader_close(r);
-    ck_assert_uint_ge(nf, 4);
+    ck_assert_uint_ge(frame_starts(path, N_SESSIONS, frames, firsts), 4);
     data[frames[2]] ^= 0xff;
     ck_assert_int_eq(kl_reader_open_mem(&r, data, len, "magic", NULL), KL_OK);
     int err, skips = 0;

@@ -1,5 +1,5 @@
 /* hk_hooks_stdio.c - the stdio wrappers: FILE streams opened for appending, and what is
- * written to them. glibc's stdio reaches the kernel through its own internal write, which no
+ * written to them and by dprintf. glibc's stdio reaches the kernel through its own internal write, which no
  * wrapper sees, so the bytes are recorded as the service hands them to the stream. */
 #include "hk.h"
 
@@ -88,6 +88,21 @@ EXPORT int fclose(FILE *f)
     return REAL(fclose)(f);
 }
 
+/* fdopen(fd, "a") sets O_APPEND on fd by libc's internal fcntl: an fd opened without it
+ * becomes an appended file here, as fcntl's F_SETFL makes it. */
+EXPORT FILE *fdopen(int fd, const char *mode)
+{
+    if (!hk_enter())
+        return REAL(fdopen)(fd, mode);
+    FILE *f = REAL(fdopen)(fd, mode);
+    int saved = errno, flags;
+    if (f && mode && strchr(mode, 'a') && (flags = REAL(fcntl)(fd, F_GETFL, NULL)) >= 0)
+        hk_on_setfl(fd, flags);
+    hk_leave();
+    errno = saved;
+    return f;
+}
+
 EXPORT size_t fwrite(const void *buf, size_t size, size_t nmemb, FILE *f)
 {
     WRAP_WRITE(size_t, fwrite, (buf, size, nmemb, f), f, buf, (ssize_t)(n * size));
@@ -118,23 +133,32 @@ PUTC(fputc)
 PUTC(fputc_unlocked)
 PUTC(putc)
 
+/* fmt's text, in small (`size` bytes) when it fits, else in memory the caller frees.
+ * @return it, its length in *len; NULL when it cannot be made. */
+static char *format(char *small, size_t size, int *len, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    *len = vsnprintf(small, size, fmt, ap);
+    char *text = *len < 0 ? NULL : small;
+    if (text && *len >= (int)size && (text = malloc((size_t)*len + 1)))
+        vsnprintf(text, (size_t)*len + 1, fmt, again);
+    va_end(again);
+    return text;
+}
+
+/* The text could not be made (no memory): the real function writes it unrecorded. */
+#define NOT_MADE (-2)
+
 /* A recorded stream's formatted text is made once, here, and written with fwrite: the bytes
- * recorded are the bytes the stream took. Other streams go straight to the real function. */
+ * recorded are the bytes the stream took. */
 static int print_recorded(FILE *f, const char *fmt, va_list ap)
 {
     char small[1024];
-    va_list again;
-    va_copy(again, ap);
-    int len = vsnprintf(small, sizeof small, fmt, ap);
-    char *text = small;
-    if (len >= (int)sizeof small) {
-        text = malloc((size_t)len + 1);
-        if (text)
-            vsnprintf(text, (size_t)len + 1, fmt, again);
-    }
-    va_end(again);
-    if (len < 0 || !text)
-        return -1;
+    int len;
+    char *text = format(small, sizeof small, &len, fmt, ap);
+    if (!text)
+        return NOT_MADE;
     size_t n = REAL(fwrite)(text, 1, (size_t)len, f);
     hk_on_send(fileno_unlocked(f), text, (ssize_t)n);
     if (text != small)
@@ -142,47 +166,78 @@ static int print_recorded(FILE *f, const char *fmt, va_list ap)
     return n == (size_t)len ? len : -1;
 }
 
-/* vfprintf and its fortified form: a stream that is not recorded goes straight through. */
-#define VFPRINTF(name, params, args)                                                              \
+/* dprintf writes through a stream of libc's own, by its internal write: a recorded fd's text
+ * is made here and written as that stream would, the rest after a partial write, up to an
+ * error; the bytes recorded are those written. */
+static int dprint_recorded(int fd, const char *fmt, va_list ap)
+{
+    char small[1024];
+    int len;
+    char *text = format(small, sizeof small, &len, fmt, ap);
+    if (!text)
+        return NOT_MADE;
+    size_t done = 0;
+    for (ssize_t n; done < (size_t)len && (n = REAL(write)(fd, text + done, (size_t)len - done)) > 0;)
+        done += (size_t)n;
+    int saved = errno;
+    if (done)
+        hk_on_send(fd, text, (ssize_t)done);
+    if (text != small)
+        free(text);
+    errno = saved;
+    return done == (size_t)len ? len : -1;
+}
+
+/* vfprintf, vdprintf and their fortified forms: the text for a recorded fd is made by
+ * `recorded` (print_recorded or dprint_recorded, given `to`: the stream or the fd), from a
+ * copy of ap, so that the real function can still write what it could not make; anything
+ * else goes straight through. The fortified forms' text is formatted by vsnprintf, without
+ * their run-time check of %n in writable formats. */
+#define VPRINTF(name, params, args, fd, recorded, to)                                             \
     EXPORT int name params                                                                        \
     {                                                                                             \
-        if (hk_fd_kind_of(fileno_unlocked(f)) == HK_FD_OTHER || !hk_enter())                      \
+        if (hk_fd_kind_of(fd) == HK_FD_OTHER || !hk_enter())                                      \
             return REAL(name) args;                                                               \
-        if (!hk_records_send(fileno_unlocked(f))) {                                               \
+        if (!hk_records_send(fd)) {                                                               \
             int n = REAL(name) args;                                                              \
             hk_leave();                                                                           \
             return n;                                                                             \
         }                                                                                         \
-        int n = print_recorded(f, fmt, ap);                                                       \
+        va_list copy;                                                                             \
+        va_copy(copy, ap);                                                                        \
+        int n = recorded(to, fmt, copy);                                                          \
+        va_end(copy);                                                                             \
+        if (n == NOT_MADE)                                                                        \
+            n = REAL(name) args;                                                                  \
         int saved = errno;                                                                        \
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \
     }
 
-VFPRINTF(vfprintf, (FILE *f, const char *fmt, va_list ap), (f, fmt, ap))
-
-EXPORT int fprintf(FILE *f, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vfprintf(f, fmt, ap);
-    va_end(ap);
-    return n;
-}
-
-/* The fortified forms (_FORTIFY_SOURCE). A recorded stream's text is formatted by
- * vsnprintf, without their run-time check of %n in writable formats. */
 int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap);
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...);
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
+int __dprintf_chk(int fd, int flag, const char *fmt, ...);
 
-VFPRINTF(__vfprintf_chk, (FILE *f, int flag, const char *fmt, va_list ap), (f, flag, fmt, ap))
+VPRINTF(vfprintf, (FILE *f, const char *fmt, va_list ap), (f, fmt, ap), fileno_unlocked(f), print_recorded, f)
+VPRINTF(__vfprintf_chk, (FILE *f, int flag, const char *fmt, va_list ap), (f, flag, fmt, ap), fileno_unlocked(f),
+        print_recorded, f)
+VPRINTF(vdprintf, (int fd, const char *fmt, va_list ap), (fd, fmt, ap), fd, dprint_recorded, fd)
+VPRINTF(__vdprintf_chk, (int fd, int flag, const char *fmt, va_list ap), (fd, flag, fmt, ap), fd, dprint_recorded,
+        fd)
 
-EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = __vfprintf_chk(f, flag, fmt, ap);
-    va_end(ap);
-    return n;
-}
+/* The variadic forms, through the wrappers above. */
+#define PRINTF(name, vname, params, ...)                                                          \
+    EXPORT int name params                                                                        \
+    {                                                                                             \
+        va_list ap;                                                                               \
+        va_start(ap, fmt);                                                                        \
+        int n = vname(__VA_ARGS__, ap);                                                           \
+        va_end(ap);                                                                               \
+        return n;                                                                                 \
+    }
+PRINTF(fprintf, vfprintf, (FILE *f, const char *fmt, ...), f, fmt)
+PRINTF(__fprintf_chk, __vfprintf_chk, (FILE *f, int flag, const char *fmt, ...), f, flag, fmt)
+PRINTF(dprintf, vdprintf, (int fd, const char *fmt, ...), fd, fmt)
+PRINTF(__dprintf_chk, __vdprintf_chk, (int fd, int flag, const char *fmt, ...), fd, flag, fmt)

@@ -17,8 +17,9 @@
  * send() on a connected UDP socket, and with sendto() on an unconnected one whose fd number
  * was a directory's, closed inside libc (closedir) where no wrapper saw it. /audit appends a
  * line to FILE.audit, opened by a path going through its own directory and back ("DIR/../
- * DIR/NAME"), and to FILE.audit2, opened relative to its directory's fd: both with flags the
- * compiler cannot see, so that the fortified opens (__open_2, __openat_2) are called. */
+ * DIR/NAME"), and to FILE.audit2, opened relative to its directory's fd, by dprintf (glibc
+ * writes it by its internal write; fortified, __dprintf_chk): both with flags the compiler
+ * cannot see, so that the fortified opens (__open_2, __openat_2) are called. */
 #include "koala_helper.h"
 
 #include <dirent.h>
@@ -171,7 +172,7 @@ static void audit(int vtid)
     close(fd);
     int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
     snprintf(path, sizeof path, "%s.audit2", name);
-    if (dfd < 0 || (fd = openat(dfd, path, flags)) < 0 || write(fd, line, (size_t)len) != len)
+    if (dfd < 0 || (fd = openat(dfd, path, flags)) < 0 || dprintf(fd, "audit %d\n", vtid) != len)
         exit(1);
     close(fd);
     close(dfd);

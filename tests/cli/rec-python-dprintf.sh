@@ -1,0 +1,53 @@
+# The recorder in a Python server that writes through libc (ctypes): dprintf to an O_APPEND log,
+# one line longer than koala's 1 KiB formatting buffer, a stdio stream that fdopen(fd, "a") made
+# appended (libc sets O_APPEND inside), and the response itself by dprintf on the socket. Each
+# is recorded as written, and the files hold what the service wrote.
+name=rec-python-dprintf
+. tests/cli/proc.inc
+. tests/cli/preload.inc
+
+mkdir "$T/rec"
+: >"$T/app.log"
+: >"$T/other.log"
+LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" T="$T" timeout 20 python3 -c '
+import ctypes, os, socket, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fdopen.restype = ctypes.c_void_p
+libc.fdopen.argtypes = (ctypes.c_int, ctypes.c_char_p)
+libc.fputs.argtypes = (ctypes.c_char_p, ctypes.c_void_p)
+libc.fflush.argtypes = (ctypes.c_void_p,)
+t = os.environ["T"]
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+def client():
+    c = socket.create_connection(ls.getsockname())
+    c.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    print(c.recv(100))
+    c.close()
+th = threading.Thread(target=client); th.start()
+s, _ = ls.accept()
+s.recv(100)
+log = os.open(t + "/app.log", os.O_WRONLY | os.O_APPEND)
+n = [libc.dprintf(log, b"dprintf %d\n", 7), libc.dprintf(log, b"%s\n", b"x" * 3000)]
+f = libc.fdopen(os.open(t + "/other.log", os.O_WRONLY), b"a")
+libc.fputs(b"fdopen line\n", f)
+libc.fflush(f)
+n.append(libc.dprintf(s.fileno(), b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", 1, b"a"))
+th.join()
+print(n)
+s.close()
+' 2>"$T/err"
+echo "exit $?"
+grep -v ' INFO ' "$T/err"
+wc -c <"$T/app.log"
+cat "$T/other.log"
+koala-dump --json "$T"/rec/*.pb | python3 -c '
+import json, sys
+t = sys.argv[1]
+for l in sys.stdin:
+    s = json.loads(l)
+    print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
+    for a in s["Actions"]:
+        if a["ActionType"] == "AppendFile":
+            c = a["Content"]
+            print("   ", a["ActionType"], a["FileName"].replace(t, "T"), len(c), repr(c[:10]), repr(c[-6:]))
+' "$(cd "$T" && pwd -P)"

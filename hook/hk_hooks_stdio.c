@@ -1,5 +1,5 @@
-/* hk_hooks_stdio.c - the stdio wrappers: FILE streams opened for appending, and what is
- * written to them and by dprintf. glibc's stdio reaches the kernel through its own internal write, which no
+/* hk_hooks_stdio.c - the stdio wrappers: FILE streams opened for appending, what is written
+ * to them and by dprintf, and what is read from streams on sockets. glibc's stdio reaches the kernel through its own internal write, which no
  * wrapper sees, so the bytes are recorded as the service hands them to the stream. */
 #include "hk.h"
 
@@ -15,6 +15,8 @@
 #undef fwrite_unlocked
 #undef fputc_unlocked
 #undef putc
+#undef fread_unlocked
+#undef getc
 
 /* Same shape as hk_hooks.c's WRAP_FD: a stream on an fd koala does not record goes straight
  * to libc; else the real call, then what it wrote, as sent bytes, its length (a strlen for
@@ -28,6 +30,24 @@
         int saved = errno;                                                                        \
         if (hk_records_send(fd_))                                                                 \
             hk_on_send(fd_, data, len_of_n);                                                      \
+        hk_leave();                                                                               \
+        errno = saved;                                                                            \
+        return n;                                                                                 \
+    } while (0)
+
+/* The same for reads: what the service took from a stream on a recorded socket, as received
+ * bytes (glibc fills the stream's buffer by its internal read, which no wrapper sees either).
+ * End of stream is not an event here: an fclose ends the connection. */
+#define WRAP_READ(type, name, args, f, data, len_of_n)                                            \
+    do {                                                                                          \
+        int fd_ = fileno_unlocked(f);                                                             \
+        if (hk_fd_kind_of(fd_) == HK_FD_OTHER || !hk_enter())                                     \
+            return REAL(name) args;                                                               \
+        type n = REAL(name) args;                                                                 \
+        int saved = errno;                                                                        \
+        ssize_t got_ = len_of_n;                                                                  \
+        if (got_ > 0)                                                                             \
+            hk_on_recv(fd_, data, (size_t)got_, got_, 0);                                         \
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \
@@ -132,6 +152,66 @@ EXPORT int fputs_unlocked(const char *s, FILE *f)
 PUTC(fputc)
 PUTC(fputc_unlocked)
 PUTC(putc)
+
+size_t __fread_chk(void *buf, size_t room, size_t size, size_t nmemb, FILE *f);
+char *__fgets_chk(char *s, size_t room, int size, FILE *f);
+ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *f);
+
+EXPORT size_t fread(void *buf, size_t size, size_t nmemb, FILE *f)
+{
+    WRAP_READ(size_t, fread, (buf, size, nmemb, f), f, buf, (ssize_t)(n * size));
+}
+
+EXPORT size_t fread_unlocked(void *buf, size_t size, size_t nmemb, FILE *f)
+{
+    WRAP_READ(size_t, fread_unlocked, (buf, size, nmemb, f), f, buf, (ssize_t)(n * size));
+}
+
+EXPORT size_t __fread_chk(void *buf, size_t room, size_t size, size_t nmemb, FILE *f)
+{
+    WRAP_READ(size_t, __fread_chk, (buf, room, size, nmemb, f), f, buf, (ssize_t)(n * size));
+}
+
+/* A line's length is its text's: the bytes after a NUL in it are not recorded. */
+EXPORT char *fgets(char *s, int size, FILE *f)
+{
+    WRAP_READ(char *, fgets, (s, size, f), f, s, n ? (ssize_t)strlen(s) : 0);
+}
+
+EXPORT char *fgets_unlocked(char *s, int size, FILE *f)
+{
+    WRAP_READ(char *, fgets_unlocked, (s, size, f), f, s, n ? (ssize_t)strlen(s) : 0);
+}
+
+EXPORT char *__fgets_chk(char *s, size_t room, int size, FILE *f)
+{
+    WRAP_READ(char *, __fgets_chk, (s, room, size, f), f, s, n ? (ssize_t)strlen(s) : 0);
+}
+
+/* getline is inlined as __getdelim in optimized builds. */
+EXPORT ssize_t getline(char **line, size_t *cap, FILE *f)
+{
+    WRAP_READ(ssize_t, getline, (line, cap, f), f, *line, n);
+}
+
+EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f)
+{
+    WRAP_READ(ssize_t, getdelim, (line, cap, delim, f), f, *line, n);
+}
+
+EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *f)
+{
+    WRAP_READ(ssize_t, __getdelim, (line, cap, delim, f), f, *line, n);
+}
+
+#define GETC(name)                                                                                \
+    EXPORT int name(FILE *f)                                                                      \
+    {                                                                                             \
+        unsigned char byte;                                                                       \
+        WRAP_READ(int, name, (f), f, (byte = (unsigned char)n, &byte), n == EOF ? 0 : 1);         \
+    }
+GETC(fgetc)
+GETC(getc)
 
 /* fmt's text, in small (`size` bytes) when it fits, else in memory the caller frees.
  * @return it, its length in *len; NULL when it cannot be made. */

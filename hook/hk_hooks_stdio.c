@@ -19,39 +19,34 @@
 #undef getc
 
 /* Same shape as hk_hooks.c's WRAP_FD: a stream on an fd koala does not record goes straight
- * to libc; else the real call, then what it wrote, as sent bytes, its length (a strlen for
- * fputs) worked out only for a recorded stream. */
-#define WRAP_WRITE(type, name, args, f, data, len_of_n)                                           \
+ * to libc; else the real call, then `after`, with the fd as fd_ and the result as n. */
+#define WRAP_STREAM(type, name, args, f, after)                                                   \
     do {                                                                                          \
         int fd_ = fileno_unlocked(f);                                                             \
         if (hk_fd_kind_of(fd_) == HK_FD_OTHER || !hk_enter())                                     \
             return REAL(name) args;                                                               \
         type n = REAL(name) args;                                                                 \
         int saved = errno;                                                                        \
-        if (hk_records_send(fd_))                                                                 \
-            hk_on_send(fd_, data, len_of_n);                                                      \
+        after;                                                                                    \
         hk_leave();                                                                               \
         errno = saved;                                                                            \
         return n;                                                                                 \
     } while (0)
 
-/* The same for reads: what the service took from a stream on a recorded socket, as received
- * bytes (glibc fills the stream's buffer by its internal read, which no wrapper sees either).
- * End of stream is not an event here: an fclose ends the connection. */
+/* A write: what it wrote, as sent bytes, its length (a strlen for fputs) worked out only for a
+ * recorded stream. */
+#define WRAP_WRITE(type, name, args, f, data, len_of_n)                                           \
+    WRAP_STREAM(type, name, args, f, if (hk_records_send(fd_)) hk_on_send(fd_, data, len_of_n))
+
+/* A read: what the service took from a stream on a recorded socket, as received bytes (glibc
+ * fills the stream's buffer by its internal read, which no wrapper sees either). End of stream
+ * is not an event here: an fclose ends the connection. */
 #define WRAP_READ(type, name, args, f, data, len_of_n)                                            \
-    do {                                                                                          \
-        int fd_ = fileno_unlocked(f);                                                             \
-        if (hk_fd_kind_of(fd_) == HK_FD_OTHER || !hk_enter())                                     \
-            return REAL(name) args;                                                               \
-        type n = REAL(name) args;                                                                 \
-        int saved = errno;                                                                        \
+    WRAP_STREAM(type, name, args, f, {                                                            \
         ssize_t got_ = len_of_n;                                                                  \
         if (got_ > 0)                                                                             \
             hk_on_recv(fd_, data, (size_t)got_, got_, 0);                                         \
-        hk_leave();                                                                               \
-        errno = saved;                                                                            \
-        return n;                                                                                 \
-    } while (0)
+    })
 
 /* fopen opens through libc's internal open: describe the stream's fd here. */
 #define FOPEN(name)                                                                               \

@@ -241,10 +241,10 @@ static int print_recorded(FILE *f, const char *fmt, va_list ap)
     return n == (size_t)len ? len : -1;
 }
 
-/* dprintf writes through a stream of libc's own, by its internal write: a recorded fd's text
- * is made here and written as that stream would, the rest after a partial write, up to an
- * error; the bytes recorded are those written. */
-static int dprint_recorded(int fd, const char *fmt, va_list ap)
+/* dprintf writes through a stream of libc's own, by its internal write: the text is made here
+ * and written by the write() wrapper, the rest after a partial write, up to an error, so that
+ * each write is recorded, or replayed, as the service's own would be. */
+static int dprint(int fd, const char *fmt, va_list ap)
 {
     char small[1024];
     int len;
@@ -252,25 +252,24 @@ static int dprint_recorded(int fd, const char *fmt, va_list ap)
     if (!text)
         return NOT_MADE;
     size_t done = 0;
-    for (ssize_t n; done < (size_t)len && (n = REAL(write)(fd, text + done, (size_t)len - done)) > 0;)
+    for (ssize_t n; done < (size_t)len && (n = write(fd, text + done, (size_t)len - done)) > 0;)
         done += (size_t)n;
-    int saved = errno;
-    if (done)
-        hk_on_send(fd, text, (ssize_t)done);
-    if (text != small)
+    if (text != small) {
+        int saved = errno;
         free(text);
-    errno = saved;
+        errno = saved;
+    }
     return done == (size_t)len ? len : -1;
 }
 
-/* vfprintf, vdprintf and their fortified forms: the text for a recorded fd is made by
- * `recorded` (print_recorded or dprint_recorded, given `to`: the stream or the fd), from a
+/* vfprintf and its fortified form: a recorded stream's text is made by print_recorded, from a
  * copy of ap, so that the real function can still write what it could not make; anything
  * else goes straight through. The fortified forms' text is formatted by vsnprintf, without
  * their run-time check of %n in writable formats. */
-#define VPRINTF(name, params, args, fd, recorded, to)                                             \
+#define VFPRINTF(name, params, args)                                                              \
     EXPORT int name params                                                                        \
     {                                                                                             \
+        int fd = fileno_unlocked(f);                                                              \
         if (hk_fd_kind_of(fd) == HK_FD_OTHER || !hk_enter())                                      \
             return REAL(name) args;                                                               \
         if (!hk_records_send(fd)) {                                                               \
@@ -280,7 +279,7 @@ static int dprint_recorded(int fd, const char *fmt, va_list ap)
         }                                                                                         \
         va_list copy;                                                                             \
         va_copy(copy, ap);                                                                        \
-        int n = recorded(to, fmt, copy);                                                          \
+        int n = print_recorded(f, fmt, copy);                                                     \
         va_end(copy);                                                                             \
         if (n == NOT_MADE)                                                                        \
             n = REAL(name) args;                                                                  \
@@ -290,17 +289,30 @@ static int dprint_recorded(int fd, const char *fmt, va_list ap)
         return n;                                                                                 \
     }
 
+/* vdprintf and its fortified form: on any fd koala may record or replay, dprint() (outside
+ * koala: its writes enter it themselves). */
+#define VDPRINTF(name, params, args)                                                              \
+    EXPORT int name params                                                                        \
+    {                                                                                             \
+        if (hk_fd_kind_of(fd) == HK_FD_OTHER || !hk_enter())                                      \
+            return REAL(name) args;                                                               \
+        hk_leave();                                                                               \
+        va_list copy;                                                                             \
+        va_copy(copy, ap);                                                                        \
+        int n = dprint(fd, fmt, copy);                                                            \
+        va_end(copy);                                                                             \
+        return n == NOT_MADE ? REAL(name) args : n;                                               \
+    }
+
 int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap);
 int __fprintf_chk(FILE *f, int flag, const char *fmt, ...);
 int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
 int __dprintf_chk(int fd, int flag, const char *fmt, ...);
 
-VPRINTF(vfprintf, (FILE *f, const char *fmt, va_list ap), (f, fmt, ap), fileno_unlocked(f), print_recorded, f)
-VPRINTF(__vfprintf_chk, (FILE *f, int flag, const char *fmt, va_list ap), (f, flag, fmt, ap), fileno_unlocked(f),
-        print_recorded, f)
-VPRINTF(vdprintf, (int fd, const char *fmt, va_list ap), (fd, fmt, ap), fd, dprint_recorded, fd)
-VPRINTF(__vdprintf_chk, (int fd, int flag, const char *fmt, va_list ap), (fd, flag, fmt, ap), fd, dprint_recorded,
-        fd)
+VFPRINTF(vfprintf, (FILE *f, const char *fmt, va_list ap), (f, fmt, ap))
+VFPRINTF(__vfprintf_chk, (FILE *f, int flag, const char *fmt, va_list ap), (f, flag, fmt, ap))
+VDPRINTF(vdprintf, (int fd, const char *fmt, va_list ap), (fd, fmt, ap))
+VDPRINTF(__vdprintf_chk, (int fd, int flag, const char *fmt, va_list ap), (fd, flag, fmt, ap))
 
 /* The variadic forms, through the wrappers above. */
 #define PRINTF(name, vname, params, ...)                                                          \

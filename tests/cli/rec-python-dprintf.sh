@@ -1,7 +1,8 @@
 # The recorder in a Python server that writes through libc (ctypes): dprintf to an O_APPEND log,
 # one line longer than koala's 1 KiB formatting buffer, a stdio stream that fdopen(fd, "a") made
-# appended (libc sets O_APPEND inside), and the response itself by dprintf on the socket. Each
-# is recorded as written, and the files hold what the service wrote.
+# appended (libc sets O_APPEND inside), a metric by dprintf on a connected UDP socket, and the
+# response itself by dprintf on the socket. Each is recorded as written, and the files and the
+# metric's receiver get what the service wrote.
 name=rec-python-dprintf
 . tests/cli/proc.inc
 . tests/cli/preload.inc
@@ -31,9 +32,12 @@ n = [libc.dprintf(log, b"dprintf %d\n", 7), libc.dprintf(log, b"%s\n", b"x" * 30
 f = libc.fdopen(os.open(t + "/other.log", os.O_WRONLY), b"a")
 libc.fputs(b"fdopen line\n", f)
 libc.fflush(f)
+statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); statsd.bind(("127.0.0.1", 0))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(statsd.getsockname())
+n.append(libc.dprintf(u.fileno(), b"hits:%d|c", 1))
 n.append(libc.dprintf(s.fileno(), b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", 1, b"a"))
 th.join()
-print(n)
+print(n, statsd.recv(100))
 s.close()
 ' 2>"$T/err"
 echo "exit $?"
@@ -50,4 +54,6 @@ for l in sys.stdin:
         if a["ActionType"] == "AppendFile":
             c = a["Content"]
             print("   ", a["ActionType"], a["FileName"].replace(t, "T"), len(c), repr(c[:10]), repr(c[-6:]))
+        elif a["ActionType"] == "SendUDP":
+            print("   ", a["ActionType"], repr(a["Content"]))
 ' "$(cd "$T" && pwd -P)"

@@ -171,7 +171,7 @@ static bool load_replays(const char *path, replays *r, const char *what)
             continue;
         }
         damaged = true;
-        if (!tool_read_past(tool_display_name(path), rd, rc, kl_reader_delivered(rd)))
+        if (!tool_read_past(tool_display_name(path), rd, rc))
             break;
     }
     tool_reader_close(rd);
@@ -986,7 +986,7 @@ int main(int argc, char **argv)
     for (int rc; (rc = kl_reader_next(rd, &s)) != KL_END;) {
         if (rc != KL_OK) {
             status = TOOL_EXIT_TROUBLE;
-            if (!tool_read_past(tool_display_name(rec_path), rd, rc, kl_reader_delivered(rd)))
+            if (!tool_read_past(tool_display_name(rec_path), rd, rc))
                 break;
             continue;
         }

@@ -310,10 +310,10 @@ static int read_item(const dump *d, kl_reader *r, kl_kind kind, item *it)
 }
 
 /* @return true when reading goes on past the damage. */
-static bool read_error(dump *d, const char *name, kl_reader *r, int rc, uint64_t before)
+static bool read_error(dump *d, const char *name, kl_reader *r, int rc)
 {
     d->status = TOOL_EXIT_TROUBLE;
-    return tool_read_past(name, r, rc, before);
+    return tool_read_past(name, r, rc);
 }
 
 /* @return the number of sessions selected from this file. */
@@ -336,7 +336,7 @@ static uint64_t dump_file(dump *d, const char *path)
         return 0;
     }
     kl_kind kind = info->kind; /* UNKNOWN only for an empty headerless stream */
-    uint64_t nread = 0, selected = 0;
+    uint64_t selected = 0;
     if (!d->first_kind)
         d->first_kind = kind;
 
@@ -356,25 +356,21 @@ static uint64_t dump_file(dump *d, const char *path)
     }
     /* The index lets the reader skip whole frames of older sessions. */
     if (d->since && (rc = kl_reader_seek_time(r, d->since)) != KL_OK) {
-        tool_warn_read(name, r, rc, 0);
+        tool_warn_read(name, r, rc);
         d->status = TOOL_EXIT_TROUBLE;
         tool_reader_close(r);
         return 0;
     }
-    nread = kl_reader_delivered(r);
     while (!d->done) {
         item it;
         rc = read_item(d, r, kind, &it);
         if (rc == KL_END)
             break;
         if (rc != KL_OK) {
-            if (read_error(d, name, r, rc, nread)) {
-                nread = kl_reader_delivered(r);
+            if (read_error(d, name, r, rc))
                 continue;
-            }
             break;
         }
-        nread++;
         if (d->filter && it.s && !kl_filter_match(d->filter, it.s))
             continue;
         if ((d->since && it.time < d->since) || (d->until && it.time >= d->until))

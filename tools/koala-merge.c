@@ -126,7 +126,7 @@ int main(int argc, char **argv)
         if (rc == KL_END)
             break;
         if (rc < 0) {
-            tool_warn_read(names[src], readers[src], rc, kl_reader_delivered(readers[src]));
+            tool_warn_read(names[src], readers[src], rc);
             status = TOOL_EXIT_TROUBLE;
             uint64_t skipped;
             if (kl_merge_skip_damage(m, src, &skipped) == KL_OK)

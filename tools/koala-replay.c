@@ -618,20 +618,17 @@ static void replay_file(replay *r, const char *path)
         tool_reader_close(rd);
         return;
     }
-    uint64_t nread = 0;
     const kl_session *s;
     for (int rc; !interrupted && (rc = kl_reader_next(rd, &s)) != KL_END;) {
         if (rc == KL_OK) {
-            nread++;
             if (!r->filter || kl_filter_match(r->filter, s))
                 submit(r, s);
             continue;
         }
         progress_clear(r);
         r->status = TOOL_EXIT_TROUBLE;
-        if (!tool_read_past(name, rd, rc, nread))
+        if (!tool_read_past(name, rd, rc))
             break;
-        nread = kl_reader_delivered(rd);
     }
     tool_reader_close(rd);
 }

@@ -148,9 +148,10 @@ void tool_writer_close(kl_writer *w, const char *path)
         tool_die_writing(path, kl_strerror(rc));
 }
 
-void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before)
+void tool_warn_read(const char *name, kl_reader *r, int rc)
 {
     const char *detail = kl_reader_error(r);
+    uint64_t before = kl_reader_delivered(r);
     tool_warn("%s: %s (%llu session%s read before it)", name, *detail ? detail : kl_strerror(rc),
               (unsigned long long)before, before == 1 ? "" : "s");
 }
@@ -161,9 +162,9 @@ void tool_warn_skipped(const char *name, kl_reader *r, uint64_t skipped)
               (unsigned long long)kl_reader_delivered(r), (unsigned long long)skipped);
 }
 
-bool tool_read_past(const char *name, kl_reader *r, int rc, uint64_t before)
+bool tool_read_past(const char *name, kl_reader *r, int rc)
 {
-    tool_warn_read(name, r, rc, before);
+    tool_warn_read(name, r, rc);
     uint64_t skipped;
     if (kl_reader_skip_damage(r, &skipped) != KL_OK)
         return false;

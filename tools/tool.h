@@ -57,13 +57,14 @@ noreturn void tool_die_writing(const char *path, const char *detail);
 kl_writer *tool_writer_open(const char *path, kl_kind kind, int level);
 /** Flush and close w (NULL: nothing), dying with the reason when the last writes fail. */
 void tool_writer_close(kl_writer *w, const char *path);
-/** A reader failed with rc: "NAME: name: detail (N sessions read before it)". */
-void tool_warn_read(const char *name, kl_reader *r, int rc, uint64_t before);
+/** A reader failed with rc: "NAME: name: detail (N sessions read before it)", N being those
+ * it delivered. */
+void tool_warn_read(const char *name, kl_reader *r, int rc);
 /** "NAME: name: going on after the damage, at session N (M left out)", r having skipped. */
 void tool_warn_skipped(const char *name, kl_reader *r, uint64_t skipped);
 /** tool_warn_read(), then, where the index leads past the damage, go on there and say how many
  * sessions are left out. @return true when reading can go on. */
-bool tool_read_past(const char *name, kl_reader *r, int rc, uint64_t before);
+bool tool_read_past(const char *name, kl_reader *r, int rc);
 /** Open any input to read: a koala session file (path, "-" for stdin), a session file of the
  * original koala (JSON, as its recorder wrote one per session: told by its first bytes, '{'
  * then '"' or '}', from a file, stdin or a pipe alike), or a directory of them, read in time

@@ -11,21 +11,16 @@ mkdir "$T/rec"
 : >"$T/app.log"
 : >"$T/other.log"
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" T="$T" timeout 20 python3 -c '
-import ctypes, os, socket, threading
+import ctypes, os, socket, sys
+sys.path.insert(0, "tests/cli")
+import rec_lib
 libc = ctypes.CDLL(None, use_errno=True)
 libc.fdopen.restype = ctypes.c_void_p
 libc.fdopen.argtypes = (ctypes.c_int, ctypes.c_char_p)
 libc.fputs.argtypes = (ctypes.c_char_p, ctypes.c_void_p)
 libc.fflush.argtypes = (ctypes.c_void_p,)
 t = os.environ["T"]
-ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
-def client():
-    c = socket.create_connection(ls.getsockname())
-    c.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-    print(c.recv(100))
-    c.close()
-th = threading.Thread(target=client); th.start()
-s, _ = ls.accept()
+s, th = rec_lib.one_client([b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"])
 s.recv(100)
 log = os.open(t + "/app.log", os.O_WRONLY | os.O_APPEND)
 n = [libc.dprintf(log, b"dprintf %d\n", 7), libc.dprintf(log, b"%s\n", b"x" * 3000)]

@@ -9,17 +9,11 @@ start_upper_echo || exit 2
 
 mkdir "$T/rec"
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" UP=$upp timeout 20 python3 -c '
-import os, socket, threading
-ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+import os, socket, sys
+sys.path.insert(0, "tests/cli")
+import rec_lib
 up = ("127.0.0.1", int(os.environ["UP"]))
-def client():
-    c = socket.create_connection(ls.getsockname())
-    for q in (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"):
-        c.sendall(q)
-        print(c.recv(100))
-    c.close()
-t = threading.Thread(target=client); t.start()
-s, _ = ls.accept()
+s, t = rec_lib.one_client([b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"])
 o = socket.create_connection(up)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 buf = bytearray(100)

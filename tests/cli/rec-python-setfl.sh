@@ -8,15 +8,10 @@ name=rec-python-setfl
 mkdir "$T/rec"
 : >"$T/app.log"
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" LOG="$T/app.log" timeout 20 python3 -c '
-import fcntl, os, socket, threading
-ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
-def client():
-    c = socket.create_connection(ls.getsockname())
-    c.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-    print(c.recv(100))
-    c.close()
-t = threading.Thread(target=client); t.start()
-s, _ = ls.accept()
+import fcntl, os, sys
+sys.path.insert(0, "tests/cli")
+import rec_lib
+s, t = rec_lib.one_client([b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"])
 s.recv(100)
 log = os.open(os.environ["LOG"], os.O_WRONLY)
 fcntl.fcntl(log, fcntl.F_SETFL, fcntl.fcntl(log, fcntl.F_GETFL) | os.O_APPEND)

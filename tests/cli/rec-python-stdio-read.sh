@@ -9,7 +9,9 @@ name=rec-python-stdio-read
 
 mkdir "$T/rec"
 LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 KOALA_RECORD_TO_DIR="$T/rec" timeout 20 python3 -c '
-import ctypes, os, socket, threading
+import ctypes, os, sys
+sys.path.insert(0, "tests/cli")
+import rec_lib
 C = ctypes
 libc = C.CDLL(None, use_errno=True)
 libc.fdopen.restype = C.c_void_p
@@ -26,14 +28,7 @@ for name in ("fread", "fread_unlocked"):
     getattr(libc, name).argtypes = (C.c_char_p, C.c_size_t, C.c_size_t, C.c_void_p)
 libc.__fread_chk.argtypes = (C.c_char_p, C.c_size_t, C.c_size_t, C.c_size_t, C.c_void_p)
 request = b"POST /a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nContent-Length: 6\r\n\r\nabcdef"
-ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
-def client():
-    c = socket.create_connection(ls.getsockname())
-    c.sendall(request)
-    print(c.recv(100))
-    c.close()
-th = threading.Thread(target=client); th.start()
-s, _ = ls.accept()
+s, th = rec_lib.one_client([request])
 f = libc.fdopen(os.dup(s.fileno()), b"r")
 buf = C.create_string_buffer(100)
 got = []

@@ -1,6 +1,6 @@
 """rec_lib.py - what the recorder's, replayer's and witch's CLI tests (rec-*.sh, rp-*.sh,
 witch-*.sh) share: reading `koala-dump --json` output back into bytes, a connection read to its
-end, a condition polled, splitting HTTP/1.x byte streams into messages, a replayed response
+end, a client thread asking a listener, a condition polled, splitting HTTP/1.x byte streams into messages, a replayed response
 judged against the recorded one, curl --trace files, and koala.Session messages built by hand
 for the replayer's inbound server. Imported from the
 checkers and clients those tests run with /usr/bin/python3 from the repository root; run as
@@ -35,6 +35,29 @@ def recv_all(sock):
         if not more:
             return data
         data += more
+
+
+def one_client(requests):
+    """A client thread on a loopback listener, sending each of requests in turn on one
+    connection and printing the first 100 bytes of each answer: (the accepted socket, the
+    thread, already started). The listener is closed once the connection is accepted."""
+    import socket
+    import threading
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen()
+
+    def ask():
+        c = socket.create_connection(ls.getsockname())
+        for q in requests:
+            c.sendall(q)
+            print(c.recv(100))
+        c.close()
+    t = threading.Thread(target=ask)
+    t.start()
+    s, _ = ls.accept()
+    ls.close()
+    return s, t
 
 
 def poll_until(fetch, done, seconds=5):

@@ -39,16 +39,4 @@ echo "exit $?"
 grep -v ' INFO ' "$T/err"
 wc -c <"$T/app.log"
 cat "$T/other.log"
-koala-dump --json "$T"/rec/*.pb | python3 -c '
-import json, sys
-t = sys.argv[1]
-for l in sys.stdin:
-    s = json.loads(l)
-    print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
-    for a in s["Actions"]:
-        if a["ActionType"] == "AppendFile":
-            c = a["Content"]
-            print("   ", a["ActionType"], a["FileName"].replace(t, "T"), len(c), repr(c[:10]), repr(c[-6:]))
-        elif a["ActionType"] == "SendUDP":
-            print("   ", a["ActionType"], repr(a["Content"]))
-' "$(cd "$T" && pwd -P)"
+koala-dump --json "$T"/rec/*.pb | /usr/bin/python3 tests/cli/rec_lib.py show "$(cd "$T" && pwd -P)"

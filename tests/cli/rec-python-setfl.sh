@@ -24,13 +24,4 @@ s.close()
 ' 2>"$T/err"
 echo "exit $?"
 grep -v ' INFO ' "$T/err"
-koala-dump --json "$T"/rec/*.pb | python3 -c '
-import json, sys
-t = sys.argv[1]
-for l in sys.stdin:
-    s = json.loads(l)
-    print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
-    for a in s["Actions"]:
-        if a["ActionType"] == "AppendFile":
-            print("   ", a["ActionType"], a["FileName"].replace(t, "T"), repr(a["Content"]))
-' "$(cd "$T" && pwd -P)"
+koala-dump --json "$T"/rec/*.pb | /usr/bin/python3 tests/cli/rec_lib.py show "$(cd "$T" && pwd -P)"

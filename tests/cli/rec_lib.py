@@ -4,7 +4,7 @@ end, a client thread asking a listener, a condition polled, splitting HTTP/1.x b
 judged against the recorded one, curl --trace files, and koala.Session messages built by hand
 for the replayer's inbound server. Imported from the
 checkers and clients those tests run with /usr/bin/python3 from the repository root; run as
-`python3 tests/cli/rec_lib.py show` it prints the sessions of `koala-dump --json` on stdin."""
+`python3 tests/cli/rec_lib.py show [DIR]` it prints the sessions of `koala-dump --json` on stdin."""
 import json
 import re
 
@@ -207,18 +207,31 @@ def post_session(port, body, path="/", timeout=10):
         return e.code, e.headers.get("Content-Type"), e.read()
 
 
-def show(lines):
+def _brief(text):
+    """repr of text, its middle left out when it is long."""
+    if len(text) <= 64:
+        return repr(text)
+    return "%r ... %r (%d bytes)" % (text[:10], text[-6:], len(text))
+
+
+def show(lines, root=None):
     """Each session of `koala-dump --json` lines as its request and response, then one line per
-    action: its type, what it sent (or appended) and what came back."""
+    action: its type, what it sent (or appended, to a file named with root shown as T) and what
+    came back."""
     for line in lines:
         s = json.loads(line)
         print("session:", repr(s["CallFromInbound"]["Request"]), "->", repr(s["ReturnInbound"]["Response"]))
         for a in s["Actions"]:
-            print("   ", a["ActionType"], repr(a.get("Request", a.get("Content", ""))), repr(a.get("Response", "")))
+            if a["ActionType"] == "AppendFile":
+                name = a["FileName"].replace(root, "T") if root else a["FileName"]
+                print("   ", a["ActionType"], name, _brief(a["Content"]))
+            else:
+                print("   ", a["ActionType"], _brief(a.get("Request", a.get("Content", ""))),
+                      _brief(a.get("Response", "")))
 
 
 if __name__ == "__main__":
     import sys
-    if sys.argv[1:] != ["show"]:
-        sys.exit("usage: rec_lib.py show < koala-dump --json output")
-    show(sys.stdin)
+    if sys.argv[1:2] != ["show"] or len(sys.argv) > 3:
+        sys.exit("usage: rec_lib.py show [DIR] < koala-dump --json output (DIR: shown as T in file names)")
+    show(sys.stdin, sys.argv[2] if len(sys.argv) > 2 else None)

@@ -784,14 +784,15 @@ void hk_on_setfl(int fd, int flags)
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
     hk_fd_kind k = hk_fd_kind_of(fd);
-    bool append = flags & O_APPEND;
-    if (append == (k == HK_FD_APPEND) || (k != HK_FD_APPEND && k != HK_FD_OTHER && k != HK_FD_UNKNOWN))
-        return;
+    if (k != HK_FD_APPEND && k != HK_FD_OTHER && k != HK_FD_UNKNOWN)
+        return; /* a socket, or koala's own */
     struct stat st;
-    if (!append)
-        hk_fd_mark(fd, HK_FD_OTHER);
-    else if (REAL(fstat)(fd, &st) == 0 && S_ISREG(st.st_mode))
+    if (!(flags & O_APPEND)) {
+        if (k == HK_FD_APPEND)
+            hk_fd_mark(fd, HK_FD_OTHER);
+    } else if (k != HK_FD_APPEND && REAL(fstat)(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         appended(fd, NULL);
+    }
 }
 
 void hk_on_close(int fd)

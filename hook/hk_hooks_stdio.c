@@ -103,16 +103,16 @@ EXPORT int fclose(FILE *f)
     return REAL(fclose)(f);
 }
 
-/* fdopen(fd, "a") sets O_APPEND on fd by libc's internal fcntl: an fd opened without it
- * becomes an appended file here, as fcntl's F_SETFL makes it. */
+/* fdopen(fd, "a") sets O_APPEND on fd by libc's internal fcntl (or fails): an fd opened
+ * without it becomes an appended file here, as fcntl's F_SETFL makes it. */
 EXPORT FILE *fdopen(int fd, const char *mode)
 {
     if (!hk_enter())
         return REAL(fdopen)(fd, mode);
     FILE *f = REAL(fdopen)(fd, mode);
-    int saved = errno, flags;
-    if (f && mode && strchr(mode, 'a') && (flags = REAL(fcntl)(fd, F_GETFL, NULL)) >= 0)
-        hk_on_setfl(fd, flags);
+    int saved = errno;
+    if (f && mode && strchr(mode, 'a'))
+        hk_on_setfl(fd, O_APPEND);
     hk_leave();
     errno = saved;
     return f;

@@ -77,6 +77,9 @@ void hk_hurry(bool for_good);
 void hk_own_thread_calm(void);
 /* Whether hk_own_thread_calm() would move the calling thread back to the idle class. */
 bool hk_own_thread_hurried(void);
+/* Whether another of koala's idle-class threads is hurried and has not gone back yet: the
+ * writer, hurried with the collector, waits for it before going back itself. */
+bool hk_own_threads_hurried(void);
 /* Lock m, which a service thread must have now and one of koala's idle-class threads may hold:
  * when it is taken, they are hurried first, and the wait lasts as long as their work with it,
  * not as long as other load keeps them off the CPU. */
@@ -445,7 +448,8 @@ void hk_sink_run(void);
  * the witch's kept sessions are bounded by it. */
 size_t hk_session_bytes(const kl_session *s);
 /* Hand over a finished session (taken, freed by the sink). Never waits for a write: it takes
- * the sink's lock for a moment (held by the writer only to swap batches and for its totals).
+ * the sink's lock for a moment (held by the writer only to swap batches and for its totals;
+ * an idle-class writer kept off the CPU while holding it is hurried).
  * @return true when queued, false when dropped (queue full, sink stopped or failed). */
 bool hk_sink_put(kl_session *s);
 /* Since when (unix ns) the oldest session the writer has not taken yet has waited; 0 when none

@@ -155,6 +155,7 @@ void hk_own_thread_end(void)
         return;
     pthread_mutex_lock(&idle_lock);
     idle_threads[idle_entry].tid = 0;
+    atomic_store(&idle_threads[idle_entry].hurried, false);
     pthread_mutex_unlock(&idle_lock);
     idle_entry = -1;
 }
@@ -163,6 +164,16 @@ bool hk_own_thread_hurried(void)
 {
     return idle_entry >= 0 && !atomic_load(&hurried_for_good) &&
            atomic_load_explicit(&idle_threads[idle_entry].hurried, memory_order_relaxed);
+}
+
+bool hk_own_threads_hurried(void)
+{
+    if (atomic_load(&hurried_for_good))
+        return false;
+    for (int i = 0; i < (int)(sizeof idle_threads / sizeof idle_threads[0]); i++)
+        if (i != idle_entry && atomic_load_explicit(&idle_threads[i].hurried, memory_order_acquire))
+            return true;
+    return false;
 }
 
 void hk_own_thread_calm(void)

@@ -225,9 +225,19 @@ static void *writer_main(void *arg)
             if (wait <= 0 || hurried) {
                 pthread_mutex_unlock(&sk.lock);
                 flush_due(hurried);
-                hk_own_thread_calm();
+                /* and stays hurried while the collector is, which may be building sessions
+                 * for it: they come here before it goes back, so its state is read before
+                 * the queue */
+                bool collector = hurried && hk_own_threads_hurried();
                 pthread_mutex_lock(&sk.lock);
-                continue;
+                if (!collector && !sk.queue.len) {
+                    pthread_mutex_unlock(&sk.lock);
+                    hk_own_thread_calm();
+                    pthread_mutex_lock(&sk.lock);
+                }
+                if (!collector)
+                    continue;
+                wait = sk.next_flush - hk_now_ns(CLOCK_MONOTONIC);
             }
             int64_t tick = busy ? HK_TICK_BUSY_NS : DRAIN_POLL_NS;
             busy = false;
@@ -344,7 +354,7 @@ static void start_writer(void)
 bool hk_sink_put(kl_session *s)
 {
     size_t bytes = hk_session_bytes(s);
-    pthread_mutex_lock(&sk.lock);
+    hk_lock_hurrying(&sk.lock);
     start_writer();
     bool first = !sk.queue.len;
     bool ok = sk.running && !sk.stopping && sk.queued_bytes + bytes <= sk.o.max_queue_bytes &&

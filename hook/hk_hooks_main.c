@@ -23,7 +23,10 @@ static const char *env(const char *name)
  * with the default action back (SA_RESETHAND), ends the process as it would have ended. The
  * service never sees it: sigaction and signal report it as the default (Python, for one,
  * installs its SIGINT handler only over the default), and a handler the service installs
- * replaces it, the service then exiting its own way, through the destructor below. */
+ * replaces it, the service then exiting its own way, through the destructor below. A service
+ * that sets the default gets this handler back: a php-fpm worker sets SIGTERM's default after
+ * its fork, and PHP's own handler, finding the default below it, sets it again and raises the
+ * signal (a worker stopped by its master lost its sessions). */
 static void on_stop_signal(int sig)
 {
     int saved = errno;
@@ -31,6 +34,11 @@ static void on_stop_signal(int sig)
     hk_sink_drain(2000000000, "stopped by a signal");
     raise(sig);
     errno = saved;
+}
+
+static bool stop_signal(int sig)
+{
+    return sig == SIGTERM || sig == SIGINT;
 }
 
 static void watch_stop_signals(void)
@@ -47,6 +55,13 @@ static void watch_stop_signals(void)
 
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+    struct sigaction mine;
+    /* SIG_DFL whatever the flags: PHP sets it over its own SA_SIGINFO handler's flags */
+    if (recording && act && stop_signal(sig) && act->sa_handler == SIG_DFL) {
+        mine = (struct sigaction){.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND,
+                                  .sa_mask = act->sa_mask};
+        act = &mine;
+    }
     int n = REAL(sigaction)(sig, act, old);
     if (n == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == on_stop_signal) {
         old->sa_handler = SIG_DFL;
@@ -58,6 +73,11 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 
 EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
+    if (recording && stop_signal(sig) && handler == SIG_DFL) {
+        struct sigaction sa = {.sa_handler = SIG_DFL}, old;
+        sigemptyset(&sa.sa_mask);
+        return sigaction(sig, &sa, &old) == 0 ? old.sa_handler : SIG_ERR;
+    }
     sighandler_t old = REAL(signal)(sig, handler);
     return old == on_stop_signal ? SIG_DFL : old;
 }

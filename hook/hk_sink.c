@@ -124,7 +124,15 @@ static int open_file(void)
             break;
     }
     if (sk.fd < 0) {
-        hk_log(HK_ERROR, "cannot create %s: %s; recording stops", path, strerror(errno));
+        int err = errno;
+        /* a prefork server's workers often run as another user than the one that made the
+         * directory (php-fpm's pool user, nginx's) */
+        if (err == EACCES)
+            hk_log(HK_ERROR, "cannot create %s: %s (this process runs as uid %ld, gid %ld: "
+                   "make %s writable for it); recording stops", path, strerror(err),
+                   (long)geteuid(), (long)getegid(), sk.dir);
+        else
+            hk_log(HK_ERROR, "cannot create %s: %s; recording stops", path, strerror(err));
         return KL_ERR_IO;
     }
     pthread_mutex_lock(&sk.fd_lock);

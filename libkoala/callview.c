@@ -1,6 +1,6 @@
 /* callview.c - one line naming an outbound request by its protocol ("redis: GET user:1",
  * "mysql: SELECT ...", "http: GET /path"), so that koala-diff can say what changed in words. */
-#include "kl_internal.h"
+#include "kl_text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -125,8 +125,16 @@ int kl_call_describe(const uint8_t *req, size_t len, kl_buf *out)
         break;
     case KL_PROTO_MYSQL:
         return mysql_view(req, len, out);
-    case KL_PROTO_FASTCGI:
+    case KL_PROTO_FASTCGI: {
+        size_t at = out->len;
+        int rc = kl_buf_append(out, "fastcgi: ", 9);
+        if (rc == KL_OK && (rc = kli_fcgi_request(out, (kl_bytes){req, len}, LINE_MAX_SHOWN)) > 0)
+            return KL_OK;
+        if (rc < 0)
+            return KL_ERR_NOMEM;
+        out->len = at;
         return kl_buf_printf(out, "fastcgi: request of %zu bytes", len);
+    }
     case KL_PROTO_UNKNOWN:
         /* kl_frame_detect knows MySQL by its queries; other commands by their whole packet */
         if (len >= 5 && req[3] == 0 && (req[0] | (uint32_t)req[1] << 8 | (uint32_t)req[2] << 16) == len - 4 &&

@@ -41,5 +41,10 @@ static inline size_t kli_utf8_len(const uint8_t *p, size_t len)
 }
 /* Append bytes for a terminal: valid UTF-8 as is, control and invalid bytes as \xNN (tabs kept). */
 int kli_text_escaped(kl_buf *out, const uint8_t *p, size_t len);
+/* A FastCGI request (php-fpm's) as "METHOD URI", from its REQUEST_METHOD and REQUEST_URI
+ * params (or SCRIPT_NAME?QUERY_STRING), escaped as kli_text_escaped, the URI cut at max bytes
+ * with "...". @return 1 when written, 0 when req is not a FastCGI request naming them (nothing
+ * written), -1 when memory ran out. */
+int kli_fcgi_request(kl_buf *out, kl_bytes req, size_t max);
 
 #endif

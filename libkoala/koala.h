@@ -628,7 +628,8 @@ KL_API int kl_hex_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
 
 /** Append one line naming an outbound request by its protocol: "redis: INCR visits:user:7"
  * (pipelined commands joined by " | "), "mysql: SELECT ..." (other commands by name),
- * "http: GET /profile/7 HTTP/1.1", "fastcgi: request of N bytes", else its first bytes as
+ * "http: GET /profile/7 HTTP/1.1", "fastcgi: GET /index.php?id=7" (its REQUEST_METHOD and
+ * REQUEST_URI params; "fastcgi: request of N bytes" without them), else its first bytes as
  * text; long arguments end in "...", other bytes show as \xHH. An empty request is a call that
  * waited for the server's greeting. @return KL_OK, KL_ERR_NOMEM or KL_ERR_INVALID. */
 KL_API int kl_call_describe(const uint8_t *req, size_t len, kl_buf *out);

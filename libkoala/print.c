@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* Buffers fail only when memory runs out, so helpers here return nonzero for "stop" and the
@@ -274,8 +275,123 @@ static size_t printable_run(const uint8_t *p, size_t len, size_t *start)
     return 0;
 }
 
+/* FastCGI (php-fpm): a record's header, and the record types read here. */
+#define FCGI_HEADER 8
+#define FCGI_BEGIN_REQUEST 1
+#define FCGI_PARAMS 4
+#define FCGI_STDOUT 6
+
+/* The FastCGI record at p (len bytes left): its type and content, and where the next one
+ * starts. @return false when no whole record of version 1 is there. */
+static bool fcgi_record(const uint8_t *p, size_t len, unsigned *type, kl_bytes *content, size_t *next)
+{
+    if (len < FCGI_HEADER || p[0] != 1)
+        return false;
+    size_t clen = (size_t)p[4] << 8 | p[5];
+    if (len - FCGI_HEADER < clen + p[6])
+        return false;
+    *type = p[1];
+    *content = (kl_bytes){p + FCGI_HEADER, clen};
+    *next = FCGI_HEADER + clen + p[6];
+    return true;
+}
+
+/* A name or value length of a FastCGI name-value pair: one byte, or four with the top bit
+ * set. @return false past the end. */
+static bool fcgi_length(const uint8_t *p, size_t len, size_t *i, size_t *n)
+{
+    if (*i >= len)
+        return false;
+    if (!(p[*i] & 0x80)) {
+        *n = p[(*i)++];
+        return true;
+    }
+    if (len - *i < 4)
+        return false;
+    *n = ((size_t)p[*i] & 0x7f) << 24 | (size_t)p[*i + 1] << 16 | (size_t)p[*i + 2] << 8 | p[*i + 3];
+    *i += 4;
+    return true;
+}
+
+/* The value of name among the name-value pairs of params. */
+static bool fcgi_param(kl_bytes params, const char *name, kl_bytes *value)
+{
+    size_t want = strlen(name);
+    for (size_t i = 0, n, v; fcgi_length(params.data, params.len, &i, &n) &&
+                             fcgi_length(params.data, params.len, &i, &v) &&
+                             n <= params.len - i && v <= params.len - i - n;
+         i += n + v)
+        if (n == want && memcmp(params.data + i, name, n) == 0) {
+            *value = (kl_bytes){params.data + i + n, v};
+            return true;
+        }
+    return false;
+}
+
+int kli_fcgi_request(kl_buf *out, kl_bytes req, size_t max)
+{
+    unsigned type;
+    kl_bytes content, method, uri, query;
+    size_t next;
+    if (!fcgi_record(req.data, req.len, &type, &content, &next) || type != FCGI_BEGIN_REQUEST)
+        return 0;
+    /* a pair may run on into the next record: the params are joined first */
+    kl_buf params = {0}, target = {0};
+    bool failed = false;
+    for (size_t at = next; !failed && fcgi_record(req.data + at, req.len - at, &type, &content, &next);
+         at += next)
+        if (type == FCGI_PARAMS)
+            failed = kl_buf_append(&params, content.data, content.len) != KL_OK;
+    kl_bytes all = {(const uint8_t *)params.data, params.len};
+    bool named = !failed && fcgi_param(all, "REQUEST_METHOD", &method);
+    if (named && fcgi_param(all, "REQUEST_URI", &uri))
+        failed = kl_buf_append(&target, uri.data, uri.len);
+    else if (named && fcgi_param(all, "SCRIPT_NAME", &uri))
+        failed = kl_buf_append(&target, uri.data, uri.len) ||
+                 (fcgi_param(all, "QUERY_STRING", &query) && query.len &&
+                  (kl_buf_append(&target, "?", 1) || kl_buf_append(&target, query.data, query.len)));
+    else
+        named = false;
+    if (named && !failed) {
+        size_t cut = target.len > max ? max : target.len;
+        failed = put_bytes(out, method) || kl_buf_append(out, " ", 1) ||
+                 kli_text_escaped(out, (const uint8_t *)target.data, cut) ||
+                 (cut < target.len && kl_buf_append(out, "...", 3));
+    }
+    int done = failed ? -1 : named;
+    kl_buf_free(&params);
+    kl_buf_free(&target);
+    return done;
+}
+
+/* The status of a FastCGI response: its Status header, else 200 once its first output
+ * record holds a whole header block, as a web server would answer; -1 when not FastCGI. */
+static int fcgi_status(kl_bytes resp)
+{
+    unsigned type;
+    kl_bytes out;
+    size_t next;
+    if (!fcgi_record(resp.data, resp.len, &type, &out, &next) || type != FCGI_STDOUT ||
+        !memmem(out.data, out.len, "\r\n\r\n", 4))
+        return -1;
+    for (size_t i = 0; i + 11 <= out.len && !(out.data[i] == '\r' && out.data[i + 1] == '\n');) {
+        const uint8_t *eol = memmem(out.data + i, out.len - i, "\r\n", 2);
+        if (strncasecmp((const char *)out.data + i, "Status: ", 8) == 0) {
+            const uint8_t *d = out.data + i + 8;
+            if (d[0] >= '1' && d[0] <= '5' && d[1] >= '0' && d[1] <= '9' && d[2] >= '0' && d[2] <= '9')
+                return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+            return -1;
+        }
+        i = (size_t)(eol - out.data) + 2;
+    }
+    return 200;
+}
+
 static int put_description(kl_buf *out, kl_bytes req)
 {
+    int fcgi = kli_fcgi_request(out, req, DESC_MAX);
+    if (fcgi)
+        return fcgi < 0;
     size_t start = 0, n = http_request(req.data, req.len);
     if (n == 0)
         n = printable_run(req.data, req.len, &start);
@@ -322,6 +438,8 @@ int kl_print_summary(const kl_session *s, kl_buf *out)
 {
     kl_bytes req = s->call_from_inbound.request, resp = s->return_inbound.response;
     int status = http_status(resp.data, resp.len);
+    if (status < 0)
+        status = fcgi_status(resp);
     bool failed = kl_print_time(kl_session_time(s), out) || kl_buf_append(out, " ", 1) ||
                   put_str(out, s->id) || kl_buf_append(out, " ", 1) ||
                   put_addr(out, &s->call_from_inbound.peer) || kl_buf_append(out, " ", 1) ||

@@ -57,6 +57,26 @@ START_TEST(http_requests_read_as_their_request_line)
 }
 END_TEST
 
+START_TEST(fastcgi_requests_read_as_method_and_uri)
+{
+    kl_buf p = {0}, r = {0};
+    tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
+    tu_fcgi_param(&p, "REQUEST_URI", "/index.php?r=user&id=7");
+    tu_fcgi_record(&r, 1, "\0\1\0\0\0\0\0\0", 8);
+    tu_fcgi_record(&r, 4, p.data, p.len);
+    tu_fcgi_record(&r, 4, "", 0);
+    tu_fcgi_record(&r, 5, "", 0);
+    ck_assert_str_eq(view(r.data, r.len), "fastcgi: GET /index.php?r=user&id=7");
+    kl_buf_free(&r);
+    /* params naming no method */
+    tu_fcgi_record(&r, 1, "\0\1\0\0\0\0\0\0", 8);
+    tu_fcgi_record(&r, 4, p.data + 18, p.len - 18);
+    ck_assert_str_eq(view(r.data, r.len), "fastcgi: request of 66 bytes");
+    kl_buf_free(&r);
+    kl_buf_free(&p);
+}
+END_TEST
+
 START_TEST(an_empty_request_waited_for_a_greeting)
 {
     ck_assert_str_eq(view("", 0), "(nothing sent: the server speaks first)");
@@ -80,6 +100,7 @@ static Suite *suite(void)
     tcase_add_test(tc, broken_resp_is_shown_as_text);
     tcase_add_test(tc, mysql_queries_read_as_their_sql);
     tcase_add_test(tc, http_requests_read_as_their_request_line);
+    tcase_add_test(tc, fastcgi_requests_read_as_method_and_uri);
     tcase_add_test(tc, an_empty_request_waited_for_a_greeting);
     tcase_add_test(tc, anything_else_shows_its_first_bytes);
     suite_add_tcase(s, tc);

@@ -122,6 +122,80 @@ START_TEST(summary_shows_the_status_only_of_http_responses)
 }
 END_TEST
 
+/* A php-fpm request of params, split into two FCGI_PARAMS records in the middle of the
+ * pair at `split` bytes (0: one record), and its empty STDIN. */
+static void set_fcgi_request(kl_session *s, const kl_buf *params, size_t split)
+{
+    kl_buf r = {0};
+    tu_fcgi_record(&r, 1, "\0\1\0\0\0\0\0\0", 8);
+    if (split)
+        tu_fcgi_record(&r, 4, params->data, split);
+    tu_fcgi_record(&r, 4, params->data + split, params->len - split);
+    tu_fcgi_record(&r, 4, "", 0);
+    tu_fcgi_record(&r, 5, "", 0);
+    kl_session_dup_bytes(s, &s->call_from_inbound.request, r.data, r.len);
+    kl_buf_free(&r);
+}
+
+static void set_fcgi_response(kl_session *s, const char *stdout_text)
+{
+    kl_buf r = {0};
+    tu_fcgi_record(&r, 6, stdout_text, strlen(stdout_text));
+    tu_fcgi_record(&r, 3, "\0\0\0\0\0\0\0\0", 8);
+    kl_session_dup_bytes(s, &s->return_inbound.response, r.data, r.len);
+    kl_buf_free(&r);
+}
+
+START_TEST(summary_describes_fastcgi_requests_by_method_and_uri)
+{
+    kl_session *s = tu_session(0);
+    kl_buf p = {0};
+    tu_fcgi_param(&p, "QUERY_STRING", "u=ann");
+    tu_fcgi_param(&p, "REQUEST_METHOD", "POST");
+    tu_fcgi_param(&p, "SCRIPT_NAME", "/hit.php");
+    tu_fcgi_param(&p, "REQUEST_URI", "/hit.php?u=ann");
+    set_fcgi_request(s, &p, 0);
+    set_fcgi_response(s, "Content-Type: application/json\r\n\r\n{}");
+    ck_assert_ptr_nonnull(strstr(summary(s), " 127.0.0.1:40000 POST /hit.php?u=ann -> 200 req 139B "));
+    /* a pair cut between two records */
+    set_fcgi_request(s, &p, 20);
+    ck_assert_ptr_nonnull(strstr(summary(s), " POST /hit.php?u=ann -> 200 req 150B "));
+    set_fcgi_response(s, "X-Powered-By: PHP/8.2\r\nstatus: 404 Not Found\r\n\r\n");
+    ck_assert_ptr_nonnull(strstr(summary(s), " POST /hit.php?u=ann -> 404 req "));
+    set_fcgi_response(s, "no header block yet");
+    ck_assert_ptr_nonnull(strstr(summary(s), " POST /hit.php?u=ann req "));
+    kl_buf_free(&p);
+    /* no REQUEST_URI: the script and its query; a long one cut, a control byte escaped */
+    tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
+    tu_fcgi_param(&p, "SCRIPT_NAME", "/index.php");
+    tu_fcgi_param(&p, "QUERY_STRING", "r=a\x1b&user_id=1819&page=1&sort=name&filter=open");
+    set_fcgi_request(s, &p, 0);
+    ck_assert_ptr_nonnull(strstr(summary(s), " GET /index.php?r=a\\x1b&user_id=1819&page=1&sort... req "));
+    kl_buf_free(&p);
+    /* a value past 127 bytes has a 4-byte length */
+    char uri[200];
+    memset(uri, 'a', sizeof uri - 1);
+    uri[0] = '/';
+    uri[sizeof uri - 1] = 0;
+    tu_fcgi_param(&p, "REQUEST_URI", uri);
+    tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
+    set_fcgi_request(s, &p, 0);
+    ck_assert_ptr_nonnull(strstr(summary(s), " GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... req "));
+    kl_buf_free(&p);
+    /* without a method, or with a length past the record, the first printable run */
+    tu_fcgi_param(&p, "REQUEST_URI", "/x.php");
+    set_fcgi_request(s, &p, 0);
+    ck_assert_ptr_nonnull(strstr(summary(s), " REQUEST_URI/x.php req "));
+    p.data[1] = 100;
+    tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
+    set_fcgi_request(s, &p, 0);
+    ck_assert_ptr_nonnull(strstr(summary(s), " dREQUEST_URI/x.php req "));
+    kl_buf_free(&p);
+    kl_session_free(s);
+    reset();
+}
+END_TEST
+
 START_TEST(summary_escapes_control_bytes_in_the_id)
 {
     kl_session *s = tu_session(0);
@@ -459,6 +533,7 @@ static Suite *print_suite(void)
     tcase_add_test(tc, summary_of_a_session_without_inbound_uses_the_id_time_and_dashes);
     tcase_add_test(tc, summary_describes_other_requests_by_their_first_printable_run);
     tcase_add_test(tc, summary_shows_the_status_only_of_http_responses);
+    tcase_add_test(tc, summary_describes_fastcgi_requests_by_method_and_uri);
     tcase_add_test(tc, summary_escapes_control_bytes_in_the_id);
     tcase_add_test(tc, sizes_use_binary_units_with_one_decimal);
     tcase_add_test(tc, fixed_point_numbers_round_and_use_a_dot);

@@ -189,6 +189,24 @@ size_t tu_unescape_x(const char *s, size_t n, uint8_t *out)
     return o;
 }
 
+void tu_fcgi_record(kl_buf *b, int type, const void *content, size_t len)
+{
+    uint8_t h[8] = {1, (uint8_t)type, 0, 1, (uint8_t)(len >> 8), (uint8_t)len, 3, 0};
+    ck_assert_int_eq(kl_buf_append(b, h, sizeof h), KL_OK);
+    ck_assert_int_eq(kl_buf_append(b, content, len), KL_OK);
+    ck_assert_int_eq(kl_buf_append(b, "\0\0\0", 3), KL_OK);
+}
+
+void tu_fcgi_param(kl_buf *b, const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+    uint8_t len[5] = {(uint8_t)n, 0x80 | (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    ck_assert_int_eq(kl_buf_append(b, len, 1), KL_OK);
+    ck_assert_int_eq(v > 127 ? kl_buf_append(b, len + 1, 4) : kl_buf_append(b, &len[4], 1), KL_OK);
+    ck_assert_int_eq(kl_buf_append(b, name, n), KL_OK);
+    ck_assert_int_eq(kl_buf_append(b, value, v), KL_OK);
+}
+
 int tu_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

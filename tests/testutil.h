@@ -25,6 +25,11 @@ void tu_limit_memory(size_t room, struct rlimit *old);
 /* The original koala's byte escaping, undone after JSON unescaping: every \xHH becomes the
  * byte 0xHH. Writes at most n bytes to out. @return the number written. */
 size_t tu_unescape_x(const char *s, size_t n, uint8_t *out);
+/* A FastCGI record of request id 1 (type, content of len bytes, 3 bytes of padding)
+ * appended to b. */
+void tu_fcgi_record(kl_buf *b, int type, const void *content, size_t len);
+/* A name-value pair of FCGI_PARAMS content appended to b (a 4-byte value length past 127). */
+void tu_fcgi_param(kl_buf *b, const char *name, const char *value);
 /* Run the suite, print Check's summary, return the process exit status. */
 int tu_run(Suite *s);
 

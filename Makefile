@@ -79,7 +79,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 
 DEB_PKGS := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzstd-dev zstd zlib1g-dev \
             check libsubunit-dev libpcre2-dev libjansson-dev python3 redis-server redis-tools \
-            nginx-light curl wrk libmicrohttpd-dev chromium jq php-fpm
+            nginx-light curl wrk libmicrohttpd-dev chromium jq php-fpm nodejs
 
 .PHONY: all lib hook svc tools tests benches check demo bench deps install clean help samples fuzz FORCE
 .DEFAULT_GOAL := all

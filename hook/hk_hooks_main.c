@@ -32,13 +32,28 @@ static void on_stop_signal(int sig)
     int saved = errno;
     hk_hurry(true);
     hk_sink_drain(2000000000, "stopped by a signal");
-    raise(sig);
+    REAL(raise)(sig);
     errno = saved;
 }
 
 static bool stop_signal(int sig)
 {
     return sig == SIGTERM || sig == SIGINT;
+}
+
+/* The stop signals whose handler, the service's, was installed with SA_RESETHAND: the kernel
+ * puts the default back as it runs it, with no call koala sees. */
+static _Atomic unsigned reset_by_use;
+
+static void note_handler(int sig, const struct sigaction *act)
+{
+    if (!act || !stop_signal(sig))
+        return;
+    unsigned bit = 1u << sig;
+    if (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN && (act->sa_flags & SA_RESETHAND))
+        atomic_fetch_or(&reset_by_use, bit);
+    else
+        atomic_fetch_and(&reset_by_use, ~bit);
 }
 
 static void watch_stop_signals(void)
@@ -56,6 +71,7 @@ static void watch_stop_signals(void)
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     struct sigaction mine;
+    note_handler(sig, act);
     /* SIG_DFL whatever the flags: PHP sets it over its own SA_SIGINFO handler's flags */
     if (recording && act && stop_signal(sig) && act->sa_handler == SIG_DFL) {
         mine = (struct sigaction){.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND,
@@ -78,8 +94,25 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
         sigemptyset(&sa.sa_mask);
         return sigaction(sig, &sa, &old) == 0 ? old.sa_handler : SIG_ERR;
     }
+    if (stop_signal(sig))
+        atomic_fetch_and(&reset_by_use, ~(1u << sig));
     sighandler_t old = REAL(signal)(sig, handler);
     return old == on_stop_signal ? SIG_DFL : old;
+}
+
+/* A service's handler that ends the process by raising its signal again over the default
+ * the kernel put back (Node.js's, which resets the terminal first): what the writer holds is
+ * written first, as on_stop_signal does. */
+EXPORT int raise(int sig)
+{
+    struct sigaction now;
+    if (recording && stop_signal(sig) && (atomic_load(&reset_by_use) & 1u << sig) &&
+        REAL(sigaction)(sig, NULL, &now) == 0 && now.sa_handler == SIG_DFL && hk_enter()) {
+        hk_hurry(true);
+        hk_sink_drain(2000000000, "stopped by a signal");
+        hk_leave();
+    }
+    return REAL(raise)(sig);
 }
 
 /* A process that ends by _exit() runs no exit handler: a forked child's usual end (Python's

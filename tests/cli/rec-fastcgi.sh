@@ -13,6 +13,8 @@ py=/usr/bin/python3
 # A FastCGI responder: per request one Redis INCR, then "hits N" for the script name.
 cat >"$T/fcgi.py" <<'PY'
 import socket, struct, sys, threading
+sys.path.insert(0, "tests/cli")
+from rec_lib import fcgi_params
 path, redis_port = sys.argv[1], int(sys.argv[2])
 
 def records(c):
@@ -27,22 +29,6 @@ def records(c):
         yield kind, rid, buf[8:8 + clen]
         buf = buf[8 + clen + plen:]
 
-def params(data):
-    out, i = {}, 0
-    while i < len(data):
-        lens = []
-        for _ in range(2):
-            n = data[i]
-            if n >> 7:
-                n = struct.unpack(">I", data[i:i + 4])[0] & 0x7fffffff
-                i += 4
-            else:
-                i += 1
-            lens.append(n)
-        out[data[i:i + lens[0]].decode()] = data[i + lens[0]:i + lens[0] + lens[1]].decode()
-        i += lens[0] + lens[1]
-    return out
-
 def record(kind, rid, data):
     return struct.pack(">BBHHBB", 1, kind, rid, len(data), 0, 0) + data
 
@@ -53,7 +39,7 @@ def serve(c):
         if kind == 4:
             p += data
         elif kind == 5 and not data:
-            script = params(p).get("SCRIPT_NAME", "?")
+            script = fcgi_params(p).get("SCRIPT_NAME", "?")
             p = b""
             redis.sendall(b"INCR hits:%s\r\n" % script.encode())
             hits = redis.recv(100).strip(b":\r\n")
@@ -75,22 +61,8 @@ fcgi=$!
 pids="$pids $fcgi"
 port_of "$T/fcgi.out" >/dev/null
 
-n="$T/ngx"
-mkdir -p "$n"
 np=$(free_ports)
-cat >"$n/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $n/nginx.pid;
-error_log $n/error.log notice;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $n/body;
-    proxy_temp_path $n/proxy;
-    fastcgi_temp_path $n/fastcgi;
-    uwsgi_temp_path $n/uwsgi;
-    scgi_temp_path $n/scgi;
+start_nginx "$T/ngx" "
     upstream responder {
         server unix:$T/fcgi.sock;
         keepalive 2;
@@ -104,12 +76,7 @@ http {
             fastcgi_param REQUEST_METHOD \$request_method;
             fastcgi_param QUERY_STRING \$query_string;
         }
-    }
-}
-EOF
-/usr/sbin/nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" >"$T/nginx.out" 2>&1 &
-pids="$pids $!"
-wait_until [ -s "$n/nginx.pid" ] || fail "nginx did not start: $(cat "$n/error.log")"
+    }"
 
 for page in /a.php /b.php /a.php /c.php /a.php; do
     timeout 10 curl -s "http://127.0.0.1:$np$page" || fail "curl $page failed"
@@ -123,30 +90,21 @@ wait_until five_written || fail "5 sessions were not written: $(koala-dump "$T"/
 echo "# read while the responder still runs"
 koala-dump --json "$T"/rec/*.pb >"$T/json" 2>"$T/dump.err"
 $py - "$T/json" <<'PY'
-import struct, sys
+import sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import sessions, unescape
+from rec_lib import FCGI_NAMES, fcgi_records, sessions, unescape
 
-def records(data):
-    out = []
-    while len(data) >= 8:
-        _, kind, rid, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
-        out.append((kind, data[8:8 + clen]))
-        data = data[8 + clen + plen:]
-    return out, data
-
-names = {1: "BEGIN", 3: "END", 4: "PARAMS", 5: "STDIN", 6: "STDOUT"}
 ss = sessions(sys.argv[1], by_time=True)
 print("sessions:", len(ss), "on", len({s["ThreadId"] for s in ss}), "connection thread(s)")
 for s in ss:
-    req, rest_q = records(unescape(s["CallFromInbound"]["Request"]))
-    resp, rest_a = records(unescape(s["ReturnInbound"]["Response"]))
+    req, rest_q = fcgi_records(unescape(s["CallFromInbound"]["Request"]))
+    resp, rest_a = fcgi_records(unescape(s["ReturnInbound"]["Response"]))
     script = [d for k, d in req if k == 4 and d]
     name = script[0].split(b"SCRIPT_NAME", 1)[1][1:7].decode() if script else "?"
     body = b"".join(d for k, d in resp if k == 6).split(b"\r\n\r\n", 1)[1]
     calls = [(unescape(a["Request"]), unescape(a["Response"])) for a in s["Actions"]
              if a["ActionType"] == "CallOutbound"]
-    print(name, "request", "+".join(names[k] for k, _ in req), "(%d loose bytes)" % len(rest_q),
-          "| response", "+".join(names[k] for k, _ in resp), "(%d loose bytes)" % len(rest_a),
+    print(name, "request", "+".join(FCGI_NAMES[k] for k, _ in req), "(%d loose bytes)" % len(rest_q),
+          "| response", "+".join(FCGI_NAMES[k] for k, _ in resp), "(%d loose bytes)" % len(rest_a),
           repr(body), "| redis", calls)
 PY

@@ -48,22 +48,11 @@ koala-dump --json "$T"/rec/*.pb >"$T/json" 2>"$T/dump.err" || fail "koala-dump f
 $py - "$T/json" "$T" "$rp" "$up" <<'PY'
 import sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import sessions, unescape
+from rec_lib import sessions, show_actions, unescape
 path, T, rp, up = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 for s in sessions(path, by_time=True):
     req = unescape(s["CallFromInbound"]["Request"])
     resp = unescape(s["ReturnInbound"]["Response"])
     print(req.split(b"\r\n")[0], "->", resp.split(b"\r\n")[0], resp.split(b"\r\n\r\n", 1)[1])
-    for a in s["Actions"]:
-        t = a["ActionType"]
-        if t == "CallOutbound":
-            to = "redis" if a["Peer"]["Port"] == rp else a["Peer"]["Port"]
-            print("   ", t, to, unescape(a["Request"]), "->", unescape(a["Response"]))
-        elif t == "AppendFile":
-            print("   ", t, a["FileName"].replace(T, "T"), unescape(a["Content"]))
-        elif t == "SendUDP":
-            to = "statsd" if a["Peer"]["Port"] == up else a["Peer"]["Port"]
-            print("   ", t, to, unescape(a["Content"]))
-        elif t != "ReturnInbound":
-            print("   ", t)
+    show_actions(s, T, {rp: "redis", up: "statsd"})
 PY

@@ -40,22 +40,8 @@ header('Content-Type: application/json');
 echo json_encode(['user' => $u, 'hits' => $n]), "\n";
 PHP
 
-n="$T/ngx"
-mkdir -p "$n"
 np=$(free_ports)
-cat >"$n/nginx.conf" <<EOF
-daemon off;
-master_process off;
-pid $n/nginx.pid;
-error_log $n/error.log notice;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $n/body;
-    proxy_temp_path $n/proxy;
-    fastcgi_temp_path $n/fastcgi;
-    uwsgi_temp_path $n/uwsgi;
-    scgi_temp_path $n/scgi;
+start_nginx "$T/ngx" "
     server {
         listen 127.0.0.1:$np;
         root $T/www;
@@ -67,12 +53,7 @@ http {
             fastcgi_param LOG $T/log/app.log;
             fastcgi_pass unix:$T/fpm.sock;
         }
-    }
-}
-EOF
-/usr/sbin/nginx -p "$n" -c "$n/nginx.conf" -e "$n/error.log" >"$T/nginx.out" 2>&1 &
-pids="$pids $!"
-wait_until [ -s "$n/nginx.pid" ] || fail "nginx did not start: $(cat "$n/error.log")"
+    }"
 
 # php-fpm in the foreground, recording to directory $1, its log in $2.
 start_fpm() {
@@ -124,58 +105,22 @@ koala-dump --json "$T/all.pb" >"$T/json" || fail "koala-dump failed"
 echo "log:" $(cat "$T/log/app.log")
 echo "datagrams:" $(sort "$T/datagrams")
 $py - "$T/json" "$T" "$rp" "$up" <<'PY'
-import json, struct, sys
+import sys
 sys.path.insert(0, "tests/cli")
-from rec_lib import sessions, unescape
+from rec_lib import FCGI_NAMES, fcgi_params, fcgi_records, sessions, show_actions, unescape
 path, T, rp, up = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
-def records(data):
-    out = []
-    while len(data) >= 8:
-        _, kind, rid, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
-        out.append((kind, data[8:8 + clen]))
-        data = data[8 + clen + plen:]
-    return out, data
-
-def params(data):
-    out, i = {}, 0
-    while i < len(data):
-        lens = []
-        for _ in range(2):
-            n = data[i]
-            if n >> 7:
-                n = struct.unpack(">I", data[i:i + 4])[0] & 0x7fffffff
-                i += 4
-            else:
-                i += 1
-            lens.append(n)
-        out[data[i:i + lens[0]].decode()] = data[i + lens[0]:i + lens[0] + lens[1]].decode()
-        i += lens[0] + lens[1]
-    return out
-
-names = {1: "BEGIN", 3: "END", 4: "PARAMS", 5: "STDIN", 6: "STDOUT"}
 ss = sessions(path)
 print("sessions:", len(ss), "in time order:",
       [s["CallFromInbound"]["OccurredAt"] for s in ss] == sorted(s["CallFromInbound"]["OccurredAt"] for s in ss))
 for s in ss:
     peer = s["CallFromInbound"]["UnixAddr"]["Name"].replace(T, "T")
-    req, rest_q = records(unescape(s["CallFromInbound"]["Request"]))
-    resp, rest_a = records(unescape(s["ReturnInbound"]["Response"]))
-    p = params(b"".join(d for k, d in req if k == 4))
+    req, rest_q = fcgi_records(unescape(s["CallFromInbound"]["Request"]))
+    resp, rest_a = fcgi_records(unescape(s["ReturnInbound"]["Response"]))
+    p = fcgi_params(b"".join(d for k, d in req if k == 4))
     body = b"".join(d for k, d in resp if k == 6).split(b"\r\n\r\n", 1)[1]
     print(p["REQUEST_METHOD"], p["REQUEST_URI"], "from", peer, "|",
-          "+".join(names.get(k, str(k)) for k, _ in req), "(%d loose bytes) ->" % len(rest_q),
-          "+".join(names.get(k, str(k)) for k, _ in resp), "(%d loose bytes)" % len(rest_a), body)
-    for a in s["Actions"]:
-        t = a["ActionType"]
-        if t == "CallOutbound":
-            to = "redis" if a["Peer"]["Port"] == rp else a["Peer"]["Port"]
-            print("   ", t, to, unescape(a["Request"]), "->", unescape(a["Response"]))
-        elif t == "AppendFile":
-            print("   ", t, a["FileName"].replace(T, "T"), unescape(a["Content"]))
-        elif t == "SendUDP":
-            to = "statsd" if a["Peer"]["Port"] == up else a["Peer"]["Port"]
-            print("   ", t, to, unescape(a["Content"]))
-        elif t != "ReturnInbound":
-            print("   ", t)
+          "+".join(FCGI_NAMES.get(k, str(k)) for k, _ in req), "(%d loose bytes) ->" % len(rest_q),
+          "+".join(FCGI_NAMES.get(k, str(k)) for k, _ in resp), "(%d loose bytes)" % len(rest_a), body)
+    show_actions(s, T, {rp: "redis", up: "statsd"})
 PY

@@ -1,10 +1,11 @@
 """rec_lib.py - what the recorder's, replayer's and witch's CLI tests (rec-*.sh, rp-*.sh,
 witch-*.sh) share: reading `koala-dump --json` output back into bytes, a connection read to its
-end, a client thread asking a listener, a condition polled, splitting HTTP/1.x byte streams into messages, a replayed response
-judged against the recorded one, curl --trace files, and koala.Session messages built by hand
-for the replayer's inbound server. Imported from the
-checkers and clients those tests run with /usr/bin/python3 from the repository root; run as
-`python3 tests/cli/rec_lib.py show [DIR]` it prints the sessions of `koala-dump --json` on stdin."""
+end, a client thread asking a listener, a condition polled, splitting HTTP/1.x byte streams into
+messages, a replayed response judged against the recorded one, curl --trace files, a session's
+actions printed, and koala.Session messages built by hand for the replayer's inbound server.
+Imported from the checkers and clients those tests run with /usr/bin/python3 from the repository
+root; run as `python3 tests/cli/rec_lib.py show [DIR]` it prints the sessions of `koala-dump
+--json` on stdin."""
 import json
 import re
 
@@ -228,6 +229,59 @@ def show(lines, root=None):
             else:
                 print("   ", a["ActionType"], _brief(a.get("Request", a.get("Content", ""))),
                       _brief(a.get("Response", "")))
+
+
+FCGI_NAMES = {1: "BEGIN", 3: "END", 4: "PARAMS", 5: "STDIN", 6: "STDOUT"}
+
+
+def fcgi_records(data):
+    """The FastCGI records in data as (type, content) pairs, and the bytes after the last whole
+    one."""
+    import struct
+    out = []
+    while len(data) >= 8:
+        _, kind, _, clen, plen, _ = struct.unpack(">BBHHBB", data[:8])
+        if len(data) < 8 + clen + plen:
+            break
+        out.append((kind, data[8:8 + clen]))
+        data = data[8 + clen + plen:]
+    return out, data
+
+
+def fcgi_params(data):
+    """The name-value pairs of FCGI_PARAMS content, as a dict of str."""
+    import struct
+    out, i = {}, 0
+    while i < len(data):
+        lens = []
+        for _ in range(2):
+            n = data[i]
+            if n >> 7:
+                n = struct.unpack(">I", data[i:i + 4])[0] & 0x7fffffff
+                i += 4
+            else:
+                i += 1
+            lens.append(n)
+        out[data[i:i + lens[0]].decode()] = data[i + lens[0]:i + lens[0] + lens[1]].decode()
+        i += lens[0] + lens[1]
+    return out
+
+
+def show_actions(s, root, peers):
+    """One line per action of session s but its ReturnInbound: a call with its peer (a port
+    that peers, a dict, names by its name) and request -> response, an appended file with its
+    name (root shown as T) and content, a datagram with its peer and content."""
+    for a in s["Actions"]:
+        t = a["ActionType"]
+        peer = peers.get(a.get("Peer", {}).get("Port"), a.get("Peer", {}).get("Port"))
+        if t == "CallOutbound":
+            print("   ", t, peer, unescape(a["Request"]), "->", unescape(a["Response"]))
+        elif t == "AppendFile":
+            print("   ", t, a["FileName"].replace(root, "T"), unescape(a["Content"]))
+        elif t == "SendUDP":
+            print("   ", t, peer, unescape(a["Content"]))
+        elif t != "ReturnInbound":
+            print("   ", t)
 
 
 if __name__ == "__main__":

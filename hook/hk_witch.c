@@ -111,15 +111,30 @@ static void member_addr(kl_buf *b, const char *name, const kl_addr *a)
     hk_json_addr(b, a);
 }
 
-/* The first line of a request or response, as a string. */
+/* The first line of a request or response, as a string. A FastCGI request (php-fpm's) is
+ * binary records: it reads as kl_call_describe() names it, "fastcgi: GET /index.php"; a
+ * FastCGI response as the first line of its first output record, past the record's header. */
 static void member_line(kl_buf *b, const char *name, const kl_bytes *data)
 {
-    size_t n = 0;
-    while (n < data->len && n < LINE_MAX_BYTES && data->data[n] != '\r' && data->data[n] != '\n')
-        n++;
     hk_json_sep(b);
     kl_buf_printf(b, "\"%s\":", name);
-    kl_json_bytes(n ? data->data : (const uint8_t *)"", n, b);
+    const uint8_t *d = data->len ? data->data : (const uint8_t *)"";
+    size_t len = data->len, n = 0;
+    if (len >= 8 && d[0] == 1 && d[1] == 6) { /* FCGI_STDOUT */
+        size_t content = (size_t)d[4] << 8 | d[5];
+        len = 8 + content < len ? 8 + content : len;
+        d += 8;
+        len -= 8;
+    } else if (kl_frame_detect(d, len) == KL_PROTO_FASTCGI) {
+        kl_buf line = {0};
+        kl_call_describe(d, len, &line);
+        kl_json_bytes((const uint8_t *)(line.len ? line.data : ""), line.len, b);
+        kl_buf_free(&line);
+        return;
+    }
+    while (n < len && n < LINE_MAX_BYTES && d[n] != '\r' && d[n] != '\n')
+        n++;
+    kl_json_bytes(d, n, b);
 }
 
 /* ------------------------------------------------------------ kept sessions */

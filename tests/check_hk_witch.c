@@ -234,6 +234,34 @@ START_TEST(only_the_latest_100_sessions_are_kept_and_each_can_be_had_in_full)
 }
 END_TEST
 
+START_TEST(a_fastcgi_session_reads_as_its_method_uri_and_first_output_line)
+{
+    int port = start();
+    kl_session *s = tu_session(0);
+    kl_buf p = {0}, r = {0};
+    tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
+    tu_fcgi_param(&p, "REQUEST_URI", "/index.php?id=7");
+    tu_fcgi_record(&r, 1, "\0\1\0\0\0\0\0\0", 8);
+    tu_fcgi_record(&r, 4, p.data, p.len);
+    tu_fcgi_record(&r, 4, "", 0);
+    tu_fcgi_record(&r, 5, "", 0);
+    kl_session_dup_bytes(s, &s->call_from_inbound.request, r.data, r.len);
+    r.len = 0;
+    tu_fcgi_record(&r, 6, "Status: 404 Not Found\r\nContent-type: text/html\r\n\r\nno", 52);
+    tu_fcgi_record(&r, 3, "\0\0\0\0\0\0\0\0", 8);
+    kl_session_dup_bytes(s, &s->return_inbound.response, r.data, r.len);
+    hk_witch_keep_session(s);
+    json_t *ss = fetch_json(port, "/witch/sessions");
+    json_t *line = json_array_get(json_object_get(ss, "sessions"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(line, "request")), "fastcgi: GET /index.php?id=7");
+    ck_assert_str_eq(json_string_value(json_object_get(line, "response")), "Status: 404 Not Found");
+    json_decref(ss);
+    kl_buf_free(&p);
+    kl_buf_free(&r);
+    hk_witch_stop();
+}
+END_TEST
+
 START_TEST(large_sessions_give_way_by_bytes)
 {
     int port = start();
@@ -330,6 +358,7 @@ static Suite *suite(void)
     tcase_add_test(tc, events_come_in_order_and_a_long_poll_waits_for_the_next);
     tcase_add_test(tc, only_the_latest_100_sessions_are_kept_and_each_can_be_had_in_full);
     tcase_add_test(tc, large_sessions_give_way_by_bytes);
+    tcase_add_test(tc, a_fastcgi_session_reads_as_its_method_uri_and_first_output_line);
     tcase_add_test(tc, the_page_is_served_and_other_requests_refused);
     tcase_add_test(tc, where_another_process_serves_the_witch_nothing_is_kept);
     tcase_add_test(tc, a_session_handed_over_without_a_witch_is_freed);

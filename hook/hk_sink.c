@@ -32,7 +32,12 @@ static struct {
     pthread_mutex_t fd_lock;
     int fd;
     int64_t file_started, next_flush;
-    bool failed;
+    /* after an error: sessions are dropped until retry_at, when a new file is tried; retry_ns,
+     * the wait, doubles while tries fail */
+    int64_t retry_at, retry_ns;
+    uint64_t skipped;         /* sessions dropped since the error, for the line that ends it */
+    uint64_t out_sessions, out_bytes; /* the file's sessions and bytes at its last frame out */
+    uint64_t lost;            /* sessions counted written whose frame never reached the file */
 } sk = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd_lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 /* hk_sink_drain() from a signal handler, which may take no lock: it raises `drain` and waits
@@ -108,6 +113,21 @@ static void make_dirs(void)
     }
 }
 
+#define WHY_MAX (2 * HK_PATH_MAX + 1024) /* an error's line: two paths and words */
+#define RETRY_FIRST_NS 1000000000LL
+#define RETRY_MAX_NS (64 * RETRY_FIRST_NS)
+
+/* After an error creating or writing the file (a full disk, a file size limit, a directory
+ * made unwritable): sessions are dropped, and counted, until a new file is tried, 1 s later,
+ * then twice as long after each try that fails, up to 64 s. The service never notices. */
+static void pause_writing(const char *why)
+{
+    sk.retry_ns = sk.retry_ns ? (sk.retry_ns < RETRY_MAX_NS / 2 ? 2 * sk.retry_ns : RETRY_MAX_NS) : RETRY_FIRST_NS;
+    sk.retry_at = hk_now_ns(CLOCK_MONOTONIC) + sk.retry_ns;
+    hk_log(HK_ERROR, "%s; sessions are dropped (and counted) until koala can write again: next try in %lld s",
+           why, (long long)(sk.retry_ns / RETRY_FIRST_NS));
+}
+
 /* DIR/PROGRAM-PID-STARTMS.pb, with -N added should that name exist. */
 static int open_file(void)
 {
@@ -123,16 +143,17 @@ static int open_file(void)
         if (sk.fd >= 0 || errno != EEXIST)
             break;
     }
+    char why[WHY_MAX];
     if (sk.fd < 0) {
         int err = errno;
         /* a prefork server's workers often run as another user than the one that made the
          * directory (php-fpm's pool user, nginx's) */
         if (err == EACCES)
-            hk_log(HK_ERROR, "cannot create %s: %s (this process runs as uid %ld, gid %ld: "
-                   "make %s writable for it); recording stops", path, strerror(err),
-                   (long)geteuid(), (long)getegid(), sk.dir);
+            snprintf(why, sizeof why, "cannot create %s: %s (this process runs as uid %ld, gid %ld: make %s "
+                     "writable for it)", path, strerror(err), (long)geteuid(), (long)getegid(), sk.dir);
         else
-            hk_log(HK_ERROR, "cannot create %s: %s; recording stops", path, strerror(err));
+            snprintf(why, sizeof why, "cannot create %s: %s", path, strerror(err));
+        pause_writing(why);
         return KL_ERR_IO;
     }
     pthread_mutex_lock(&sk.fd_lock);
@@ -147,12 +168,16 @@ static int open_file(void)
     wo.level = 1;
     int err = kl_writer_open_io(&sk.w, &io, &wo);
     if (err) {
-        hk_log(HK_ERROR, "%s: %s; recording stops", path, sk.w ? kl_writer_error(sk.w) : kl_strerror(err));
+        snprintf(why, sizeof why, "cannot start %s: %s", path, sk.w ? kl_writer_error(sk.w) : kl_strerror(err));
         kl_writer_close(sk.w);
         sk.w = NULL;
         close_fd();
+        syscall(SYS_unlinkat, AT_FDCWD, path, 0); /* a header cut short, no session */
+        pause_writing(why);
         return err;
     }
+    kl_writer_totals(sk.w, NULL, NULL, &sk.out_bytes);
+    sk.out_sessions = 0;
     sk.file_started = hk_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&sk.lock);
     sk.totals.files++;
@@ -162,44 +187,101 @@ static int open_file(void)
     return KL_OK;
 }
 
-static void close_file(void)
+/* After a frame went out: its sessions are in the file for sure. The first after an error
+ * ends that error's pause. */
+static void frame_out(void)
+{
+    uint64_t sessions, bytes;
+    kl_writer_totals(sk.w, &sessions, NULL, &bytes);
+    if (bytes == sk.out_bytes)
+        return;
+    if (sk.retry_ns && sessions > sk.out_sessions) {
+        hk_log(HK_INFO, "writing again, to %s: %llu sessions were dropped meanwhile", sk.path,
+               (unsigned long long)sk.skipped);
+        sk.retry_ns = 0;
+        sk.skipped = 0;
+    }
+    sk.out_sessions = sessions;
+    sk.out_bytes = bytes;
+}
+
+/* Close the file. Should its last frame or its index not get written (a full disk), the file
+ * is cut back to its last whole frame, read as a crashed process's file is, and the sessions
+ * of the frame lost are counted: a file left without any is removed. @return KL_OK or the
+ * error. */
+static int close_file(void)
 {
     if (!sk.w)
-        return;
+        return KL_OK;
+    uint64_t sessions;
+    kl_writer_totals(sk.w, &sessions, NULL, NULL);
     int err = kl_writer_close(sk.w);
-    if (err)
-        hk_log(HK_ERROR, "closing the session file: %s", kl_strerror(err));
-    close_fd();
     sk.w = NULL;
+    if (err) {
+        sk.lost += sessions - sk.out_sessions;
+        sk.skipped += sessions - sk.out_sessions;
+        pthread_mutex_lock(&sk.fd_lock);
+        off_t end = (off_t)syscall(SYS_lseek, sk.fd, 0, SEEK_END);
+        if (end > (off_t)sk.out_bytes && syscall(SYS_ftruncate, sk.fd, (off_t)sk.out_bytes) == 0)
+            atomic_fetch_sub_explicit(&file_bytes, (uint64_t)end - sk.out_bytes, memory_order_relaxed);
+        pthread_mutex_unlock(&sk.fd_lock);
+        if (!sk.out_sessions && syscall(SYS_unlinkat, AT_FDCWD, sk.path, 0) == 0) {
+            atomic_fetch_sub_explicit(&file_bytes, sk.out_bytes, memory_order_relaxed);
+            pthread_mutex_lock(&sk.lock);
+            sk.totals.files--;
+            pthread_mutex_unlock(&sk.lock);
+        }
+    }
+    close_fd();
     pthread_mutex_lock(&sk.lock);
     sk.path[0] = '\0';
     pthread_mutex_unlock(&sk.lock);
+    return err;
 }
 
-/* Write one session; recording fails open: after an error, later sessions are dropped.
- * @return whether it was written (the caller counts, once per batch). */
+/* The file failed (what, the writer's own words in detail): closed, cut back, paused. */
+static void file_failed(const char *what, const char *detail)
+{
+    char why[WHY_MAX];
+    snprintf(why, sizeof why, "%s %s: %s", what, sk.path, detail);
+    close_file();
+    pause_writing(why);
+}
+
+/* Write one session; recording fails open: after an error, sessions are dropped for a while
+ * (pause_writing). @return whether it counts as written (the caller counts, once per batch;
+ * one the writer took whose frame is then lost counts in sk.lost too). */
 static bool write_one(kl_session *s)
 {
-    int err = sk.failed ? KL_ERR_IO : KL_OK;
-    if (!err && !sk.w)
-        err = open_file();
-    if (!err && (err = kl_writer_write(sk.w, s)) != KL_OK)
-        hk_log(HK_ERROR, "writing a session: %s; recording stops", kl_writer_error(sk.w));
+    bool paused = sk.retry_at && hk_now_ns(CLOCK_MONOTONIC) < sk.retry_at;
+    int err = paused ? KL_ERR_IO : !sk.w ? open_file() : KL_OK;
+    uint64_t before = 0, after = 0;
+    if (!err) {
+        kl_writer_totals(sk.w, &before, NULL, NULL);
+        err = kl_writer_write(sk.w, s);
+        kl_writer_totals(sk.w, &after, NULL, NULL);
+    }
     if (err)
         kl_session_free(s);
     else
         hk_witch_keep_session(s);
-    if (err && !sk.failed) {
-        sk.failed = true;
-        close_file();
-        return false;
-    }
-    uint64_t content = 0;
-    if (sk.w)
+    if (err && sk.w) {
+        file_failed("writing to", kl_writer_error(sk.w));
+    } else if (!err) {
+        frame_out();
+        uint64_t content = 0;
         kl_writer_totals(sk.w, NULL, &content, NULL);
-    if (sk.w && (content >= sk.o.rotate_bytes || hk_now_ns(CLOCK_MONOTONIC) - sk.file_started >= sk.o.rotate_ns))
-        close_file();
-    return !err;
+        if (content >= sk.o.rotate_bytes || hk_now_ns(CLOCK_MONOTONIC) - sk.file_started >= sk.o.rotate_ns) {
+            char why[WHY_MAX];
+            snprintf(why, sizeof why, "closing %s to start the next file: its last frame or index could not "
+                     "be written", sk.path);
+            if (close_file() != KL_OK)
+                pause_writing(why);
+        }
+    }
+    if (after == before)
+        sk.skipped += sk.retry_ns != 0;
+    return after > before;
 }
 
 /* Flush once flush_ns has passed since the last flush, or `at_once`. */
@@ -209,8 +291,22 @@ static void flush_due(bool at_once)
     if (now < sk.next_flush && !at_once)
         return;
     sk.next_flush = now + sk.o.flush_ns;
-    if (sk.w && kl_writer_flush(sk.w) != KL_OK)
-        hk_log(HK_ERROR, "flushing the session file: %s", kl_writer_error(sk.w));
+    if (!sk.w)
+        return;
+    if (kl_writer_flush(sk.w) != KL_OK)
+        file_failed("flushing", kl_writer_error(sk.w));
+    else
+        frame_out();
+}
+
+/* Add a batch's counts (sk.lock held): sessions counted written whose frame was lost move to
+ * the dropped. */
+static void count(uint64_t written, uint64_t dropped)
+{
+    sk.totals.written += written;
+    sk.totals.written -= sk.lost;
+    sk.totals.dropped += dropped + sk.lost;
+    sk.lost = 0;
 }
 
 static void *writer_main(void *arg)
@@ -281,14 +377,20 @@ static void *writer_main(void *arg)
         spare = batch;
         flush_due(false);
         pthread_mutex_lock(&sk.lock);
-        sk.totals.written += written;
-        sk.totals.dropped += dropped;
+        count(written, dropped);
         if (last && !sk.queue.len)
             break;
     }
     pthread_mutex_unlock(&sk.lock);
     kl_buf_free(&spare);
-    close_file();
+    char path[sizeof sk.path];
+    snprintf(path, sizeof path, "%s", sk.path);
+    if (close_file() != KL_OK)
+        hk_log(HK_ERROR, "closing %s: its last frame or index could not be written; %llu sessions lost",
+               path, (unsigned long long)sk.lost);
+    pthread_mutex_lock(&sk.lock);
+    count(0, 0);
+    pthread_mutex_unlock(&sk.lock);
     if (atomic_load(&drain)) {
         hk_sink_totals t = hk_sink_get_totals();
         hk_log(HK_INFO, "%s: %llu sessions written, %llu dropped, %llu bytes in %llu files",
@@ -342,7 +444,8 @@ static void start_writer(void)
 {
     if (sk.running || !sk.armed || sk.stopping)
         return;
-    sk.failed = false;
+    sk.retry_at = sk.retry_ns = 0;
+    sk.skipped = sk.lost = 0;
     sk.next_flush = hk_now_ns(CLOCK_MONOTONIC) + sk.o.flush_ns;
     /* made here, not copied: a forked child's copy may count its parent's writer waiting */
     pthread_condattr_t ca;

@@ -3,9 +3,11 @@
 #include "hk.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -310,6 +312,82 @@ START_TEST(an_unwritable_directory_drops_and_says_so)
 }
 END_TEST
 
+/* Session i answered with 4 KiB of noise, which compression cannot shrink. */
+static kl_session *noisy_session(int i)
+{
+    kl_session *s = tu_session(i);
+    uint8_t noise[4096];
+    unsigned seed = (unsigned)i;
+    for (size_t k = 0; k < sizeof noise; k++)
+        noise[k] = (uint8_t)rand_r(&seed);
+    ck_assert_int_eq(kl_session_dup_bytes(s, &s->return_inbound.response, noise, sizeof noise), KL_OK);
+    return s;
+}
+
+/* Until the writer has taken n sessions, written or dropped (5 s at most). */
+static void taken(uint64_t n)
+{
+    for (int tries = 0; tries < 500; tries++) {
+        hk_sink_totals t = hk_sink_get_totals();
+        if (t.written + t.dropped >= n)
+            return;
+        usleep(10000);
+    }
+    ck_abort_msg("the writer took fewer than %llu sessions in 5 s", (unsigned long long)n);
+}
+
+START_TEST(a_full_disk_drops_and_counts_and_writing_resumes_in_a_new_file)
+{
+    /* a file size limit stands in for a full disk: a write past it fails (EFBIG) */
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit was, limit;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+    limit = (struct rlimit){64u << 10, was.rlim_max};
+    const char *dir = dir_for("disk-full");
+    hk_sink_opts o;
+    hk_sink_opts_init(&o, dir, "svc");
+    o.flush_ns = 5000000; /* a frame or so per session */
+    hk_sink_start(&o);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    for (int i = 0; i < 40; i++) {
+        ck_assert(hk_sink_put(noisy_session(i)));
+        usleep(10000);
+    }
+    taken(40);
+    hk_sink_totals t = hk_sink_get_totals();
+    ck_assert_uint_gt(t.written, 5);
+    ck_assert_uint_gt(t.dropped, 5);
+    ck_assert_uint_eq(t.files, 1);
+    /* room again: a new file after the pause (1 s) */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+    usleep(1100000);
+    for (int i = 40; i < 50; i++)
+        ck_assert(hk_sink_put(noisy_session(i)));
+    taken(50);
+    hk_sink_stop();
+    hk_sink_totals end = hk_sink_get_totals();
+    ck_assert_uint_eq(end.written + end.dropped, 50);
+    ck_assert_uint_eq(end.written, t.written + 10);
+    ck_assert_uint_eq(end.files, 2);
+    /* every session counted written is in the files, each of which reads to a clean end (the
+     * first cut back to its last whole frame), and the bytes counted are theirs */
+    int files;
+    ck_assert_int_eq(sessions_in(dir, &files, false), (int)end.written);
+    ck_assert_int_eq(files, 2);
+    uint64_t bytes = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        struct stat st;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (strstr(e->d_name, ".pb") && stat(path, &st) == 0)
+            bytes += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    ck_assert_uint_eq(end.bytes, bytes);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("hk_sink");
@@ -323,6 +401,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_full_queue_drops_and_counts_without_blocking);
     tcase_add_test(tc, a_forked_child_writes_a_file_of_its_own);
     tcase_add_test(tc, a_forked_child_that_records_nothing_stops_at_once);
+    tcase_add_test(tc, a_full_disk_drops_and_counts_and_writing_resumes_in_a_new_file);
     tcase_add_test(tc, a_missing_directory_is_created);
     tcase_add_test(tc, an_unwritable_directory_drops_and_says_so);
     suite_add_tcase(s, tc);

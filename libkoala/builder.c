@@ -61,9 +61,16 @@ typedef struct talk {
 #define SPARE_BYTES (16u << 10)
 #define SPARE_ACTS 32
 
+/* Sessions set aside while the thread serves another connection: an event loop reads two
+ * clients, then answers both (Redis), or writes a large answer in pieces between other
+ * clients' requests. Each is its connection's; past MAX_PARKED the oldest ends. */
+#define MAX_PARKED 64
+
 struct kl_builder {
     kl_builder_opts o;
-    talk t;
+    talk t;              /* the session the thread works for: the next events go into it */
+    talk *parked;        /* oldest first */
+    size_t n_parked, cap_parked;
     stream spare[SPARE_STREAMS];
     size_t n_spare;
     int64_t last_id_time;
@@ -543,14 +550,160 @@ static int finish(kl_builder *b, int64_t next_at)
     return err;
 }
 
+static bool lingered(const kl_builder *b, const talk *t, int64_t now)
+{
+    return t->complete && (b->o.linger_ns <= 0 || now - t->complete_at >= b->o.linger_ns);
+}
+
+/* ------------------------------------------------------------ parked sessions */
+
+/* Run fn on parked session i as if it were the current one. */
+static int in_parked(kl_builder *b, size_t i, int (*fn)(kl_builder *, const kl_event *), const kl_event *ev)
+{
+    talk cur = b->t;
+    b->t = b->parked[i];
+    int err = fn(b, ev);
+    b->parked[i] = b->t;
+    b->t = cur;
+    return err;
+}
+
+static void unlink_parked(kl_builder *b, size_t i)
+{
+    memmove(b->parked + i, b->parked + i + 1, (b->n_parked - i - 1) * sizeof *b->parked);
+    b->n_parked--;
+}
+
+/* End parked session i, and its pipelined successors while complete (all: even incomplete);
+ * a successor left waiting stays parked in its place. */
+static int end_parked(kl_builder *b, size_t i, bool all)
+{
+    talk cur = b->t;
+    b->t = b->parked[i];
+    int err = KL_OK;
+    do {
+        int r = finish(b, 0);
+        if (!err)
+            err = r;
+    } while (b->t.has_request && (all || b->t.complete));
+    if (b->t.has_request) {
+        b->parked[i] = b->t;
+    } else {
+        talk_free(b, &b->t);
+        unlink_parked(b, i);
+    }
+    b->t = cur;
+    return err;
+}
+
+/* Park the current session, which has a request; the thread then works for none. */
+static int park(kl_builder *b)
+{
+    int err = KL_OK;
+    if (b->n_parked == MAX_PARKED)
+        err = end_parked(b, 0, true);
+    if (b->n_parked == b->cap_parked) {
+        size_t cap = b->cap_parked ? 2 * b->cap_parked : 4;
+        talk *p = realloc(b->parked, cap * sizeof *p);
+        if (!p) { /* it ends now instead, as it did before sessions were parked */
+            int r = finish(b, 0);
+            return err ? err : r;
+        }
+        b->parked = p;
+        b->cap_parked = cap;
+    }
+    b->parked[b->n_parked++] = b->t;
+    b->t = (talk){0};
+    return err;
+}
+
+/* Whether a session answering or answered this way is still open: it waits for its answer,
+ * or answers by a protocol that tells when the answer is done. */
+static bool still_open(const talk *t)
+{
+    return !t->complete && (!t->responded || (t->proto != KL_PROTO_UNKNOWN && !t->resp_failed));
+}
+
+/* Set the current session aside for a request on another connection: parked while still
+ * open, else ended (request => response => request), with next_at naming the next. */
+static int set_aside(kl_builder *b, int64_t next_at)
+{
+    int err = KL_OK;
+    while (b->t.has_request) {
+        int r = still_open(&b->t) ? park(b) : finish(b, next_at);
+        if (!err)
+            err = r;
+    }
+    return err;
+}
+
+/* Whether ev's connection may be t's: the same fd, or a dup of it (the same peer, or a
+ * peer unknown on either side). Unix clients all read as their socket's path: alike. */
+static bool same_connection(const talk *t, const kl_event *ev)
+{
+    return ev->fd == t->in_fd || !ev->peer || !ev->peer->family || !t->in_peer.family ||
+           kl_addr_equal(ev->peer, &t->in_peer);
+}
+
+/* The parked session of ev's connection: its fd, and its peer when both are known. */
+static bool parked_for(const kl_builder *b, const kl_event *ev, size_t *i)
+{
+    for (size_t k = b->n_parked; k-- > 0;)
+        if (b->parked[k].in_fd == ev->fd &&
+            (!ev->peer || !ev->peer->family || kl_addr_equal(ev->peer, &b->parked[k].in_peer))) {
+            *i = k;
+            return true;
+        }
+    return false;
+}
+
+/* Take up parked session i again; the current one has no request. Actions made meanwhile,
+ * outside any request, go with it, as they would with a new one. */
+static int unpark(kl_builder *b, size_t i)
+{
+    talk was = b->t;
+    b->t = b->parked[i];
+    unlink_parked(b, i);
+    talk *t = &b->t;
+    int err = KL_OK;
+    for (size_t k = 0; k < was.n_acts && !err; k++) {
+        act *a;
+        const act *o = &was.acts[k];
+        size_t bytes = o->req.len + o->resp.len + (o->name ? strlen(o->name) + 1 : 0);
+        if (bytes > b->o.max_bytes - t->used) {
+            t->truncated = true;
+            t->dropped_actions++;
+            t->dropped_bytes += o->req.len + o->resp.len;
+            continue;
+        }
+        if ((err = add_action(b, o->type, o->at, o->req.len + o->resp.len, &a)) == KL_OK && a) {
+            *a = *o;
+            was.acts[k] = (act){0};
+            t->used += bytes;
+        }
+    }
+    b->totals.dropped_bytes += was.hdr.len; /* a header set outside any request goes with it */
+    talk_free(b, &was);
+    return err;
+}
+
 /* Hand out complete sessions whose linger has passed by now. */
 static int drain(kl_builder *b, int64_t now)
 {
     int err = KL_OK;
-    while (b->t.complete && (b->o.linger_ns <= 0 || now - b->t.complete_at >= b->o.linger_ns)) {
+    while (lingered(b, &b->t, now)) {
         int r = finish(b, 0);
         if (!err)
             err = r;
+    }
+    for (size_t i = 0; i < b->n_parked;) {
+        size_t before = b->n_parked;
+        if (lingered(b, &b->parked[i], now)) {
+            int r = end_parked(b, i, false);
+            if (!err)
+                err = r;
+        }
+        i += b->n_parked == before;
     }
     return err;
 }
@@ -578,9 +731,23 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
 {
     talk *t = &b->t;
     int err = KL_OK;
-    if (t->complete || (t->has_request && t->responded && !request_continues(t, ev)) ||
-        another_client(t, ev))
-        err = finish(b, ev->time);
+    size_t p;
+    bool parked = (!t->has_request || ev->fd != t->in_fd) && parked_for(b, ev, &p);
+    if (parked || (t->has_request && !same_connection(t, ev))) {
+        err = set_aside(b, ev->time);
+        if (parked) {
+            int r = unpark(b, p);
+            if (!err)
+                err = r;
+        }
+    }
+    /* again after a pipelined successor: it may be complete, or answered, too */
+    while (t->has_request &&
+           (t->complete || (t->responded && !request_continues(t, ev)) || another_client(t, ev))) {
+        int r = finish(b, ev->time);
+        if (!err)
+            err = r;
+    }
     if (!t->has_request) {
         t->has_request = true;
         t->in_fd = ev->fd;
@@ -600,8 +767,21 @@ static int inbound_send(kl_builder *b, const kl_event *ev)
 {
     talk *t = &b->t;
     int err = KL_OK;
-    if (t->complete) /* the service answers the next pipelined request */
-        err = finish(b, 0);
+    size_t p;
+    if ((!t->has_request || ev->fd != t->in_fd) && parked_for(b, ev, &p)) {
+        err = set_aside(b, 0);
+        int r = unpark(b, p);
+        if (!err)
+            err = r;
+    } else if (t->has_request && !same_connection(t, ev)) {
+        b->totals.dropped_bytes += ev->len; /* a connection no session is open for */
+        return KL_OK;
+    }
+    while (t->complete) { /* the service answers the next pipelined request */
+        int r = finish(b, 0);
+        if (!err)
+            err = r;
+    }
     if (!t->has_request) {
         b->totals.dropped_bytes += ev->len;
         return err;
@@ -624,6 +804,9 @@ static int inbound_send(kl_builder *b, const kl_event *ev)
 static int inbound_close(kl_builder *b, const kl_event *ev)
 {
     talk *t = &b->t;
+    size_t p;
+    if (!(t->has_request && ev->fd == t->in_fd) && parked_for(b, ev, &p))
+        return b->parked[p].complete ? KL_OK : end_parked(b, p, true);
     if (!t->has_request || t->complete || ev->fd != t->in_fd)
         return KL_OK;
     return finish(b, 0);
@@ -674,10 +857,16 @@ static int outbound_send(kl_builder *b, const kl_event *ev)
     return keep(b, &c->req, ev->data, ev->len);
 }
 
-static int outbound_recv(kl_builder *b, const kl_event *ev)
+/* Whether c, a call on ev's fd, is open to ev's peer. */
+static bool open_call(const act *c, const kl_event *ev)
+{
+    return c && !c->closed && kl_addr_equal(&c->peer, peer_of(ev));
+}
+
+static int outbound_recv_here(kl_builder *b, const kl_event *ev)
 {
     act *c = last_call(&b->t, ev->fd);
-    bool same = c && !c->closed && kl_addr_equal(&c->peer, peer_of(ev));
+    bool same = open_call(c, ev);
     if (!ev->len) {
         if (same)
             c->awaited = true;
@@ -695,11 +884,25 @@ static int outbound_recv(kl_builder *b, const kl_event *ev)
     return keep(b, &c->resp, ev->data, ev->len);
 }
 
+/* A response goes to the call open on its fd: the current session's, else the latest parked
+ * one's (a call made before the thread turned to another client). */
+static int outbound_recv(kl_builder *b, const kl_event *ev)
+{
+    if (!open_call(last_call(&b->t, ev->fd), ev))
+        for (size_t i = b->n_parked; i-- > 0;)
+            if (open_call(last_call(&b->parked[i], ev->fd), ev))
+                return in_parked(b, i, outbound_recv_here, ev);
+    return outbound_recv_here(b, ev);
+}
+
 static int outbound_close(kl_builder *b, const kl_event *ev)
 {
     act *c = last_call(&b->t, ev->fd);
     if (c)
         c->closed = true;
+    for (size_t i = 0; i < b->n_parked; i++)
+        if ((c = last_call(&b->parked[i], ev->fd)) != NULL)
+            c->closed = true;
     return KL_OK;
 }
 
@@ -883,6 +1086,11 @@ int kl_builder_tick(kl_builder *b, int64_t now)
 int kl_builder_flush(kl_builder *b)
 {
     int err = KL_OK;
+    while (b->n_parked) {
+        int r = end_parked(b, 0, true);
+        if (!err)
+            err = r;
+    }
     do { /* a pipelined successor is flushed too */
         int r = finish(b, 0);
         if (!err)
@@ -911,6 +1119,9 @@ void kl_builder_free(kl_builder *b)
     if (!b)
         return;
     talk_free(b, &b->t);
+    for (size_t i = 0; i < b->n_parked; i++)
+        talk_free(b, &b->parked[i]);
+    free(b->parked);
     spares_free(b);
     for (size_t i = b->out_head; i < b->out_len; i++)
         kl_session_free(b->out[i]);

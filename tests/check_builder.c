@@ -601,6 +601,137 @@ START_TEST(another_clients_bytes_before_the_response_end_the_unanswered_session)
 }
 END_TEST
 
+/* An event loop (Redis): it reads two clients, then answers the second first. */
+START_TEST(an_event_loop_answering_two_clients_in_turn_gives_each_its_own_answer)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    static const char SETA[] = "*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n", INCRB[] = "*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n";
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, SETA);
+    feed(b, KL_EV_INBOUND_RECV, T(1), 6, &client2, INCRB);
+    feed_file(b, T(2), "/var/lib/redis/appendonly.aof", "SET a 1; INCR b");
+    feed(b, KL_EV_INBOUND_SEND, T(3), 6, &client2, ":1\r\n");
+    kl_session *sb = take(b);
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(4), 5, &client, "+OK\r\n");
+    kl_session *sa = take(b);
+    ck_bytes(sb->call_from_inbound.request, INCRB);
+    ck_assert(kl_addr_equal(&sb->call_from_inbound.peer, &client2));
+    ck_bytes(sb->return_inbound.response, ":1\r\n");
+    ck_assert_uint_eq(sb->n_actions, 2); /* the file written while it was the one served */
+    ck_assert_int_eq(sb->actions[0].type, KL_ACTION_APPEND_FILE);
+    ck_bytes(sa->call_from_inbound.request, SETA);
+    ck_assert(kl_addr_equal(&sa->call_from_inbound.peer, &client));
+    ck_assert_int_eq(sa->call_from_inbound.occurred_at, T(0));
+    ck_bytes(sa->return_inbound.response, "+OK\r\n");
+    ck_marker(sa, 0, T(4));
+    ck_assert_str_eq(sa->id, id_of(T(0)));
+    ck_assert_str_eq(sb->id, id_of(T(1)));
+    kl_session_free(sa);
+    kl_session_free(sb);
+    ck_assert_ptr_null(kl_builder_take(b));
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(a_request_after_pipelined_ones_starts_its_own_session)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 1000000); /* sessions linger 1 ms */
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(1), 5, &client, "+PONG\r\n+PONG\r\n");
+    feed(b, KL_EV_INBOUND_RECV, T(200), 6, &client2, "*2\r\n$3\r\nGET\r\n$1\r\nx\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(201), 6, &client2, "$-1\r\n");
+    ck_assert_int_eq(kl_builder_tick(b, T(2000)), KL_OK);
+    kl_session *s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = take(b);
+    ck_assert_ptr_null(kl_builder_take(b));
+    ck_bytes(s[1]->call_from_inbound.request, "*1\r\n$4\r\nPING\r\n");
+    ck_assert(kl_addr_equal(&s[1]->call_from_inbound.peer, &client));
+    ck_bytes(s[2]->call_from_inbound.request, "*2\r\n$3\r\nGET\r\n$1\r\nx\r\n");
+    ck_assert(kl_addr_equal(&s[2]->call_from_inbound.peer, &client2));
+    ck_assert_int_eq(s[2]->call_from_inbound.occurred_at, T(200));
+    ck_assert_str_eq(s[2]->id, id_of(T(200)));
+    ck_bytes(s[2]->return_inbound.response, "$-1\r\n");
+    for (int i = 0; i < 3; i++)
+        kl_session_free(s[i]);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(an_answer_written_in_pieces_between_other_requests_stays_whole)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    static const char BIG[] = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(1), 9, &redis, RGET); /* asked for the first client */
+    feed(b, KL_EV_INBOUND_SEND, T(2), 5, &client, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01");
+    feed(b, KL_EV_INBOUND_RECV, T(3), 6, &client2, GET2); /* the socket was full: another client */
+    feed(b, KL_EV_OUTBOUND_RECV, T(4), 9, &redis, RVAL);  /* the first client's answer comes */
+    feed(b, KL_EV_INBOUND_SEND, T(5), 6, &client2, OK2);
+    kl_session *s2 = take(b);
+    ck_assert_ptr_null(kl_builder_take(b));
+    feed(b, KL_EV_INBOUND_SEND, T(6), 5, &client, "23456789");
+    kl_session *s1 = take(b);
+    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_bytes(s1->return_inbound.response, BIG);
+    ck_assert_uint_eq(s1->n_actions, 2);
+    ck_call(&s1->actions[0], 0, T(1), 9, &redis, RGET, RVAL, T(4));
+    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_bytes(s2->return_inbound.response, OK2);
+    ck_assert_uint_eq(s2->n_actions, 1);
+    kl_session_free(s1);
+    kl_session_free(s2);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(bytes_to_a_connection_no_session_is_open_for_are_dropped)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_SEND, T(1), 6, &client2, "+message to a subscriber\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(2), 5, &client, OK1);
+    kl_session *s = take(b);
+    ck_bytes(s->return_inbound.response, OK1);
+    kl_builder_totals t;
+    kl_builder_get_totals(b, &t);
+    ck_assert_uint_eq(t.dropped_bytes, strlen("+message to a subscriber\r\n"));
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
+START_TEST(set_aside_sessions_end_at_their_close_at_a_flush_and_past_the_limit)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_RECV, T(1), 6, &client2, GET2);
+    feed_close(b, KL_EV_INBOUND_CLOSE, T(2), 5);
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, GET1);
+    ck_assert(!s->return_inbound.present);
+    kl_session_free(s);
+    ck_assert_int_eq(kl_builder_flush(b), KL_OK);
+    s = take(b);
+    ck_bytes(s->call_from_inbound.request, GET2);
+    kl_session_free(s);
+    ck_assert_ptr_null(kl_builder_take(b));
+    /* 64 connections waiting at once; the 66th request ends the oldest */
+    kl_addr peer;
+    char name[32];
+    for (int i = 0; i < 66; i++) {
+        snprintf(name, sizeof name, "10.0.1.%d:4000", i);
+        kl_addr_parse(name, &peer);
+        feed(b, KL_EV_INBOUND_RECV, T(10 + i), 100 + i, &peer, GET1);
+    }
+    s = take(b);
+    ck_assert_int_eq(s->call_from_inbound.occurred_at, T(10));
+    ck_assert_ptr_null(kl_builder_take(b));
+    kl_session_free(s);
+    kl_builder_free(b); /* frees those still open */
+}
+END_TEST
+
 START_TEST(a_response_running_until_close_ends_at_the_close)
 {
     kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
@@ -1139,6 +1270,11 @@ int main(void)
     tcase_add_test(tc, a_keep_alive_connection_yields_one_session_per_request_as_each_response_ends);
     tcase_add_test(tc, without_framing_the_next_request_ends_the_session_and_is_named_next);
     tcase_add_test(tc, pipelined_requests_and_responses_split_into_sessions);
+    tcase_add_test(tc, an_event_loop_answering_two_clients_in_turn_gives_each_its_own_answer);
+    tcase_add_test(tc, a_request_after_pipelined_ones_starts_its_own_session);
+    tcase_add_test(tc, an_answer_written_in_pieces_between_other_requests_stays_whole);
+    tcase_add_test(tc, bytes_to_a_connection_no_session_is_open_for_are_dropped);
+    tcase_add_test(tc, set_aside_sessions_end_at_their_close_at_a_flush_and_past_the_limit);
     tcase_add_test(tc, a_pipelined_request_waits_for_its_own_response);
     tcase_add_test(tc, a_chunked_response_ends_the_session_at_its_last_chunk);
     tcase_add_test(tc, a_head_response_ends_at_its_headers);

@@ -821,7 +821,7 @@ static const kl_addr *peer_of(const kl_event *ev)
 }
 
 /* The latest call on fd: where a recv's bytes go. */
-static act *last_call(talk *t, int fd)
+static act *last_call(const talk *t, int fd)
 {
     for (size_t i = t->n_acts; i-- > 0;)
         if (t->acts[i].type == KL_ACTION_CALL_OUTBOUND && t->acts[i].fd == fd)
@@ -846,7 +846,7 @@ static int new_call(kl_builder *b, const kl_event *ev, act *prev, act **c)
     return KL_OK;
 }
 
-static int outbound_send(kl_builder *b, const kl_event *ev)
+static int outbound_send_here(kl_builder *b, const kl_event *ev)
 {
     act *c = last_call(&b->t, ev->fd);
     if (!c || c->closed || c->answered || c->awaited || !kl_addr_equal(&c->peer, peer_of(ev))) {
@@ -882,6 +882,83 @@ static int outbound_recv_here(kl_builder *b, const kl_event *ev)
         c->resp_at = ev->time;
     }
     return keep(b, &c->resp, ev->data, ev->len);
+}
+
+/* Whether c is a request still being sent: the next bytes on its fd join it. */
+static bool sending(const act *c, const kl_event *ev)
+{
+    return open_call(c, ev) && !c->answered && !c->awaited;
+}
+
+/* Whether t waits for its answer with no outbound call in flight: free to make one. */
+static bool free_to_call(const talk *t)
+{
+    if (!t->has_request || t->responded || t->lost)
+        return false;
+    for (size_t i = 0; i < t->n_acts; i++) {
+        const act *a = &t->acts[i];
+        if (a->type == KL_ACTION_CALL_OUTBOUND && a->req.len && !a->answered && !a->awaited && !a->closed)
+            return false;
+    }
+    return true;
+}
+
+/* The length of the "METHOD target " an HTTP request starts with, else 0. */
+static size_t http_target_len(const uint8_t *d, size_t n)
+{
+    size_t m = 0;
+    while (m < n && m < 16 && d[m] >= 'A' && d[m] <= 'Z')
+        m++;
+    if (!m || m == n || d[m] != ' ')
+        return 0;
+    const uint8_t *end = memchr(d + m + 1, ' ', n - m - 1);
+    return end ? (size_t)(end - d) + 1 : 0;
+}
+
+/* Whether t may make the call ev starts, and asked for what it asks: an HTTP request for the
+ * same method and target (a reverse proxy passing a request on). */
+static bool asked_alike(const talk *t, const kl_event *ev, size_t n)
+{
+    return free_to_call(t) && t->req.len >= n && memcmp(t->req.data, ev->data, n) == 0;
+}
+
+/* With sessions parked, the one an outbound request belongs to: the one whose request on
+ * that fd is still being sent; else one free to call that asked for the same HTTP method and
+ * target; else the oldest waiting for its answer with no call in flight (an event loop that
+ * reads several clients, then calls a backend for each in turn: haproxy); else the current
+ * one. @return whether it is parked session *i. */
+static bool caller_parked(const kl_builder *b, const kl_event *ev, size_t *i)
+{
+    if (sending(last_call(&b->t, ev->fd), ev))
+        return false;
+    for (size_t k = 0; k < b->n_parked; k++)
+        if (sending(last_call(&b->parked[k], ev->fd), ev)) {
+            *i = k;
+            return true;
+        }
+    size_t n = http_target_len(ev->data, ev->len);
+    if (n && asked_alike(&b->t, ev, n))
+        return false;
+    for (size_t k = 0; n && k < b->n_parked; k++)
+        if (asked_alike(&b->parked[k], ev, n)) {
+            *i = k;
+            return true;
+        }
+    bool found = false;
+    for (size_t k = 0; k < b->n_parked; k++)
+        if (free_to_call(&b->parked[k]) && (!found || b->parked[k].req_at < b->parked[*i].req_at)) {
+            *i = k;
+            found = true;
+        }
+    return found && !(free_to_call(&b->t) && b->t.req_at < b->parked[*i].req_at);
+}
+
+static int outbound_send(kl_builder *b, const kl_event *ev)
+{
+    size_t i = 0;
+    if (b->n_parked && caller_parked(b, ev, &i))
+        return in_parked(b, i, outbound_send_here, ev);
+    return outbound_send_here(b, ev);
 }
 
 /* A response goes to the call open on its fd: the current session's, else the latest parked

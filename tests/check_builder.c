@@ -685,6 +685,58 @@ START_TEST(an_answer_written_in_pieces_between_other_requests_stays_whole)
 }
 END_TEST
 
+/* A proxy's event loop (haproxy): it reads two clients, then calls the backend for each. */
+START_TEST(backend_calls_made_after_reading_two_clients_go_to_each_in_turn)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    static const char GETA[] = "GET /a HTTP/1.1\r\n\r\n", GETB[] = "GET /b HTTP/1.1\r\n\r\n";
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_RECV, T(1), 6, &client2, GET2);
+    feed(b, KL_EV_OUTBOUND_SEND, T(2), 9, &backend, "GET /a HTTP/1.1\r\n"); /* in two pieces */
+    feed(b, KL_EV_OUTBOUND_SEND, T(3), 9, &backend, "\r\n");
+    feed(b, KL_EV_OUTBOUND_SEND, T(4), 10, &backend, GETB);
+    feed(b, KL_EV_OUTBOUND_RECV, T(5), 10, &backend, "b's answer");
+    feed(b, KL_EV_OUTBOUND_RECV, T(6), 9, &backend, "a's answer");
+    feed(b, KL_EV_INBOUND_SEND, T(7), 5, &client, OK1);
+    feed(b, KL_EV_INBOUND_SEND, T(8), 6, &client2, OK2);
+    kl_session *s1 = take(b), *s2 = take(b);
+    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_assert_uint_eq(s1->n_actions, 2);
+    ck_call(&s1->actions[0], 0, T(2), 9, &backend, GETA, "a's answer", T(6));
+    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_assert_uint_eq(s2->n_actions, 2);
+    ck_call(&s2->actions[0], 0, T(4), 10, &backend, GETB, "b's answer", T(5));
+    kl_session_free(s1);
+    kl_session_free(s2);
+    kl_builder_free(b);
+}
+END_TEST
+
+/* A reverse proxy's backend requests in another order than its clients' (connects that
+ * complete out of order): each goes with the client that asked for the same target. */
+START_TEST(a_proxied_http_request_goes_with_the_client_that_asked_for_its_target)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    static const char UP1[] = "GET /users/1 HTTP/1.0\r\nHost: up\r\n\r\n", UP2[] = "GET /users/2 HTTP/1.0\r\nHost: up\r\n\r\n";
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_INBOUND_RECV, T(1), 6, &client2, GET2);
+    feed(b, KL_EV_OUTBOUND_SEND, T(2), 10, &backend, UP2);
+    feed(b, KL_EV_OUTBOUND_SEND, T(3), 9, &backend, UP1);
+    feed(b, KL_EV_OUTBOUND_RECV, T(4), 9, &backend, "one");
+    feed(b, KL_EV_OUTBOUND_RECV, T(5), 10, &backend, "two");
+    feed(b, KL_EV_INBOUND_SEND, T(6), 6, &client2, OK2);
+    feed(b, KL_EV_INBOUND_SEND, T(7), 5, &client, OK1);
+    kl_session *s2 = take(b), *s1 = take(b);
+    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_call(&s1->actions[0], 0, T(3), 9, &backend, UP1, "one", T(4));
+    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_call(&s2->actions[0], 0, T(2), 10, &backend, UP2, "two", T(5));
+    kl_session_free(s1);
+    kl_session_free(s2);
+    kl_builder_free(b);
+}
+END_TEST
+
 START_TEST(bytes_to_a_connection_no_session_is_open_for_are_dropped)
 {
     kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
@@ -1273,6 +1325,8 @@ int main(void)
     tcase_add_test(tc, an_event_loop_answering_two_clients_in_turn_gives_each_its_own_answer);
     tcase_add_test(tc, a_request_after_pipelined_ones_starts_its_own_session);
     tcase_add_test(tc, an_answer_written_in_pieces_between_other_requests_stays_whole);
+    tcase_add_test(tc, backend_calls_made_after_reading_two_clients_go_to_each_in_turn);
+    tcase_add_test(tc, a_proxied_http_request_goes_with_the_client_that_asked_for_its_target);
     tcase_add_test(tc, bytes_to_a_connection_no_session_is_open_for_are_dropped);
     tcase_add_test(tc, set_aside_sessions_end_at_their_close_at_a_flush_and_past_the_limit);
     tcase_add_test(tc, a_pipelined_request_waits_for_its_own_response);

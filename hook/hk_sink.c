@@ -96,8 +96,9 @@ static void close_fd(void)
     pthread_mutex_unlock(&sk.fd_lock);
 }
 
-/* The directory and those above it that do not exist yet, as mkdir -p makes them. */
-static void make_dirs(void)
+/* The directory and those above it that do not exist yet, as mkdir -p makes them. @return 0,
+ * or the errno of the first that could not be made, named in failed. */
+static int make_dirs(char failed[HK_PATH_MAX])
 {
     char path[sizeof sk.dir];
     snprintf(path, sizeof path, "%s", sk.dir);
@@ -106,9 +107,12 @@ static void make_dirs(void)
             continue;
         char end = *p;
         *p = 0;
-        syscall(SYS_mkdirat, AT_FDCWD, path, 0755);
+        if (syscall(SYS_mkdirat, AT_FDCWD, path, 0755) != 0 && errno != EEXIST) {
+            snprintf(failed, HK_PATH_MAX, "%s", path);
+            return errno;
+        }
         if (!end)
-            return;
+            return 0;
         *p = '/';
     }
 }
@@ -131,7 +135,8 @@ static void pause_writing(const char *why)
 /* DIR/PROGRAM-PID-STARTMS.pb, with -N added should that name exist. */
 static int open_file(void)
 {
-    make_dirs();
+    char dir[HK_PATH_MAX];
+    int dir_err = make_dirs(dir);
     struct timespec ts;
     syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
     long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -146,13 +151,20 @@ static int open_file(void)
     char why[WHY_MAX];
     if (sk.fd < 0) {
         int err = errno;
+        const char *what = "";
+        if (err == ENOENT && dir_err) { /* the directory is missing: why it could not be made */
+            err = dir_err;
+            snprintf(path, sizeof path, "%s", dir);
+            what = "directory ";
+        }
         /* a prefork server's workers often run as another user than the one that made the
          * directory (php-fpm's pool user, nginx's) */
         if (err == EACCES)
-            snprintf(why, sizeof why, "cannot create %s: %s (this process runs as uid %ld, gid %ld: make %s "
-                     "writable for it)", path, strerror(err), (long)geteuid(), (long)getegid(), sk.dir);
+            snprintf(why, sizeof why, "cannot create %s%s: %s (this process runs as uid %ld, gid %ld: %s %s "
+                     "writable for it)", what, path, strerror(err), (long)geteuid(), (long)getegid(),
+                     *what ? "create" : "make", sk.dir);
         else
-            snprintf(why, sizeof why, "cannot create %s: %s", path, strerror(err));
+            snprintf(why, sizeof why, "cannot create %s%s: %s", what, path, strerror(err));
         pause_writing(why);
         return KL_ERR_IO;
     }

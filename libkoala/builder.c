@@ -71,6 +71,9 @@ struct kl_builder {
     talk t;              /* the session the thread works for: the next events go into it */
     talk *parked;        /* oldest first */
     size_t n_parked, cap_parked;
+    kl_event_type last_type; /* the previous event's, and its fd */
+    int last_fd;
+    bool routed, last_routed; /* this event, and the previous, went into a parked session */
     stream spare[SPARE_STREAMS];
     size_t n_spare;
     int64_t last_id_time;
@@ -562,6 +565,7 @@ static int in_parked(kl_builder *b, size_t i, int (*fn)(kl_builder *, const kl_e
 {
     talk cur = b->t;
     b->t = b->parked[i];
+    b->routed = true;
     int err = fn(b, ev);
     b->parked[i] = b->t;
     b->t = cur;
@@ -903,6 +907,13 @@ static bool free_to_call(const talk *t)
     return true;
 }
 
+/* Whether t, still waiting for its answer, made the last call on ev's connection: a
+ * connection opened for one request, or taken from a pool for it, serves it alone. */
+static bool used_it(const talk *t, const kl_event *ev)
+{
+    return t->has_request && !t->responded && open_call(last_call(t, ev->fd), ev);
+}
+
 /* The length of the "METHOD target " an HTTP request starts with, else 0. */
 static size_t http_target_len(const uint8_t *d, size_t n)
 {
@@ -916,35 +927,61 @@ static size_t http_target_len(const uint8_t *d, size_t n)
 }
 
 /* Whether t may make the call ev starts, and asked for what it asks: an HTTP request for the
- * same method and target (a reverse proxy passing a request on). */
+ * same method and target, or the first n bytes of its own request (a reverse proxy passing a
+ * request on, rewritten or verbatim). */
 static bool asked_alike(const talk *t, const kl_event *ev, size_t n)
 {
     return free_to_call(t) && t->req.len >= n && memcmp(t->req.data, ev->data, n) == 0;
 }
 
-/* With sessions parked, the one an outbound request belongs to: the one whose request on
- * that fd is still being sent; else one free to call that asked for the same HTTP method and
- * target; else the oldest waiting for its answer with no call in flight (an event loop that
- * reads several clients, then calls a backend for each in turn: haproxy); else the current
- * one. @return whether it is parked session *i. */
+/* How many of ev's first bytes a session's request must share to be the one it passes on:
+ * an HTTP request's method and target, else up to 64 bytes, at least 8; 0: none. */
+static size_t alike_len(const kl_event *ev)
+{
+    size_t n = http_target_len(ev->data, ev->len);
+    if (!n)
+        n = ev->len < 64 ? ev->len : 64;
+    return n >= 8 ? n : 0;
+}
+
+/* With sessions parked, the one an outbound request belongs to, in this order: the current
+ * one while its request on that fd is being sent; a parked one whose request on that fd the
+ * thread's previous event sent a piece of; the oldest free to call whose client asked for the
+ * same HTTP method and target, or sent the same first bytes (a reverse proxy); the current
+ * one, still waiting, when the thread's previous event was its (a handler that calls as it
+ * reads its request, or as an answer comes: Node.js, nginx); one still waiting that made the
+ * last call on that connection (opened or taken from a pool for it); the oldest free to call
+ * (an event loop that reads several clients, then calls a backend for each: haproxy); else
+ * the current one. @return whether it is parked session *i. */
 static bool caller_parked(const kl_builder *b, const kl_event *ev, size_t *i)
 {
     if (sending(last_call(&b->t, ev->fd), ev))
         return false;
-    for (size_t k = 0; k < b->n_parked; k++)
+    for (size_t k = 0; b->last_type == KL_EV_OUTBOUND_SEND && b->last_fd == ev->fd && k < b->n_parked; k++)
         if (sending(last_call(&b->parked[k], ev->fd), ev)) {
             *i = k;
             return true;
         }
-    size_t n = http_target_len(ev->data, ev->len);
-    if (n && asked_alike(&b->t, ev, n))
+    size_t n = alike_len(ev);
+    bool found = false;
+    for (size_t k = 0; n && k < b->n_parked; k++) /* the oldest of those alike */
+        if (asked_alike(&b->parked[k], ev, n) && (!found || b->parked[k].req_at < b->parked[*i].req_at)) {
+            *i = k;
+            found = true;
+        }
+    if (n && asked_alike(&b->t, ev, n) && (!found || b->t.req_at < b->parked[*i].req_at))
         return false;
-    for (size_t k = 0; n && k < b->n_parked; k++)
-        if (asked_alike(&b->parked[k], ev, n)) {
+    if (found)
+        return true;
+    if (!b->last_routed && b->t.has_request && !b->t.responded)
+        return false;
+    if (used_it(&b->t, ev))
+        return false;
+    for (size_t k = 0; k < b->n_parked; k++)
+        if (used_it(&b->parked[k], ev)) {
             *i = k;
             return true;
         }
-    bool found = false;
     for (size_t k = 0; k < b->n_parked; k++)
         if (free_to_call(&b->parked[k]) && (!found || b->parked[k].req_at < b->parked[*i].req_at)) {
             *i = k;
@@ -1150,7 +1187,11 @@ static int dispatch(kl_builder *b, const kl_event *ev)
 int kl_builder_feed(kl_builder *b, const kl_event *ev)
 {
     int err = drain(b, ev->time);
+    b->routed = false;
     int r = dispatch(b, ev);
+    b->last_type = ev->type;
+    b->last_fd = ev->fd;
+    b->last_routed = b->routed;
     int late = drain(b, ev->time);
     return err ? err : r ? r : late;
 }

@@ -1111,10 +1111,11 @@ KL_API int kl_builder_new(kl_builder **b, const kl_builder_opts *o);
  *   incomplete; else it ends it. A set-aside session is taken up again by the next inbound
  *   event on its connection, gets the responses to its outbound calls, and ends at its
  *   connection's close, at a flush, or past 64 set aside (the oldest). A new outbound call
- *   goes to a session waiting for its response with no call in flight: the one whose request
- *   has the same HTTP method and target, else the one that waited longest; with none, to
- *   the current one. Sends on another peer's connection with no session open are dropped
- *   and counted.
+ *   goes to the first of: a session waiting with no call in flight whose request has the
+ *   same HTTP method and target, or the same first bytes (up to 64, at least 8); the
+ *   current session, waiting, when the previous event went to it; a waiting session that
+ *   made the last call on that fd; the longest waiting with no call in flight; the current
+ *   one. Sends on another peer's connection with no session open are dropped and counted.
  * - Past max_actions or max_bytes the session is marked truncated and later bytes and
  *   actions are dropped and counted; it still ends as above.
  * @return KL_OK, KL_ERR_INVALID for an unknown event type, or KL_ERR_NOMEM: memory ran out,

@@ -685,27 +685,59 @@ START_TEST(an_answer_written_in_pieces_between_other_requests_stays_whole)
 }
 END_TEST
 
-/* A proxy's event loop (haproxy): it reads two clients, then calls the backend for each. */
+/* A proxy's event loop (haproxy in tcp mode): it reads two clients, then passes each
+ * request on, verbatim, the first in two pieces. */
 START_TEST(backend_calls_made_after_reading_two_clients_go_to_each_in_turn)
 {
     kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
-    static const char GETA[] = "GET /a HTTP/1.1\r\n\r\n", GETB[] = "GET /b HTTP/1.1\r\n\r\n";
-    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
-    feed(b, KL_EV_INBOUND_RECV, T(1), 6, &client2, GET2);
-    feed(b, KL_EV_OUTBOUND_SEND, T(2), 9, &backend, "GET /a HTTP/1.1\r\n"); /* in two pieces */
-    feed(b, KL_EV_OUTBOUND_SEND, T(3), 9, &backend, "\r\n");
-    feed(b, KL_EV_OUTBOUND_SEND, T(4), 10, &backend, GETB);
-    feed(b, KL_EV_OUTBOUND_RECV, T(5), 10, &backend, "b's answer");
-    feed(b, KL_EV_OUTBOUND_RECV, T(6), 9, &backend, "a's answer");
-    feed(b, KL_EV_INBOUND_SEND, T(7), 5, &client, OK1);
-    feed(b, KL_EV_INBOUND_SEND, T(8), 6, &client2, OK2);
+    static const char Q1[] = "*2\r\n$3\r\nGET\r\n$6\r\nuser:1\r\n", Q2[] = "*2\r\n$3\r\nGET\r\n$6\r\nuser:2\r\n";
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, Q1);
+    feed(b, KL_EV_INBOUND_RECV, T(1), 6, &client2, Q2);
+    feed(b, KL_EV_OUTBOUND_SEND, T(2), 9, &redis, "*2\r\n$3\r\nGET\r\n$6\r\nus");
+    feed(b, KL_EV_OUTBOUND_SEND, T(3), 9, &redis, "er:1\r\n");
+    feed(b, KL_EV_OUTBOUND_SEND, T(4), 10, &redis, Q2);
+    feed(b, KL_EV_OUTBOUND_RECV, T(5), 10, &redis, "$3\r\ntwo\r\n");
+    feed(b, KL_EV_OUTBOUND_RECV, T(6), 9, &redis, "$3\r\none\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(7), 5, &client, "$3\r\none\r\n");
+    feed(b, KL_EV_INBOUND_SEND, T(8), 6, &client2, "$3\r\ntwo\r\n");
     kl_session *s1 = take(b), *s2 = take(b);
-    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_bytes(s1->call_from_inbound.request, Q1);
     ck_assert_uint_eq(s1->n_actions, 2);
-    ck_call(&s1->actions[0], 0, T(2), 9, &backend, GETA, "a's answer", T(6));
-    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_call(&s1->actions[0], 0, T(2), 9, &redis, Q1, "$3\r\none\r\n", T(6));
+    ck_bytes(s2->call_from_inbound.request, Q2);
     ck_assert_uint_eq(s2->n_actions, 2);
-    ck_call(&s2->actions[0], 0, T(4), 10, &backend, GETB, "b's answer", T(5));
+    ck_call(&s2->actions[0], 0, T(4), 10, &redis, Q2, "$3\r\ntwo\r\n", T(5));
+    kl_session_free(s1);
+    kl_session_free(s2);
+    kl_builder_free(b);
+}
+END_TEST
+
+/* A handler that calls as it reads its request (Node.js), over one connection shared by all:
+ * each call goes with the request just read; a second call on a connection opened for one
+ * request goes with that request. */
+START_TEST(a_handler_calling_as_it_reads_keeps_its_calls)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    feed(b, KL_EV_INBOUND_RECV, T(0), 5, &client, GET1);
+    feed(b, KL_EV_OUTBOUND_SEND, T(1), 9, &redis, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
+    feed(b, KL_EV_OUTBOUND_RECV, T(2), 9, &redis, "$1\r\n1\r\n");
+    feed(b, KL_EV_INBOUND_RECV, T(3), 6, &client2, GET2);
+    feed(b, KL_EV_OUTBOUND_SEND, T(4), 9, &redis, "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n"); /* the shared one */
+    feed(b, KL_EV_OUTBOUND_SEND, T(5), 11, &mysql, "select 2");                     /* opened for B */
+    feed(b, KL_EV_OUTBOUND_RECV, T(6), 9, &redis, "$1\r\n2\r\n");
+    feed(b, KL_EV_OUTBOUND_RECV, T(7), 11, &mysql, "row 2");
+    feed(b, KL_EV_OUTBOUND_SEND, T(8), 11, &mysql, "select 22");
+    feed(b, KL_EV_OUTBOUND_RECV, T(9), 11, &mysql, "row 22");
+    feed(b, KL_EV_INBOUND_SEND, T(10), 6, &client2, OK2);
+    feed(b, KL_EV_INBOUND_SEND, T(11), 5, &client, OK1);
+    kl_session *s2 = take(b), *s1 = take(b);
+    ck_assert_uint_eq(s1->n_actions, 2);
+    ck_call(&s1->actions[0], 0, T(1), 9, &redis, "*2\r\n$3\r\nGET\r\n$1\r\na\r\n", "$1\r\n1\r\n", T(2));
+    ck_assert_uint_eq(s2->n_actions, 4);
+    ck_call(&s2->actions[0], 0, T(4), 9, &redis, "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n", "$1\r\n2\r\n", T(6));
+    ck_call(&s2->actions[1], 1, T(5), 11, &mysql, "select 2", "row 2", T(7));
+    ck_call(&s2->actions[2], 2, T(8), 11, &mysql, "select 22", "row 22", T(9));
     kl_session_free(s1);
     kl_session_free(s2);
     kl_builder_free(b);
@@ -1326,6 +1358,7 @@ int main(void)
     tcase_add_test(tc, a_request_after_pipelined_ones_starts_its_own_session);
     tcase_add_test(tc, an_answer_written_in_pieces_between_other_requests_stays_whole);
     tcase_add_test(tc, backend_calls_made_after_reading_two_clients_go_to_each_in_turn);
+    tcase_add_test(tc, a_handler_calling_as_it_reads_keeps_its_calls);
     tcase_add_test(tc, a_proxied_http_request_goes_with_the_client_that_asked_for_its_target);
     tcase_add_test(tc, bytes_to_a_connection_no_session_is_open_for_are_dropped);
     tcase_add_test(tc, set_aside_sessions_end_at_their_close_at_a_flush_and_past_the_limit);

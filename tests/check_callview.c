@@ -62,10 +62,7 @@ START_TEST(fastcgi_requests_read_as_method_and_uri)
     kl_buf p = {0}, r = {0};
     tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
     tu_fcgi_param(&p, "REQUEST_URI", "/index.php?r=user&id=7");
-    tu_fcgi_record(&r, 1, "\0\1\0\0\0\0\0\0", 8);
-    tu_fcgi_record(&r, 4, p.data, p.len);
-    tu_fcgi_record(&r, 4, "", 0);
-    tu_fcgi_record(&r, 5, "", 0);
+    tu_fcgi_request(&r, &p);
     ck_assert_str_eq(view(r.data, r.len), "fastcgi: GET /index.php?r=user&id=7");
     kl_buf_free(&r);
     /* params naming no method */

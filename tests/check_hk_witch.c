@@ -241,10 +241,7 @@ START_TEST(a_fastcgi_session_reads_as_its_method_uri_and_first_output_line)
     kl_buf p = {0}, r = {0};
     tu_fcgi_param(&p, "REQUEST_METHOD", "GET");
     tu_fcgi_param(&p, "REQUEST_URI", "/index.php?id=7");
-    tu_fcgi_record(&r, 1, "\0\1\0\0\0\0\0\0", 8);
-    tu_fcgi_record(&r, 4, p.data, p.len);
-    tu_fcgi_record(&r, 4, "", 0);
-    tu_fcgi_record(&r, 5, "", 0);
+    tu_fcgi_request(&r, &p);
     kl_session_dup_bytes(s, &s->call_from_inbound.request, r.data, r.len);
     r.len = 0;
     tu_fcgi_record(&r, 6, "Status: 404 Not Found\r\nContent-type: text/html\r\n\r\nno", 52);

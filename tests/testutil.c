@@ -197,6 +197,14 @@ void tu_fcgi_record(kl_buf *b, int type, const void *content, size_t len)
     ck_assert_int_eq(kl_buf_append(b, "\0\0\0", 3), KL_OK);
 }
 
+void tu_fcgi_request(kl_buf *b, const kl_buf *params)
+{
+    tu_fcgi_record(b, 1, "\0\1\0\0\0\0\0\0", 8);
+    tu_fcgi_record(b, 4, params->data, params->len);
+    tu_fcgi_record(b, 4, "", 0);
+    tu_fcgi_record(b, 5, "", 0);
+}
+
 void tu_fcgi_param(kl_buf *b, const char *name, const char *value)
 {
     size_t n = strlen(name), v = strlen(value);

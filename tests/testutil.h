@@ -30,6 +30,9 @@ size_t tu_unescape_x(const char *s, size_t n, uint8_t *out);
 void tu_fcgi_record(kl_buf *b, int type, const void *content, size_t len);
 /* A name-value pair of FCGI_PARAMS content appended to b (a 4-byte value length past 127). */
 void tu_fcgi_param(kl_buf *b, const char *name, const char *value);
+/* A whole FastCGI request appended to b, as a web server sends it: BEGIN_REQUEST, params
+ * (FCGI_PARAMS content), the empty PARAMS and STDIN that end them. */
+void tu_fcgi_request(kl_buf *b, const kl_buf *params);
 /* Run the suite, print Check's summary, return the process exit status. */
 int tu_run(Suite *s);
 

@@ -63,8 +63,10 @@ typedef struct talk {
 
 /* Sessions set aside while the thread serves another connection: an event loop reads two
  * clients, then answers both (Redis), or writes a large answer in pieces between other
- * clients' requests. Each is its connection's; past MAX_PARKED the oldest ends. */
+ * clients' requests. Each is its connection's; past MAX_PARKED of them, or PARKED_LIMITS
+ * times the bytes one session may keep, the oldest ends. */
 #define MAX_PARKED 64
+#define PARKED_LIMITS 4
 
 struct kl_builder {
     kl_builder_opts o;
@@ -604,8 +606,15 @@ static int end_parked(kl_builder *b, size_t i, bool all)
 static int park(kl_builder *b)
 {
     int err = KL_OK;
-    if (b->n_parked == MAX_PARKED)
-        err = end_parked(b, 0, true);
+    size_t bytes = b->t.used;
+    for (size_t i = 0; i < b->n_parked; i++)
+        bytes += b->parked[i].used;
+    while (b->n_parked && (b->n_parked == MAX_PARKED || bytes / PARKED_LIMITS > b->o.max_bytes)) {
+        bytes -= b->parked[0].used;
+        int r = end_parked(b, 0, true);
+        if (!err)
+            err = r;
+    }
     if (b->n_parked == b->cap_parked) {
         size_t cap = b->cap_parked ? 2 * b->cap_parked : 4;
         talk *p = realloc(b->parked, cap * sizeof *p);

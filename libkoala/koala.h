@@ -1106,16 +1106,16 @@ KL_API int kl_builder_new(kl_builder **b, const kl_builder_opts *o);
  *   response => request), or when another client's bytes arrive on its fd before the
  *   response (the connection closed unseen, its fd number reused). Pipelined requests and
  *   responses are split at message ends.
- * - A request on another fd from another peer (an event loop serving many connections) sets
- *   the session aside while it waits for its response, or while a framed response is still
- *   incomplete; else it ends it. A set-aside session is taken up again by the next inbound
- *   event on its connection, gets the responses to its outbound calls, and ends at its
- *   connection's close, at a flush, or past 64 set aside (the oldest). A new outbound call
- *   goes to the first of: a session waiting with no call in flight whose request has the
- *   same HTTP method and target, or the same first bytes (up to 64, at least 8); the
- *   current session, waiting, when the previous event went to it; a waiting session that
- *   made the last call on that fd; the longest waiting with no call in flight; the current
- *   one. Sends on another peer's connection with no session open are dropped and counted.
+ * - A request on another fd from another peer (an event loop serving many connections) sets the
+ *   session aside while it waits for its response, or while a framed response is still
+ *   incomplete; else it ends it. A set-aside session is taken up again by the next inbound event
+ *   on its connection, gets the responses to its outbound calls, and ends at its connection's
+ *   close, at a flush, or past 64 set aside or 4 times max_bytes held by them (the oldest). A
+ *   new outbound call goes to the first of: a session waiting with no call in flight whose
+ *   request has the same HTTP method and target, or the same first bytes (up to 64, at least 8);
+ *   the current session, waiting, when the previous event went to it; a waiting session that
+ *   made the last call on that fd; the longest waiting with no call in flight; the current one.
+ *   Sends on another peer's connection with no session open are dropped and counted.
  * - Past max_actions or max_bytes the session is marked truncated and later bytes and
  *   actions are dropped and counted; it still ends as above.
  * @return KL_OK, KL_ERR_INVALID for an unknown event type, or KL_ERR_NOMEM: memory ran out,

@@ -813,6 +813,18 @@ START_TEST(set_aside_sessions_end_at_their_close_at_a_flush_and_past_the_limit)
     ck_assert_ptr_null(kl_builder_take(b));
     kl_session_free(s);
     kl_builder_free(b); /* frees those still open */
+    /* nor more than 4 times the bytes one session may keep */
+    b = builder(KL_INBOUND_AUTO, 0, 100, 0);
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "10.0.1.%d:4000", i);
+        kl_addr_parse(name, &peer);
+        feed(b, KL_EV_INBOUND_RECV, T(10 + i), 100 + i, &peer, "GET /ninety-bytes-of-request-line-and-headers HTTP/1.1\r\nHost: svc\r\nX-Pad: 0123456789\r\n");
+    }
+    s = take(b); /* five would hold 430 bytes: the oldest ended */
+    ck_assert_int_eq(s->call_from_inbound.occurred_at, T(10));
+    ck_assert_ptr_null(kl_builder_take(b));
+    kl_session_free(s);
+    kl_builder_free(b);
 }
 END_TEST
 

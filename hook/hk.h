@@ -268,6 +268,7 @@ typedef struct hk_fd_info {
     kl_addr local;
     char file_name[256];       /* HK_FD_APPEND: its absolute path (hk_on_open) */
     uint64_t replay;           /* the token of the replayed session the connection serves, or 0 */
+    uint32_t conn;             /* inbound: the connection's serial in the process (kl_event) */
     atomic_int *copies;        /* inbound and outbound: the fds naming the connection, a count
                                   they share, kept by the table from the first dup on; NULL: one */
 } hk_fd_info;

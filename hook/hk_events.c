@@ -13,7 +13,7 @@ typedef struct record {
     uint16_t name_len;  /* file name bytes with the NUL; 0: none */
     uint8_t type;
     uint8_t addrs;      /* ADDR_PEER | ADDR_LOCAL */
-    uint32_t pad;
+    uint32_t conn;
 } record;
 
 #define ADDR_PEER 1
@@ -67,7 +67,7 @@ static int put_head(kl_buf *b, const kl_event *ev, size_t room, unsigned flags, 
     if (kl_buf_reserve(b, align8(size)) != KL_OK)
         return KL_ERR_NOMEM;
     uint8_t *p = (uint8_t *)b->data + b->len;
-    record r = {.time = ev->time, .len = (uint32_t)ev->len, .fd = ev->fd,
+    record r = {.time = ev->time, .len = (uint32_t)ev->len, .fd = ev->fd, .conn = ev->conn,
                 .name_len = (uint16_t)name, .type = (uint8_t)ev->type, .addrs = (uint8_t)(addrs | flags)};
     memcpy(p, &r, sizeof r);
     p += sizeof r;
@@ -121,7 +121,8 @@ bool hk_events_next(const kl_buf *b, size_t *off, kl_event *ev, hk_file **ref)
     const uint8_t *p = (const uint8_t *)b->data + *off;
     const record *r = (const record *)(const void *)p;
     size_t size = sizeof *r;
-    *ev = (kl_event){.type = (kl_event_type)r->type, .time = r->time, .fd = r->fd, .len = r->len};
+    *ev = (kl_event){.type = (kl_event_type)r->type, .time = r->time, .fd = r->fd, .len = r->len,
+                     .conn = r->conn};
     if (r->addrs & ADDR_PEER) {
         ev->peer = (const kl_addr *)(const void *)(p + size);
         size += sizeof(kl_addr);

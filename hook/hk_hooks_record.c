@@ -680,7 +680,10 @@ void hk_on_accept(int fd)
 {
     if (!atomic_load_explicit(&rc.ready, memory_order_relaxed))
         return;
-    hk_fd_info info = {.kind = HK_FD_INBOUND};
+    /* a serial per connection: an event loop's clients over one unix socket share an address */
+    static atomic_uint serial;
+    hk_fd_info info = {.kind = HK_FD_INBOUND,
+                       .conn = atomic_fetch_add_explicit(&serial, 1, memory_order_relaxed) + 1};
     addr_of(fd, true, &info.peer);
     addr_of(fd, false, &info.local);
     /* A unix client is unnamed: the socket it came through (php-fpm's path) tells more. */
@@ -810,8 +813,9 @@ void hk_on_close(int fd)
     slot *b;
     /* a copy left open (dup, fromfd) still carries the connection */
     if ((k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) && hk_fd_copies(fd) <= 1 && (b = builder(false))) {
+        const hk_fd_info *in = k == HK_FD_INBOUND ? hk_fd_peek(fd) : NULL;
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
-                       .time = hk_now_ns(CLOCK_REALTIME), .fd = fd};
+                       .time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .conn = in ? in->conn : 0};
         feed_one(b, &ev);
     }
     hk_fd_forget(fd);
@@ -840,7 +844,7 @@ static void on_data(int fd, const struct iovec *iov, int cnt, size_t n, bool sen
         hk_file_release(held);
         return;
     }
-    kl_event ev = {.time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .peer = &info->peer, .local = &info->local,
+    kl_event ev = {.time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .conn = info->conn, .peer = &info->peer, .local = &info->local,
                    .file_name = info->file_name};
     if (k == HK_FD_APPEND)
         ev.type = KL_EV_APPEND_FILE;

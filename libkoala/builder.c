@@ -36,6 +36,7 @@ typedef struct talk {
     bool lost;           /* memory ran out: bytes are ignored until the session ends */
     bool truncated;
     int in_fd;
+    uint32_t in_conn;    /* the inbound connection's serial, 0: unknown */
     kl_addr in_peer;
     int64_t req_at, resp_at, complete_at;
     char id[ID_LEN];     /* "<time>-<thread>"; empty until named (name_talk) */
@@ -479,6 +480,7 @@ static void start_successor(talk *old, talk *next)
 {
     next->has_request = true;
     next->in_fd = old->in_fd;
+    next->in_conn = old->in_conn;
     next->in_peer = old->in_peer;
     next->req_at = old->extra_at;
     next->proto = old->proto;
@@ -650,20 +652,33 @@ static int set_aside(kl_builder *b, int64_t next_at)
     return err;
 }
 
-/* Whether ev's connection may be t's: the same fd, or a dup of it (the same peer, or a
- * peer unknown on either side). Unix clients all read as their socket's path: alike. */
+/* Whether ev is on t's inbound connection: the same serial when both are known, else the
+ * same fd. */
+static bool on_conn(const talk *t, const kl_event *ev)
+{
+    return ev->conn && t->in_conn ? ev->conn == t->in_conn : ev->fd == t->in_fd;
+}
+
+/* Whether ev's connection may be t's: the same serial when both are known; else the same
+ * fd, or a dup of it (the same peer, or a peer unknown on either side; unix clients all read
+ * as their socket's path: alike). */
 static bool same_connection(const talk *t, const kl_event *ev)
 {
+    if (ev->conn && t->in_conn)
+        return ev->conn == t->in_conn;
     return ev->fd == t->in_fd || !ev->peer || !ev->peer->family || !t->in_peer.family ||
            kl_addr_equal(ev->peer, &t->in_peer);
 }
 
-/* The parked session of ev's connection: its fd, and its peer when both are known. */
+/* The parked session of ev's connection: its serial when both are known, else its fd, and
+ * its peer when both are known. */
 static bool parked_for(const kl_builder *b, const kl_event *ev, size_t *i)
 {
     for (size_t k = b->n_parked; k-- > 0;)
-        if (b->parked[k].in_fd == ev->fd &&
-            (!ev->peer || !ev->peer->family || kl_addr_equal(ev->peer, &b->parked[k].in_peer))) {
+        if (ev->conn && b->parked[k].in_conn ? ev->conn == b->parked[k].in_conn
+                                             : b->parked[k].in_fd == ev->fd &&
+                                                   (!ev->peer || !ev->peer->family ||
+                                                    kl_addr_equal(ev->peer, &b->parked[k].in_peer))) {
             *i = k;
             return true;
         }
@@ -728,7 +743,7 @@ static int drain(kl_builder *b, int64_t now)
  * 100 Continue or PHP's fastcgi_finish_request). */
 static bool request_continues(const talk *t, const kl_event *ev)
 {
-    return t->proto != KL_PROTO_UNKNOWN && !t->req_failed && !t->req_len && ev->fd == t->in_fd;
+    return t->proto != KL_PROTO_UNKNOWN && !t->req_failed && !t->req_len && on_conn(t, ev);
 }
 
 /* Whether these inbound bytes come from another client than the unanswered request's: its
@@ -736,6 +751,8 @@ static bool request_continues(const talk *t, const kl_event *ev)
  * number came back for a new one. Clients that share an address (unix sockets) cannot tell. */
 static bool another_client(const talk *t, const kl_event *ev)
 {
+    if (ev->conn && t->in_conn)
+        return t->has_request && !t->responded && ev->conn != t->in_conn;
     return t->has_request && !t->responded && ev->peer && ev->peer->family &&
            t->in_peer.family && !kl_addr_equal(ev->peer, &t->in_peer);
 }
@@ -745,8 +762,9 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
     talk *t = &b->t;
     int err = KL_OK;
     size_t p;
-    bool parked = (!t->has_request || ev->fd != t->in_fd) && parked_for(b, ev, &p);
-    if (parked || (t->has_request && !same_connection(t, ev))) {
+    bool parked = (!t->has_request || !on_conn(t, ev)) && parked_for(b, ev, &p);
+    /* on the same fd, another connection is the old one's fd number reused: it ends below */
+    if (parked || (t->has_request && ev->fd != t->in_fd && !same_connection(t, ev))) {
         err = set_aside(b, ev->time);
         if (parked) {
             int r = unpark(b, p);
@@ -764,6 +782,7 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
     if (!t->has_request) {
         t->has_request = true;
         t->in_fd = ev->fd;
+        t->in_conn = ev->conn;
         t->in_peer = ev->peer ? *ev->peer : (kl_addr){0};
         t->req_at = ev->time;
         t->in_index = t->n_acts;
@@ -781,7 +800,7 @@ static int inbound_send(kl_builder *b, const kl_event *ev)
     talk *t = &b->t;
     int err = KL_OK;
     size_t p;
-    if ((!t->has_request || ev->fd != t->in_fd) && parked_for(b, ev, &p)) {
+    if ((!t->has_request || !on_conn(t, ev)) && parked_for(b, ev, &p)) {
         err = set_aside(b, 0);
         int r = unpark(b, p);
         if (!err)
@@ -818,9 +837,9 @@ static int inbound_close(kl_builder *b, const kl_event *ev)
 {
     talk *t = &b->t;
     size_t p;
-    if (!(t->has_request && ev->fd == t->in_fd) && parked_for(b, ev, &p))
+    if (!(t->has_request && on_conn(t, ev)) && parked_for(b, ev, &p))
         return b->parked[p].complete ? KL_OK : end_parked(b, p, true);
-    if (!t->has_request || t->complete || ev->fd != t->in_fd)
+    if (!t->has_request || t->complete || !on_conn(t, ev))
         return KL_OK;
     return finish(b, 0);
 }

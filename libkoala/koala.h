@@ -1074,6 +1074,8 @@ typedef struct kl_event {
     const char *file_name;
     const uint8_t *data;
     size_t len;
+    uint32_t conn;              /* inbound events: the connection's serial, the same for every
+                                   fd naming it (a dup); 0 when unknown (then fd and peer tell) */
 } kl_event;
 
 /* What a builder did so far, for the hook's closing summary. */
@@ -1106,8 +1108,9 @@ KL_API int kl_builder_new(kl_builder **b, const kl_builder_opts *o);
  *   response => request), or when another client's bytes arrive on its fd before the
  *   response (the connection closed unseen, its fd number reused). Pipelined requests and
  *   responses are split at message ends.
- * - A request on another fd from another peer (an event loop serving many connections) sets the
- *   session aside while it waits for its response, or while a framed response is still
+ * - A request on another connection (another conn serial; without serials, another fd and
+ *   peer), as an event loop serving many connections reads, sets the session aside while it
+ *   waits for its response, or while a framed response is still
  *   incomplete; else it ends it. A set-aside session is taken up again by the next inbound event
  *   on its connection, gets the responses to its outbound calls, and ends at its connection's
  *   close, at a flush, or past 64 set aside or 4 times max_bytes held by them (the oldest). A

@@ -769,6 +769,45 @@ START_TEST(a_proxied_http_request_goes_with_the_client_that_asked_for_its_target
 }
 END_TEST
 
+static int feedc(kl_builder *b, kl_event_type type, int64_t t, int fd, uint32_t conn, const kl_addr *peer,
+                 const char *s)
+{
+    kl_event ev = {.type = type, .time = t, .fd = fd, .conn = conn, .peer = peer, .data = (const uint8_t *)s,
+                   .len = strlen(s)};
+    return kl_builder_feed(b, &ev);
+}
+
+/* Clients over one unix socket all read as its path: their connections' serials tell them
+ * apart, and tell a dup from a reused fd number. */
+START_TEST(connection_serials_tell_clients_of_one_address_apart)
+{
+    kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
+    kl_addr sock;
+    kl_addr_parse("unix:/run/app.sock", &sock);
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_RECV, T(0), 5, 1, &sock, GET1), KL_OK);
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_RECV, T(1), 6, 2, &sock, GET2), KL_OK);
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_SEND, T(2), 6, 2, NULL, OK2), KL_OK);
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_SEND, T(3), 5, 1, NULL, OK1), KL_OK);
+    kl_session *s2 = take(b), *s1 = take(b);
+    ck_bytes(s1->call_from_inbound.request, GET1);
+    ck_bytes(s1->return_inbound.response, OK1);
+    ck_bytes(s2->call_from_inbound.request, GET2);
+    ck_bytes(s2->return_inbound.response, OK2);
+    kl_session_free(s1);
+    kl_session_free(s2);
+    /* a dup of connection 3 goes on with its request; fd 7 reused for connection 4 ends it */
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_RECV, T(4), 7, 3, &sock, "GET /a HTTP/1.1\r\n"), KL_OK);
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_RECV, T(5), 8, 3, &sock, "Host: x\r\n\r\n"), KL_OK);
+    ck_assert_ptr_null(kl_builder_take(b));
+    ck_assert_int_eq(feedc(b, KL_EV_INBOUND_RECV, T(6), 7, 4, &sock, GET2), KL_OK);
+    kl_session *s = take(b);
+    ck_bytes(s->call_from_inbound.request, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    ck_assert(!s->return_inbound.present);
+    kl_session_free(s);
+    kl_builder_free(b);
+}
+END_TEST
+
 START_TEST(bytes_to_a_connection_no_session_is_open_for_are_dropped)
 {
     kl_builder *b = builder(KL_INBOUND_AUTO, 0, 0, 0);
@@ -1372,6 +1411,7 @@ int main(void)
     tcase_add_test(tc, backend_calls_made_after_reading_two_clients_go_to_each_in_turn);
     tcase_add_test(tc, a_handler_calling_as_it_reads_keeps_its_calls);
     tcase_add_test(tc, a_proxied_http_request_goes_with_the_client_that_asked_for_its_target);
+    tcase_add_test(tc, connection_serials_tell_clients_of_one_address_apart);
     tcase_add_test(tc, bytes_to_a_connection_no_session_is_open_for_are_dropped);
     tcase_add_test(tc, set_aside_sessions_end_at_their_close_at_a_flush_and_past_the_limit);
     tcase_add_test(tc, a_pipelined_request_waits_for_its_own_response);

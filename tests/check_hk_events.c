@@ -26,9 +26,9 @@ START_TEST(each_type_keeps_the_fields_it_uses)
     kl_addr peer = addr("10.0.0.7:6379"), local = addr("127.0.0.1:40000");
     const char *data = "GET user:1\r\n";
     kl_event in[] = {
-        {.type = KL_EV_INBOUND_RECV, .time = 1, .fd = 5, .peer = &peer, .local = &local},
-        {.type = KL_EV_INBOUND_SEND, .time = 2, .fd = 5, .peer = &peer, .local = &local},
-        {.type = KL_EV_INBOUND_CLOSE, .time = 3, .fd = 5},
+        {.type = KL_EV_INBOUND_RECV, .time = 1, .fd = 5, .peer = &peer, .local = &local, .conn = 7},
+        {.type = KL_EV_INBOUND_SEND, .time = 2, .fd = 5, .peer = &peer, .local = &local, .conn = 7},
+        {.type = KL_EV_INBOUND_CLOSE, .time = 3, .fd = 5, .conn = 7},
         {.type = KL_EV_OUTBOUND_SEND, .time = 4, .fd = 9, .peer = &peer, .local = &local},
         {.type = KL_EV_OUTBOUND_RECV, .time = 5, .fd = 9, .peer = &peer, .local = &local},
         {.type = KL_EV_OUTBOUND_CLOSE, .time = 6, .fd = 9},
@@ -52,6 +52,7 @@ START_TEST(each_type_keeps_the_fields_it_uses)
         ck_assert_int_eq(ev.type, t);
         ck_assert_int_eq(ev.time, in[i].time);
         ck_assert_int_eq(ev.fd, in[i].fd);
+        ck_assert_uint_eq(ev.conn, in[i].conn);
         ck_assert_uint_eq(ev.len, in[i].len);
         ck_assert_mem_eq(ev.data, data, ev.len);
         bool has_peer = t == KL_EV_INBOUND_RECV || t == KL_EV_OUTBOUND_SEND ||

@@ -3,8 +3,8 @@
 # two sessions, and a later client's GET a session of its own, with its own peer. While a
 # DEBUG SLEEP holds the loop, two clients send a SET and an INCR: Redis then reads both and
 # answers both, and each session gets its answer (the first's was lost before), the
-# append-only file's one write of both commands going to the session read last. (The AOF
-# write for the pipeline goes to its first session: nothing tells which command it is for.) Then
+# append-only file's one write of both commands going to one of them. (The AOF write for the
+# pipeline goes to its first session: nothing tells which command it is for.) Then
 # redis-benchmark's 4 clients INCR one key 1000 times: 1000 sessions answering 1 to 1000, each
 # once. SIGTERM stops Redis, which exits its own way.
 # Needs redis-server (redis-benchmark comes with it).
@@ -88,7 +88,7 @@ for s in rec_lib.sessions(os.environ["ROOT"] + "/sessions.json", by_time=True):
             both.append(rec_lib.unescape(act["Content"]))
         else:
             print("    AppendFile", act["FileName"].replace(os.environ["ROOT"], "T"), rec_lib.unescape(act["Content"]))
-print("A and B: the one append-only file write of both commands, in one of their sessions:", both)
+print("A and B: what the append-only file got for their commands:", b"".join(both))
 answered = [r for r in incr if r]
 print("redis-benchmark: %d INCR sessions, %d answered, answers 1 to 1000 each once: %s" % (
     len(incr), len(answered), sorted(answered) == sorted(b":%d\r\n" % i for i in range(1, 1001))))

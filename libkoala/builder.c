@@ -765,7 +765,7 @@ static int inbound_recv(kl_builder *b, const kl_event *ev)
     bool parked = (!t->has_request || !on_conn(t, ev)) && parked_for(b, ev, &p);
     /* on the same fd, another connection is the old one's fd number reused: it ends below */
     if (parked || (t->has_request && ev->fd != t->in_fd && !same_connection(t, ev))) {
-        err = set_aside(b, ev->time);
+        err = set_aside(b, parked ? 0 : ev->time); /* a session taken up again has its id */
         if (parked) {
             int r = unpark(b, p);
             if (!err)

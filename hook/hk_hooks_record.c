@@ -813,9 +813,9 @@ void hk_on_close(int fd)
     slot *b;
     /* a copy left open (dup, fromfd) still carries the connection */
     if ((k == HK_FD_INBOUND || k == HK_FD_OUTBOUND) && hk_fd_copies(fd) <= 1 && (b = builder(false))) {
-        const hk_fd_info *in = k == HK_FD_INBOUND ? hk_fd_peek(fd) : NULL;
+        /* no serial: before the close, its fd number names the connection */
         kl_event ev = {.type = k == HK_FD_INBOUND ? KL_EV_INBOUND_CLOSE : KL_EV_OUTBOUND_CLOSE,
-                       .time = hk_now_ns(CLOCK_REALTIME), .fd = fd, .conn = in ? in->conn : 0};
+                       .time = hk_now_ns(CLOCK_REALTIME), .fd = fd};
         feed_one(b, &ev);
     }
     hk_fd_forget(fd);

@@ -17,6 +17,14 @@ static const char *env(const char *name)
     return getenv(name);
 }
 
+/* The process is about to end without exit handlers (a stop signal, _exit): what the writer
+ * holds is written first, koala's threads out of the idle class, 2 s at most. */
+static void write_before_the_end(const char *why)
+{
+    hk_hurry(true);
+    hk_sink_drain(2000000000, why);
+}
+
 /* A service that leaves SIGTERM or SIGINT at their default dies without running exit
  * handlers: what the writer holds would be lost. This handler has it written (waiting at
  * most 2 s, koala's threads out of the idle class: hk_hurry), then the signal, raised again
@@ -30,8 +38,7 @@ static const char *env(const char *name)
 static void on_stop_signal(int sig)
 {
     int saved = errno;
-    hk_hurry(true);
-    hk_sink_drain(2000000000, "stopped by a signal");
+    write_before_the_end("stopped by a signal");
     REAL(raise)(sig);
     errno = saved;
 }
@@ -108,8 +115,7 @@ EXPORT int raise(int sig)
     struct sigaction now;
     if (recording && stop_signal(sig) && (atomic_load(&reset_by_use) & 1u << sig) &&
         REAL(sigaction)(sig, NULL, &now) == 0 && now.sa_handler == SIG_DFL && hk_enter()) {
-        hk_hurry(true);
-        hk_sink_drain(2000000000, "stopped by a signal");
+        write_before_the_end("stopped by a signal");
         hk_leave();
     }
     return REAL(raise)(sig);
@@ -123,10 +129,8 @@ EXPORT int raise(int sig)
     EXPORT void name(int status)                                                                  \
     {                                                                                             \
         if (recording && hk_enter()) {                                                            \
-            if (getpid() == own_pid) {                                                            \
-                hk_hurry(true);                                                                   \
-                hk_sink_drain(2000000000, #name "() called");                                     \
-            }                                                                                     \
+            if (getpid() == own_pid)                                                              \
+                write_before_the_end(#name "() called");                                          \
             hk_leave();                                                                           \
         }                                                                                         \
         REAL(name)(status);                                                                       \

@@ -36,7 +36,8 @@ static struct {
      * the wait, doubles while tries fail */
     int64_t retry_at, retry_ns;
     uint64_t skipped;         /* sessions dropped since the error, for the line that ends it */
-    uint64_t out_sessions, out_bytes; /* the file's sessions and bytes at its last frame out */
+    uint64_t in_file;         /* sessions the file's writer took */
+    uint64_t out_sessions, out_bytes; /* of them, those in frames written out, and the bytes */
     uint64_t lost;            /* sessions counted written whose frame never reached the file */
 } sk = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd_lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
@@ -189,7 +190,7 @@ static int open_file(void)
         return err;
     }
     kl_writer_totals(sk.w, NULL, NULL, &sk.out_bytes);
-    sk.out_sessions = 0;
+    sk.in_file = sk.out_sessions = 0;
     sk.file_started = hk_now_ns(CLOCK_MONOTONIC);
     pthread_mutex_lock(&sk.lock);
     sk.totals.files++;
@@ -203,17 +204,17 @@ static int open_file(void)
  * ends that error's pause. */
 static void frame_out(void)
 {
-    uint64_t sessions, bytes;
-    kl_writer_totals(sk.w, &sessions, NULL, &bytes);
+    uint64_t bytes;
+    kl_writer_totals(sk.w, NULL, NULL, &bytes);
     if (bytes == sk.out_bytes)
         return;
-    if (sk.retry_ns && sessions > sk.out_sessions) {
+    if (sk.retry_ns && sk.in_file > sk.out_sessions) {
         hk_log(HK_INFO, "writing again, to %s: %llu sessions were dropped meanwhile", sk.path,
                (unsigned long long)sk.skipped);
         sk.retry_ns = 0;
         sk.skipped = 0;
     }
-    sk.out_sessions = sessions;
+    sk.out_sessions = sk.in_file;
     sk.out_bytes = bytes;
 }
 
@@ -225,13 +226,11 @@ static int close_file(void)
 {
     if (!sk.w)
         return KL_OK;
-    uint64_t sessions;
-    kl_writer_totals(sk.w, &sessions, NULL, NULL);
     int err = kl_writer_close(sk.w);
     sk.w = NULL;
     if (err) {
-        sk.lost += sessions - sk.out_sessions;
-        sk.skipped += sessions - sk.out_sessions;
+        sk.lost += sk.in_file - sk.out_sessions;
+        sk.skipped += sk.in_file - sk.out_sessions;
         pthread_mutex_lock(&sk.fd_lock);
         off_t end = (off_t)syscall(SYS_lseek, sk.fd, 0, SEEK_END);
         if (end > (off_t)sk.out_bytes && syscall(SYS_ftruncate, sk.fd, (off_t)sk.out_bytes) == 0)
@@ -262,38 +261,33 @@ static void file_failed(const char *what, const char *detail)
 
 /* Write one session; recording fails open: after an error, sessions are dropped for a while
  * (pause_writing). @return whether it counts as written (the caller counts, once per batch;
- * one the writer took whose frame is then lost counts in sk.lost too). */
+ * one whose frame is lost later moves to the dropped through sk.lost). */
 static bool write_one(kl_session *s)
 {
     bool paused = sk.retry_at && hk_now_ns(CLOCK_MONOTONIC) < sk.retry_at;
     int err = paused ? KL_ERR_IO : !sk.w ? open_file() : KL_OK;
-    uint64_t before = 0, after = 0;
-    if (!err) {
-        kl_writer_totals(sk.w, &before, NULL, NULL);
+    if (!err)
         err = kl_writer_write(sk.w, s);
-        kl_writer_totals(sk.w, &after, NULL, NULL);
-    }
-    if (err)
+    if (err) {
         kl_session_free(s);
-    else
-        hk_witch_keep_session(s);
-    if (err && sk.w) {
-        file_failed("writing to", kl_writer_error(sk.w));
-    } else if (!err) {
-        frame_out();
-        uint64_t content = 0;
-        kl_writer_totals(sk.w, NULL, &content, NULL);
-        if (content >= sk.o.rotate_bytes || hk_now_ns(CLOCK_MONOTONIC) - sk.file_started >= sk.o.rotate_ns) {
-            char why[WHY_MAX];
-            snprintf(why, sizeof why, "closing %s to start the next file: its last frame or index could not "
-                     "be written", sk.path);
-            if (close_file() != KL_OK)
-                pause_writing(why);
-        }
+        if (sk.w)
+            file_failed("writing to", kl_writer_error(sk.w));
+        sk.skipped++;
+        return false;
     }
-    if (after == before)
-        sk.skipped += sk.retry_ns != 0;
-    return after > before;
+    sk.in_file++;
+    hk_witch_keep_session(s);
+    frame_out();
+    uint64_t content = 0;
+    kl_writer_totals(sk.w, NULL, &content, NULL);
+    if (content >= sk.o.rotate_bytes || hk_now_ns(CLOCK_MONOTONIC) - sk.file_started >= sk.o.rotate_ns) {
+        char why[WHY_MAX];
+        snprintf(why, sizeof why, "closing %s to start the next file: its last frame or index could not "
+                 "be written", sk.path);
+        if (close_file() != KL_OK)
+            pause_writing(why);
+    }
+    return true;
 }
 
 /* Flush once flush_ns has passed since the last flush, or `at_once`. */

@@ -24,21 +24,6 @@ enum {
 #define RESP_MAX_COUNT (1u << 30)
 #define MYSQL_MAX_PAYLOAD 0xffffffu
 
-/* FastCGI record types. */
-enum {
-    FCGI_BEGIN_REQUEST = 1,
-    FCGI_ABORT_REQUEST = 2,
-    FCGI_END_REQUEST = 3,
-    FCGI_PARAMS = 4,
-    FCGI_STDIN = 5,
-    FCGI_STDOUT = 6,
-    FCGI_STDERR = 7,
-    FCGI_DATA = 8,
-    FCGI_GET_VALUES = 9,
-    FCGI_GET_VALUES_RESULT = 10,
-    FCGI_UNKNOWN_TYPE = 11,
-};
-
 static int finish(kl_frame_state *st, size_t end)
 {
     st->phase = PH_DONE;
@@ -444,11 +429,11 @@ static bool fcgi_ends(unsigned flags, const kl_frame_state *st, unsigned type, u
 
 static int fcgi_step(unsigned flags, const uint8_t *d, size_t len, kl_frame_state *st)
 {
-    if (len - st->pos < 8)
+    if (len - st->pos < KLI_FCGI_HEADER)
         return 0;
     const uint8_t *h = d + st->pos;
     unsigned type = h[1], id = (unsigned)h[2] << 8 | h[3], clen = (unsigned)h[4] << 8 | h[5];
-    size_t total = 8 + (size_t)clen + h[6];
+    size_t total = KLI_FCGI_HEADER + (size_t)clen + h[6];
     if (h[0] != 1 || !fcgi_type_ok(type, flags & KL_FRAME_RESPONSE))
         return KL_ERR_CORRUPT;
     if (len - st->pos < total)

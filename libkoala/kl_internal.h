@@ -151,6 +151,22 @@ int kli_http_framing(unsigned flags, const kli_http_meta *m);
  * optional whitespace and ';' extensions. @return true and sets *size. */
 bool kli_http_chunk_size(const uint8_t *p, size_t n, uint64_t *size);
 
+/* ---- FastCGI (framing.c frames it, print.c and callview.c name its requests) ---- */
+#define KLI_FCGI_HEADER 8 /* a record's header: version, type, id, content length, padding */
+enum {
+    FCGI_BEGIN_REQUEST = 1,
+    FCGI_ABORT_REQUEST = 2,
+    FCGI_END_REQUEST = 3,
+    FCGI_PARAMS = 4,
+    FCGI_STDIN = 5,
+    FCGI_STDOUT = 6,
+    FCGI_STDERR = 7,
+    FCGI_DATA = 8,
+    FCGI_GET_VALUES = 9,
+    FCGI_GET_VALUES_RESULT = 10,
+    FCGI_UNKNOWN_TYPE = 11,
+};
+
 /* ---- koala-diff's timestamps (jsondiff.c, textdiff.c) ---- */
 /* Unix times in [KLI_TIME_MIN, KLI_TIME_MAX) (2000-01-01 to 2100-01-01) are taken for
  * timestamps; less than KLI_TIME_SLACK seconds apart they are the same moment (the original's

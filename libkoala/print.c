@@ -275,24 +275,18 @@ static size_t printable_run(const uint8_t *p, size_t len, size_t *start)
     return 0;
 }
 
-/* FastCGI (php-fpm): a record's header, and the record types read here. */
-#define FCGI_HEADER 8
-#define FCGI_BEGIN_REQUEST 1
-#define FCGI_PARAMS 4
-#define FCGI_STDOUT 6
-
 /* The FastCGI record at p (len bytes left): its type and content, and where the next one
  * starts. @return false when no whole record of version 1 is there. */
 static bool fcgi_record(const uint8_t *p, size_t len, unsigned *type, kl_bytes *content, size_t *next)
 {
-    if (len < FCGI_HEADER || p[0] != 1)
+    if (len < KLI_FCGI_HEADER || p[0] != 1)
         return false;
     size_t clen = (size_t)p[4] << 8 | p[5];
-    if (len - FCGI_HEADER < clen + p[6])
+    if (len - KLI_FCGI_HEADER < clen + p[6])
         return false;
     *type = p[1];
-    *content = (kl_bytes){p + FCGI_HEADER, clen};
-    *next = FCGI_HEADER + clen + p[6];
+    *content = (kl_bytes){p + KLI_FCGI_HEADER, clen};
+    *next = KLI_FCGI_HEADER + clen + p[6];
     return true;
 }
 

@@ -111,26 +111,27 @@ static void member_addr(kl_buf *b, const char *name, const kl_addr *a)
     hk_json_addr(b, a);
 }
 
-/* The first line of a request or response, as a string. A FastCGI request (php-fpm's) is
- * binary records: it reads as kl_call_describe() names it, "fastcgi: GET /index.php"; a
- * FastCGI response as the first line of its first output record, past the record's header. */
-static void member_line(kl_buf *b, const char *name, const kl_bytes *data)
+/* The first line of a request or response, as a string. FastCGI (php-fpm's) is binary
+ * records: a request reads as kl_call_describe() names it, "fastcgi: GET /index.php", a
+ * response as the first line of its first record's content, past the record's 8-byte header
+ * (its content length in bytes 4 and 5). */
+static void member_line(kl_buf *b, const char *name, const kl_bytes *data, bool request)
 {
     hk_json_sep(b);
     kl_buf_printf(b, "\"%s\":", name);
     const uint8_t *d = data->len ? data->data : (const uint8_t *)"";
     size_t len = data->len, n = 0;
-    if (len >= 8 && d[0] == 1 && d[1] == 6) { /* FCGI_STDOUT */
+    if (kl_frame_detect(d, len) == KL_PROTO_FASTCGI) {
+        if (request) {
+            kl_buf line = {0};
+            kl_call_describe(d, len, &line);
+            kl_json_bytes((const uint8_t *)(line.len ? line.data : ""), line.len, b);
+            kl_buf_free(&line);
+            return;
+        }
         size_t content = (size_t)d[4] << 8 | d[5];
-        len = 8 + content < len ? 8 + content : len;
+        len = 8 + content < len ? content : len - 8;
         d += 8;
-        len -= 8;
-    } else if (kl_frame_detect(d, len) == KL_PROTO_FASTCGI) {
-        kl_buf line = {0};
-        kl_call_describe(d, len, &line);
-        kl_json_bytes((const uint8_t *)(line.len ? line.data : ""), line.len, b);
-        kl_buf_free(&line);
-        return;
     }
     while (n < len && n < LINE_MAX_BYTES && d[n] != '\r' && d[n] != '\n')
         n++;
@@ -218,8 +219,8 @@ static void session_line(kl_buf *b, const kept *k)
         member_str(b, "id", s->id);
         member_int(b, "time", (long long)kl_session_time(s));
         member_addr(b, "peer", &s->call_from_inbound.peer);
-        member_line(b, "request", &s->call_from_inbound.request);
-        member_line(b, "response", &s->return_inbound.response);
+        member_line(b, "request", &s->call_from_inbound.request, true);
+        member_line(b, "response", &s->return_inbound.response, false);
         member_int(b, "request_bytes", (long long)s->call_from_inbound.request.len);
         member_int(b, "response_bytes", (long long)s->return_inbound.response.len);
         member_int(b, "actions", (long long)actions);
@@ -237,9 +238,9 @@ static void session_line(kl_buf *b, const kept *k)
         member_str(b, "kind", "replayed");
         member_str(b, "id", r->session_id);
         member_int(b, "time", (long long)r->replayed_at);
-        member_line(b, "request", &r->original_request);
-        member_line(b, "response", &r->response);
-        member_line(b, "original_response", &r->original_response);
+        member_line(b, "request", &r->original_request, true);
+        member_line(b, "response", &r->response, false);
+        member_line(b, "original_response", &r->original_response, false);
         member_bool(b, "same", r->response.len == r->original_response.len &&
                                    (!r->response.len ||
                                     memcmp(r->response.data, r->original_response.data, r->response.len) == 0));

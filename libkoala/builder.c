@@ -652,33 +652,36 @@ static int set_aside(kl_builder *b, int64_t next_at)
     return err;
 }
 
-/* Whether ev is on t's inbound connection: the same serial when both are known, else the
- * same fd. */
+/* How ev's inbound connection compares with t's. With serials on both (kl_event.conn) they
+ * decide; without, fd numbers and peers: a peer unknown on either side is alike, and unix
+ * clients all read as their socket's path. */
+static bool serials(const talk *t, const kl_event *ev)
+{
+    return ev->conn && t->in_conn;
+}
+
+static bool peers_alike(const talk *t, const kl_event *ev)
+{
+    return !ev->peer || !ev->peer->family || !t->in_peer.family || kl_addr_equal(ev->peer, &t->in_peer);
+}
+
+/* Whether ev is on t's connection itself: the same serial, else the same fd. */
 static bool on_conn(const talk *t, const kl_event *ev)
 {
-    return ev->conn && t->in_conn ? ev->conn == t->in_conn : ev->fd == t->in_fd;
+    return serials(t, ev) ? ev->conn == t->in_conn : ev->fd == t->in_fd;
 }
 
-/* Whether ev's connection may be t's: the same serial when both are known; else the same
- * fd, or a dup of it (the same peer, or a peer unknown on either side; unix clients all read
- * as their socket's path: alike). */
+/* Whether ev is on t's connection, its fd or a dup of it. */
 static bool same_connection(const talk *t, const kl_event *ev)
 {
-    if (ev->conn && t->in_conn)
-        return ev->conn == t->in_conn;
-    return ev->fd == t->in_fd || !ev->peer || !ev->peer->family || !t->in_peer.family ||
-           kl_addr_equal(ev->peer, &t->in_peer);
+    return serials(t, ev) ? ev->conn == t->in_conn : ev->fd == t->in_fd || peers_alike(t, ev);
 }
 
-/* The parked session of ev's connection: its serial when both are known, else its fd, and
- * its peer when both are known. */
+/* The parked session of ev's connection: on its fd, from a peer alike, when no serials. */
 static bool parked_for(const kl_builder *b, const kl_event *ev, size_t *i)
 {
     for (size_t k = b->n_parked; k-- > 0;)
-        if (ev->conn && b->parked[k].in_conn ? ev->conn == b->parked[k].in_conn
-                                             : b->parked[k].in_fd == ev->fd &&
-                                                   (!ev->peer || !ev->peer->family ||
-                                                    kl_addr_equal(ev->peer, &b->parked[k].in_peer))) {
+        if (on_conn(&b->parked[k], ev) && (serials(&b->parked[k], ev) || peers_alike(&b->parked[k], ev))) {
             *i = k;
             return true;
         }
@@ -748,13 +751,12 @@ static bool request_continues(const talk *t, const kl_event *ev)
 
 /* Whether these inbound bytes come from another client than the unanswered request's: its
  * connection was closed where this thread did not see it (by another thread), and its fd
- * number came back for a new one. Clients that share an address (unix sockets) cannot tell. */
+ * number came back for a new one. Without serials, clients that share an address (unix
+ * sockets) cannot tell. */
 static bool another_client(const talk *t, const kl_event *ev)
 {
-    if (ev->conn && t->in_conn)
-        return t->has_request && !t->responded && ev->conn != t->in_conn;
-    return t->has_request && !t->responded && ev->peer && ev->peer->family &&
-           t->in_peer.family && !kl_addr_equal(ev->peer, &t->in_peer);
+    return t->has_request && !t->responded &&
+           (serials(t, ev) ? ev->conn != t->in_conn : !peers_alike(t, ev));
 }
 
 static int inbound_recv(kl_builder *b, const kl_event *ev)

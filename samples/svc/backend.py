@@ -5,6 +5,8 @@ Debian's python3 standard library only. Threaded, keep-alive (protocol_version H
   GET /profile/ID   {"id":ID,"name":"user-ID","tier":...} with Content-Length; 404 past ID 1000
   GET /price/ITEM   {"item":ITEM,"price":CENTS} sent chunked (Transfer-Encoding: chunked)
 Prints "listening on HOST:PORT" once ready (port 0 picks a free one); SIGTERM stops it cleanly.
+--delay MS holds each answer back that long: a slow backend, so that its callers' requests
+overlap.
 """
 import argparse
 import json
@@ -12,6 +14,7 @@ import re
 import signal
 import socket
 import sys
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +36,7 @@ class Handler(BaseHTTPRequestHandler):
     # the caller's delayed ACK (40 ms).
     disable_nagle_algorithm = True
     verbose = False
+    delay = 0.0
 
     def version_string(self):
         return "sample-backend/1"
@@ -42,6 +46,7 @@ class Handler(BaseHTTPRequestHandler):
             super().log_message(fmt, *args)
 
     def do_GET(self):
+        time.sleep(self.delay)
         parts = self.path.split("?", 1)[0].split("/")
         if len(parts) == 3 and parts[1] == "profile" and parts[2].isdigit():
             uid = int(parts[2])
@@ -82,11 +87,13 @@ def main():
     ap = argparse.ArgumentParser(description="HTTP/1.1 backend of the koala sample service")
     ap.add_argument("--listen", default="127.0.0.1:8081", help="HOST:PORT, port 0 picks one")
     ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    ap.add_argument("--delay", type=float, default=0, metavar="MS", help="hold each answer back MS ms")
     args = ap.parse_args()
     host, _, port = args.listen.rpartition(":")
     host = host.strip("[]")
     Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
     Handler.verbose = args.verbose
+    Handler.delay = args.delay / 1000
     server = Server((host, int(port)), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     bound = server.server_address

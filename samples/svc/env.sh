@@ -60,11 +60,14 @@ redis_pongs() {
     [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]
 }
 
-# The HTTP backend (backend.py), its output in $1/backend.out; sets bp.
+# The HTTP backend (backend.py), its output in $1/backend.out, given the options after $1; sets
+# bp.
 start_backend() {
-    python3 "$svc_dir/backend.py" --listen 127.0.0.1:0 >"$1/backend.out" 2>&1 &
+    backend_out="$1/backend.out"
+    shift
+    python3 "$svc_dir/backend.py" --listen 127.0.0.1:0 "$@" >"$backend_out" 2>&1 &
     pids="$pids $!"
-    bp=$(svc_port_of "$1/backend.out")
+    bp=$(svc_port_of "$backend_out")
 }
 
 # A UDP listener standing in for statsd, its output in $1/statsd.out; each datagram is

@@ -1,8 +1,9 @@
 # The recorder in Debian's nginx as a reverse proxy serving many clients at once on its one
 # thread: 10 clients, 3 keep-alive requests each, all in flight together, before a backend that
-# answers each after 50 ms. nginx reads several clients before their backend calls complete
-# and answers them in another order: each session still holds its own client's request and
-# answer, and exactly one backend call, for its own path, with the answer its client got.
+# answers each after 50 ms (samples/svc/backend.py --delay). nginx reads several clients
+# before their backend calls complete and answers them in another order: each session still
+# holds its own client's request and answer, and exactly one backend call, for its own path,
+# with the answer its client got.
 # Needs nginx-light.
 name=rec-proxy-concurrent
 . tests/cli/proc.inc
@@ -10,24 +11,7 @@ name=rec-proxy-concurrent
 . tests/cli/preload.inc
 py=/usr/bin/python3
 
-$py -c '
-import http.server, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        time.sleep(0.05)
-        body = ("body of " + self.path).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print("listening on 127.0.0.1:%d" % s.server_address[1], flush=True)
-s.serve_forever()
-' >"$T/backend.out" &
-pids="$pids $!"
-bp=$(port_of "$T/backend.out")
+start_backend "$T" --delay 50 || fail "backend.py did not start"
 
 np=$(free_ports)
 mkdir "$T/rec"
@@ -44,9 +28,10 @@ port, bad = int(os.environ["PORT"]), []
 def client(c):
     s = socket.create_connection(("127.0.0.1", port))
     for r in range(3):
-        s.sendall(b"GET /c%d/r%d HTTP/1.1\r\nHost: x\r\n\r\n" % (c, r))
+        uid = c * 3 + r + 1
+        s.sendall(b"GET /profile/%d HTTP/1.1\r\nHost: x\r\n\r\n" % uid)
         got = b""
-        while not got.endswith(b"body of /c%d/r%d" % (c, r)):
+        while not (got.endswith(b"}") and b"{\"id\":%d," % uid in got):
             more = s.recv(4096)
             if not more:
                 bad.append((c, r, got))
@@ -72,11 +57,13 @@ ss = rec_lib.sessions(os.environ["ROOT"] + "/sessions.json")
 right = 0
 for s in ss:
     req = rec_lib.unescape(s["CallFromInbound"]["Request"])
-    path = req.split(b" ")[1]
+    path = (req.split(b" ") + [b""])[1]
     resp = rec_lib.unescape(s["ReturnInbound"]["Response"]) if s.get("ReturnInbound") else b""
     calls = [a for a in s["Actions"] or [] if a["ActionType"] == "CallOutbound"]
-    ok = (len(calls) == 1 and rec_lib.unescape(calls[0]["Request"]).split(b" ")[1] == path and
-          resp.endswith(b"body of " + path) and rec_lib.unescape(calls[0]["Response"]).endswith(b"body of " + path))
+    body = resp.partition(b"\r\n\r\n")[2]
+    ok = (len(calls) == 1 and (rec_lib.unescape(calls[0]["Request"]).split(b" ") + [b""])[1] == path and
+          body.startswith(b"{\"id\":%s," % path.split(b"/")[-1]) and
+          rec_lib.unescape(calls[0]["Response"]).partition(b"\r\n\r\n")[2] == body)
     right += ok
     if not ok:
         print("wrong:", path, resp[-20:], [rec_lib.unescape(a["Request"])[:20] for a in calls])

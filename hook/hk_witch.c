@@ -111,24 +111,26 @@ static void member_addr(kl_buf *b, const char *name, const kl_addr *a)
     hk_json_addr(b, a);
 }
 
-/* The first line of a request or response, as a string. FastCGI (php-fpm's) is binary
- * records: a request reads as kl_call_describe() names it, "fastcgi: GET /index.php", a
- * response as the first line of its first record's content, past the record's 8-byte header
- * (its content length in bytes 4 and 5). */
+/* The first line of a request or response, as a string. A request of another protocol
+ * than HTTP reads as kl_call_describe() names it ("redis: INCR visits", "fastcgi: GET
+ * /index.php": their first lines are "*2" or binary); a FastCGI response as the first line of
+ * its first record's content, past the record's 8-byte header (its content length in bytes 4
+ * and 5). */
 static void member_line(kl_buf *b, const char *name, const kl_bytes *data, bool request)
 {
     hk_json_sep(b);
     kl_buf_printf(b, "\"%s\":", name);
     const uint8_t *d = data->len ? data->data : (const uint8_t *)"";
     size_t len = data->len, n = 0;
-    if (kl_frame_detect(d, len) == KL_PROTO_FASTCGI) {
-        if (request) {
-            kl_buf line = {0};
-            kl_call_describe(d, len, &line);
-            kl_json_bytes((const uint8_t *)(line.len ? line.data : ""), line.len, b);
-            kl_buf_free(&line);
-            return;
-        }
+    kl_protocol proto = kl_frame_detect(d, len);
+    if (request && proto != KL_PROTO_HTTP && proto != KL_PROTO_UNKNOWN) {
+        kl_buf line = {0};
+        kl_call_describe(d, len, &line);
+        kl_json_bytes((const uint8_t *)(line.len ? line.data : ""), line.len, b);
+        kl_buf_free(&line);
+        return;
+    }
+    if (proto == KL_PROTO_FASTCGI) {
         size_t content = (size_t)d[4] << 8 | d[5];
         len = 8 + content < len ? content : len - 8;
         d += 8;

@@ -259,6 +259,23 @@ START_TEST(a_fastcgi_session_reads_as_its_method_uri_and_first_output_line)
 }
 END_TEST
 
+START_TEST(a_redis_session_reads_as_its_command)
+{
+    int port = start();
+    kl_session *s = tu_session(0);
+    static const char incr[] = "*2\r\n$4\r\nINCR\r\n$6\r\nvisits\r\n";
+    kl_session_dup_bytes(s, &s->call_from_inbound.request, incr, sizeof incr - 1);
+    kl_session_dup_bytes(s, &s->return_inbound.response, ":7\r\n", 4);
+    hk_witch_keep_session(s);
+    json_t *ss = fetch_json(port, "/witch/sessions");
+    json_t *line = json_array_get(json_object_get(ss, "sessions"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(line, "request")), "redis: INCR visits");
+    ck_assert_str_eq(json_string_value(json_object_get(line, "response")), ":7");
+    json_decref(ss);
+    hk_witch_stop();
+}
+END_TEST
+
 START_TEST(large_sessions_give_way_by_bytes)
 {
     int port = start();
@@ -356,6 +373,7 @@ static Suite *suite(void)
     tcase_add_test(tc, only_the_latest_100_sessions_are_kept_and_each_can_be_had_in_full);
     tcase_add_test(tc, large_sessions_give_way_by_bytes);
     tcase_add_test(tc, a_fastcgi_session_reads_as_its_method_uri_and_first_output_line);
+    tcase_add_test(tc, a_redis_session_reads_as_its_command);
     tcase_add_test(tc, the_page_is_served_and_other_requests_refused);
     tcase_add_test(tc, where_another_process_serves_the_witch_nothing_is_kept);
     tcase_add_test(tc, a_session_handed_over_without_a_witch_is_freed);

@@ -234,6 +234,18 @@ START_TEST(only_the_latest_100_sessions_are_kept_and_each_can_be_had_in_full)
 }
 END_TEST
 
+/* Hand s to the witch on port: the newest line of /witch/sessions reads request and
+ * response. */
+static void ck_kept_line(int port, kl_session *s, const char *request, const char *response)
+{
+    hk_witch_keep_session(s);
+    json_t *ss = fetch_json(port, "/witch/sessions");
+    json_t *line = json_array_get(json_object_get(ss, "sessions"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(line, "request")), request);
+    ck_assert_str_eq(json_string_value(json_object_get(line, "response")), response);
+    json_decref(ss);
+}
+
 START_TEST(a_fastcgi_session_reads_as_its_method_uri_and_first_output_line)
 {
     int port = start();
@@ -247,12 +259,7 @@ START_TEST(a_fastcgi_session_reads_as_its_method_uri_and_first_output_line)
     tu_fcgi_record(&r, 6, "Status: 404 Not Found\r\nContent-type: text/html\r\n\r\nno", 52);
     tu_fcgi_record(&r, 3, "\0\0\0\0\0\0\0\0", 8);
     kl_session_dup_bytes(s, &s->return_inbound.response, r.data, r.len);
-    hk_witch_keep_session(s);
-    json_t *ss = fetch_json(port, "/witch/sessions");
-    json_t *line = json_array_get(json_object_get(ss, "sessions"), 0);
-    ck_assert_str_eq(json_string_value(json_object_get(line, "request")), "fastcgi: GET /index.php?id=7");
-    ck_assert_str_eq(json_string_value(json_object_get(line, "response")), "Status: 404 Not Found");
-    json_decref(ss);
+    ck_kept_line(port, s, "fastcgi: GET /index.php?id=7", "Status: 404 Not Found");
     kl_buf_free(&p);
     kl_buf_free(&r);
     hk_witch_stop();
@@ -266,12 +273,7 @@ START_TEST(a_redis_session_reads_as_its_command)
     static const char incr[] = "*2\r\n$4\r\nINCR\r\n$6\r\nvisits\r\n";
     kl_session_dup_bytes(s, &s->call_from_inbound.request, incr, sizeof incr - 1);
     kl_session_dup_bytes(s, &s->return_inbound.response, ":7\r\n", 4);
-    hk_witch_keep_session(s);
-    json_t *ss = fetch_json(port, "/witch/sessions");
-    json_t *line = json_array_get(json_object_get(ss, "sessions"), 0);
-    ck_assert_str_eq(json_string_value(json_object_get(line, "request")), "redis: INCR visits");
-    ck_assert_str_eq(json_string_value(json_object_get(line, "response")), ":7");
-    json_decref(ss);
+    ck_kept_line(port, s, "redis: INCR visits", ":7");
     hk_witch_stop();
 }
 END_TEST
